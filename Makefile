@@ -1,0 +1,35 @@
+# wide-deep-credit: every target sets up .venv first (idempotent; fast when up to date).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt setup.py | cksum | cut -d' ' -f1)
+
+# Pass absl flag overrides through, e.g. make train FLAGS="--epochs=5 --model_dir=runs/quick"
+FLAGS ?=
+NUM_ENTERPRISES ?= 129880
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup data train test clean
+
+$(STAMP): requirements.txt setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing pinned dependencies into $(VENV) (first run only)..."
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP)
+
+data: $(STAMP)
+	$(PY) -m experiments.generate_data --num_enterprises=$(NUM_ENTERPRISES) $(FLAGS)
+
+train: $(STAMP)
+	$(PY) -m experiments.train $(FLAGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf runs data/sme data/cache

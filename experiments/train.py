@@ -1,0 +1,91 @@
+"""Train, evaluate and export a Wide & Deep model: `python -m experiments.train --flagfile=...`.
+
+Flags are defined in one function and turned into one RunConfig; see README for examples.
+"""
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags, logging
+
+from feature_columns.errors import UserError
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("dataset", "sme", "sme | taiwan | german, or a path to a CSV/Parquet file (then --spec is required)")
+    flags.DEFINE_string("train_data", None, "Data file to read instead of the dataset's default")
+    flags.DEFINE_string("spec", None, "Feature spec YAML (default: data/specs/<dataset>.yaml)")
+    flags.DEFINE_string("model_dir", "runs/default", "Checkpoints, summaries, metrics and exports go here; rerun to resume")
+    flags.DEFINE_enum("model_type", "wide_deep", ["wide", "deep", "wide_deep"], "Which branches the model has")
+    flags.DEFINE_boolean("use_crosses", True, "Include the spec's crossed columns")
+    flags.DEFINE_integer("epochs", 30, "Maximum training epochs")
+    flags.DEFINE_integer("batch_size", 256, "Training batch size")
+    flags.DEFINE_float("learning_rate", 1e-4, "Learning rate (deep branch, and wide unless --wide_learning_rate)")
+    flags.DEFINE_float("wide_learning_rate", None, "Learning rate of the wide branch's optimizer")
+    flags.DEFINE_enum("wide_optimizer", "adam", ["adam", "adagrad", "ftrl", "sgd"], "Optimizer of the wide branch")
+    flags.DEFINE_enum("deep_optimizer", "adam", ["adam", "adagrad", "ftrl", "sgd"], "Optimizer of the deep branch")
+    flags.DEFINE_list("hidden_units", ["256", "128", "64"], "Deep branch layer sizes")
+    flags.DEFINE_float("dropout", 0.0, "Dropout after each hidden layer")
+    flags.DEFINE_boolean("batch_norm", False, "Batch normalisation in the deep branch")
+    flags.DEFINE_float("l2_wide", 0.0, "L2 penalty on wide weights")
+    flags.DEFINE_float("l2_deep", 0.0, "L2 penalty on deep kernels")
+    flags.DEFINE_integer("early_stopping_patience", 5, "Stop after this many epochs without a validation AUC gain (0: never)")
+    flags.DEFINE_integer("seed", 42, "Seed for initialisation and shuffling")
+    flags.DEFINE_integer("split_seed", 42, "Seed of the stratified 60/20/20 split")
+    flags.DEFINE_integer("num_enterprises", 129_880, "Synthetic SME enterprises to generate when data/sme is absent")
+    flags.DEFINE_integer("data_seed", 2024, "Seed of the synthetic SME generator")
+    flags.DEFINE_boolean("deterministic", True, "Deterministic TensorFlow ops (same seed and flags → same metrics)")
+    flags.DEFINE_boolean("export", True, "Export a SavedModel at the end")
+
+    @flags.validator("epochs", message="--epochs must be at least 1")
+    def _epochs(value):
+        return value >= 1
+
+    @flags.validator("batch_size", message="--batch_size must be at least 1")
+    def _batch(value):
+        return value >= 1
+
+    @flags.validator("learning_rate", message="--learning_rate must be positive")
+    def _lr(value):
+        return value > 0
+
+    @flags.validator("hidden_units", message="--hidden_units must be positive integers, e.g. 256,128,64")
+    def _units(value):
+        return all(v.strip().isdigit() and int(v) > 0 for v in value)
+
+
+def config_from_flags(values: flags.FlagValues):
+    from wide_deep.config import RunConfig
+    from wide_deep.model import ModelConfig
+    from wide_deep.trainer import TrainConfig
+    return RunConfig(
+        dataset=values.dataset, train_data=values.train_data, spec=values.spec, model_dir=values.model_dir,
+        use_crosses=values.use_crosses, split_seed=values.split_seed, num_enterprises=values.num_enterprises,
+        data_seed=values.data_seed, export=values.export,
+        model=ModelConfig(model_type=values.model_type, hidden_units=tuple(int(u) for u in values.hidden_units),
+                          dropout=values.dropout, batch_norm=values.batch_norm, l2_wide=values.l2_wide, l2_deep=values.l2_deep),
+        train=TrainConfig(epochs=values.epochs, batch_size=values.batch_size, learning_rate=values.learning_rate,
+                          wide_learning_rate=values.wide_learning_rate, wide_optimizer=values.wide_optimizer,
+                          deep_optimizer=values.deep_optimizer, early_stopping_patience=values.early_stopping_patience,
+                          seed=values.seed, deterministic=values.deterministic))
+
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    from wide_deep.run import run_training
+    try:
+        run_training(config_from_flags(flags.FLAGS), log=lambda msg: print(msg, flush=True))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run() -> None:
+    define_flags()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,211 @@
+"""Compile a routed spec plus its fitted state into Keras preprocessing layers.
+
+`build_preprocessor` returns a Keras model from raw named features (strings for
+categoricals, float32 for numerics) to the encoded tensors the branches consume:
+
+- `wide_ids`  int64 [B, K]: one index per wide categorical/bucketized/crossed column,
+  offset into a single shared table so the wide branch is one embedding lookup
+  (equivalent to one-hot vectors concatenated into a Dense(1)).
+- `wide_dense` float32 [B, Dw]: numeric columns routed to the linear branch (their encoding).
+- `deep_dense` float32 [B, Dd]: numeric encodings, missing indicators and one-hot indicators.
+- `deep_ids/<column>` int64 [B]: indices of columns the deep branch embeds.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from feature_columns.columns import BucketizedColumn, CategoricalColumn, CrossedColumn, NumericColumn, auto_embedding_dim
+from feature_columns.fitting import CROSS_SEPARATOR, cardinality
+from feature_columns.spec import FeatureSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class WideSegment:
+    """Rows [offset, offset + size) of the wide table belong to one column; row offset+0 is its OOV/missing bucket."""
+    name: str
+    offset: int
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedLayout:
+    """What the preprocessor emits, so the model builder can size its branches."""
+    wide_segments: tuple[WideSegment, ...]
+    wide_dense_names: tuple[str, ...]
+    deep_dense_names: tuple[str, ...]
+    deep_embeddings: tuple[tuple[str, int, int], ...]  # (column, cardinality, dim)
+
+    @property
+    def wide_size(self) -> int:
+        return sum(s.size for s in self.wide_segments)
+
+    @property
+    def has_wide(self) -> bool:
+        return bool(self.wide_segments or self.wide_dense_names)
+
+    @property
+    def has_deep(self) -> bool:
+        return bool(self.deep_dense_names or self.deep_embeddings)
+
+
+class NumericEncoder(keras.layers.Layer):
+    """Impute the training median, encode, and append a missing indicator: [B] → [B, width]."""
+
+    def __init__(self, encoding: str, stats: dict[str, Any], with_indicator: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.encoding = encoding
+        self.stats = stats
+        self.with_indicator = with_indicator
+        edges = np.asarray(stats.get("edges", [0.0, 1.0]), dtype="float32")
+        self._lo = tf.constant(edges[:-1])
+        self._width = tf.constant(edges[1:] - edges[:-1])
+
+    @property
+    def output_width(self) -> int:
+        base = len(self.stats["edges"]) - 1 if self.encoding == "ple" else 1
+        return base + int(self.with_indicator)
+
+    def feature_names(self, column: str) -> list[str]:
+        if self.encoding == "ple":
+            names = [f"{column}:ple{i}" for i in range(len(self.stats["edges"]) - 1)]
+        else:
+            names = [f"{column}:{self.encoding}"]
+        return names + ([f"{column}:missing"] if self.with_indicator else [])
+
+    def call(self, x):
+        x = tf.cast(x, tf.float32)
+        missing = tf.math.is_nan(x)
+        x = tf.where(missing, tf.constant(self.stats["median"], tf.float32), x)
+        if self.encoding in ("ple", "quantile"):
+            ple = tf.clip_by_value((x[:, None] - self._lo) / self._width, 0.0, 1.0)
+            encoded = ple if self.encoding == "ple" else tf.reduce_mean(ple, axis=1, keepdims=True)
+        else:
+            if self.encoding == "log1p_zscore":
+                x = tf.sign(x) * tf.math.log1p(tf.abs(x))
+            encoded = ((x - self.stats["mean"]) / self.stats["std"])[:, None]
+        if self.with_indicator:
+            encoded = tf.concat([encoded, tf.cast(missing, tf.float32)[:, None]], axis=1)
+        return encoded
+
+
+class Bucketize(keras.layers.Layer):
+    """Bucket index of a float: i for boundaries[i-1] <= x < boundaries[i]; missing → len(boundaries)+1."""
+
+    def __init__(self, boundaries, **kwargs):
+        super().__init__(**kwargs)
+        self.boundaries = [float(b) for b in boundaries]
+
+    def call(self, x):
+        x = tf.cast(x, tf.float32)
+        idx = tf.cast(tf.raw_ops.Bucketize(input=x, boundaries=self.boundaries), tf.int64)
+        return tf.where(tf.math.is_nan(x), tf.constant(len(self.boundaries) + 1, tf.int64), idx)
+
+
+class JoinKeys(keras.layers.Layer):
+    """Join cross keys into one string per row (the same join `fitting.cross_values` does)."""
+
+    def call(self, parts):
+        strings = [p if p.dtype == tf.string else tf.strings.as_string(p) for p in parts]
+        return tf.strings.join(strings, separator=CROSS_SEPARATOR)
+
+
+class OffsetStack(keras.layers.Layer):
+    """Stack per-column indices [B] into [B, K] and add each column's offset into the shared wide table."""
+
+    def __init__(self, offsets, **kwargs):
+        super().__init__(**kwargs)
+        self.offsets = [int(o) for o in offsets]
+
+    def call(self, indices):
+        stacked = tf.stack([tf.cast(i, tf.int64) for i in indices], axis=1)
+        return stacked + tf.constant(self.offsets, tf.int64)[None, :]
+
+
+class OneHot(keras.layers.Layer):
+    def __init__(self, depth: int, **kwargs):
+        super().__init__(**kwargs)
+        self.depth = int(depth)
+
+    def call(self, idx):
+        return tf.one_hot(idx, self.depth, dtype=tf.float32)
+
+
+class ConcatColumns(keras.layers.Layer):
+    def call(self, parts):
+        return tf.concat(parts, axis=1)
+
+
+def raw_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
+    """One 1-D Keras input per raw feature: strings for categoricals, float32 otherwise."""
+    return {c.name: keras.Input(shape=(), dtype="string" if isinstance(c, CategoricalColumn) else "float32", name=c.name)
+            for c in spec.input_columns}
+
+
+def _index_layer(name: str, entry: dict[str, Any]) -> keras.layers.Layer:
+    safe = _safe(name)
+    if "hash_buckets" in entry:
+        return keras.layers.Hashing(num_bins=int(entry["hash_buckets"]), name=f"hash_{safe}")
+    return keras.layers.StringLookup(vocabulary=list(entry["vocabulary"]), num_oov_indices=1, mask_token=None,
+                                     output_mode="int", name=f"lookup_{safe}")
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
+
+
+def build_preprocessor(spec: FeatureSpec, state: dict[str, Any]) -> tuple[keras.Model, EncodedLayout]:
+    """The raw-features → encoded-tensors model for a routed spec (see `FeatureSpec.for_model`)."""
+    inputs = raw_inputs(spec)
+    indices: dict[str, Any] = {}
+    for col in spec.input_columns:
+        if isinstance(col, CategoricalColumn):
+            indices[col.name] = _index_layer(col.name, state[col.name])(inputs[col.name])
+        elif isinstance(col, BucketizedColumn):
+            indices[col.name] = Bucketize(state[col.name]["boundaries"], name=f"bucketize_{_safe(col.name)}")(inputs[col.name])
+    for cross in spec.crosses:
+        parts = [inputs[k] if isinstance(spec.column(k), CategoricalColumn) else indices[k] for k in cross.keys]
+        joined = JoinKeys(name=f"join_{_safe(cross.name)}")(parts)
+        indices[cross.name] = _index_layer(cross.name, state[cross.name])(joined)
+
+    wide_ids, segments, wide_dense, wide_dense_names = [], [], [], []
+    deep_dense, deep_dense_names, deep_ids, deep_embeddings = [], [], {}, []
+    offset = 0
+    for col in spec.columns:
+        to_wide, to_deep = col.route in ("wide", "both"), col.route in ("deep", "both")
+        if isinstance(col, NumericColumn):
+            for target, names, flag in ((wide_dense, wide_dense_names, to_wide), (deep_dense, deep_dense_names, to_deep)):
+                if flag:
+                    encoder = NumericEncoder(col.encoding, state[col.name],
+                                             name=f"encode_{'wide' if target is wide_dense else 'deep'}_{_safe(col.name)}")
+                    target.append(encoder(inputs[col.name]))
+                    names.extend(encoder.feature_names(col.name))
+            continue
+        size = cardinality(state[col.name])
+        if to_wide:
+            wide_ids.append(indices[col.name])
+            segments.append(WideSegment(col.name, offset, size))
+            offset += size
+        if to_deep:
+            if col.deep_encoding == "indicator":
+                deep_dense.append(OneHot(size, name=f"onehot_{_safe(col.name)}")(indices[col.name]))
+                deep_dense_names.extend(f"{col.name}={i}" for i in range(size))
+            else:
+                deep_ids[col.name] = indices[col.name]
+                deep_embeddings.append((col.name, size, col.embedding_dim or auto_embedding_dim(size)))
+
+    outputs: dict[str, Any] = {}
+    if wide_ids:
+        outputs["wide_ids"] = OffsetStack([s.offset for s in segments], name="wide_ids")(wide_ids)
+    if wide_dense:
+        outputs["wide_dense"] = ConcatColumns(name="wide_dense")(wide_dense)
+    if deep_dense:
+        outputs["deep_dense"] = ConcatColumns(name="deep_dense")(deep_dense)
+    for name, idx in deep_ids.items():
+        outputs[f"deep_ids/{name}"] = idx
+    layout = EncodedLayout(tuple(segments), tuple(wide_dense_names), tuple(deep_dense_names), tuple(deep_embeddings))
+    return keras.Model(inputs, outputs, name="preprocessor"), layout

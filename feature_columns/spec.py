@@ -1,0 +1,245 @@
+"""`FeatureSpec`: the whole declarative description of a dataset, and its YAML form."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from feature_columns.columns import (COLUMN_TYPES, BucketizedColumn, CategoricalColumn, Column,
+                                     CrossedColumn, NumericColumn)
+from feature_columns.errors import SpecError
+
+MODEL_TYPES = ("wide", "deep", "wide_deep")
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelSpec:
+    """The target column and the raw value(s) that mean default (label 1); all others must be listed as `negative`."""
+    column: str
+    positive: tuple = (1,)
+    negative: tuple | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "positive", tuple(self.positive))
+        if self.negative is not None:
+            object.__setattr__(self, "negative", tuple(self.negative))
+            overlap = {str(v) for v in self.positive} & {str(v) for v in self.negative}
+            if overlap:
+                raise SpecError(f"label: values {sorted(overlap)} are listed as both positive and negative")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransactionSpec:
+    """Where the raw transaction log lives and what its columns are called (see wide_deep.aggregation)."""
+    path: str
+    id_column: str = "enterprise_id"
+    timestamp_column: str = "timestamp"
+    amount_column: str = "amount"
+    direction_column: str | None = "direction"
+    inflow_value: str = "in"
+    as_of_column: str = "application_date"
+    window_days: int = 180
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+    label: LabelSpec
+    columns: tuple[Column, ...]
+    id_column: str | None = None
+    transactions: TransactionSpec | None = None
+    name: str = "custom"
+
+    def __post_init__(self):
+        object.__setattr__(self, "columns", tuple(self.columns))
+        self.validate()
+
+    # --- validation -------------------------------------------------------------------
+    def validate(self) -> None:
+        seen: dict[str, str] = {}
+        for col in self.columns:
+            if not col.name:
+                raise SpecError("a column has an empty name")
+            if col.name in seen:
+                raise SpecError(f"column '{col.name}' is named twice in the spec ({seen[col.name]} and {col.kind})")
+            seen[col.name] = col.kind
+        for col in self.crosses:
+            for key in col.keys:
+                if key not in seen:
+                    raise SpecError(f"cross '{col.name}': key '{key}' is not a column of the spec (known: {sorted(seen)})")
+                if seen[key] not in ("categorical", "bucketized"):
+                    raise SpecError(f"cross '{col.name}': key '{key}' is {seen[key]}; only categorical or bucketized columns can be crossed")
+        reserved = {self.label.column, self.id_column} - {None}
+        for col in self.input_columns:
+            if col.name in reserved:
+                raise SpecError(f"column '{col.name}' is the label or id column and cannot also be a feature")
+        if not self.columns:
+            raise SpecError("the spec has no feature columns")
+
+    # --- views ------------------------------------------------------------------------
+    @property
+    def input_columns(self) -> tuple[Column, ...]:
+        """Columns read from the data (everything but crosses)."""
+        return tuple(c for c in self.columns if not isinstance(c, CrossedColumn))
+
+    @property
+    def crosses(self) -> tuple[CrossedColumn, ...]:
+        return tuple(c for c in self.columns if isinstance(c, CrossedColumn))
+
+    @property
+    def raw_feature_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.input_columns)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise SpecError(f"no column named '{name}' in the spec")
+
+    def for_model(self, model_type: str, use_crosses: bool) -> "FeatureSpec":
+        """The routing for one of the paper's six variants.
+
+        `wide_deep` keeps the declared routes; `wide` (logistic regression) sends every
+        column to the linear branch; `deep` (DNN) sends every column to the MLP, categorical
+        ones as embeddings. `use_crosses=False` drops the crossed columns.
+        """
+        if model_type not in MODEL_TYPES:
+            raise SpecError(f"model_type={model_type!r} is not one of {list(MODEL_TYPES)}")
+        columns = [c for c in self.columns if use_crosses or not isinstance(c, CrossedColumn)]
+        if model_type != "wide_deep":
+            route = "wide" if model_type == "wide" else "deep"
+            columns = [dataclasses.replace(c, route=route) for c in columns]
+        return dataclasses.replace(self, columns=tuple(columns))
+
+    # --- YAML -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "label": _label_to_dict(self.label)}
+        if self.id_column:
+            out["id"] = self.id_column
+        if self.transactions is not None:
+            out["transactions"] = dataclasses.asdict(self.transactions)
+        out["columns"] = [_column_to_dict(c) for c in self.input_columns]
+        if self.crosses:
+            out["crosses"] = [_column_to_dict(c) for c in self.crosses]
+        return out
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=110)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "spec") -> "FeatureSpec":
+        if not isinstance(data, dict):
+            raise SpecError(f"{source}: expected a mapping with 'label' and 'columns', got {type(data).__name__}")
+        unknown = set(data) - {"name", "label", "id", "transactions", "columns", "crosses"}
+        if unknown:
+            raise SpecError(f"{source}: unknown top-level field(s) {sorted(unknown)}; expected name, label, id, transactions, columns, crosses")
+        if "label" not in data:
+            raise SpecError(f"{source}: missing 'label' (e.g. label: {{column: target, positive: [1]}})")
+        if not data.get("columns"):
+            raise SpecError(f"{source}: missing or empty 'columns' list")
+        label = _parse_label(data["label"], source)
+        columns = [_parse_column(entry, i, source, crossed=False) for i, entry in enumerate(data["columns"])]
+        columns += [_parse_column(entry, i, source, crossed=True) for i, entry in enumerate(data.get("crosses") or [])]
+        transactions = None
+        if data.get("transactions"):
+            fields = {f.name for f in dataclasses.fields(TransactionSpec)}
+            extra = set(data["transactions"]) - fields
+            if extra or "path" not in data["transactions"]:
+                raise SpecError(f"{source}: transactions needs 'path' and accepts {sorted(fields)}; got {sorted(data['transactions'])}")
+            transactions = TransactionSpec(**data["transactions"])
+        return cls(label=label, columns=tuple(columns), id_column=data.get("id"),
+                   transactions=transactions, name=str(data.get("name", "custom")))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "FeatureSpec":
+        path = Path(path)
+        if not path.exists():
+            raise SpecError(f"spec file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise SpecError(f"{path}: not valid YAML: {err}") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def _label_to_dict(label: LabelSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"column": label.column, "positive": list(label.positive)}
+    if label.negative is not None:
+        out["negative"] = list(label.negative)
+    return out
+
+
+def _parse_label(data, source: str) -> LabelSpec:
+    if isinstance(data, str):
+        return LabelSpec(column=data)
+    if not isinstance(data, dict) or "column" not in data:
+        raise SpecError(f"{source}: label must be a mapping with 'column' (and 'positive'), got {data!r}")
+    extra = set(data) - {"column", "positive", "negative"}
+    if extra:
+        raise SpecError(f"{source}: label has unknown field(s) {sorted(extra)}")
+    as_tuple = lambda v: tuple(v) if isinstance(v, (list, tuple)) else (v,)
+    return LabelSpec(column=str(data["column"]), positive=as_tuple(data.get("positive", [1])),
+                     negative=None if data.get("negative") is None else as_tuple(data["negative"]))
+
+
+_KIND_DEFAULTS = {"categorical": CategoricalColumn, "numeric": NumericColumn, "bucketized": BucketizedColumn,
+                  "crossed": CrossedColumn}
+
+
+def _column_to_dict(col: Column) -> dict[str, Any]:
+    defaults = {f.name: f.default for f in dataclasses.fields(col)}
+    out: dict[str, Any] = {}
+    if isinstance(col, CrossedColumn):
+        out["keys"] = list(col.keys)
+    else:
+        out["name"] = col.name
+        out["type"] = col.kind
+    for field in dataclasses.fields(col):
+        if field.name in ("name", "keys"):
+            continue
+        value = getattr(col, field.name)
+        if value != defaults[field.name]:
+            out[field.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _parse_column(entry, index: int, source: str, crossed: bool) -> Column:
+    where = f"{source}: {'crosses' if crossed else 'columns'}[{index}]"
+    if not isinstance(entry, dict):
+        raise SpecError(f"{where}: expected a mapping, got {entry!r}")
+    entry = dict(entry)
+    kind = "crossed" if crossed else entry.pop("type", None)
+    if crossed:
+        entry.pop("type", None)
+    if kind not in COLUMN_TYPES or (kind == "crossed" and not crossed):
+        raise SpecError(f"{where} ('{entry.get('name', '?')}'): type={kind!r}; expected one of categorical, numeric, bucketized (crosses go under 'crosses')")
+    cls = COLUMN_TYPES[kind]
+    allowed = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(entry) - allowed
+    if unknown:
+        raise SpecError(f"{where} ('{entry.get('name', entry.get('keys'))}'): unknown field(s) {sorted(unknown)} for a {kind} column; allowed: {sorted(allowed)}")
+    if not crossed and not entry.get("name"):
+        raise SpecError(f"{where}: missing 'name'")
+    if crossed and not entry.get("keys"):
+        raise SpecError(f"{where}: a cross needs 'keys', e.g. keys: [city, industry]")
+    for field in ("vocabulary", "boundaries", "keys"):
+        if field in entry and entry[field] is not None:
+            if not isinstance(entry[field], (list, tuple)):
+                raise SpecError(f"{where}: '{field}' must be a list, got {entry[field]!r}")
+            entry[field] = tuple(entry[field])
+    try:
+        return cls(**entry)
+    except TypeError as err:
+        raise SpecError(f"{where}: {err}") from None
+
+
+def load_spec(path: str | Path) -> FeatureSpec:
+    return FeatureSpec.from_yaml(path)
+
+
+def column_names(columns: Sequence[Column]) -> list[str]:
+    return [c.name for c in columns]

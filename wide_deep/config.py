@@ -1,0 +1,33 @@
+"""One config object per run: absl flags → RunConfig → builder functions (no globals)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from wide_deep.model import ModelConfig
+from wide_deep.trainer import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    dataset: str = "sme"
+    train_data: str | None = None       # None: the dataset's default file
+    spec: str | None = None             # None: the dataset's default spec
+    model_dir: str = "runs/default"
+    use_crosses: bool = True
+    split_seed: int = 42
+    num_enterprises: int = 129_880      # synthetic SME data size when it must be generated
+    data_seed: int = 2024
+    export: bool = True
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def model_shaping(self) -> dict[str, Any]:
+        """The parts that must match for a rerun to resume from the same model_dir's checkpoints."""
+        d = self.to_dict()
+        keep_train = {k: d["train"][k] for k in ("batch_size", "seed", "wide_optimizer", "deep_optimizer", "deterministic")}
+        return {"dataset": d["dataset"], "train_data": d["train_data"], "spec": d["spec"], "use_crosses": d["use_crosses"],
+                "split_seed": d["split_seed"], "model": d["model"], "train": keep_train}

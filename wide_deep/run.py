@@ -1,0 +1,116 @@
+"""The run loop behind `experiments/train.py`: data → fit preprocessing → train → evaluate → export."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from feature_columns.errors import UserError
+from feature_columns.fitting import fit_state, load_state, quality_report, save_state
+from feature_columns.spec import FeatureSpec
+from wide_deep import datasets, metrics
+from wide_deep.config import RunConfig
+from wide_deep.data import load_dataset
+from wide_deep.export import export_saved_model
+from wide_deep.model import log_odds
+from wide_deep.synthetic import GeneratorConfig, generate
+from wide_deep.trainer import Estimator, layout_summary, save_json, steady_state_throughput
+import dataclasses
+
+TABLE_KEYS = ("auc", "gini", "ks", "log_loss", "brier", "threshold", "precision", "recall", "f1",
+              "precision_weighted", "recall_weighted", "f1_weighted", "accuracy", "f1_at_0_5", "f1_weighted_at_0_5")
+
+
+def ensure_synthetic_data(info: datasets.DatasetInfo, config: RunConfig, log=print) -> None:
+    """Generate the default SME data when it is absent (so `make train` works on a fresh clone)."""
+    if info.synthetic and not info.data.exists():
+        log(f"{info.data} not found: generating {config.num_enterprises:,} synthetic enterprises (seed {config.data_seed})")
+        generate(GeneratorConfig(num_enterprises=config.num_enterprises, seed=config.data_seed), info.data.parent, log=log)
+
+
+def check_model_dir(model_dir: Path, config: RunConfig, spec: FeatureSpec) -> bool:
+    """True when model_dir already holds a compatible run (resume); error when it holds a different one."""
+    saved = model_dir / "config.json"
+    if not saved.exists():
+        return False
+    previous = json.loads(saved.read_text())
+    now = json.loads(json.dumps(config.model_shaping(), default=str))
+    if previous.get("model_shaping") != now or (model_dir / "spec.yaml").read_text() != spec.to_yaml():
+        changed = sorted(k for k in now if previous.get("model_shaping", {}).get(k) != now[k]) or ["spec"]
+        raise UserError(f"--model_dir={model_dir} holds a run with different settings ({', '.join(changed)}); "
+                        f"use a new --model_dir or delete that one")
+    return True
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{'metric':<22}{'test':>10}"]
+    lines += [f"{k:<22}{result[k]:>10.4f}" for k in TABLE_KEYS if k in result]
+    if result.get("oracle_auc") is not None:
+        lines.append(f"{'oracle_auc':<22}{result['oracle_auc']:>10.4f}   (true probabilities; the best any model can reach)")
+        lines.append(f"{'gap_to_oracle':<22}{result['oracle_auc'] - result['auc']:>10.4f}")
+    lines.append(f"{'n_train/valid/test':<22}{result['n_train']:>10,} / {result['n_valid']:,} / {result['n_test']:,}")
+    lines.append(f"{'train examples/s':<22}{result['train_examples_per_sec']:>10,.0f}   (steady-state median, batch {result['batch_size']})")
+    return "\n".join(lines)
+
+
+def run_training(config: RunConfig, log=print) -> dict:
+    t_start = time.perf_counter()
+    info = datasets.resolve(config.dataset, config.train_data, config.spec)
+    ensure_synthetic_data(info, config, log)
+    spec = FeatureSpec.from_yaml(info.spec)
+    model_dir = Path(config.model_dir)
+    resuming = check_model_dir(model_dir, config, spec)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    spec.to_yaml(model_dir / "spec.yaml")
+    save_json(model_dir / "config.json", {"model_shaping": config.model_shaping(), "config": config.to_dict()})
+
+    dataset = load_dataset(spec, info.data, split_seed=config.split_seed, truth_path=info.truth, log=log)
+    train_x, train_y = dataset.split("train")
+    valid_x, valid_y = dataset.split("valid")
+    test_x, test_y = dataset.split("test")
+    state_path = model_dir / "preprocessing.json"
+    if resuming and state_path.exists():
+        state = load_state(state_path)
+    else:
+        state = fit_state(spec, train_x)   # training split only
+        save_state(state, state_path)
+    quality = {name: quality_report(spec, state, dataset.split(name)[0]) for name in ("train", "valid", "test")}
+    log(f"{info.name}: {len(dataset.labels):,} rows, default rate {dataset.labels.mean():.3f}; "
+        f"split {len(train_y):,}/{len(valid_y):,}/{len(test_y):,} (seed {config.split_seed})")
+    for name, counts in quality.items():
+        if counts:
+            log(f"  {name}: " + "; ".join(f"{col} {', '.join(f'{k}={v:,}' for k, v in c.items())}" for col, c in counts.items()))
+
+    routed = spec.for_model(config.model.model_type, config.use_crosses)
+    model_config = dataclasses.replace(config.model, initial_bias=log_odds(float(train_y.mean())))
+    estimator = Estimator(model_dir, routed, state, model_config, config.train, log=log)
+    log(f"model {config.model.model_type} (crosses {'on' if config.use_crosses else 'off'}): "
+        f"{estimator.core.count_params():,} parameters; {json.dumps(layout_summary(estimator.layout))}")
+    history = estimator.train(train_x, train_y, valid_x, valid_y)
+
+    valid_scores = estimator.predict(valid_x)
+    threshold = metrics.f1_threshold(valid_y, valid_scores)  # chosen on validation, never on test
+    test_scores = estimator.predict(test_x)
+    result = metrics.evaluate(test_y, test_scores, threshold)
+    result["valid_auc"] = metrics.auc(valid_y, valid_scores)
+    oracle = dataset.oracle_for("test")
+    result.update({
+        "oracle_auc": metrics.auc(test_y, oracle) if oracle is not None else None,
+        "n_train": int(len(train_y)), "n_valid": int(len(valid_y)), "n_test": int(len(test_y)),
+        "train_examples_per_sec": steady_state_throughput(history), "batch_size": config.train.batch_size,
+        "epochs_trained": len(history), "best_epoch": int(np.argmax([h["val_auc"] for h in history]) + 1) if history else None,
+        "model_type": config.model.model_type, "use_crosses": config.use_crosses, "dataset": info.name,
+        "data_quality": quality, "data_report": dataset.report,
+        "peak_rss_mb": psutil.Process().memory_info().rss / 2**20,
+    })
+    if config.export:
+        path = export_saved_model(estimator.serving_model(), routed, model_dir / "export", threshold)
+        result["export_path"] = str(path)
+        log(f"exported SavedModel to {path}")
+    result["wall_seconds"] = time.perf_counter() - t_start
+    save_json(model_dir / "metrics.json", result)
+    log(format_table(result))
+    return result

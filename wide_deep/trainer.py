@@ -1,0 +1,252 @@
+"""Estimator-style trainer: `model_dir` with checkpoints, summaries, resume and early stopping.
+
+Training runs a custom loop inside a `tf.distribute` strategy (the default strategy on one
+machine) rather than `Model.fit`, which fails under `MultiWorkerMirroredStrategy` in
+Keras 3. Preprocessing is deterministic and stateless once fitted, so the training split
+is encoded once by the in-model preprocessor and the loop only runs the trainable core;
+a whole epoch is one `tf.function` call, which keeps per-step Python overhead at zero.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from feature_columns.errors import UserError
+from feature_columns.layers import EncodedLayout, build_preprocessor, raw_inputs
+from feature_columns.spec import FeatureSpec
+from wide_deep import metrics
+from wide_deep.model import ModelConfig, branch_variables, build_core, build_serving_model
+
+OPTIMIZERS = ("adam", "adagrad", "ftrl", "sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 1e-4
+    wide_learning_rate: float | None = None  # None: same as learning_rate
+    wide_optimizer: str = "adam"
+    deep_optimizer: str = "adam"
+    early_stopping_patience: int = 5
+    seed: int = 42
+    eval_batch_size: int = 16384
+    deterministic: bool = True
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(learning_rate)
+    if name == "ftrl":
+        return keras.optimizers.Ftrl(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate)
+    raise UserError(f"optimizer {name!r} is not one of {list(OPTIMIZERS)}")
+
+
+def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
+    return {k: tf.constant(v.astype(str) if v.dtype == object else v) for k, v in arrays.items()}
+
+
+class Estimator:
+    """Train, evaluate, predict and export one Wide & Deep model in a `model_dir`."""
+
+    def __init__(self, model_dir: str | Path, spec: FeatureSpec, state: dict, model_config: ModelConfig,
+                 train_config: TrainConfig, strategy: tf.distribute.Strategy | None = None, log=print):
+        self.model_dir = Path(model_dir)
+        self.spec = spec
+        self.model_config = model_config
+        self.config = train_config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.log = log
+        keras.utils.set_random_seed(train_config.seed)
+        if train_config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        self.preprocessor, self.layout = build_preprocessor(spec, state)
+        with self.strategy.scope():
+            self.core = build_core(self.layout, model_config)
+            self.wide_vars, self.deep_vars = branch_variables(self.core)
+            wide_lr = train_config.wide_learning_rate or train_config.learning_rate
+            self.wide_optimizer = make_optimizer(train_config.wide_optimizer, wide_lr) if self.wide_vars else None
+            self.deep_optimizer = make_optimizer(train_config.deep_optimizer, train_config.learning_rate) if self.deep_vars else None
+            for opt, variables in ((self.wide_optimizer, self.wide_vars), (self.deep_optimizer, self.deep_vars)):
+                if opt is not None:
+                    opt.build(variables)
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            self.best_auc = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_auc")
+            self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
+            self.stopped = tf.Variable(False, trainable=False, name="stopped")
+        trackables = {"core": self.core, "epoch": self.epoch, "best_auc": self.best_auc, "bad_epochs": self.bad_epochs,
+                      "stopped": self.stopped}
+        trackables.update({k: v for k, v in (("wide_optimizer", self.wide_optimizer), ("deep_optimizer", self.deep_optimizer)) if v})
+        self.checkpoint = tf.train.Checkpoint(**trackables)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints", max_to_keep=2)
+        self.best_checkpoint = tf.train.Checkpoint(core=self.core)
+        self.best_manager = tf.train.CheckpointManager(self.best_checkpoint, self.model_dir / "best", max_to_keep=1)
+        self._encode_fn = tf.function(lambda features: self.preprocessor(features))
+        self._logit_fn = tf.function(lambda encoded: self.core(encoded, training=False))
+
+    # --- data -------------------------------------------------------------------------
+    def encode(self, arrays: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
+        """Run the fitted preprocessing once over a split (batched), giving the core's inputs."""
+        n = len(next(iter(arrays.values())))
+        parts = []
+        tensors = to_tensors(arrays)
+        for start in range(0, n, self.config.eval_batch_size):
+            batch = {k: v[start:start + self.config.eval_batch_size] for k, v in tensors.items()}
+            parts.append(self._encode_fn(batch))
+        return {k: tf.concat([p[k] for p in parts], axis=0) for k in parts[0]}
+
+    def _train_dataset(self, encoded: dict[str, tf.Tensor], labels: tf.Tensor, epoch: int) -> tf.data.Dataset:
+        n = int(labels.shape[0])
+        seed = self.config.seed * 100_003 + epoch  # a fixed order per (seed, epoch): resume replays it exactly
+        ds = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=False)
+        ds = ds.batch(self.config.batch_size).map(lambda idx: ({k: tf.gather(v, idx) for k, v in encoded.items()},
+                                                               tf.gather(labels, idx)))
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    # --- training ---------------------------------------------------------------------
+    def _make_train_epoch(self):
+        strategy, core = self.strategy, self.core
+        variables = self.wide_vars + self.deep_vars
+        n_wide = len(self.wide_vars)
+
+        def step(features, labels):
+            with tf.GradientTape() as tape:
+                logits = core(features, training=True)
+                per_example = tf.nn.sigmoid_cross_entropy_with_logits(labels, logits)
+                loss = tf.nn.compute_average_loss(per_example)
+                if core.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(core.losses))
+            grads = tape.gradient(loss, variables)
+            if n_wide:
+                self.wide_optimizer.apply_gradients(zip(grads[:n_wide], self.wide_vars))
+            if len(variables) > n_wide:
+                self.deep_optimizer.apply_gradients(zip(grads[n_wide:], self.deep_vars))
+            return tf.reduce_sum(per_example), tf.cast(tf.size(per_example), tf.float32)
+
+        @tf.function
+        def train_epoch(dataset):
+            total, count = tf.constant(0.0), tf.constant(0.0)
+            for features, labels in dataset:
+                loss_sum, n = strategy.run(step, args=(features, labels))
+                total += strategy.reduce(tf.distribute.ReduceOp.SUM, loss_sum, axis=None)
+                count += strategy.reduce(tf.distribute.ReduceOp.SUM, n, axis=None)
+            return total / count
+
+        return train_epoch
+
+    def restore_latest(self) -> bool:
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            return True
+        return False
+
+    def train(self, train_arrays, train_labels, valid_arrays, valid_labels) -> list[dict]:
+        """Train until `epochs` or early stopping; afterwards the core holds the best validation weights."""
+        cfg = self.config
+        resumed = self.restore_latest()
+        if resumed:
+            self.log(f"resuming from {self.manager.latest_checkpoint} (epoch {int(self.epoch.numpy())}, "
+                     f"best validation AUC {float(self.best_auc.numpy()):.4f})")
+        history = read_history(self.model_dir)[: int(self.epoch.numpy())]
+        t0 = time.perf_counter()
+        train_encoded = self.encode(train_arrays)
+        valid_encoded = self.encode(valid_arrays)
+        self.encode_seconds = time.perf_counter() - t0
+        labels = tf.constant(train_labels.astype("float32"))
+        train_epoch = self._make_train_epoch()
+        writer = tf.summary.create_file_writer(str(self.model_dir / "summaries"))
+        n = len(train_labels)
+        while int(self.epoch.numpy()) < cfg.epochs and not bool(self.stopped.numpy()):
+            epoch = int(self.epoch.numpy()) + 1
+            dataset = self.strategy.experimental_distribute_dataset(self._train_dataset(train_encoded, labels, epoch))
+            start = time.perf_counter()
+            loss = float(train_epoch(dataset).numpy())
+            seconds = time.perf_counter() - start
+            valid_scores = self._predict_encoded(valid_encoded)
+            val_auc = metrics.auc(valid_labels, valid_scores)
+            val_loss = float(tf.reduce_mean(tf.keras.losses.binary_crossentropy(valid_labels.astype("float32"), valid_scores)).numpy())
+            improved = val_auc > float(self.best_auc.numpy())
+            if improved:
+                self.best_auc.assign(val_auc)
+                self.bad_epochs.assign(0)
+                self.best_manager.save(checkpoint_number=epoch)
+            else:
+                self.bad_epochs.assign_add(1)
+                if cfg.early_stopping_patience and int(self.bad_epochs.numpy()) >= cfg.early_stopping_patience:
+                    self.stopped.assign(True)
+            self.epoch.assign(epoch)
+            self.manager.save(checkpoint_number=epoch)
+            row = {"epoch": epoch, "loss": loss, "val_loss": val_loss, "val_auc": val_auc,
+                   "examples_per_sec": n / seconds, "seconds": seconds}
+            history.append(row)
+            write_history(self.model_dir, history)
+            with writer.as_default(step=epoch):
+                for key in ("loss", "val_loss", "val_auc", "examples_per_sec"):
+                    tf.summary.scalar(key, row[key])
+            self.log(f"epoch {epoch:3d}/{cfg.epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  val_auc {val_auc:.4f}"
+                     f"{' *' if improved else '  '}  {n / seconds:,.0f} examples/s")
+        if bool(self.stopped.numpy()):
+            self.log(f"early stopping: no validation AUC gain for {cfg.early_stopping_patience} epochs")
+        self.restore_best()
+        return history
+
+    def restore_best(self) -> None:
+        if self.best_manager.latest_checkpoint:
+            self.best_checkpoint.restore(self.best_manager.latest_checkpoint).assert_existing_objects_matched()
+
+    # --- inference --------------------------------------------------------------------
+    def _predict_encoded(self, encoded: dict[str, tf.Tensor]) -> np.ndarray:
+        n = int(next(iter(encoded.values())).shape[0])
+        out = [self._logit_fn({k: v[s:s + self.config.eval_batch_size] for k, v in encoded.items()})
+               for s in range(0, n, self.config.eval_batch_size)]
+        return tf.sigmoid(tf.concat(out, axis=0)).numpy().astype("float64")
+
+    def predict(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """Default probabilities for raw feature arrays (the same graph the export serves)."""
+        return self._predict_encoded(self.encode(arrays))
+
+    def serving_model(self) -> keras.Model:
+        return build_serving_model(self.preprocessor, self.core, raw_inputs(self.spec))
+
+
+def steady_state_throughput(history: list[dict]) -> float:
+    """Median examples/s over epochs after the first (which includes graph tracing)."""
+    rates = [h["examples_per_sec"] for h in history]
+    return float(np.median(rates[1:] if len(rates) > 1 else rates)) if rates else float("nan")
+
+
+def read_history(model_dir: Path) -> list[dict]:
+    path = Path(model_dir) / "history.csv"
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_history(model_dir: Path, history: list[dict]) -> None:
+    path = Path(model_dir) / "history.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def layout_summary(layout: EncodedLayout) -> dict:
+    return {"wide_table_size": layout.wide_size, "wide_columns": [s.name for s in layout.wide_segments],
+            "wide_dense_features": len(layout.wide_dense_names), "deep_dense_features": len(layout.deep_dense_names),
+            "deep_embeddings": [list(e) for e in layout.deep_embeddings]}
+
+
+def save_json(path: Path, data) -> None:
+    Path(path).write_text(json.dumps(data, indent=1, default=str))
