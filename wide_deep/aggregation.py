@@ -125,7 +125,7 @@ def aggregate_transactions(source, applications: pd.DataFrame, spec: Transaction
            s.max_amount AS txn_max_amount,
            s.sd / nullif(s.mean_amount, 0) AS txn_amount_cv,
            coalesce(s.active_days, 0) / {w} AS txn_active_day_ratio,
-           coalesce(greatest(s.min_d, {w} - s.max_d, coalesce(g.max_inner_gap, 0)), {w}) AS txn_longest_gap_days,
+           CASE WHEN s.n IS NULL THEN {w} ELSE greatest(s.min_d, {w} - s.max_d, coalesce(g.max_inner_gap, 0)) END AS txn_longest_gap_days,
            coalesce(s.min_d, {w}) AS txn_days_since_last,
            s.inflow_share AS txn_inflow_share,
            (s.inflow - s.outflow) / nullif(s.total, 0) AS txn_net_flow_ratio,

@@ -98,6 +98,7 @@ def check_ids(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> np.ndarray
     duplicated = ids.duplicated(keep=False)
     if duplicated.any():
         first = ids[duplicated].iloc[0]
+        first = first.item() if hasattr(first, "item") else first
         rows = np.flatnonzero((ids == first).to_numpy())[:5].tolist()
         raise DataError(f"{source}: id column '{spec.id_column}' repeats id {first!r} (rows {rows}); "
                         f"{int(ids.duplicated().sum())} duplicate row(s) in all; ids must be unique")

@@ -1,0 +1,58 @@
+"""Shared fixtures: small generated SME data and tiny hand-made frames, all in temp dirs."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feature_columns import FeatureSpec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SPECS = PROJECT_ROOT / "data" / "specs"
+
+
+@pytest.fixture(scope="session")
+def small_sme(tmp_path_factory) -> Path:
+    """3,000 synthetic enterprises (~300k transactions) with the default generator settings."""
+    from wide_deep.synthetic import GeneratorConfig, generate
+    out = tmp_path_factory.mktemp("sme")
+    generate(GeneratorConfig(num_enterprises=3000, seed=7, enterprises_per_file=1000), out, log=lambda *_: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sme_spec() -> FeatureSpec:
+    return FeatureSpec.from_yaml(SPECS / "sme.yaml")
+
+
+@pytest.fixture
+def toy_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 400
+    city = rng.choice(["a", "b", "c"], n)
+    amount = rng.lognormal(3, 1, n)
+    amount[::17] = np.nan
+    label = (rng.random(n) < np.where(city == "a", 0.6, 0.3)).astype(int)
+    return pd.DataFrame({"id": np.arange(n), "city": city, "tier": rng.integers(1, 4, n), "amount": amount,
+                         "age": rng.integers(20, 70, n).astype(float), "y": label})
+
+
+@pytest.fixture
+def toy_spec() -> FeatureSpec:
+    return FeatureSpec.from_dict({
+        "label": {"column": "y", "positive": [1], "negative": [0]},
+        "id": "id",
+        "columns": [
+            {"name": "city", "type": "categorical"},
+            {"name": "tier", "type": "categorical"},
+            {"name": "amount", "type": "numeric", "encoding": "ple", "num_bins": 4},
+            {"name": "age", "type": "bucketized", "boundaries": [30, 40, 50], "route": "both"},
+        ],
+        "crosses": [{"keys": ["city", "tier"], "min_frequency": 1}, {"keys": ["city", "age"], "min_frequency": 1}],
+    })
