@@ -18,7 +18,7 @@ def define_flags() -> None:
     flags.DEFINE_string("model_dir", "runs/default", "Checkpoints, summaries, metrics and exports go here; rerun to resume")
     flags.DEFINE_enum("model_type", "wide_deep", ["wide", "deep", "wide_deep"], "Which branches the model has")
     flags.DEFINE_boolean("use_crosses", True, "Include the spec's crossed columns")
-    flags.DEFINE_integer("epochs", 30, "Maximum training epochs")
+    flags.DEFINE_integer("epochs", 50, "Maximum training epochs (early stopping usually ends sooner)")
     flags.DEFINE_integer("batch_size", 256, "Training batch size")
     flags.DEFINE_float("learning_rate", 1e-4, "Learning rate (deep branch, and wide unless --wide_learning_rate)")
     flags.DEFINE_float("wide_learning_rate", None, "Learning rate of the wide branch's optimizer")

@@ -112,7 +112,7 @@ def _numeric_state(values: np.ndarray, col: NumericColumn) -> dict[str, Any]:
     state = {"median": median, "mean": float(transformed.mean()), "std": std if std > 0 else 1.0,
              "missing_rate": float(np.isnan(values).mean())}
     if col.encoding in ("ple", "quantile"):
-        edges = np.unique(np.quantile(present, np.linspace(0.0, 1.0, col.num_bins + 1)))
+        edges = np.unique(np.quantile(present, np.linspace(0.0, 1.0, col.bins + 1)))
         if edges.size < 2:
             edges = np.array([edges[0], edges[0] + 1.0])
         state["edges"] = [float(e) for e in edges]

@@ -56,11 +56,12 @@ class EncodedLayout:
 class NumericEncoder(keras.layers.Layer):
     """Impute the training median, encode, and append a missing indicator: [B] → [B, width]."""
 
-    def __init__(self, encoding: str, stats: dict[str, Any], with_indicator: bool = True, **kwargs):
+    def __init__(self, encoding: str, stats: dict[str, Any], **kwargs):
         super().__init__(**kwargs)
         self.encoding = encoding
         self.stats = stats
-        self.with_indicator = with_indicator
+        # an indicator only where the training split had missing values (elsewhere it would be constant 0)
+        self.with_indicator = stats.get("missing_rate", 0.0) > 0
         edges = np.asarray(stats.get("edges", [0.0, 1.0]), dtype="float32")
         self._lo = tf.constant(edges[:-1])
         self._width = tf.constant(edges[1:] - edges[:-1])

@@ -32,7 +32,7 @@ def resolve(dataset: str, train_data: str | None, spec: str | None) -> DatasetIn
         info = BUILTIN[dataset]
         return dataclasses.replace(info, data=Path(train_data) if train_data else info.data,
                                    spec=Path(spec) if spec else info.spec,
-                                   truth=info.truth if not train_data else None)
+                                   truth=(Path(train_data).parent / "truth.parquet") if train_data and info.synthetic else info.truth)
     path = Path(train_data or dataset)
     if not spec:
         raise UserError(f"--dataset={dataset!r} is not one of {sorted(BUILTIN)}, so it is read as a data file; "

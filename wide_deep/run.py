@@ -1,6 +1,7 @@
 """The run loop behind `experiments/train.py`: data → fit preprocessing → train → evaluate → export."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -15,11 +16,9 @@ from wide_deep import datasets, metrics
 from wide_deep.config import RunConfig
 from wide_deep.data import load_dataset
 from wide_deep.export import export_saved_model
-from wide_deep.model import log_odds
+from wide_deep.model import ModelConfig, log_odds
 from wide_deep.synthetic import GeneratorConfig, generate
-from wide_deep.trainer import Estimator, layout_summary, save_json, steady_state_throughput
-import dataclasses
-
+from wide_deep.trainer import Estimator, TrainConfig, layout_summary, save_json, steady_state_throughput
 TABLE_KEYS = ("auc", "gini", "ks", "log_loss", "brier", "threshold", "precision", "recall", "f1",
               "precision_weighted", "recall_weighted", "f1_weighted", "accuracy", "f1_at_0_5", "f1_weighted_at_0_5")
 
@@ -114,3 +113,17 @@ def run_training(config: RunConfig, log=print) -> dict:
     save_json(model_dir / "metrics.json", result)
     log(format_table(result))
     return result
+
+
+def load_estimator(model_dir: str | Path, log=print) -> Estimator:
+    """Reopen a trained `model_dir` (spec, fitted preprocessing, best weights) for predict/export."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise UserError(f"{model_dir} is not a model_dir (no config.json); train one with experiments.train first")
+    saved = json.loads((model_dir / "config.json").read_text())["config"]
+    model_config = ModelConfig(**{**saved["model"], "hidden_units": tuple(saved["model"]["hidden_units"])})
+    train_config = TrainConfig(**saved["train"])
+    spec = FeatureSpec.from_yaml(model_dir / "spec.yaml").for_model(model_config.model_type, saved["use_crosses"])
+    estimator = Estimator(model_dir, spec, load_state(model_dir / "preprocessing.json"), model_config, train_config, log=log)
+    estimator.restore_best()
+    return estimator

@@ -69,7 +69,7 @@ def test_routing_for_the_paper_variants(sme_spec):
     assert {c.route for c in deep.columns} == {"deep"} and not deep.crosses
     both = sme_spec.for_model("wide_deep", use_crosses=True)
     assert both.columns == sme_spec.columns
-    assert all(isinstance(c, CrossedColumn) for c in both.crosses) and len(both.crosses) == 2
+    assert all(isinstance(c, CrossedColumn) for c in both.crosses) and len(both.crosses) == 3
     with pytest.raises(SpecError, match="model_type"):
         sme_spec.for_model("forest", True)
 
