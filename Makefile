@@ -9,7 +9,7 @@ FLAGS ?=
 NUM_ENTERPRISES ?= 129880
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup data train test clean
+.PHONY: setup data train test bench clean
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ data: $(STAMP)
 
 train: $(STAMP)
 	$(PY) -m experiments.train $(FLAGS)
+
+bench: $(STAMP)
+	$(PY) -m experiments.bench $(FLAGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

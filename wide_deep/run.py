@@ -37,7 +37,8 @@ def check_model_dir(model_dir: Path, config: RunConfig, spec: FeatureSpec) -> bo
         return False
     previous = json.loads(saved.read_text())
     now = json.loads(json.dumps(config.model_shaping(), default=str))
-    if previous.get("model_shaping") != now or (model_dir / "spec.yaml").read_text() != spec.to_yaml():
+    saved_spec = model_dir / "spec.yaml"
+    if previous.get("model_shaping") != now or not saved_spec.exists() or saved_spec.read_text() != spec.to_yaml():
         changed = sorted(k for k in now if previous.get("model_shaping", {}).get(k) != now[k]) or ["spec"]
         raise UserError(f"--model_dir={model_dir} holds a run with different settings ({', '.join(changed)}); "
                         f"use a new --model_dir or delete that one")

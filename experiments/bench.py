@@ -1,0 +1,107 @@
+"""Training-throughput benchmark: the real epoch loop next to tight-loop references, same run.
+
+    make bench                      # default SME data (generated if absent), batch 256
+
+Rows (examples/s, median of interleaved repeats):
+- pipeline: the trainer's epoch (seeded in-graph shuffle, full batches, tail batch) on the
+  encoded training split, exactly what `make train` reports as train_examples_per_sec;
+- core_tight_loop: the same model and optimizers over unshuffled in-memory tensors;
+- mlp_tight_loop: a bare 256-128-64 MLP with Adam over in-memory tensors of the deep
+  branch's input width (the practical compute ceiling for the deep branch).
+The last line is `throughput_ratio: pipeline / mlp_tight_loop`.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from absl import app, flags, logging
+
+flags.DEFINE_string("dataset", "sme", "Built-in dataset to benchmark on")
+flags.DEFINE_integer("batch_size", 256, "Training batch size")
+flags.DEFINE_integer("repeats", 5, "Interleaved repeats per row (median reported)")
+flags.DEFINE_integer("num_enterprises", 129_880, "Synthetic SME size if the data must be generated")
+FLAGS = flags.FLAGS
+
+
+def mlp_reference(width: int, n: int, batch: int, hidden=(256, 128, 64)):
+    import keras
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((n, width), dtype=np.float32))
+    y = tf.constant((rng.random(n) > 0.5).astype("float32"))
+    inputs = keras.Input((width,))
+    h = inputs
+    for units in hidden:
+        h = keras.layers.Dense(units, activation="relu")(h)
+    model = keras.Model(inputs, keras.ops.squeeze(keras.layers.Dense(1)(h), -1))
+    optimizer = keras.optimizers.Adam(1e-4)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def epoch():
+        total = tf.constant(0.0)
+        for i in tf.range(n // batch):
+            s = i * batch
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(y[s:s + batch], model(x[s:s + batch], training=True)))
+            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+            total += loss
+        return total
+    return lambda: float(epoch())
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    import tempfile
+
+    from feature_columns import FeatureSpec
+    from feature_columns.fitting import fit_state
+    from wide_deep import datasets
+    from wide_deep.config import RunConfig
+    from wide_deep.data import load_dataset
+    from wide_deep.model import ModelConfig
+    from wide_deep.run import ensure_synthetic_data
+    from wide_deep.trainer import Estimator, TrainConfig
+    import tensorflow as tf
+
+    info = datasets.resolve(FLAGS.dataset, None, None)
+    ensure_synthetic_data(info, RunConfig(num_enterprises=FLAGS.num_enterprises))
+    spec = FeatureSpec.from_yaml(info.spec)
+    data = load_dataset(spec, info.data, log=lambda *_: None)
+    train_x, train_y = data.split("train")
+    estimator = Estimator(tempfile.mkdtemp(), spec, fit_state(spec, train_x), ModelConfig(),
+                          TrainConfig(batch_size=FLAGS.batch_size), log=lambda *_: None)
+    encoded = estimator.encode(train_x)
+    labels = tf.constant(train_y.astype("float32"))
+    n = len(train_y)
+    fns = estimator._make_train_fns()
+    full = n - n % FLAGS.batch_size
+    head = {k: v[:full] for k, v in encoded.items()}
+    epoch_counter = iter(range(1, 10_000))
+    width = len(estimator.layout.deep_dense_names) + sum(d for _, _, d in estimator.layout.deep_embeddings)
+    rows = {
+        "pipeline": (n, lambda: estimator._train_epoch(fns, encoded, labels, next(epoch_counter))),
+        "core_tight_loop": (full, lambda: float(fns[0](head, labels[:full]))),
+        "mlp_tight_loop": (full, mlp_reference(width, n, FLAGS.batch_size)),
+    }
+    timings = {name: [] for name in rows}
+    for fn_rows, fn in rows.values():
+        fn()  # trace and warm up
+    for _ in range(FLAGS.repeats):
+        for name, (count, fn) in rows.items():
+            start = time.perf_counter()
+            fn()
+            timings[name].append(count / (time.perf_counter() - start))
+    print(f"dataset {info.name}: {n:,} training rows, batch {FLAGS.batch_size}, deep input width {width}, "
+          f"wide columns {len(estimator.layout.wide_segments)}; {FLAGS.repeats} interleaved repeats")
+    print(f"{'row':<18}{'median ex/s':>14}{'min':>12}{'max':>12}")
+    for name, values in timings.items():
+        print(f"{name:<18}{np.median(values):>14,.0f}{min(values):>12,.0f}{max(values):>12,.0f}")
+    print(f"pipeline / core_tight_loop: {np.median(timings['pipeline']) / np.median(timings['core_tight_loop']):.2f}")
+    print(f"throughput_ratio: {np.median(timings['pipeline']) / np.median(timings['mlp_tight_loop']):.2f}")
+
+
+if __name__ == "__main__":
+    app.run(main)
