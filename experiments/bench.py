@@ -21,6 +21,7 @@ flags.DEFINE_string("dataset", "sme", "Built-in dataset to benchmark on")
 flags.DEFINE_integer("batch_size", 256, "Training batch size")
 flags.DEFINE_integer("repeats", 5, "Interleaved repeats per row (median reported)")
 flags.DEFINE_integer("num_enterprises", 129_880, "Synthetic SME size if the data must be generated")
+flags.DEFINE_boolean("deterministic", True, "TensorFlow op determinism, as in training (--nodeterministic to compare)")
 FLAGS = flags.FLAGS
 
 
@@ -72,7 +73,7 @@ def main(argv):
     data = load_dataset(spec, info.data, log=lambda *_: None)
     train_x, train_y = data.split("train")
     estimator = Estimator(tempfile.mkdtemp(), spec, fit_state(spec, train_x), ModelConfig(),
-                          TrainConfig(batch_size=FLAGS.batch_size), log=lambda *_: None)
+                          TrainConfig(batch_size=FLAGS.batch_size, deterministic=FLAGS.deterministic), log=lambda *_: None)
     encoded = estimator.encode(train_x)
     labels = tf.constant(train_y.astype("float32"))
     n = len(train_y)
@@ -95,7 +96,8 @@ def main(argv):
             fn()
             timings[name].append(count / (time.perf_counter() - start))
     print(f"dataset {info.name}: {n:,} training rows, batch {FLAGS.batch_size}, deep input width {width}, "
-          f"wide columns {len(estimator.layout.wide_segments)}; {FLAGS.repeats} interleaved repeats")
+          f"wide columns {len(estimator.layout.wide_segments)}; "
+          f"op determinism {'on' if FLAGS.deterministic else 'off'}; {FLAGS.repeats} interleaved repeats")
     print(f"{'row':<18}{'median ex/s':>14}{'min':>12}{'max':>12}")
     for name, values in timings.items():
         print(f"{name:<18}{np.median(values):>14,.0f}{min(values):>12,.0f}{max(values):>12,.0f}")
