@@ -211,7 +211,8 @@ def generate_transactions(apps: pd.DataFrame, latent: pd.DataFrame, world: World
     gap_start = rng.random(len(apps)) * (1 - gap)
     t = t * (1 - gap[idx])
     t = t + gap[idx] * (t >= gap_start[idx])
-    seconds = np.minimum(t * config.window_days * 86400, config.window_days * 86400 - 1).astype("int64")
+    # strictly inside the window (as_of - window_days, as_of): the aggregation's definition
+    seconds = np.clip(t * config.window_days * 86400, 1, config.window_days * 86400 - 1).astype("int64")
     window_start = apps["application_date"].to_numpy()[idx] - np.timedelta64(config.window_days * 86400, "s")
     timestamp = window_start + seconds.astype("timedelta64[s]")
     amount = np.round(np.exp(latent["amount_log_mean"].to_numpy()[idx] + latent["volatility"].to_numpy()[idx] * rng.normal(0, 1, m)), 2)

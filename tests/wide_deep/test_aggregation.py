@@ -42,6 +42,13 @@ def test_known_answers():
     assert report.enterprises_without_transactions == 1 and report.rows_in_window == 4
 
 
+def test_generated_log_lies_inside_the_aggregation_window(small_sme):
+    apps = pd.read_parquet(small_sme / "applications.parquet")
+    _, report = aggregate_transactions(small_sme / "transactions", apps, TransactionSpec(path="transactions"), "enterprise_id")
+    assert report.rows_outside_window == 0 and report.rows_unknown_id == 0
+    assert report.rows_in_window == len(pd.read_parquet(small_sme / "transactions"))
+
+
 def test_frame_and_parquet_paths_agree(small_sme):
     """Scoring (a DataFrame of raw transactions) and training (the Parquet log) use the same query."""
     apps = pd.read_parquet(small_sme / "applications.parquet").head(50)
