@@ -15,7 +15,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
+
+from experiments.cli import run_reporting_user_errors
 
 flags.DEFINE_string("dataset", "sme", "Built-in dataset to benchmark on")
 flags.DEFINE_integer("batch_size", 256, "Training batch size")
@@ -54,7 +56,10 @@ def mlp_reference(width: int, n: int, batch: int, hidden=(256, 128, 64)):
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
+    run_reporting_user_errors(benchmark)
+
+
+def benchmark() -> None:
     import tempfile
 
     from feature_columns import FeatureSpec

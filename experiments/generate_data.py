@@ -1,11 +1,9 @@
 """Generate the synthetic SME dataset: `python -m experiments.generate_data --num_enterprises=129880`."""
 from __future__ import annotations
 
-import sys
-
 from absl import app, flags
 
-from feature_columns.errors import UserError
+from experiments.cli import run_reporting_user_errors
 
 
 def define_flags() -> None:
@@ -21,13 +19,10 @@ def define_flags() -> None:
 def main(argv) -> None:
     from wide_deep.synthetic import GeneratorConfig, generate
     f = flags.FLAGS
-    try:
-        generate(GeneratorConfig(num_enterprises=f.num_enterprises, seed=f.seed, positive_rate=f.positive_rate,
-                                 label_rejections=f.label_rejections, window_days=f.window_days,
-                                 mean_transactions=f.mean_transactions), f.output_dir)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    config = GeneratorConfig(num_enterprises=f.num_enterprises, seed=f.seed, positive_rate=f.positive_rate,
+                             label_rejections=f.label_rejections, window_days=f.window_days,
+                             mean_transactions=f.mean_transactions)
+    run_reporting_user_errors(lambda: generate(config, f.output_dir))
 
 
 def run() -> None:

@@ -4,11 +4,9 @@ Flags are defined in one function and turned into one RunConfig; see README for 
 """
 from __future__ import annotations
 
-import sys
+from absl import app, flags
 
-from absl import app, flags, logging
-
-from feature_columns.errors import UserError
+from experiments.cli import run_reporting_user_errors
 
 
 def define_flags() -> None:
@@ -73,13 +71,8 @@ def config_from_flags(values: flags.FlagValues):
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)
     from wide_deep.run import run_training
-    try:
-        run_training(config_from_flags(flags.FLAGS), log=lambda msg: print(msg, flush=True))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_reporting_user_errors(lambda: run_training(config_from_flags(flags.FLAGS), log=lambda msg: print(msg, flush=True)))
 
 
 def run() -> None:

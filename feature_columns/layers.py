@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from feature_columns.columns import BucketizedColumn, CategoricalColumn, CrossedColumn, NumericColumn, auto_embedding_dim
+from feature_columns.columns import BucketizedColumn, CategoricalColumn, NumericColumn, auto_embedding_dim
 from feature_columns.fitting import CROSS_SEPARATOR, cardinality
 from feature_columns.spec import FeatureSpec
 
