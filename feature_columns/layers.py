@@ -8,7 +8,7 @@ categoricals, float32 for numerics) to the encoded tensors the branches consume:
   (equivalent to one-hot vectors concatenated into a Dense(1)).
 - `wide_dense` float32 [B, Dw]: numeric columns routed to the linear branch (their encoding).
 - `deep_dense` float32 [B, Dd]: numeric encodings, missing indicators and one-hot indicators.
-- `deep_ids/<column>` int64 [B]: indices of columns the deep branch embeds.
+- `deep_ids_<column>` int64 [B]: indices of columns the deep branch embeds.
 """
 from __future__ import annotations
 
@@ -148,14 +148,14 @@ def raw_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
 
 
 def _index_layer(name: str, entry: dict[str, Any]) -> keras.layers.Layer:
-    safe = _safe(name)
+    safe = safe_name(name)
     if "hash_buckets" in entry:
         return keras.layers.Hashing(num_bins=int(entry["hash_buckets"]), name=f"hash_{safe}")
     return keras.layers.StringLookup(vocabulary=list(entry["vocabulary"]), num_oov_indices=1, mask_token=None,
                                      output_mode="int", name=f"lookup_{safe}")
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
 
 
@@ -167,10 +167,10 @@ def build_preprocessor(spec: FeatureSpec, state: dict[str, Any]) -> tuple[keras.
         if isinstance(col, CategoricalColumn):
             indices[col.name] = _index_layer(col.name, state[col.name])(inputs[col.name])
         elif isinstance(col, BucketizedColumn):
-            indices[col.name] = Bucketize(state[col.name]["boundaries"], name=f"bucketize_{_safe(col.name)}")(inputs[col.name])
+            indices[col.name] = Bucketize(state[col.name]["boundaries"], name=f"bucketize_{safe_name(col.name)}")(inputs[col.name])
     for cross in spec.crosses:
         parts = [inputs[k] if isinstance(spec.column(k), CategoricalColumn) else indices[k] for k in cross.keys]
-        joined = JoinKeys(name=f"join_{_safe(cross.name)}")(parts)
+        joined = JoinKeys(name=f"join_{safe_name(cross.name)}")(parts)
         indices[cross.name] = _index_layer(cross.name, state[cross.name])(joined)
 
     wide_ids, segments, wide_dense, wide_dense_names = [], [], [], []
@@ -182,7 +182,7 @@ def build_preprocessor(spec: FeatureSpec, state: dict[str, Any]) -> tuple[keras.
             for target, names, flag in ((wide_dense, wide_dense_names, to_wide), (deep_dense, deep_dense_names, to_deep)):
                 if flag:
                     encoder = NumericEncoder(col.encoding, state[col.name],
-                                             name=f"encode_{'wide' if target is wide_dense else 'deep'}_{_safe(col.name)}")
+                                             name=f"encode_{'wide' if target is wide_dense else 'deep'}_{safe_name(col.name)}")
                     target.append(encoder(inputs[col.name]))
                     names.extend(encoder.feature_names(col.name))
             continue
@@ -193,7 +193,7 @@ def build_preprocessor(spec: FeatureSpec, state: dict[str, Any]) -> tuple[keras.
             offset += size
         if to_deep:
             if col.deep_encoding == "indicator":
-                deep_dense.append(OneHot(size, name=f"onehot_{_safe(col.name)}")(indices[col.name]))
+                deep_dense.append(OneHot(size, name=f"onehot_{safe_name(col.name)}")(indices[col.name]))
                 deep_dense_names.extend(f"{col.name}={i}" for i in range(size))
             else:
                 deep_ids[col.name] = indices[col.name]
@@ -207,6 +207,6 @@ def build_preprocessor(spec: FeatureSpec, state: dict[str, Any]) -> tuple[keras.
     if deep_dense:
         outputs["deep_dense"] = ConcatColumns(name="deep_dense")(deep_dense)
     for name, idx in deep_ids.items():
-        outputs[f"deep_ids/{name}"] = idx
+        outputs[f"deep_ids_{safe_name(name)}"] = idx
     layout = EncodedLayout(tuple(segments), tuple(wide_dense_names), tuple(deep_dense_names), tuple(deep_embeddings))
     return keras.Model(inputs, outputs, name="preprocessor"), layout

@@ -18,7 +18,7 @@ import math
 import keras
 import tensorflow as tf
 
-from feature_columns.layers import EncodedLayout, _safe
+from feature_columns.layers import EncodedLayout, safe_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +71,7 @@ def encoded_inputs(layout: EncodedLayout) -> dict[str, keras.KerasTensor]:
     if layout.deep_dense_names:
         inputs["deep_dense"] = keras.Input(shape=(len(layout.deep_dense_names),), dtype="float32", name="deep_dense")
     for name, _, _ in layout.deep_embeddings:
-        inputs[f"deep_ids/{name}"] = keras.Input(shape=(), dtype="int64", name=f"deep_ids_{_safe(name)}")
+        inputs[f"deep_ids_{safe_name(name)}"] = keras.Input(shape=(), dtype="int64", name=f"deep_ids_{safe_name(name)}")
     return inputs
 
 
@@ -88,7 +88,7 @@ def build_core(layout: EncodedLayout, config: ModelConfig) -> keras.Model:
     if layout.has_deep:
         parts = [inputs["deep_dense"]] if "deep_dense" in inputs else []
         for name, size, dim in layout.deep_embeddings:
-            parts.append(keras.layers.Embedding(size, dim, name=f"deep_embedding_{_safe(name)}")(inputs[f"deep_ids/{name}"]))
+            parts.append(keras.layers.Embedding(size, dim, name=f"deep_embedding_{safe_name(name)}")(inputs[f"deep_ids_{safe_name(name)}"]))
         h = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="deep_concat")(parts)
         regularizer = keras.regularizers.L2(config.l2_deep) if config.l2_deep else None
         for i, units in enumerate(config.hidden_units):
