@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -239,7 +239,3 @@ def _parse_column(entry, index: int, source: str, crossed: bool) -> Column:
 
 def load_spec(path: str | Path) -> FeatureSpec:
     return FeatureSpec.from_yaml(path)
-
-
-def column_names(columns: Sequence[Column]) -> list[str]:
-    return [c.name for c in columns]

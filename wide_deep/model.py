@@ -59,7 +59,7 @@ class FusionBias(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(), initializer=keras.initializers.Constant(self.initial))
 
     def call(self, logits):
-        return tf.add_n(logits) + self.bias if logits else tf.zeros([1]) + self.bias
+        return tf.add_n(logits) + self.bias
 
 
 def encoded_inputs(layout: EncodedLayout) -> dict[str, keras.KerasTensor]:

@@ -77,7 +77,7 @@ def run_training(config: RunConfig, log=print) -> dict:
     else:
         state = fit_state(spec, train_x)   # training split only
         save_state(state, state_path)
-    quality = {name: quality_report(spec, state, dataset.split(name)[0]) for name in ("train", "valid", "test")}
+    quality = {name: quality_report(spec, state, x) for name, x in (("train", train_x), ("valid", valid_x), ("test", test_x))}
     log(f"{info.name}: {len(dataset.labels):,} rows, default rate {dataset.labels.mean():.3f}; "
         f"split {len(train_y):,}/{len(valid_y):,}/{len(test_y):,} (seed {config.split_seed})")
     for name, counts in quality.items():
