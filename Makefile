@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt setup.py | cksum | cut 
 # Pass absl flag overrides through, e.g. make train FLAGS="--epochs=5 --model_dir=runs/quick"
 FLAGS ?=
 NUM_ENTERPRISES ?= 129880
+DATASET ?= sme
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup data train test bench clean
+.PHONY: setup data train ablation sensitivity test bench clean
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,12 @@ data: $(STAMP)
 
 train: $(STAMP)
 	$(PY) -m experiments.train $(FLAGS)
+
+ablation: $(STAMP)
+	$(PY) -m experiments.ablation --dataset=$(DATASET) $(FLAGS)
+
+sensitivity: $(STAMP)
+	$(PY) -m experiments.sensitivity --dataset=$(DATASET) $(FLAGS)
 
 bench: $(STAMP)
 	$(PY) -m experiments.bench $(FLAGS)

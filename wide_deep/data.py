@@ -36,6 +36,14 @@ class Dataset:
         idx = self.split_indices[name]
         return {k: v[idx] for k, v in self.arrays.items()}, self.labels[idx]
 
+    def limit_rows(self, seed: int, **limits: int) -> None:
+        """Keep a seeded random subset of at most `limits[split]` rows per split (quick runs and tests)."""
+        rng = np.random.default_rng(seed)
+        for name, limit in limits.items():
+            idx = self.split_indices[name]
+            if len(idx) > limit:
+                self.split_indices[name] = np.sort(rng.choice(idx, limit, replace=False))
+
     def oracle_for(self, name: str) -> np.ndarray | None:
         return None if self.oracle is None else self.oracle[self.split_indices[name]]
 

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import resource
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 from feature_columns.errors import UserError
 from feature_columns.fitting import fit_state, load_state, quality_report, save_state
 from feature_columns.spec import FeatureSpec
 from wide_deep import datasets, metrics
 from wide_deep.config import RunConfig
-from wide_deep.data import load_dataset
+from wide_deep.data import Dataset, load_dataset
 from wide_deep.export import export_saved_model
 from wide_deep.model import ModelConfig, log_odds
 from wide_deep.synthetic import GeneratorConfig, generate
@@ -56,55 +56,89 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def run_training(config: RunConfig, log=print) -> dict:
-    t_start = time.perf_counter()
+@dataclasses.dataclass
+class PreparedData:
+    """A loaded, validated and split dataset with its preprocessing fitted on the training split.
+
+    Built once and shared by every run that uses the same data, spec and split (the CLI,
+    and the ablation and sensitivity drivers across variants and seeds).
+    """
+    info: datasets.DatasetInfo
+    spec: FeatureSpec
+    dataset: Dataset
+    state: dict
+    quality: dict
+
+    def split(self, name: str):
+        return self.dataset.split(name)
+
+
+def prepare_data(config: RunConfig, log=print, state: dict | None = None) -> PreparedData:
+    """Resolve, (generate,) load, validate and split the data; fit preprocessing on train unless `state` is given."""
     info = datasets.resolve(config.dataset, config.train_data, config.spec)
     ensure_synthetic_data(info, config, log)
     spec = FeatureSpec.from_yaml(info.spec)
-    model_dir = Path(config.model_dir)
-    resuming = check_model_dir(model_dir, config, spec)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    spec.to_yaml(model_dir / "spec.yaml")
-    save_json(model_dir / "config.json", {"model_shaping": config.model_shaping(), "config": config.to_dict()})
-
     dataset = load_dataset(spec, info.data, split_seed=config.split_seed, truth_path=info.truth, log=log)
     train_x, train_y = dataset.split("train")
-    valid_x, valid_y = dataset.split("valid")
-    test_x, test_y = dataset.split("test")
-    state_path = model_dir / "preprocessing.json"
-    if resuming and state_path.exists():
-        state = load_state(state_path)
-    else:
+    if state is None:
         state = fit_state(spec, train_x)   # training split only
-        save_state(state, state_path)
-    quality = {name: quality_report(spec, state, x) for name, x in (("train", train_x), ("valid", valid_x), ("test", test_x))}
-    log(f"{info.name}: {len(dataset.labels):,} rows, default rate {dataset.labels.mean():.3f}; "
-        f"split {len(train_y):,}/{len(valid_y):,}/{len(test_y):,} (seed {config.split_seed})")
+    quality = {name: quality_report(spec, state, dataset.split(name)[0]) for name in ("train", "valid", "test")}
+    log(f"{info.name}: {len(dataset.labels):,} rows, default rate {dataset.labels.mean():.3f}; split "
+        + "/".join(f"{len(dataset.split_indices[k]):,}" for k in ("train", "valid", "test")) + f" (seed {config.split_seed})")
     for name, counts in quality.items():
         if counts:
             log(f"  {name}: " + "; ".join(f"{col} {', '.join(f'{k}={v:,}' for k, v in c.items())}" for col, c in counts.items()))
+    return PreparedData(info, spec, dataset, state, quality)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoch_end=None,
+                       keep_scores: bool = False) -> dict:
+    """Train one model in `config.model_dir` on prepared data, evaluate on test, export; returns metrics.
+
+    With `keep_scores`, the result also holds the validation and test probabilities (not saved).
+    """
+    t_start = time.perf_counter()
+    spec, model_dir = data.spec, Path(config.model_dir)
+    resuming = check_model_dir(model_dir, config, spec)
+    state_path = model_dir / "preprocessing.json"
+    if resuming and state_path.exists() and load_state(state_path) != data.state:
+        raise UserError(f"--model_dir={model_dir} was trained with preprocessing fitted on different data; use a new --model_dir")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    spec.to_yaml(model_dir / "spec.yaml")
+    save_state(data.state, state_path)
+    save_json(model_dir / "config.json", {"model_shaping": config.model_shaping(), "config": config.to_dict()})
+    train_x, train_y = data.split("train")
+    valid_x, valid_y = data.split("valid")
+    test_x, test_y = data.split("test")
 
     routed = spec.for_model(config.model.model_type, config.use_crosses)
     model_config = dataclasses.replace(config.model, initial_bias=log_odds(float(train_y.mean())))
-    estimator = Estimator(model_dir, routed, state, model_config, config.train, log=log)
+    estimator = Estimator(model_dir, routed, data.state, model_config, config.train, log=log)
     log(f"model {config.model.model_type} (crosses {'on' if config.use_crosses else 'off'}): "
         f"{estimator.core.count_params():,} parameters; {json.dumps(layout_summary(estimator.layout))}")
-    history = estimator.train(train_x, train_y, valid_x, valid_y)
+    t_train = time.perf_counter()
+    history = estimator.train(train_x, train_y, valid_x, valid_y,
+                              on_epoch_end=None if on_epoch_end is None else lambda row: on_epoch_end(row, estimator))
+    train_seconds = time.perf_counter() - t_train
 
     valid_scores = estimator.predict(valid_x)
     threshold = metrics.f1_threshold(valid_y, valid_scores)  # chosen on validation, never on test
     test_scores = estimator.predict(test_x)
     result = metrics.evaluate(test_y, test_scores, threshold)
     result["valid_auc"] = metrics.auc(valid_y, valid_scores)
-    oracle = dataset.oracle_for("test")
+    oracle = data.dataset.oracle_for("test")
     result.update({
         "oracle_auc": metrics.auc(test_y, oracle) if oracle is not None else None,
         "n_train": int(len(train_y)), "n_valid": int(len(valid_y)), "n_test": int(len(test_y)),
         "train_examples_per_sec": steady_state_throughput(history), "batch_size": config.train.batch_size,
+        "train_seconds": train_seconds, "seed": config.train.seed,
         "epochs_trained": len(history), "best_epoch": int(np.argmax([h["val_auc"] for h in history]) + 1) if history else None,
-        "model_type": config.model.model_type, "use_crosses": config.use_crosses, "dataset": info.name,
-        "data_quality": quality, "data_report": dataset.report,
-        "peak_rss_mb": psutil.Process().memory_info().rss / 2**20,
+        "model_type": config.model.model_type, "use_crosses": config.use_crosses, "dataset": data.info.name,
+        "data_quality": data.quality, "data_report": data.dataset.report, "peak_rss_mb": peak_rss_mb(),
     })
     if config.export:
         path = export_saved_model(estimator.serving_model(), routed, model_dir / "export", threshold)
@@ -113,7 +147,16 @@ def run_training(config: RunConfig, log=print) -> dict:
     result["wall_seconds"] = time.perf_counter() - t_start
     save_json(model_dir / "metrics.json", result)
     log(format_table(result))
+    if keep_scores:
+        result["scores"] = {"valid": valid_scores, "test": test_scores}
     return result
+
+
+def run_training(config: RunConfig, log=print) -> dict:
+    """What `experiments/train.py` does: prepare the data, then train, evaluate and export one model."""
+    saved_state = Path(config.model_dir) / "preprocessing.json"
+    state = load_state(saved_state) if saved_state.exists() and (Path(config.model_dir) / "config.json").exists() else None
+    return train_and_evaluate(config, prepare_data(config, log, state=state), log)
 
 
 def load_estimator(model_dir: str | Path, log=print) -> Estimator:

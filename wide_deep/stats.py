@@ -85,3 +85,38 @@ def bootstrap_ci(labels: np.ndarray, scores: np.ndarray, metric, n_resamples: in
         values[i] = metric(labels[idx], scores[idx])
     tail = (1 - level) / 2
     return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
+
+
+def _stratified_counts(labels: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Row multiplicities (n_resamples, N) of stratified bootstrap resamples, drawn as in `bootstrap_ci`."""
+    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels != 1)
+    counts = np.empty((n_resamples, len(labels)), dtype="float64")
+    for i in range(n_resamples):
+        idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        counts[i] = np.bincount(idx, minlength=len(labels))
+    return counts
+
+
+def _weighted_aucs(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AUC of one score column under each row of `weights` (ties count one half), in O(N) per resample."""
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores, sorted_labels = scores[order], labels[order].astype("float64")
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])  # tie groups
+    w = weights[:, order]
+    pos = np.add.reduceat(w * sorted_labels, starts, axis=1)
+    neg = np.add.reduceat(w * (1 - sorted_labels), starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def bootstrap_auc_ci(labels: np.ndarray, scores: np.ndarray, n_resamples: int = 1000, level: float = 0.95,
+                     seed: int = 0, chunk: int = 100) -> tuple[float, float]:
+    """Percentile interval of the mean AUC over score columns (e.g. seeds), same resamples as `bootstrap_ci`."""
+    labels = np.asarray(labels).astype(int)
+    scores = np.asarray(scores, dtype="float64").reshape(len(labels), -1)
+    counts = _stratified_counts(labels, n_resamples, np.random.default_rng(seed))
+    values = np.concatenate([np.mean([_weighted_aucs(labels, scores[:, j], counts[s:s + chunk])
+                                      for j in range(scores.shape[1])], axis=0)
+                             for s in range(0, n_resamples, chunk)])
+    tail = (1 - level) / 2
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))

@@ -171,8 +171,12 @@ class Estimator:
             return True
         return False
 
-    def train(self, train_arrays, train_labels, valid_arrays, valid_labels) -> list[dict]:
-        """Train until `epochs` or early stopping; afterwards the core holds the best validation weights."""
+    def train(self, train_arrays, train_labels, valid_arrays, valid_labels, on_epoch_end=None) -> list[dict]:
+        """Train until `epochs` or early stopping; afterwards the core holds the best validation weights.
+
+        `on_epoch_end(row)` may add entries to the epoch's history row (e.g. test metrics for a
+        sensitivity curve); it never influences training or model selection.
+        """
         cfg = self.config
         resumed = self.restore_latest()
         if resumed:
@@ -208,6 +212,8 @@ class Estimator:
             self.manager.save(checkpoint_number=epoch)
             row = {"epoch": epoch, "loss": loss, "val_loss": val_loss, "val_auc": val_auc,
                    "examples_per_sec": n / seconds, "seconds": seconds}
+            if on_epoch_end is not None:
+                on_epoch_end(row)
             history.append(row)
             write_history(self.model_dir, history)
             with writer.as_default(step=epoch):

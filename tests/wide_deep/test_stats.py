@@ -59,3 +59,13 @@ def test_bootstrap_interval_covers_the_estimate_and_is_seeded():
     auc = roc_auc_score(labels, scores)
     assert lo < auc < hi and 0.02 < hi - lo < 0.12
     assert (lo, hi) == stats.bootstrap_ci(labels, scores, roc_auc_score, n_resamples=300, seed=5)
+
+
+def test_fast_bootstrap_auc_matches_the_generic_bootstrap():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 600)
+    scores = np.round(np.column_stack([rng.normal(size=600) + 0.7 * labels, rng.normal(size=600) + 0.5 * labels]), 1)
+    mean_auc = lambda y, s: float(np.mean([roc_auc_score(y, s[:, j]) for j in range(s.shape[1])]))
+    slow = stats.bootstrap_ci(labels, scores, mean_auc, n_resamples=200, seed=9)
+    fast = stats.bootstrap_auc_ci(labels, scores, n_resamples=200, seed=9, chunk=64)
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
