@@ -53,15 +53,29 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np, tensorflow as tf
     rows = json.load(open(sys.argv[2]))
-    fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    loaded = tf.saved_model.load(sys.argv[1])
+    fn = loaded.signatures["serving_default"]
     inputs = {}
     for name, spec in fn.structured_input_signature[1].items():
         values = rows[name]
         inputs[name] = tf.constant([str(v) for v in values]) if spec.dtype == tf.string else \\
             tf.constant([np.nan if v is None else v for v in values], tf.float32)
     out = fn(**inputs)
+    # the same rows as serialized tf.Example protos; missing values are simply left out
+    examples = []
+    for i in range(len(rows[next(iter(rows))])):
+        feature = {}
+        for name, spec in fn.structured_input_signature[1].items():
+            value = rows[name][i]
+            if spec.dtype == tf.string and value != "":
+                feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(value).encode()]))
+            elif spec.dtype != tf.string and value is not None:
+                feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+        examples.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    from_examples = loaded.signatures["serving_tf_example"](examples=tf.constant(examples))
     assert not [m for m in sys.modules if m.split(".")[0] in ("wide_deep", "feature_columns", "experiments")]
-    print(json.dumps({"probability": out["probability"].numpy().tolist(), "decision": out["decision"].numpy().tolist()}))
+    print(json.dumps({"probability": out["probability"].numpy().tolist(), "decision": out["decision"].numpy().tolist(),
+                      "probability_from_examples": from_examples["probability"].numpy().tolist()}))
 """)
 
 
@@ -91,6 +105,7 @@ def test_export_scores_raw_rows_in_a_fresh_process(sme_run, small_sme, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(served["probability"], expected, atol=1e-5)
+    np.testing.assert_allclose(served["probability_from_examples"], served["probability"], atol=1e-6)
     threshold = json.loads((model_dir / "metrics.json").read_text())["threshold"]
     assert served["decision"] == [int(p >= threshold) for p in served["probability"]]
 
