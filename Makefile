@@ -8,9 +8,12 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt setup.py | cksum | cut 
 FLAGS ?=
 NUM_ENTERPRISES ?= 129880
 DATASET ?= sme
+MODEL_DIR ?= runs/default
+INPUT ?=
+OUTPUT ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup data train ablation sensitivity test bench clean
+.PHONY: setup data train predict ablation sensitivity test bench clean
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +31,9 @@ data: $(STAMP)
 
 train: $(STAMP)
 	$(PY) -m experiments.train $(FLAGS)
+
+predict: $(STAMP)
+	$(PY) -m experiments.predict --model_dir=$(MODEL_DIR) --input=$(INPUT) --output=$(OUTPUT) $(FLAGS)
 
 ablation: $(STAMP)
 	$(PY) -m experiments.ablation --dataset=$(DATASET) $(FLAGS)

@@ -35,7 +35,34 @@ def canonical_category(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return str(value).lower()
     text = str(value)
-    return MISSING_CATEGORY if text in ("nan", "NaN", "<NA>", "None") else text
+    return MISSING_CATEGORY if text in _MISSING_TEXT else text
+
+
+_MISSING_TEXT = ("nan", "NaN", "<NA>", "None")
+
+
+def canonical_categories(values: pd.Series) -> np.ndarray:
+    """`canonical_category` for a whole column, vectorised by dtype (the same strings, element for element)."""
+    if pd.api.types.is_bool_dtype(values) and not values.isna().any():
+        return np.where(values.to_numpy(dtype=bool), "true", "false").astype(object)
+    if pd.api.types.is_integer_dtype(values) and not values.isna().any():
+        return values.astype("int64").astype(str).to_numpy(dtype=object)
+    if pd.api.types.is_float_dtype(values):
+        numbers = values.to_numpy(dtype="float64")
+        out = np.full(numbers.shape, MISSING_CATEGORY, dtype=object)
+        present = ~np.isnan(numbers)
+        whole = present & (np.floor(numbers) == numbers) & (np.abs(numbers) < 2.0 ** 53)  # exact as int64
+        out[whole] = numbers[whole].astype("int64").astype(str)
+        rest = present & ~whole
+        out[rest] = [canonical_category(float(v)) for v in numbers[rest]]
+        return out
+    if pd.api.types.is_string_dtype(values) or values.dtype == object:
+        raw = values.to_numpy(dtype=object)
+        if all(type(v) is str for v in raw):  # the common case: plain text
+            out = raw.copy()
+            out[np.isin(raw, _MISSING_TEXT)] = MISSING_CATEGORY
+            return out
+    return np.array([canonical_category(v) for v in values.to_numpy(dtype=object)], dtype=object)
 
 
 def prepare_frame(spec: FeatureSpec, frame: pd.DataFrame, source: str = "data") -> dict[str, np.ndarray]:
@@ -50,7 +77,7 @@ def prepare_frame(spec: FeatureSpec, frame: pd.DataFrame, source: str = "data") 
     for col in spec.input_columns:
         values = frame[col.name]
         if isinstance(col, CategoricalColumn):
-            arrays[col.name] = np.array([canonical_category(v) for v in values.to_numpy(dtype=object)], dtype=object)
+            arrays[col.name] = canonical_categories(values)
         else:
             arrays[col.name] = _to_float(values, col.name, source)
     return arrays
@@ -59,12 +86,17 @@ def prepare_frame(spec: FeatureSpec, frame: pd.DataFrame, source: str = "data") 
 def _to_float(values: pd.Series, name: str, source: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(values):
         values = values.astype("float64")
-    numeric = pd.to_numeric(values, errors="coerce")
-    bad = numeric.isna() & values.notna() & (values.astype(str).str.strip() != "")
-    if bad.any():
-        first = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{source}: column '{name}' is numeric in the spec but row {first} holds {values.iloc[first]!r} "
-                        f"({int(bad.sum())} non-numeric value(s) in all); expected a number or an empty cell")
+    if pd.api.types.is_numeric_dtype(values):
+        numeric = values.astype("float64")
+    else:
+        numeric = pd.to_numeric(values, errors="coerce")
+        failed = np.flatnonzero((numeric.isna() & values.notna()).to_numpy())
+        # only cells that failed to parse are stringified; blank text counts as missing
+        bad = failed[values.iloc[failed].astype(str).str.strip().to_numpy() != ""]
+        if bad.size:
+            first = int(bad[0])
+            raise DataError(f"{source}: column '{name}' is numeric in the spec but row {first} holds {values.iloc[first]!r} "
+                            f"({bad.size} non-numeric value(s) in all); expected a number or an empty cell")
     out = numeric.to_numpy(dtype="float64")
     infinite = np.isinf(out)
     if infinite.any():

@@ -56,7 +56,7 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
 
 
 def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
-    return {k: tf.constant(v.astype(str) if v.dtype == object else v) for k, v in arrays.items()}
+    return {k: tf.constant(v.tolist(), tf.string) if v.dtype == object else tf.constant(v) for k, v in arrays.items()}
 
 
 class Estimator:

@@ -171,3 +171,30 @@ def test_user_csv_with_a_spec_and_bad_input_errors(tmp_path, toy_frame):
     (tmp_path / "dup.yaml").write_text(spec.replace("crosses:", "  - {name: city, type: numeric}\ncrosses:"))
     dup = run_cli(f"--dataset={tmp_path / 'loans.csv'}", f"--spec={tmp_path / 'dup.yaml'}", f"--model_dir={tmp_path / 'p'}")
     assert dup.returncode == 2 and "'city' is named twice" in dup.stderr
+
+
+def test_batch_scoring_streams_raw_applications_and_matches_the_model(sme_run, small_sme, tmp_path):
+    """`experiments.predict` aggregates raw transactions per batch and scores through the export."""
+    from feature_columns.fitting import prepare_frame
+    from wide_deep.aggregation import aggregate_transactions
+    from wide_deep.run import load_estimator
+    from wide_deep.scoring import batch_probabilities
+    model_dir, _ = sme_run
+    out = tmp_path / "scores.parquet"
+    proc = run_cli(f"--model_dir={model_dir}", f"--input={small_sme / 'applications.parquet'}", f"--output={out}",
+                   "--batch_rows=700", module="experiments.predict")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "scored 3,000 rows" in proc.stdout
+    scored = pd.read_parquet(out)
+    apps = pd.read_parquet(small_sme / "applications.parquet")
+    assert scored["enterprise_id"].tolist() == apps["enterprise_id"].tolist()
+    estimator = load_estimator(model_dir, log=lambda *_: None)
+    feats, _ = aggregate_transactions(small_sme / "transactions", apps, estimator_spec(model_dir).transactions, "enterprise_id")
+    expected = estimator.predict(prepare_frame(estimator.spec, pd.concat([apps, feats.drop(columns="enterprise_id")], axis=1)))
+    np.testing.assert_allclose(batch_probabilities(out), expected, atol=1e-5)
+
+    bad = apps.drop(columns=["city"])
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    proc = run_cli(f"--model_dir={model_dir}", f"--input={tmp_path / 'bad.csv'}", f"--output={tmp_path / 'x.csv'}",
+                   f"--transactions={small_sme / 'transactions'}", module="experiments.predict")
+    assert proc.returncode == 2 and "['city']" in proc.stderr and "Traceback" not in proc.stderr

@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 
 from feature_columns import DataError
+import pandas as pd
+
 from feature_columns.fitting import (bucket_indices, canonical_category, cardinality, fit_state, load_state,
                                      prepare_frame, quality_report, save_state)
 
@@ -55,3 +57,13 @@ def test_infinite_value_is_rejected(toy_spec, toy_frame):
 def test_bucket_indices_edges_and_missing():
     idx = bucket_indices(np.array([0, 30, 35, 50, 99, np.nan]), [30, 40, 50])
     assert idx.tolist() == [0, 1, 1, 3, 3, 4]
+
+
+def test_vectorised_canonicalisation_matches_the_scalar_rule():
+    from feature_columns.fitting import canonical_categories
+    columns = [pd.Series([1, -2, 30]), pd.Series([1.0, np.nan, 2.5, -0.0, 1e20]), pd.Series(["a", "nan", "", "b c"]),
+               pd.Series(["x", None, 3, 4.0, np.nan], dtype=object), pd.Series([True, False]),
+               pd.Series(["q", None], dtype="string"), pd.Series([1, None], dtype="Int64"), pd.Series([True, None], dtype=object)]
+    for column in columns:
+        expected = [canonical_category(v) for v in column.to_numpy(dtype=object)]
+        assert canonical_categories(column).tolist() == expected, column.tolist()

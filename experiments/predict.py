@@ -1,0 +1,32 @@
+"""Batch scoring with the latest export: `make predict INPUT=loans.csv OUTPUT=scores.csv [MODEL_DIR=runs/default]`."""
+from __future__ import annotations
+
+import resource
+
+from absl import app, flags
+
+from experiments.cli import run_reporting_user_errors
+
+flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; its newest export/<version>/ is used")
+flags.DEFINE_string("input", None, "CSV or Parquet file with the raw feature columns", required=True)
+flags.DEFINE_string("output", None, "Where id, probability and decision go (.csv or .parquet)", required=True)
+flags.DEFINE_integer("batch_rows", 100_000, "Rows per streamed batch (bounds memory)", lower_bound=1)
+flags.DEFINE_string("transactions", None, "Raw transaction log for specs with a transactions block "
+                    "(default: the spec's path, relative to the input file)")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    from wide_deep.scoring import score_file
+
+    def predict():
+        score_file(FLAGS.model_dir, FLAGS.input, FLAGS.output, FLAGS.batch_rows, FLAGS.transactions,
+                   log=lambda m: print(m, flush=True))
+        print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+
+    run_reporting_user_errors(predict)
+
+
+if __name__ == "__main__":
+    app.run(main)
