@@ -63,7 +63,6 @@ def run_ablation(base: RunConfig, data: PreparedData, seeds: int, runs_dir: Path
                 f"{result['epochs_trained']} epochs")
         scores[name] = np.column_stack(per_seed)
     if baselines:
-        n_train = len(data.split("train")[1])
         for name, fn in (("LightGBM (tuned)", lightgbm_baseline), ("scikit-learn LR (wide + cross features)", logistic_baseline)):
             start = time.perf_counter()
             out = fn(data, base.train.seed, log=log)

@@ -20,6 +20,7 @@ from feature_columns.fitting import prepare_frame
 from feature_columns.spec import FeatureSpec
 from wide_deep.aggregation import FEATURES, aggregate_transactions
 from wide_deep.export import latest_export
+from wide_deep.trainer import to_tensors
 
 
 def _batches(path: Path, batch_rows: int):
@@ -66,7 +67,6 @@ def score_file(model_dir: str | Path, input_path: str | Path, output_path: str |
         raise UserError(f"{model_dir} has no export (model_dir/export/<version>/); train with --export first")
     spec = FeatureSpec.from_yaml(model_dir / "spec.yaml")
     signature = tf.saved_model.load(str(export)).signatures["serving_default"]
-    string_inputs = {name for name, s in signature.structured_input_signature[1].items() if s.dtype == tf.string}
     tx_source = None
     if spec.transactions is not None:
         tx_source = Path(transactions) if transactions else input_path.parent / spec.transactions.path
@@ -79,8 +79,7 @@ def score_file(model_dir: str | Path, input_path: str | Path, output_path: str |
                 features, _ = aggregate_transactions(tx_source, frame, spec.transactions, spec.id_column)
                 frame = frame.join(features.drop(columns=[spec.id_column]))
             arrays = prepare_frame(spec, frame, source)
-            inputs = {k: tf.constant(v.tolist(), tf.string) if k in string_inputs else tf.constant(v) for k, v in arrays.items()}
-            out = signature(**inputs)
+            out = signature(**to_tensors(arrays))
             columns = {}
             if spec.id_column and spec.id_column in frame.columns:
                 columns[spec.id_column] = pa.array(frame[spec.id_column].to_numpy())
