@@ -1,8 +1,6 @@
 """Batch scoring with the latest export: `make predict INPUT=loans.csv OUTPUT=scores.csv [MODEL_DIR=runs/default]`."""
 from __future__ import annotations
 
-import resource
-
 from absl import app, flags
 
 from experiments.cli import run_reporting_user_errors
@@ -18,12 +16,13 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    from wide_deep.run import peak_rss_mb
     from wide_deep.scoring import score_file
 
     def predict():
         score_file(FLAGS.model_dir, FLAGS.input, FLAGS.output, FLAGS.batch_rows, FLAGS.transactions,
                    log=lambda m: print(m, flush=True))
-        print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+        print(f"peak RSS {peak_rss_mb():,.0f} MB")
 
     run_reporting_user_errors(predict)
 

@@ -72,29 +72,26 @@ def delong_test(labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray) 
     return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": float(diff), "z": float(z), "p_value": float(p)}
 
 
+def _stratified_resamples(labels: np.ndarray, n_resamples: int, seed: int):
+    """Row indices of each stratified bootstrap resample (defaults and non-defaults resampled separately)."""
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels != 1)
+    for _ in range(n_resamples):
+        yield np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+
+
+def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    tail = (1 - level) / 2
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
+
+
 def bootstrap_ci(labels: np.ndarray, scores: np.ndarray, metric, n_resamples: int = 1000, level: float = 0.95,
                  seed: int = 0) -> tuple[float, float]:
     """Percentile interval of `metric(labels, scores)` over stratified bootstrap resamples of the test set."""
     labels = np.asarray(labels)
     scores = np.asarray(scores)
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels != 1)
-    values = np.empty(n_resamples)
-    for i in range(n_resamples):
-        idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
-        values[i] = metric(labels[idx], scores[idx])
-    tail = (1 - level) / 2
-    return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
-
-
-def _stratified_counts(labels: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Row multiplicities (n_resamples, N) of stratified bootstrap resamples, drawn as in `bootstrap_ci`."""
-    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels != 1)
-    counts = np.empty((n_resamples, len(labels)), dtype="float64")
-    for i in range(n_resamples):
-        idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
-        counts[i] = np.bincount(idx, minlength=len(labels))
-    return counts
+    values = np.array([metric(labels[idx], scores[idx]) for idx in _stratified_resamples(labels, n_resamples, seed)])
+    return _percentile_interval(values, level)
 
 
 def _weighted_aucs(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -111,12 +108,12 @@ def _weighted_aucs(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) 
 
 def bootstrap_auc_ci(labels: np.ndarray, scores: np.ndarray, n_resamples: int = 1000, level: float = 0.95,
                      seed: int = 0, chunk: int = 100) -> tuple[float, float]:
-    """Percentile interval of the mean AUC over score columns (e.g. seeds), same resamples as `bootstrap_ci`."""
+    """Percentile interval of the mean AUC over score columns (e.g. seeds), the same resamples as `bootstrap_ci`."""
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype="float64").reshape(len(labels), -1)
-    counts = _stratified_counts(labels, n_resamples, np.random.default_rng(seed))
+    counts = np.array([np.bincount(idx, minlength=len(labels)) for idx in _stratified_resamples(labels, n_resamples, seed)],
+                      dtype="float64")
     values = np.concatenate([np.mean([_weighted_aucs(labels, scores[:, j], counts[s:s + chunk])
                                       for j in range(scores.shape[1])], axis=0)
                              for s in range(0, n_resamples, chunk)])
-    tail = (1 - level) / 2
-    return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
+    return _percentile_interval(values, level)
