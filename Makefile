@@ -13,7 +13,7 @@ INPUT ?=
 OUTPUT ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup data train predict ablation sensitivity test bench clean
+.PHONY: setup data train predict serve ablation sensitivity test bench bench-serve clean
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ train: $(STAMP)
 predict: $(STAMP)
 	$(PY) -m experiments.predict --model_dir=$(MODEL_DIR) --input=$(INPUT) --output=$(OUTPUT) $(FLAGS)
 
+serve: $(STAMP)
+	$(PY) -m experiments.serve --model_dir=$(MODEL_DIR) $(FLAGS)
+
 ablation: $(STAMP)
 	$(PY) -m experiments.ablation --dataset=$(DATASET) $(FLAGS)
 
@@ -43,6 +46,10 @@ sensitivity: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m experiments.bench $(FLAGS)
+
+bench-serve: $(STAMP)
+	@test -d $(MODEL_DIR)/export || $(MAKE) train FLAGS="--model_dir=$(MODEL_DIR)"
+	$(PY) -m experiments.bench_serve --model_dir=$(MODEL_DIR) $(FLAGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

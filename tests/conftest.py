@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -56,3 +58,18 @@ def toy_spec() -> FeatureSpec:
         ],
         "crosses": [{"keys": ["city", "tier"], "min_frequency": 1}, {"keys": ["city", "age"], "min_frequency": 1}],
     })
+
+
+def run_cli(*args, cwd=PROJECT_ROOT, module="experiments.train"):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="session")
+def sme_run(small_sme, tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("run") / "sme"
+    proc = run_cli("--dataset=sme", f"--train_data={small_sme / 'applications.parquet'}", f"--model_dir={model_dir}",
+                   "--epochs=8", "--learning_rate=1e-3", "--early_stopping_patience=0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return model_dir, proc

@@ -141,7 +141,7 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
         "data_quality": data.quality, "data_report": data.dataset.report, "peak_rss_mb": peak_rss_mb(),
     })
     if config.export:
-        path = export_saved_model(estimator.serving_model(), routed, model_dir / "export", threshold)
+        path = export_saved_model(estimator.serving_model(), routed, data.state, model_dir / "export", threshold)
         result["export_path"] = str(path)
         log(f"exported SavedModel to {path}")
     result["wall_seconds"] = time.perf_counter() - t_start

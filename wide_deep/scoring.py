@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -19,7 +20,7 @@ from feature_columns.errors import DataError, UserError
 from feature_columns.fitting import prepare_frame
 from feature_columns.spec import FeatureSpec
 from wide_deep.aggregation import FEATURES, aggregate_transactions
-from wide_deep.export import latest_export
+from wide_deep.export import SIDECAR_DIR, latest_export
 from wide_deep.trainer import to_tensors
 
 
@@ -58,15 +59,56 @@ class _Writer:
             self.writer.close()
 
 
+class Scorer:
+    """The newest export of a `model_dir` with its spec: raw applications (plus raw transactions) → scores.
+
+    Feature preparation is the training code (`aggregate_transactions`, `prepare_frame`), so
+    a score computed here for one applicant equals the batch pipeline's score for that row.
+    """
+
+    def __init__(self, model_dir: str | Path):
+        model_dir = Path(model_dir)
+        self.export = latest_export(model_dir)
+        if self.export is None:
+            raise UserError(f"{model_dir} has no export (model_dir/export/<version>/); train with --export first")
+        sidecar = self.export / SIDECAR_DIR / "spec.yaml"
+        self.spec = FeatureSpec.from_yaml(sidecar if sidecar.exists() else model_dir / "spec.yaml")
+        self.signature = tf.saved_model.load(str(self.export)).signatures["serving_default"]
+
+    def features(self, applications: pd.DataFrame, transactions=None, source: str = "applications") -> pd.DataFrame:
+        """Applications with the transaction features added (when the spec has a transactions block and
+        they are not already there); `transactions` is a log path or a DataFrame of raw transactions."""
+        if self.spec.transactions is None or set(FEATURES) <= set(applications.columns):
+            return applications
+        if transactions is None:
+            raise DataError(f"{source}: the spec aggregates raw transactions, but no transactions were given "
+                            f"(and the columns {sorted(FEATURES)[:3]}... are not in the input)")
+        features, _ = aggregate_transactions(transactions, applications, self.spec.transactions, self.spec.id_column)
+        return applications.reset_index(drop=True).join(features.drop(columns=[self.spec.id_column]))
+
+    def score_frame(self, frame: pd.DataFrame, transactions=None, source: str = "applications") -> dict[str, np.ndarray]:
+        """probability, decision and unseen_categories for every row of `frame`."""
+        arrays = prepare_frame(self.spec, self.features(frame, transactions, source), source)
+        out = self.signature(**to_tensors(arrays))
+        return {k: v.numpy() for k, v in out.items()}
+
+    def score_applicant(self, application: dict, transactions: pd.DataFrame | None = None) -> dict:
+        """One applicant (a dict of raw fields) with its raw transactions → probability, decision, features."""
+        frame = pd.DataFrame([application])
+        features = self.features(frame, transactions, "application")
+        out = self.score_frame(features, source="application")
+        unseen = out["unseen_categories"][0].decode() if "unseen_categories" in out else ""
+        return {"probability": float(out["probability"][0]), "decision": int(out["decision"][0]),
+                "unseen_categories": [n for n in unseen.split(",") if n],
+                "features": {c: features[c].iloc[0] for c in features.columns}}
+
+
 def score_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path, batch_rows: int = 100_000,
                transactions: str | Path | None = None, log=print) -> dict:
     """Score every row of `input_path` into `output_path` (id, probability, decision); returns counts and rows/s."""
-    model_dir, input_path, output_path = Path(model_dir), Path(input_path), Path(output_path)
-    export = latest_export(model_dir)
-    if export is None:
-        raise UserError(f"{model_dir} has no export (model_dir/export/<version>/); train with --export first")
-    spec = FeatureSpec.from_yaml(model_dir / "spec.yaml")
-    signature = tf.saved_model.load(str(export)).signatures["serving_default"]
+    input_path, output_path = Path(input_path), Path(output_path)
+    scorer = Scorer(model_dir)
+    spec = scorer.spec
     tx_source = None
     if spec.transactions is not None:
         tx_source = Path(transactions) if transactions else input_path.parent / spec.transactions.path
@@ -74,17 +116,14 @@ def score_file(model_dir: str | Path, input_path: str | Path, output_path: str |
     try:
         for batch in _batches(input_path, batch_rows):
             frame = batch.to_pandas()
-            source = f"{input_path} (batch from row {rows})"
-            if tx_source is not None and not set(FEATURES) <= set(frame.columns):
-                features, _ = aggregate_transactions(tx_source, frame, spec.transactions, spec.id_column)
-                frame = frame.join(features.drop(columns=[spec.id_column]))
-            arrays = prepare_frame(spec, frame, source)
-            out = signature(**to_tensors(arrays))
+            out = scorer.score_frame(frame, tx_source, f"{input_path} (batch from row {rows})")
             columns = {}
             if spec.id_column and spec.id_column in frame.columns:
                 columns[spec.id_column] = pa.array(frame[spec.id_column].to_numpy())
-            columns["probability"] = pa.array(out["probability"].numpy().astype("float64"))
-            columns["decision"] = pa.array(out["decision"].numpy())
+            columns["probability"] = pa.array(out["probability"].astype("float64"))
+            columns["decision"] = pa.array(out["decision"])
+            if "unseen_categories" in out:
+                columns["unseen_categories"] = pa.array(out["unseen_categories"], type=pa.binary()).cast(pa.string())
             writer.write(pa.table(columns))
             rows += len(frame)
     finally:
@@ -92,8 +131,8 @@ def score_file(model_dir: str | Path, input_path: str | Path, output_path: str |
     seconds = time.perf_counter() - start
     if rows == 0:
         raise DataError(f"input file {input_path} has no rows")
-    log(f"scored {rows:,} rows with {export} into {output_path} in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
-    return {"rows": rows, "seconds": seconds, "rows_per_sec": rows / seconds, "export": str(export)}
+    log(f"scored {rows:,} rows with {scorer.export} into {output_path} in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
+    return {"rows": rows, "seconds": seconds, "rows_per_sec": rows / seconds, "export": str(scorer.export)}
 
 
 def batch_probabilities(path: str | Path) -> np.ndarray:

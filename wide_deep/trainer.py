@@ -66,6 +66,7 @@ class Estimator:
                  train_config: TrainConfig, strategy: tf.distribute.Strategy | None = None, log=print):
         self.model_dir = Path(model_dir)
         self.spec = spec
+        self.state = state
         self.model_config = model_config
         self.config = train_config
         self.strategy = strategy or tf.distribute.get_strategy()

@@ -11,26 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, run_cli
 
 REQUIRED_KEYS = {"auc", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted", "accuracy",
                  "log_loss", "brier", "ks", "gini", "threshold", "n_train", "n_valid", "n_test",
                  "train_examples_per_sec", "oracle_auc", "f1_at_0_5"}
-
-
-def run_cli(*args, cwd=PROJECT_ROOT, module="experiments.train"):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
-
-
-@pytest.fixture(scope="module")
-def sme_run(small_sme, tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("run") / "sme"
-    proc = run_cli("--dataset=sme", f"--train_data={small_sme / 'applications.parquet'}", f"--model_dir={model_dir}",
-                   "--epochs=8", "--learning_rate=1e-3", "--early_stopping_patience=0")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return model_dir, proc
 
 
 def test_cli_trains_evaluates_and_exports(sme_run):

@@ -1,0 +1,135 @@
+"""Serving benchmark: `make bench-serve [MODEL_DIR=runs/default] [FLAGS=--scoring_rows=10000000]`.
+
+Rows of the printed table (latencies in ms, medians and 99th percentiles of repeated calls):
+- in_process_single_row: one validated row through the loaded SavedModel, as the server does it
+  (the packed signature), and through the plain `serving_default` signature for reference;
+- rest_single_row / rest_batch_100: `POST :predict` to `experiments.serve` on loopback from a
+  keep-alive client in this process (JSON encoding, HTTP, validation, model and response);
+- batch_scoring: `experiments.predict` in a subprocess over a Parquet file of `--scoring_rows`
+  rows (real applications with their aggregated features, repeated), rows/s and peak RSS.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+from experiments.cli import run_reporting_user_errors
+
+flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir with an export")
+flags.DEFINE_string("data", "data/sme/applications.parquet", "Applications whose rows are scored (with their transactions)")
+flags.DEFINE_integer("requests", 2000, "Single-row calls per latency row", lower_bound=10)
+flags.DEFINE_integer("scoring_rows", 1_000_000, "Rows in the batch-scoring file", lower_bound=1000)
+FLAGS = flags.FLAGS
+
+
+def percentiles(seconds: list[float]) -> tuple[float, float]:
+    ms = np.asarray(seconds) * 1e3
+    return float(np.median(ms)), float(np.percentile(ms, 99))
+
+
+def timed(fn, repeats: int) -> list[float]:
+    for _ in range(min(50, repeats)):
+        fn()
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def sample_rows(model_dir: Path, data: Path, n: int):
+    """The first `n` applications with aggregated features: (frame, JSON-ready row dicts)."""
+    import pandas as pd
+    from wide_deep.scoring import Scorer
+    scorer = Scorer(model_dir)
+    apps = pd.read_parquet(data).head(n)
+    tx = data.parent / scorer.spec.transactions.path if scorer.spec.transactions else None
+    frame = scorer.features(apps, tx)
+    names = [c.name for c in scorer.spec.input_columns]
+    return frame, json.loads(frame[names].to_json(orient="records"))
+
+
+def benchmark() -> None:
+    import http.client
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from wide_deep.serving import LoadedModel, ModelRegistry, free_port, parse_predict_request, wait_until_serving
+
+    model_dir = Path(FLAGS.model_dir)
+    registry = ModelRegistry(model_dir)  # errors clearly when there is no export
+    model: LoadedModel = registry.current
+    frame, rows = sample_rows(model_dir, Path(FLAGS.data), 2000)
+    table = []
+
+    bodies = [json.dumps({"instances": [row]}).encode() for row in rows]
+    columns = [parse_predict_request(body, model)[0] for body in bodies]
+    i = iter(range(10 ** 9))
+    table.append(("in_process_single_row", *percentiles(timed(lambda: model.predict(columns[next(i) % 2000]), FLAGS.requests)), "ms"))
+    import tensorflow as tf
+    tensors = [{n: tf.constant(c[n], model.input_specs[n].dtype) for n in model.input_specs} for c in columns[:200]]
+    table.append(("in_process_signature_default", *percentiles(timed(lambda: model.signature(**tensors[next(i) % 200]), FLAGS.requests)), "ms"))
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "experiments.serve", f"--model_dir={model_dir}", f"--port={port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/v1/models/wide_deep", timeout=180)
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        failures = 0
+
+        def post(body: bytes) -> None:
+            nonlocal failures
+            connection.request("POST", "/v1/models/wide_deep:predict", body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            failures += response.status != 200
+
+        table.append(("rest_single_row", *percentiles(timed(lambda: post(bodies[next(i) % 2000]), FLAGS.requests)), "ms"))
+        batches = [json.dumps({"instances": rows[k:k + 100]}).encode() for k in range(0, 1900, 100)]
+        table.append(("rest_batch_100", *percentiles(timed(lambda: post(batches[next(i) % len(batches)]), max(50, FLAGS.requests // 10))), "ms"))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+        path = Path(tmp) / "to_score.parquet"
+        with pq.ParquetWriter(path, source.schema) as writer:
+            written = 0
+            while written < FLAGS.scoring_rows:
+                chunk = pa.concat_tables([source] * 50).slice(0, FLAGS.scoring_rows - written)
+                writer.write_table(chunk)
+                written += chunk.num_rows
+        proc = subprocess.run([sys.executable, "-m", "experiments.predict", f"--model_dir={model_dir}", f"--input={path}",
+                               f"--output={Path(tmp) / 'scores.parquet'}"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        rate = float(re.search(r"\(([\d,]+) rows/s\)", proc.stdout).group(1).replace(",", ""))
+        rss = float(re.search(r"peak RSS ([\d,]+) MB", proc.stdout).group(1).replace(",", ""))
+
+    print(f"\nserving benchmark: {model_dir} version {model.version}, {len(model.input_specs)} raw features")
+    print(f"{'row':<32}{'p50':>10}{'p99':>10}  unit")
+    for name, p50, p99, unit in table:
+        print(f"{name:<32}{p50:>10.3f}{p99:>10.3f}  {unit}")
+    print(f"{'rest_failed_requests':<32}{failures:>10}")
+    print(f"{'batch_scoring_rows':<32}{FLAGS.scoring_rows:>10,}")
+    print(f"{'batch_scoring_rows_per_s':<32}{rate:>10,.0f}")
+    print(f"{'batch_scoring_peak_rss_mb':<32}{rss:>10,.0f}")
+
+
+def main(argv):
+    del argv
+    run_reporting_user_errors(benchmark)
+
+
+if __name__ == "__main__":
+    app.run(main)

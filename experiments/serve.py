@@ -1,0 +1,29 @@
+"""TensorFlow-Serving-compatible REST server: `make serve [MODEL_DIR=runs/default]`.
+
+    curl -d '{"instances": [{...raw features...}]}' http://127.0.0.1:8501/v1/models/wide_deep:predict
+"""
+from __future__ import annotations
+
+from absl import app, flags
+
+from experiments.cli import run_reporting_user_errors
+
+flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; its newest export/<version>/ is served")
+flags.DEFINE_string("model_name", "wide_deep", "The <name> in /v1/models/<name>")
+flags.DEFINE_string("host", "127.0.0.1", "Interface to bind (127.0.0.1: this machine only)")
+flags.DEFINE_integer("port", 8501, "Port (8501 is TensorFlow Serving's REST port)", lower_bound=0, upper_bound=65535)
+flags.DEFINE_float("poll_seconds", 2.0, "How often to look for a newer export version", lower_bound=0.05)
+flags.DEFINE_integer("max_body_bytes", 8 << 20, "Largest accepted request body; larger gets 413", lower_bound=1024)
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    from wide_deep.serving import serve
+
+    run_reporting_user_errors(lambda: serve(FLAGS.model_dir, FLAGS.model_name, FLAGS.host, FLAGS.port,
+                                            FLAGS.poll_seconds, FLAGS.max_body_bytes))
+
+
+if __name__ == "__main__":
+    app.run(main)
