@@ -13,7 +13,7 @@ INPUT ?=
 OUTPUT ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup data train predict serve ablation sensitivity test bench bench-serve clean
+.PHONY: setup data train predict serve report monitor ablation sensitivity test bench bench-serve clean
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ predict: $(STAMP)
 
 serve: $(STAMP)
 	$(PY) -m experiments.serve --model_dir=$(MODEL_DIR) $(FLAGS)
+
+report: $(STAMP)
+	$(PY) -m experiments.report --model_dir=$(MODEL_DIR) $(FLAGS)
+
+monitor: $(STAMP)
+	$(PY) -m experiments.monitor --model_dir=$(MODEL_DIR) --input=$(INPUT) $(FLAGS)
 
 ablation: $(STAMP)
 	$(PY) -m experiments.ablation --dataset=$(DATASET) $(FLAGS)

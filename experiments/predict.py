@@ -11,6 +11,8 @@ flags.DEFINE_string("output", None, "Where id, probability and decision go (.csv
 flags.DEFINE_integer("batch_rows", 100_000, "Rows per streamed batch (bounds memory)", lower_bound=1)
 flags.DEFINE_string("transactions", None, "Raw transaction log for specs with a transactions block "
                     "(default: the spec's path, relative to the input file)")
+flags.DEFINE_integer("reasons", 0, "Also write the top-k reason codes (features that raised the risk, with their "
+                     "contribution to the logit)", lower_bound=0)
 FLAGS = flags.FLAGS
 
 
@@ -21,7 +23,7 @@ def main(argv):
 
     def predict():
         score_file(FLAGS.model_dir, FLAGS.input, FLAGS.output, FLAGS.batch_rows, FLAGS.transactions,
-                   log=lambda m: print(m, flush=True))
+                   log=lambda m: print(m, flush=True), reasons=FLAGS.reasons)
         print(f"peak RSS {peak_rss_mb():,.0f} MB")
 
     run_reporting_user_errors(predict)

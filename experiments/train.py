@@ -16,6 +16,13 @@ def define_flags() -> None:
     flags.DEFINE_string("model_dir", "runs/default", "Checkpoints, summaries, metrics and exports go here; rerun to resume")
     flags.DEFINE_enum("model_type", "wide_deep", ["wide", "deep", "wide_deep"], "Which branches the model has")
     flags.DEFINE_boolean("use_crosses", True, "Include the spec's crossed columns")
+    flags.DEFINE_boolean("include_protected", False, "Keep columns marked `protected: true` (and crosses on them) in the "
+                         "model, as the paper did; by default they are used only for the fairness report")
+    flags.DEFINE_enum("calibration", "none", ["none", "platt", "isotonic"],
+                      "Calibrate probabilities on the validation split; the calibrator is part of the export")
+    flags.DEFINE_float("base_score", 600.0, "Scorecard: the score at --base_odds (higher score = lower risk)")
+    flags.DEFINE_float("base_odds", 50.0, "Scorecard: good:bad odds at --base_score")
+    flags.DEFINE_float("pdo", 20.0, "Scorecard: points to double the good:bad odds")
     flags.DEFINE_integer("epochs", 50, "Maximum training epochs (early stopping usually ends sooner)")
     flags.DEFINE_integer("batch_size", 256, "Training batch size")
     flags.DEFINE_float("learning_rate", 1e-4, "Learning rate (deep branch, and wide unless --wide_learning_rate)")
@@ -47,6 +54,14 @@ def define_flags() -> None:
     def _lr(value):
         return value > 0
 
+    @flags.validator("pdo", message="--pdo must be positive")
+    def _pdo(value):
+        return value > 0
+
+    @flags.validator("base_odds", message="--base_odds must be positive")
+    def _odds(value):
+        return value > 0
+
     @flags.validator("hidden_units", message="--hidden_units must be positive integers, e.g. 256,128,64")
     def _units(value):
         return all(v.strip().isdigit() and int(v) > 0 for v in value)
@@ -58,8 +73,9 @@ def config_from_flags(values: flags.FlagValues):
     from wide_deep.trainer import TrainConfig
     return RunConfig(
         dataset=values.dataset, train_data=values.train_data, spec=values.spec, model_dir=values.model_dir,
-        use_crosses=values.use_crosses, split_seed=values.split_seed, num_enterprises=values.num_enterprises,
-        data_seed=values.data_seed, export=values.export,
+        use_crosses=values.use_crosses, include_protected=values.include_protected, calibration=values.calibration,
+        scorecard=(values.base_score, values.base_odds, values.pdo), split_seed=values.split_seed,
+        num_enterprises=values.num_enterprises, data_seed=values.data_seed, export=values.export,
         model=ModelConfig(model_type=values.model_type, hidden_units=tuple(int(u) for u in values.hidden_units),
                           dropout=values.dropout, batch_norm=values.batch_norm, l2_wide=values.l2_wide, l2_deep=values.l2_deep),
         train=TrainConfig(epochs=values.epochs, batch_size=values.batch_size, learning_rate=values.learning_rate,

@@ -89,12 +89,18 @@ class NumericColumn:
     num_bins: int | None = None
     route: str = "deep"
     protected: bool = False
+    group_boundaries: tuple[float, ...] | None = None  # fairness groups of a protected column (default: median)
     kind = "numeric"
 
     def __post_init__(self):
         _check_choice(self.name, "route", self.route, ROUTES)
         _check_choice(self.name, "encoding", self.encoding, NUMERIC_ENCODINGS)
         _check_positive_int(self.name, "num_bins", self.num_bins)
+        if self.group_boundaries is not None:
+            bounds = tuple(float(b) for b in self.group_boundaries)
+            if not bounds or list(bounds) != sorted(set(bounds)):
+                raise SpecError(f"column '{self.name}': group_boundaries must be strictly increasing numbers")
+            object.__setattr__(self, "group_boundaries", bounds)
 
     @property
     def bins(self) -> int:

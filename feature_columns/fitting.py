@@ -56,11 +56,15 @@ def canonical_categories(values: pd.Series) -> np.ndarray:
         rest = present & ~whole
         out[rest] = [canonical_category(float(v)) for v in numbers[rest]]
         return out
-    if pd.api.types.is_string_dtype(values) or values.dtype == object:
+    if isinstance(values.dtype, pd.StringDtype):  # text, or NA: vectorised
+        out = values.to_numpy(dtype=object, na_value=MISSING_CATEGORY)
+        out[values.isin(_MISSING_TEXT).to_numpy(dtype=bool, na_value=False)] = MISSING_CATEGORY
+        return out
+    if values.dtype == object:
         raw = values.to_numpy(dtype=object)
-        if all(type(v) is str for v in raw):  # the common case: plain text
+        if pd.api.types.infer_dtype(raw, skipna=False) == "string":  # the common case: plain text
             out = raw.copy()
-            out[np.isin(raw, _MISSING_TEXT)] = MISSING_CATEGORY
+            out[pd.Series(raw).isin(_MISSING_TEXT).to_numpy()] = MISSING_CATEGORY
             return out
     return np.array([canonical_category(v) for v in values.to_numpy(dtype=object)], dtype=object)
 

@@ -9,6 +9,7 @@ categoricals, float32 for numerics) to the encoded tensors the branches consume:
 - `wide_dense` float32 [B, Dw]: numeric columns routed to the linear branch (their encoding).
 - `deep_dense` float32 [B, Dd]: numeric encodings, missing indicators and one-hot indicators.
 - `deep_ids_<column>` int64 [B]: indices of columns the deep branch embeds.
+- `unseen_categories` string [B] (serving only): see `build_preprocessor(report_unseen=True)`.
 """
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ import numpy as np
 import tensorflow as tf
 
 from feature_columns.columns import BucketizedColumn, CategoricalColumn, NumericColumn, auto_embedding_dim
-from feature_columns.fitting import CROSS_SEPARATOR, cardinality
+from feature_columns.fitting import CROSS_SEPARATOR, MISSING_CATEGORY, cardinality
 from feature_columns.spec import FeatureSpec
+
+
+UNSEEN_OUTPUT = "unseen_categories"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +140,25 @@ class OneHot(keras.layers.Layer):
         return tf.one_hot(idx, self.depth, dtype=tf.float32)
 
 
+class UnseenCategoryNames(keras.layers.Layer):
+    """Per row, the comma-joined names of columns whose non-missing value fell in the OOV bucket (index 0).
+
+    Only rows with an unseen value build a string (they are rare), so the cost stays off the common path.
+    """
+
+    def __init__(self, names, **kwargs):
+        super().__init__(**kwargs)
+        self.names = list(names)
+
+    def call(self, pairs):
+        flags = tf.stack([tf.logical_and(tf.equal(index, 0), tf.not_equal(value, MISSING_CATEGORY)) for index, value in pairs],
+                         axis=1)
+        rows = tf.where(tf.reduce_any(flags, axis=1))
+        labels = tf.where(tf.gather_nd(flags, rows), tf.constant([n + "," for n in self.names]), tf.constant(""))
+        joined = tf.strings.regex_replace(tf.strings.reduce_join(labels, axis=1), ",$", "")
+        return tf.tensor_scatter_nd_update(tf.fill(tf.shape(flags)[:1], ""), rows, joined)
+
+
 class ConcatColumns(keras.layers.Layer):
     def call(self, parts):
         return tf.concat(parts, axis=1)
@@ -159,8 +182,12 @@ def safe_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
 
 
-def build_preprocessor(spec: FeatureSpec, state: dict[str, Any]) -> tuple[keras.Model, EncodedLayout]:
-    """The raw-features → encoded-tensors model for a routed spec (see `FeatureSpec.for_model`)."""
+def build_preprocessor(spec: FeatureSpec, state: dict[str, Any], report_unseen: bool = False) -> tuple[keras.Model, EncodedLayout]:
+    """The raw-features → encoded-tensors model for a routed spec (see `FeatureSpec.for_model`).
+
+    With `report_unseen` (serving), it also emits `unseen_categories`: per row, the names of
+    vocabulary columns whose value was not seen in training, from the same lookups the model uses.
+    """
     inputs = raw_inputs(spec)
     indices: dict[str, Any] = {}
     for col in spec.input_columns:
@@ -208,5 +235,9 @@ def build_preprocessor(spec: FeatureSpec, state: dict[str, Any]) -> tuple[keras.
         outputs["deep_dense"] = ConcatColumns(name="deep_dense")(deep_dense)
     for name, idx in deep_ids.items():
         outputs[f"deep_ids_{safe_name(name)}"] = idx
+    vocabulary_columns = [c.name for c in spec.input_columns if isinstance(c, CategoricalColumn) and "vocabulary" in state[c.name]]
+    if report_unseen and vocabulary_columns:
+        outputs[UNSEEN_OUTPUT] = UnseenCategoryNames(vocabulary_columns, name=UNSEEN_OUTPUT)(
+            [(indices[n], inputs[n]) for n in vocabulary_columns])
     layout = EncodedLayout(tuple(segments), tuple(wide_dense_names), tuple(deep_dense_names), tuple(deep_embeddings))
     return keras.Model(inputs, outputs, name="preprocessor"), layout

@@ -20,6 +20,8 @@ class LabelSpec:
     column: str
     positive: tuple = (1,)
     negative: tuple | None = None
+    definition: str | None = None        # what a default means (stated in the report)
+    rejected_column: str | None = None   # boolean column: rejected applications counted as defaults
 
     def __post_init__(self):
         object.__setattr__(self, "positive", tuple(self.positive))
@@ -97,16 +99,24 @@ class FeatureSpec:
                 return col
         raise SpecError(f"no column named '{name}' in the spec")
 
-    def for_model(self, model_type: str, use_crosses: bool) -> "FeatureSpec":
+    @property
+    def protected_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.input_columns if c.protected)
+
+    def for_model(self, model_type: str, use_crosses: bool, include_protected: bool = False) -> "FeatureSpec":
         """The routing for one of the paper's six variants.
 
         `wide_deep` keeps the declared routes; `wide` (logistic regression) sends every
         column to the linear branch; `deep` (DNN) sends every column to the MLP, categorical
-        ones as embeddings. `use_crosses=False` drops the crossed columns.
+        ones as embeddings. `use_crosses=False` drops the crossed columns. Columns marked
+        `protected: true`, and crosses built on them, are left out of the model unless
+        `include_protected` (they remain in the data for the fairness report).
         """
         if model_type not in MODEL_TYPES:
             raise SpecError(f"model_type={model_type!r} is not one of {list(MODEL_TYPES)}")
-        columns = [c for c in self.columns if use_crosses or not isinstance(c, CrossedColumn)]
+        protected = set() if include_protected else {c.name for c in self.protected_columns}
+        columns = [c for c in self.columns if (use_crosses or not isinstance(c, CrossedColumn))
+                   and c.name not in protected and not set(c.source_columns) & protected]
         if model_type != "wide_deep":
             route = "wide" if model_type == "wide" else "deep"
             columns = [dataclasses.replace(c, route=route) for c in columns]
@@ -170,6 +180,7 @@ def _label_to_dict(label: LabelSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"column": label.column, "positive": list(label.positive)}
     if label.negative is not None:
         out["negative"] = list(label.negative)
+    out.update({k: v for k, v in (("definition", label.definition), ("rejected_column", label.rejected_column)) if v})
     return out
 
 
@@ -178,12 +189,13 @@ def _parse_label(data, source: str) -> LabelSpec:
         return LabelSpec(column=data)
     if not isinstance(data, dict) or "column" not in data:
         raise SpecError(f"{source}: label must be a mapping with 'column' (and 'positive'), got {data!r}")
-    extra = set(data) - {"column", "positive", "negative"}
+    extra = set(data) - {"column", "positive", "negative", "definition", "rejected_column"}
     if extra:
         raise SpecError(f"{source}: label has unknown field(s) {sorted(extra)}")
     as_tuple = lambda v: tuple(v) if isinstance(v, (list, tuple)) else (v,)
     return LabelSpec(column=str(data["column"]), positive=as_tuple(data.get("positive", [1])),
-                     negative=None if data.get("negative") is None else as_tuple(data["negative"]))
+                     negative=None if data.get("negative") is None else as_tuple(data["negative"]),
+                     definition=data.get("definition"), rejected_column=data.get("rejected_column"))
 
 
 _KIND_DEFAULTS = {"categorical": CategoricalColumn, "numeric": NumericColumn, "bucketized": BucketizedColumn,

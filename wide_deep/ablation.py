@@ -54,7 +54,7 @@ def run_ablation(base: RunConfig, data: PreparedData, seeds: int, runs_dir: Path
                 use_crosses=crosses, export=False, model=dataclasses.replace(base.model, model_type=model_type),
                 train=dataclasses.replace(base.train, seed=seed))
             log(f"--- {name}, seed {seed}")
-            result = train_and_evaluate(config, data, log=lambda *_: None, keep_scores=True)
+            result = train_and_evaluate(config, data, log=lambda *_: None, keep_scores=True, with_evidence=False)
             rows.append(_row(name, seed, test_y, valid_y, result["scores"],
                              {"train_seconds": result["train_seconds"], "train_examples_per_sec": result["train_examples_per_sec"],
                               "epochs_trained": result["epochs_trained"]}))
@@ -65,7 +65,7 @@ def run_ablation(base: RunConfig, data: PreparedData, seeds: int, runs_dir: Path
     if baselines:
         for name, fn in (("LightGBM (tuned)", lightgbm_baseline), ("scikit-learn LR (wide + cross features)", logistic_baseline)):
             start = time.perf_counter()
-            out = fn(data, base.train.seed, log=log)
+            out = fn(data, base.train.seed, log=log, include_protected=base.include_protected)
             rows.append(_row(name, base.train.seed, test_y, valid_y, out,
                              {"train_seconds": out["train_seconds"], "params": str(out["params"]),
                               "train_examples_per_sec": np.nan}))

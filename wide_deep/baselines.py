@@ -37,10 +37,11 @@ def _frame(spec, state, arrays) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def lightgbm_baseline(data, seed: int, log=print) -> dict:
+def lightgbm_baseline(data, seed: int, log=print, include_protected: bool = False) -> dict:
     """Grid over LIGHTGBM_GRID, each with early stopping; the best validation AUC is refitted nowhere (kept)."""
     import lightgbm as lgb
-    frames = {k: _frame(data.spec, data.state, data.split(k)[0]) for k in ("train", "valid", "test")}
+    spec = data.spec.for_model("wide", use_crosses=False, include_protected=include_protected)
+    frames = {k: _frame(spec, data.state, data.split(k)[0]) for k in ("train", "valid", "test")}
     labels = {k: data.split(k)[1] for k in ("train", "valid", "test")}
     best = None
     start = time.perf_counter()
@@ -60,9 +61,9 @@ def lightgbm_baseline(data, seed: int, log=print) -> dict:
             "params": {**params, "trees": int(model.best_iteration_)}}
 
 
-def _wide_design(spec, state, arrays) -> sp.csr_matrix:
+def _wide_design(spec, state, arrays, include_protected: bool) -> sp.csr_matrix:
     from wide_deep.trainer import to_tensors
-    preprocessor, layout = build_preprocessor(spec.for_model("wide", use_crosses=True), state)
+    preprocessor, layout = build_preprocessor(spec.for_model("wide", use_crosses=True, include_protected=include_protected), state)
     encoded = {k: v.numpy() for k, v in preprocessor(to_tensors(arrays)).items()}
     parts = []
     if "wide_ids" in encoded:
@@ -74,9 +75,9 @@ def _wide_design(spec, state, arrays) -> sp.csr_matrix:
     return sp.hstack(parts).tocsr()
 
 
-def logistic_baseline(data, seed: int, log=print) -> dict:
+def logistic_baseline(data, seed: int, log=print, include_protected: bool = False) -> dict:
     from sklearn.linear_model import LogisticRegression
-    design = {k: _wide_design(data.spec, data.state, data.split(k)[0]) for k in ("train", "valid", "test")}
+    design = {k: _wide_design(data.spec, data.state, data.split(k)[0], include_protected) for k in ("train", "valid", "test")}
     labels = {k: data.split(k)[1] for k in ("train", "valid", "test")}
     best = None
     start = time.perf_counter()

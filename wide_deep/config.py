@@ -15,6 +15,9 @@ class RunConfig:
     spec: str | None = None             # None: the dataset's default spec
     model_dir: str = "runs/default"
     use_crosses: bool = True
+    include_protected: bool = False     # keep `protected: true` columns in the model (the paper's setup)
+    calibration: str = "none"           # none | platt | isotonic, fitted on validation, carried in the export
+    scorecard: tuple = (600.0, 50.0, 20.0)  # base score, base good:bad odds, points to double the odds
     split_seed: int = 42
     num_enterprises: int = 129_880      # synthetic SME data size when it must be generated
     data_seed: int = 2024
@@ -30,4 +33,5 @@ class RunConfig:
         d = self.to_dict()
         keep_train = {k: d["train"][k] for k in ("batch_size", "seed", "wide_optimizer", "deep_optimizer", "deterministic")}
         return {"dataset": d["dataset"], "train_data": d["train_data"], "spec": d["spec"], "use_crosses": d["use_crosses"],
+                "include_protected": d["include_protected"],
                 "split_seed": d["split_seed"], "model": d["model"], "train": keep_train}

@@ -30,6 +30,7 @@ class Dataset:
     split_indices: dict[str, np.ndarray]
     ids: np.ndarray | None = None
     oracle: np.ndarray | None = None
+    rejected: np.ndarray | None = None      # the label spec's rejected_column, when the data has it
     report: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def split(self, name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -155,5 +156,8 @@ def load_dataset(spec: FeatureSpec, data_path: str | Path, split_seed: int = 42,
         if (position < 0).any():
             raise DataError(f"{truth_path}: has no true probability for id {ids[int(np.flatnonzero(position < 0)[0])]!r}")
         oracle = truth["true_prob"].to_numpy()[position]
+    rejected = None
+    if spec.label.rejected_column and spec.label.rejected_column in frame.columns:
+        rejected = frame[spec.label.rejected_column].fillna(False).astype(bool).to_numpy()
     return Dataset(spec=spec, arrays=arrays, labels=labels, split_indices=stratified_split(labels, split_seed),
-                   ids=ids, oracle=oracle, report=report)
+                   ids=ids, oracle=oracle, report=report, rejected=rejected)

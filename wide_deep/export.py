@@ -10,7 +10,12 @@ validation-chosen threshold) and `unseen_categories` (string: the comma-separate
 categorical features whose value is not in the training vocabulary, scored through the
 out-of-vocabulary bucket; empty when there are none).
 
-A third signature, `serving_packed`, takes the same features as two matrices (`categorical`
+`serving_explain` takes the raw features and adds reason codes (`wide_deep.explain`):
+`contributions` [B, F] to the logit by feature (order in `assets.extra/serving_explain.json`,
+with the intercept), the top `reason_features` / `reason_contributions` [B, k], `logit` and
+the integrated-gradients `residual`. It is slower (it differentiates the deep branch).
+
+A fourth signature, `serving_packed`, takes the same features as two matrices (`categorical`
 string [B, C] and `numeric` float32 [B, N], column order in `assets.extra/serving_packed_columns.json`):
 two input tensors instead of one per feature, which halves single-row latency in Python.
 
@@ -31,12 +36,14 @@ import keras
 import tensorflow as tf
 
 from feature_columns.columns import CategoricalColumn
-from feature_columns.fitting import MISSING_CATEGORY, save_state
-from feature_columns.layers import raw_inputs
+from feature_columns.fitting import save_state
+from feature_columns.layers import UNSEEN_OUTPUT
 from feature_columns.spec import FeatureSpec
+from wide_deep.calibration import Calibrator
 
 SIDECAR_DIR = "assets.extra"
 PACKED_COLUMNS_FILE = "serving_packed_columns.json"  # column order of the `serving_packed` signature
+EXPLAIN_FILE = "serving_explain.json"  # feature order of `serving_explain`'s contributions, and its intercept
 
 
 def raw_signature(spec: FeatureSpec) -> dict[str, tf.TensorSpec]:
@@ -50,53 +57,28 @@ def example_feature_spec(spec: FeatureSpec) -> dict[str, tf.io.FixedLenFeature]:
             else tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")) for c in spec.input_columns}
 
 
-class UnseenCategories(keras.layers.Layer):
-    """Per row, the comma-joined names of vocabulary columns whose (non-missing) value is out of vocabulary."""
-
-    def __init__(self, vocabularies: dict[str, list[str]], **kwargs):
-        super().__init__(**kwargs)
-        self.names = list(vocabularies)
-        self.lookups = [keras.layers.StringLookup(vocabulary=list(v), num_oov_indices=1, mask_token=None,
-                                                  output_mode="int") for v in vocabularies.values()]
-
-    def call(self, features):
-        if not self.names:
-            return tf.fill(tf.shape(next(iter(features.values())))[:1], "")
-        columns = []
-        for name, lookup in zip(self.names, self.lookups):
-            value = features[name]
-            unseen = tf.logical_and(tf.equal(lookup(value), 0), tf.not_equal(value, MISSING_CATEGORY))
-            columns.append(tf.where(unseen, tf.constant(name + ","), tf.constant("")))
-        joined = tf.strings.reduce_join(tf.stack(columns, axis=1), axis=1)
-        return tf.strings.regex_replace(joined, ",$", "")
-
-
-def unseen_category_detector(spec: FeatureSpec, state: dict) -> keras.Model:
-    inputs = raw_inputs(spec)
-    vocabularies = {c.name: state[c.name]["vocabulary"] for c in spec.input_columns
-                    if isinstance(c, CategoricalColumn) and "vocabulary" in state[c.name]}
-    return keras.Model(inputs, UnseenCategories(vocabularies, name="unseen_categories")(inputs), name="unseen_detector")
-
-
 def export_saved_model(model: keras.Model, spec: FeatureSpec, state: dict, export_root: str | Path,
-                       threshold: float) -> Path:
-    """Write `export_root/<unix timestamp>/`, the layout TensorFlow Serving scans for versions."""
+                       threshold: float, calibrator: Calibrator = Calibrator(), explainer=None, reasons: int = 3) -> Path:
+    """Write `export_root/<unix timestamp>/`, the layout TensorFlow Serving scans for versions.
+
+    `model` is `Estimator.serving_model()`: raw features → {"probability", "unseen_categories"};
+    `calibrator` (fitted on validation) maps its probability, and the threshold applies after it.
+    """
     export_root = Path(export_root)
     export_root.mkdir(parents=True, exist_ok=True)
     version = max([int(time.time())] + [int(p.name) + 1 for p in export_root.iterdir() if p.name.isdigit()])
     path = export_root / str(version)
     staging = export_root / f".staging-{version}-{os.getpid()}"
     cutoff = tf.constant(threshold, tf.float32)
-    detector = unseen_category_detector(spec, state)
 
     def serve(features):
-        probability = model(features, training=False)
-        return {"probability": probability, "decision": tf.cast(probability >= cutoff, tf.int64),
-                "unseen_categories": detector(features)}
+        outputs = model(features, training=False)
+        probability = calibrator.apply_tf(outputs["probability"])
+        unseen = outputs.get(UNSEEN_OUTPUT, tf.fill(tf.shape(probability), ""))
+        return {"probability": probability, "decision": tf.cast(probability >= cutoff, tf.int64), UNSEEN_OUTPUT: unseen}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.track(detector)
     archive.add_endpoint(name="serving_default", fn=serve, input_signature=[raw_signature(spec)])
     parse_spec = example_feature_spec(spec)
     archive.add_endpoint(name="serving_tf_example", fn=lambda examples: serve(tf.io.parse_example(examples, parse_spec)),
@@ -112,12 +94,34 @@ def export_saved_model(model: keras.Model, spec: FeatureSpec, state: dict, expor
     archive.add_endpoint(name="serving_packed", fn=serve_packed,
                          input_signature=[tf.TensorSpec([None, len(categorical)], tf.string, name="categorical"),
                                           tf.TensorSpec([None, len(numeric)], tf.float32, name="numeric")])
+    if explainer is not None:
+        names = tf.constant(explainer.features)
+        k = min(reasons, len(explainer.features))
+        archive.track(explainer.estimator.preprocessor)
+
+        def explain(features):
+            encoded = explainer.estimator.preprocessor(features)
+            logit = explainer.estimator.core(encoded, training=False)
+            contributions = explainer.contributions_tf(encoded)
+            probability = calibrator.apply_tf(tf.sigmoid(logit))
+            top_values, top_index = tf.math.top_k(contributions, k)
+            return {"probability": probability, "decision": tf.cast(probability >= cutoff, tf.int64), "logit": logit,
+                    "contributions": contributions, "reason_features": tf.gather(names, top_index),
+                    "reason_contributions": top_values,
+                    "residual": logit - explainer.intercept - tf.reduce_sum(contributions, axis=1)}
+
+        archive.add_endpoint(name="serving_explain", fn=explain, input_signature=[raw_signature(spec)])
     shutil.rmtree(staging, ignore_errors=True)
     archive.write_out(str(staging), verbose=False)
     (staging / SIDECAR_DIR).mkdir(exist_ok=True)
     spec.to_yaml(staging / SIDECAR_DIR / "spec.yaml")
     save_state(state, staging / SIDECAR_DIR / "preprocessing.json")
     (staging / SIDECAR_DIR / PACKED_COLUMNS_FILE).write_text(json.dumps({"categorical": categorical, "numeric": numeric}))
+    if explainer is not None:
+        (staging / SIDECAR_DIR / EXPLAIN_FILE).write_text(json.dumps(
+            {"contribution_features": explainer.features, "intercept": explainer.intercept,
+             "baseline": "training-split mean of the deep input vector; wide parts centred on training means",
+             "integrated_gradients_steps": explainer.steps}))
     os.rename(staging, path)
     return path
 

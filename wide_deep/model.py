@@ -18,7 +18,7 @@ import math
 import keras
 import tensorflow as tf
 
-from feature_columns.layers import EncodedLayout, safe_name
+from feature_columns.layers import UNSEEN_OUTPUT, EncodedLayout, safe_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +120,10 @@ def log_odds(rate: float) -> float:
 
 
 def build_serving_model(preprocessor: keras.Model, core: keras.Model, inputs: dict) -> keras.Model:
-    """Raw named features → default probability: preprocessing and the trained core in one graph."""
-    probability = keras.layers.Activation("sigmoid", name="probability")(core(preprocessor(inputs)))
-    return keras.Model(inputs, probability, name="wide_deep_serving")
+    """Raw named features → {"probability", and "unseen_categories" when the preprocessor reports it}:
+    preprocessing and the trained core in one graph."""
+    encoded = dict(preprocessor(inputs))
+    unseen = encoded.pop(UNSEEN_OUTPUT, None)
+    probability = keras.layers.Activation("sigmoid", name="probability")(core(encoded))
+    outputs = {"probability": probability} if unseen is None else {"probability": probability, UNSEEN_OUTPUT: unseen}
+    return keras.Model(inputs, outputs, name="wide_deep_serving")

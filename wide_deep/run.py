@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from feature_columns.errors import UserError
 from feature_columns.fitting import fit_state, load_state, quality_report, save_state
 from feature_columns.spec import FeatureSpec
-from wide_deep import datasets, metrics
+from wide_deep import datasets, evidence, metrics
+from wide_deep.calibration import fit_calibrator
 from wide_deep.config import RunConfig
 from wide_deep.data import Dataset, load_dataset
 from wide_deep.export import export_saved_model
@@ -96,10 +98,12 @@ def peak_rss_mb() -> float:
 
 
 def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoch_end=None,
-                       keep_scores: bool = False) -> dict:
+                       keep_scores: bool = False, with_evidence: bool = True) -> dict:
     """Train one model in `config.model_dir` on prepared data, evaluate on test, export; returns metrics.
 
     With `keep_scores`, the result also holds the validation and test probabilities (not saved).
+    `with_evidence=False` skips the credit-risk evidence (the ablation and sensitivity sweeps,
+    which compare many runs on the metrics alone).
     """
     t_start = time.perf_counter()
     spec, model_dir = data.spec, Path(config.model_dir)
@@ -115,7 +119,7 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
     valid_x, valid_y = data.split("valid")
     test_x, test_y = data.split("test")
 
-    routed = spec.for_model(config.model.model_type, config.use_crosses)
+    routed = spec.for_model(config.model.model_type, config.use_crosses, config.include_protected)
     model_config = dataclasses.replace(config.model, initial_bias=log_odds(float(train_y.mean())))
     estimator = Estimator(model_dir, routed, data.state, model_config, config.train, log=log)
     log(f"model {config.model.model_type} (crosses {'on' if config.use_crosses else 'off'}): "
@@ -125,9 +129,13 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
                               on_epoch_end=None if on_epoch_end is None else lambda row: on_epoch_end(row, estimator))
     train_seconds = time.perf_counter() - t_train
 
-    valid_scores = estimator.predict(valid_x)
+    raw_valid = estimator.predict(valid_x)
+    calibrator = fit_calibrator(config.calibration, valid_y, raw_valid)   # validation split only
+    calibrator.save(model_dir / "calibration.json")
+    valid_scores = calibrator.apply(raw_valid)
     threshold = metrics.f1_threshold(valid_y, valid_scores)  # chosen on validation, never on test
-    test_scores = estimator.predict(test_x)
+    raw_test = estimator.predict(test_x)
+    test_scores = calibrator.apply(raw_test)
     result = metrics.evaluate(test_y, test_scores, threshold)
     result["valid_auc"] = metrics.auc(valid_y, valid_scores)
     oracle = data.dataset.oracle_for("test")
@@ -140,11 +148,26 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
         "model_type": config.model.model_type, "use_crosses": config.use_crosses, "dataset": data.info.name,
         "data_quality": data.quality, "data_report": data.dataset.report, "peak_rss_mb": peak_rss_mb(),
     })
+    explainer = None
+    if with_evidence:
+        t_evidence = time.perf_counter()
+        train_scores = calibrator.apply(estimator.predict(train_x))
+        plain, tables, explainer = evidence.collect(
+            estimator, data, config, {"train": train_scores, "raw_test": raw_test, "test": test_scores}, calibrator,
+            threshold, model_dir, log)
+        result.update(plain)
+        save_json(model_dir / "evidence.json", tables)
+        pd.DataFrame({"label": test_y, "probability": test_scores, "probability_uncalibrated": raw_test}).to_parquet(
+            model_dir / "test_scores.parquet", index=False)  # the report's curves and intervals
+        result["evidence_seconds"] = time.perf_counter() - t_evidence
+        log(f"credit-risk evidence (scorecard, reason codes, fairness, stability) in {result['evidence_seconds']:.0f} s")
     if config.export:
-        path = export_saved_model(estimator.serving_model(), routed, data.state, model_dir / "export", threshold)
+        path = export_saved_model(estimator.serving_model(), routed, data.state, model_dir / "export", threshold, calibrator,
+                                   explainer)
         result["export_path"] = str(path)
         log(f"exported SavedModel to {path}")
     result["wall_seconds"] = time.perf_counter() - t_start
+    result["peak_rss_mb"] = peak_rss_mb()
     save_json(model_dir / "metrics.json", result)
     log(format_table(result))
     if keep_scores:
@@ -167,7 +190,8 @@ def load_estimator(model_dir: str | Path, log=print) -> Estimator:
     saved = json.loads((model_dir / "config.json").read_text())["config"]
     model_config = ModelConfig(**{**saved["model"], "hidden_units": tuple(saved["model"]["hidden_units"])})
     train_config = TrainConfig(**saved["train"])
-    spec = FeatureSpec.from_yaml(model_dir / "spec.yaml").for_model(model_config.model_type, saved["use_crosses"])
+    spec = FeatureSpec.from_yaml(model_dir / "spec.yaml").for_model(
+        model_config.model_type, saved["use_crosses"], saved.get("include_protected", True))
     estimator = Estimator(model_dir, spec, load_state(model_dir / "preprocessing.json"), model_config, train_config, log=log)
     estimator.restore_best()
     return estimator

@@ -6,6 +6,8 @@ signature: what is scored is exactly what is deployed.
 """
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +45,41 @@ def _batches(path: Path, batch_rows: int):
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
+def prefetch(iterator, depth: int = 1):
+    """Yield from `iterator` while a worker thread computes up to `depth` items ahead (errors are re-raised here)."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(("done", done))
+        except BaseException as error:  # handed to the consumer, which raises it
+            items.put(("error", error))
+
+    worker = threading.Thread(target=produce, name="scoring-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = items.get()
+            if kind == "error":
+                raise item
+            if kind == "done":
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 class _Writer:
     def __init__(self, path: Path):
         self.path, self.writer = path, None
@@ -73,7 +110,8 @@ class Scorer:
             raise UserError(f"{model_dir} has no export (model_dir/export/<version>/); train with --export first")
         sidecar = self.export / SIDECAR_DIR / "spec.yaml"
         self.spec = FeatureSpec.from_yaml(sidecar if sidecar.exists() else model_dir / "spec.yaml")
-        self.signature = tf.saved_model.load(str(self.export)).signatures["serving_default"]
+        self.signatures = tf.saved_model.load(str(self.export)).signatures
+        self.signature = self.signatures["serving_default"]
 
     def features(self, applications: pd.DataFrame, transactions=None, source: str = "applications") -> pd.DataFrame:
         """Applications with the transaction features added (when the spec has a transactions block and
@@ -104,28 +142,49 @@ class Scorer:
 
 
 def score_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path, batch_rows: int = 100_000,
-               transactions: str | Path | None = None, log=print) -> dict:
-    """Score every row of `input_path` into `output_path` (id, probability, decision); returns counts and rows/s."""
+               transactions: str | Path | None = None, log=print, reasons: int = 0) -> dict:
+    """Score every row of `input_path` into `output_path` (id, probability, decision, unseen_categories);
+    with `reasons` > 0 also reason_i / reason_i_contribution for the top reasons (the export's
+    `serving_explain` signature). Returns counts and rows/s."""
     input_path, output_path = Path(input_path), Path(output_path)
     scorer = Scorer(model_dir)
     spec = scorer.spec
+    signature = scorer.signature
+    if reasons:
+        if "serving_explain" not in scorer.signatures:
+            raise UserError(f"{scorer.export} has no serving_explain signature (exported before reason codes); retrain")
+        signature = scorer.signatures["serving_explain"]
     tx_source = None
     if spec.transactions is not None:
         tx_source = Path(transactions) if transactions else input_path.parent / spec.transactions.path
-    writer, rows, start = _Writer(output_path), 0, time.perf_counter()
-    try:
+    def prepared():  # runs one batch ahead of the model, on a worker thread
+        offset = 0
         for batch in _batches(input_path, batch_rows):
             frame = batch.to_pandas()
-            out = scorer.score_frame(frame, tx_source, f"{input_path} (batch from row {rows})")
-            columns = {}
-            if spec.id_column and spec.id_column in frame.columns:
-                columns[spec.id_column] = pa.array(frame[spec.id_column].to_numpy())
-            columns["probability"] = pa.array(out["probability"].astype("float64"))
-            columns["decision"] = pa.array(out["decision"])
+            source = f"{input_path} (batch from row {offset})"
+            arrays = prepare_frame(spec, scorer.features(frame, tx_source, source), source)
+            ids = frame[spec.id_column].to_numpy() if spec.id_column and spec.id_column in frame.columns else None
+            yield ids, to_tensors(arrays)
+            offset += len(frame)
+
+    writer, rows, start = _Writer(output_path), 0, time.perf_counter()
+    try:
+        for ids, tensors in prefetch(prepared()):
+            out = signature(**tensors)
+            columns = {} if ids is None else {spec.id_column: pa.array(ids)}
+            columns["probability"] = pa.array(out["probability"].numpy().astype("float64"))
+            columns["decision"] = pa.array(out["decision"].numpy())
             if "unseen_categories" in out:
-                columns["unseen_categories"] = pa.array(out["unseen_categories"], type=pa.binary()).cast(pa.string())
+                columns["unseen_categories"] = pa.array(out["unseen_categories"].numpy(), type=pa.binary()).cast(pa.string())
+            if reasons:
+                names = out["reason_features"].numpy()[:, :reasons]
+                values = out["reason_contributions"].numpy()[:, :reasons].astype("float64")
+                for i in range(names.shape[1]):
+                    keep = values[:, i] > 0  # only features that raised the risk are reasons
+                    columns[f"reason_{i + 1}"] = pa.array(np.where(keep, names[:, i], b""), type=pa.binary()).cast(pa.string())
+                    columns[f"reason_{i + 1}_contribution"] = pa.array(np.where(keep, values[:, i], 0.0))
             writer.write(pa.table(columns))
-            rows += len(frame)
+            rows += len(columns["probability"])
     finally:
         writer.close()
     seconds = time.perf_counter() - start

@@ -45,7 +45,7 @@ def epoch_curve(base: RunConfig, data: PreparedData, epochs: int, runs_dir: Path
                      "f1_weighted": result["f1_weighted"], "val_auc": row["val_auc"], "epochs_trained": row["epoch"]})
 
     config = _reference(base, runs_dir / "epochs", epochs=epochs, early_stopping_patience=0)
-    train_and_evaluate(config, data, log=lambda *_: None, on_epoch_end=record)
+    train_and_evaluate(config, data, log=lambda *_: None, on_epoch_end=record, with_evidence=False)
     log(f"epochs 1..{epochs}: best test AUC {max(r['auc'] for r in rows):.4f} at epoch "
         f"{rows[int(np.argmax([r['auc'] for r in rows]))]['value']}")
     return pd.DataFrame(rows)
@@ -54,7 +54,8 @@ def epoch_curve(base: RunConfig, data: PreparedData, epochs: int, runs_dir: Path
 def sweep(base: RunConfig, data: PreparedData, field: str, values, runs_dir: Path, log=print) -> pd.DataFrame:
     rows = []
     for value in values:
-        result = train_and_evaluate(_reference(base, runs_dir / f"{field}_{value}", **{field: value}), data, log=lambda *_: None)
+        result = train_and_evaluate(_reference(base, runs_dir / f"{field}_{value}", **{field: value}), data, log=lambda *_: None,
+                                    with_evidence=False)
         rows.append({"sweep": field, "value": value, "auc": result["auc"], "f1": result["f1"],
                      "f1_weighted": result["f1_weighted"], "val_auc": result["valid_auc"],
                      "epochs_trained": result["epochs_trained"], "train_seconds": result["train_seconds"]})

@@ -101,7 +101,8 @@ class Estimator:
     # --- data -------------------------------------------------------------------------
     def encode(self, arrays: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
         """Run the fitted preprocessing once over a split (a batched tf.data pass), giving the core's inputs."""
-        dataset = tf.data.Dataset.from_tensor_slices(to_tensors(arrays)).batch(self.config.eval_batch_size)
+        inputs = {c.name: arrays[c.name] for c in self.spec.input_columns}  # the data may hold more (protected) columns
+        dataset = tf.data.Dataset.from_tensor_slices(to_tensors(inputs)).batch(self.config.eval_batch_size)
         parts = [self._encode_fn(batch) for batch in dataset]
         return {k: tf.concat([p[k] for p in parts], axis=0) for k in parts[0]}
 
@@ -243,7 +244,9 @@ class Estimator:
         return self._predict_encoded(self.encode(arrays))
 
     def serving_model(self) -> keras.Model:
-        return build_serving_model(self.preprocessor, self.core, raw_inputs(self.spec))
+        """Preprocessing (rebuilt to also report unseen categories; it has no trained state) and the core."""
+        preprocessor, _ = build_preprocessor(self.spec, self.state, report_unseen=True)
+        return build_serving_model(preprocessor, self.core, raw_inputs(self.spec))
 
 
 def steady_state_throughput(history: list[dict]) -> float:

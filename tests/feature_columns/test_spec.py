@@ -67,9 +67,13 @@ def test_routing_for_the_paper_variants(sme_spec):
     assert {c.route for c in wide.columns} == {"wide"}
     deep = sme_spec.for_model("deep", use_crosses=False)
     assert {c.route for c in deep.columns} == {"deep"} and not deep.crosses
-    both = sme_spec.for_model("wide_deep", use_crosses=True)
+    both = sme_spec.for_model("wide_deep", use_crosses=True, include_protected=True)
     assert both.columns == sme_spec.columns
     assert all(isinstance(c, CrossedColumn) for c in both.crosses) and len(both.crosses) == 3
+    default = sme_spec.for_model("wide_deep", use_crosses=True)   # protected columns, and crosses on them, left out
+    assert "gender" not in {c.name for c in default.input_columns}
+    assert [c.name for c in default.crosses] == ["city_x_industry_primary", "city_tier_x_industry_primary"]
+    assert [c.name for c in sme_spec.protected_columns] == ["gender"]
     with pytest.raises(SpecError, match="model_type"):
         sme_spec.for_model("forest", True)
 

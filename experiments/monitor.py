@@ -1,0 +1,40 @@
+"""Population stability: `make monitor INPUT=new_applications.parquet [MODEL_DIR=runs/default]`.
+
+Scores the input with the newest export and compares score and feature distributions with
+the training baseline; prints PSI/CSI with watch (> 0.1) and act (> 0.25) flags.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from absl import app, flags
+
+from experiments.cli import run_reporting_user_errors
+
+flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir (its evidence.json holds the baseline)")
+flags.DEFINE_string("input", None, "CSV or Parquet file of new applications (raw features)", required=True)
+flags.DEFINE_string("transactions", None, "Raw transaction log, for specs with a transactions block")
+flags.DEFINE_string("output", None, "Also write the result as JSON here")
+flags.DEFINE_boolean("fail_on_act", False, "Exit with status 1 when the score PSI is above 0.25")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    from wide_deep.monitoring import format_monitoring, monitor
+
+    def run():
+        result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions)
+        print(format_monitoring(result))
+        if FLAGS.output:
+            with open(FLAGS.output, "w") as f:
+                json.dump(result, f, indent=1)
+        if FLAGS.fail_on_act and result["psi_flag"] == "act":
+            sys.exit(1)
+
+    run_reporting_user_errors(run)
+
+
+if __name__ == "__main__":
+    app.run(main)
