@@ -63,8 +63,10 @@ def lightgbm_baseline(data, seed: int, log=print, include_protected: bool = Fals
 
 def _wide_design(spec, state, arrays, include_protected: bool) -> sp.csr_matrix:
     from wide_deep.trainer import to_tensors
-    preprocessor, layout = build_preprocessor(spec.for_model("wide", use_crosses=True, include_protected=include_protected), state)
-    encoded = {k: v.numpy() for k, v in preprocessor(to_tensors(arrays)).items()}
+    routed = spec.for_model("wide", use_crosses=True, include_protected=include_protected)
+    preprocessor, layout = build_preprocessor(routed, state)
+    inputs = {c.name: arrays[c.name] for c in routed.input_columns}
+    encoded = {k: v.numpy() for k, v in preprocessor(to_tensors(inputs)).items()}
     parts = []
     if "wide_ids" in encoded:
         ids = encoded["wide_ids"]
