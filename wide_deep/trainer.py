@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -211,13 +212,15 @@ class Estimator:
                 if cfg.early_stopping_patience and int(self.bad_epochs.numpy()) >= cfg.early_stopping_patience:
                     self.stopped.assign(True)
             self.epoch.assign(epoch)
-            self.manager.save(checkpoint_number=epoch)
             row = {"epoch": epoch, "loss": loss, "val_loss": val_loss, "val_auc": val_auc,
                    "examples_per_sec": n / seconds, "seconds": seconds}
             if on_epoch_end is not None:
                 on_epoch_end(row)
             history.append(row)
+            # history first, then the checkpoint: a process killed in between redoes this epoch on
+            # resume (history is cut back to the checkpoint's epoch), so the two never disagree
             write_history(self.model_dir, history)
+            self.manager.save(checkpoint_number=epoch)
             with writer.as_default(step=epoch):
                 for key in ("loss", "val_loss", "val_auc", "examples_per_sec"):
                     tf.summary.scalar(key, row[key])
@@ -265,10 +268,12 @@ def read_history(model_dir: Path) -> list[dict]:
 
 def write_history(model_dir: Path, history: list[dict]) -> None:
     path = Path(model_dir) / "history.csv"
-    with path.open("w", newline="") as f:
+    partial = path.with_suffix(".csv.partial")
+    with partial.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
+    os.replace(partial, path)  # atomic: a killed process leaves the old or the new file, never half of one
 
 
 def layout_summary(layout: EncodedLayout) -> dict:

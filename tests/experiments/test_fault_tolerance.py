@@ -1,0 +1,51 @@
+"""A training process killed with SIGKILL resumes from its last checkpoint and ends where an
+uninterrupted run ends (deterministic ops, per-epoch seeded shuffles)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+
+from tests.conftest import PROJECT_ROOT, run_cli
+
+ARGS = ["--dataset=german", "--epochs=40", "--learning_rate=1e-3", "--early_stopping_patience=0", "--export=false"]
+
+
+def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
+    reference = run_cli(*ARGS, f"--model_dir={tmp_path / 'reference'}")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    killed_dir = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "experiments.train", *ARGS, f"--model_dir={killed_dir}"],
+                               cwd=PROJECT_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        history = killed_dir / "history.csv"
+        if history.exists() and len(history.read_text().splitlines()) > 5:   # header + 5 epochs
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (killed_dir / "metrics.json").exists()
+    epochs_before = len(pd.read_csv(killed_dir / "history.csv"))
+    assert 5 <= epochs_before < 40
+
+    resumed = run_cli(*ARGS, f"--model_dir={killed_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stdout
+    expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    got = json.loads((killed_dir / "metrics.json").read_text())
+    for key in ("auc", "log_loss", "brier", "threshold", "f1", "ks", "best_epoch", "epochs_trained"):
+        assert got[key] == expected[key], key
+    reference_history = pd.read_csv(tmp_path / "reference" / "history.csv")
+    resumed_history = pd.read_csv(killed_dir / "history.csv")
+    assert resumed_history["epoch"].tolist() == list(range(1, 41))
+    pd.testing.assert_series_equal(resumed_history["val_auc"], reference_history["val_auc"])
+    pd.testing.assert_series_equal(resumed_history["loss"], reference_history["loss"])
