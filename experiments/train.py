@@ -41,6 +41,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("data_seed", 2024, "Seed of the synthetic SME generator")
     flags.DEFINE_boolean("deterministic", True, "Deterministic TensorFlow ops (same seed and flags → same metrics)")
     flags.DEFINE_boolean("export", True, "Export a SavedModel at the end")
+    flags.DEFINE_enum("distribution", "default", ["default", "multi_worker"],
+                      "multi_worker: tf.distribute.MultiWorkerMirroredStrategy, cluster from the TF_CONFIG variable "
+                      "(run the same command on every worker)")
 
     @flags.validator("epochs", message="--epochs must be at least 1")
     def _epochs(value):
@@ -76,6 +79,7 @@ def config_from_flags(values: flags.FlagValues):
         use_crosses=values.use_crosses, include_protected=values.include_protected, calibration=values.calibration,
         scorecard=(values.base_score, values.base_odds, values.pdo), split_seed=values.split_seed,
         num_enterprises=values.num_enterprises, data_seed=values.data_seed, export=values.export,
+        distribution=values.distribution,
         model=ModelConfig(model_type=values.model_type, hidden_units=tuple(int(u) for u in values.hidden_units),
                           dropout=values.dropout, batch_norm=values.batch_norm, l2_wide=values.l2_wide, l2_deep=values.l2_deep),
         train=TrainConfig(epochs=values.epochs, batch_size=values.batch_size, learning_rate=values.learning_rate,
@@ -88,7 +92,32 @@ def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from wide_deep.run import run_training
-    run_reporting_user_errors(lambda: run_training(config_from_flags(flags.FLAGS), log=lambda msg: print(msg, flush=True)))
+
+    def train():
+        config = config_from_flags(flags.FLAGS)
+        strategy = multi_worker_strategy() if config.distribution == "multi_worker" else None
+        run_training(config, log=lambda msg: print(msg, flush=True), strategy=strategy)
+    run_reporting_user_errors(train)
+
+
+def multi_worker_strategy():
+    """MultiWorkerMirroredStrategy from TF_CONFIG; created before any other TensorFlow op, as it must be."""
+    import json
+    import os
+    from feature_columns.errors import UserError
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise UserError("--distribution=multi_worker needs the TF_CONFIG environment variable (cluster and task; see README)")
+    try:
+        cluster = json.loads(raw)
+        workers = cluster["cluster"]["worker"]
+        task = cluster["task"]
+        assert task["type"] == "worker" and 0 <= int(task["index"]) < len(workers)
+    except (ValueError, KeyError, TypeError, AssertionError):
+        raise UserError(f'TF_CONFIG must look like {{"cluster": {{"worker": ["host:port", ...]}}, "task": {{"type": "worker", '
+                        f'"index": 0}}}}; got {raw!r}') from None
+    import tensorflow as tf
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def run() -> None:

@@ -22,6 +22,7 @@ class RunConfig:
     num_enterprises: int = 129_880      # synthetic SME data size when it must be generated
     data_seed: int = 2024
     export: bool = True
+    distribution: str = "default"       # default (one process) | multi_worker (MultiWorkerMirroredStrategy, TF_CONFIG)
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
 

@@ -45,7 +45,7 @@ def _fmt(value, digits: int = 4) -> str:
 def _table(rows: list[dict], columns: list[str] | None = None, digits: int = 4) -> str:
     if not rows:
         return "<p class='note'>(none)</p>"
-    columns = columns or list(rows[0])
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))  # every key any row has
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c), digits)}</td>" for c in columns) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"

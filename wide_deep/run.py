@@ -98,7 +98,7 @@ def peak_rss_mb() -> float:
 
 
 def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoch_end=None,
-                       keep_scores: bool = False, with_evidence: bool = True) -> dict:
+                       keep_scores: bool = False, with_evidence: bool = True, strategy=None) -> dict:
     """Train one model in `config.model_dir` on prepared data, evaluate on test, export; returns metrics.
 
     With `keep_scores`, the result also holds the validation and test probabilities (not saved).
@@ -121,7 +121,7 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
 
     routed = spec.for_model(config.model.model_type, config.use_crosses, config.include_protected)
     model_config = dataclasses.replace(config.model, initial_bias=log_odds(float(train_y.mean())))
-    estimator = Estimator(model_dir, routed, data.state, model_config, config.train, log=log)
+    estimator = Estimator(model_dir, routed, data.state, model_config, config.train, strategy=strategy, log=log)
     log(f"model {config.model.model_type} (crosses {'on' if config.use_crosses else 'off'}): "
         f"{estimator.core.count_params():,} parameters; {json.dumps(layout_summary(estimator.layout))}")
     t_train = time.perf_counter()
@@ -175,11 +175,23 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
     return result
 
 
-def run_training(config: RunConfig, log=print) -> dict:
-    """What `experiments/train.py` does: prepare the data, then train, evaluate and export one model."""
+def run_training(config: RunConfig, log=print, strategy=None) -> dict:
+    """What `experiments/train.py` does: prepare the data, then train, evaluate and export one model.
+
+    Under a multi-worker `strategy` every worker runs this same function in lockstep (the
+    gradients are all-reduced); the chief (task 0) writes `config.model_dir`, every other
+    worker its own `model_dir/worker<k>` (its checkpoints, for resuming) and skips the
+    evidence and the export.
+    """
+    with_evidence = True
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is not None and resolver.task_type and (resolver.task_type, resolver.task_id) not in (("chief", 0), ("worker", 0)):
+        config = dataclasses.replace(config, model_dir=str(Path(config.model_dir) / f"worker{resolver.task_id}"), export=False)
+        with_evidence = False
     saved_state = Path(config.model_dir) / "preprocessing.json"
     state = load_state(saved_state) if saved_state.exists() and (Path(config.model_dir) / "config.json").exists() else None
-    return train_and_evaluate(config, prepare_data(config, log, state=state), log)
+    return train_and_evaluate(config, prepare_data(config, log, state=state), log, with_evidence=with_evidence,
+                              strategy=strategy)
 
 
 def load_estimator(model_dir: str | Path, log=print) -> Estimator:

@@ -71,6 +71,13 @@ class Estimator:
         self.model_config = model_config
         self.config = train_config
         self.strategy = strategy or tf.distribute.get_strategy()
+        # multi-worker data parallelism: one CPU replica per worker, each training its own share of every batch
+        self.num_workers = int(self.strategy.num_replicas_in_sync)
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        self.worker_index = int(resolver.task_id or 0) if resolver is not None and resolver.task_type else 0
+        if train_config.batch_size % self.num_workers:
+            raise UserError(f"--batch_size={train_config.batch_size} must be divisible by the number of workers "
+                            f"({self.num_workers}): each worker trains batch_size / workers rows of every batch")
         self.log = log
         keras.utils.set_random_seed(train_config.seed)
         if train_config.deterministic:
@@ -124,7 +131,8 @@ class Estimator:
         strategy, core = self.strategy, self.core
         variables = self.wide_vars + self.deep_vars
         n_wide = len(self.wide_vars)
-        batch = self.config.batch_size
+        workers = self.num_workers
+        batch = self.config.batch_size // workers
 
         def step(features, labels):
             with tf.GradientTape() as tape:
@@ -133,6 +141,8 @@ class Estimator:
                 loss = tf.reduce_mean(per_example)
                 if core.losses:
                     loss += tf.add_n(core.losses)
+                if workers > 1:  # the optimizers all-reduce gradients by SUM across workers: average instead
+                    loss = loss / workers
             grads = tape.gradient(loss, variables)
             if n_wide:
                 self.wide_optimizer.apply_gradients(zip(grads[:n_wide], self.wide_vars))
@@ -153,20 +163,38 @@ class Estimator:
             return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(full_batches, args=(features, labels)), axis=None)
 
         @tf.function(reduce_retracing=True)
+        def train_full_batches_synchronised(features, labels):
+            """Across workers each step is its own `strategy.run` (a gradient all-reduce cannot sit inside
+            replica-side control flow), so the loop runs in cross-replica context."""
+            total = tf.constant(0.0)
+            for i in tf.range(tf.shape(labels)[0] // batch):
+                start = i * batch
+                sums = strategy.run(step, args=({k: tf.ensure_shape(v[start:start + batch], [batch] + v.shape[1:])
+                                                 for k, v in features.items()},
+                                                tf.ensure_shape(labels[start:start + batch], [batch])))
+                total += strategy.reduce(tf.distribute.ReduceOp.SUM, sums, axis=None)
+            return total
+
+        @tf.function(reduce_retracing=True)
         def train_one_batch(features, labels):
             return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=(features, labels)), axis=None)
 
-        return train_full_batches, train_one_batch
+        return (train_full_batches_synchronised if workers > 1 else train_full_batches), train_one_batch
 
     def _train_epoch(self, fns, encoded, labels, epoch: int) -> float:
         train_full_batches, train_one_batch = fns
         features, ordered = self._epoch_order(encoded, labels, epoch)
-        n = int(labels.shape[0])
-        full = n - n % self.config.batch_size
+        if self.num_workers > 1:  # this worker's rows of the shared epoch order, the same count on every worker
+            rows = int(labels.shape[0]) // self.num_workers
+            features = {k: v[self.worker_index::self.num_workers][:rows] for k, v in features.items()}
+            ordered = ordered[self.worker_index::self.num_workers][:rows]
+        n = int(ordered.shape[0])
+        batch = self.config.batch_size // self.num_workers
+        full = n - n % batch
         total = float(train_full_batches({k: v[:full] for k, v in features.items()}, ordered[:full])) if full else 0.0
         if full < n:
             total += float(train_one_batch({k: v[full:] for k, v in features.items()}, ordered[full:]))
-        return total / n
+        return total / (n * self.num_workers)  # the losses were summed over every worker's rows
 
     def restore_latest(self) -> bool:
         if self.manager.latest_checkpoint:
