@@ -90,9 +90,11 @@ class LoadedModel:
     def predict(self, columns: dict[str, list]) -> dict[str, list]:
         """Validated columns (canonical strings / floats with NaN for missing) → output lists."""
         if self.packed is not None:
-            categorical = np.array([columns[n] for n in self.categorical], dtype=object).T.reshape(-1, len(self.categorical))
-            numeric = np.array([columns[n] for n in self.numeric], dtype=np.float32).T.reshape(-1, len(self.numeric))
-            outputs = self.packed(categorical=tf.constant(categorical, tf.string), numeric=tf.constant(numeric))
+            rows = range(len(columns[next(iter(self.input_specs))]))
+            categorical = [[columns[n][i] for n in self.categorical] for i in rows]
+            numeric = np.array([[columns[n][i] for n in self.numeric] for i in rows], dtype=np.float32)
+            outputs = self.packed(categorical=tf.constant(categorical, tf.string, shape=(len(rows), len(self.categorical))),
+                                  numeric=tf.constant(numeric, shape=(len(rows), len(self.numeric))))
         else:
             outputs = self.signature(**{n: tf.constant(columns[n], self.input_specs[n].dtype) for n in self.input_specs})
         result = {}
