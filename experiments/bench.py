@@ -8,7 +8,9 @@ Rows (examples/s, median of interleaved repeats):
 - core_tight_loop: the same model and optimizers over unshuffled in-memory tensors;
 - mlp_tight_loop: a bare 256-128-64 MLP with Adam over in-memory tensors of the deep
   branch's input width (the practical compute ceiling for the deep branch).
-The last line is `throughput_ratio: pipeline / mlp_tight_loop`.
+Then a scaling table (the pipeline's epoch time on growing prefixes of the training split)
+and the transaction aggregation's rows/s. The last line is
+`throughput_ratio: pipeline / mlp_tight_loop`.
 """
 from __future__ import annotations
 
@@ -77,7 +79,8 @@ def benchmark() -> None:
     spec = FeatureSpec.from_yaml(info.spec)
     data = load_dataset(spec, info.data, log=lambda *_: None)
     train_x, train_y = data.split("train")
-    estimator = Estimator(tempfile.mkdtemp(), spec, fit_state(spec, train_x), ModelConfig(),
+    routed = spec.for_model("wide_deep", use_crosses=True)   # what `make train` trains (protected columns out)
+    estimator = Estimator(tempfile.mkdtemp(), routed, fit_state(spec, train_x), ModelConfig(),
                           TrainConfig(batch_size=FLAGS.batch_size, deterministic=FLAGS.deterministic), log=lambda *_: None)
     encoded = estimator.encode(train_x)
     labels = tf.constant(train_y.astype("float32"))
@@ -107,6 +110,28 @@ def benchmark() -> None:
     for name, values in timings.items():
         print(f"{name:<18}{np.median(values):>14,.0f}{min(values):>12,.0f}{max(values):>12,.0f}")
     print(f"pipeline / core_tight_loop: {np.median(timings['pipeline']) / np.median(timings['core_tight_loop']):.2f}")
+
+    print("\nscaling: the pipeline's epoch on the first N training rows (median of 3; the splits are held in memory,")
+    print("so memory grows with N: about the encoded split plus the raw arrays)")
+    print(f"{'rows':>10}{'s/epoch':>10}{'ex/s':>12}{'s per 10k rows':>16}")
+    for size in sorted({min(s, n) for s in (10_000, 30_000, n)}):
+        part = {k: v[:size] for k, v in encoded.items()}
+        seconds = []
+        for _ in range(3):
+            start = time.perf_counter()
+            estimator._train_epoch(fns, part, labels[:size], next(epoch_counter))
+            seconds.append(time.perf_counter() - start)
+        t = float(np.median(seconds))
+        print(f"{size:>10,}{t:>10.3f}{size / t:>12,.0f}{t / size * 10_000:>16.3f}")
+    if spec.transactions is not None:
+        from wide_deep.aggregation import aggregate_transactions
+        import pandas as pd
+        apps = pd.read_parquet(info.data)
+        start = time.perf_counter()
+        _, report = aggregate_transactions(info.data.parent / spec.transactions.path, apps, spec.transactions, spec.id_column)
+        seconds = time.perf_counter() - start
+        print(f"\naggregation: {report.rows_in_window:,} transactions in {seconds:.1f} s = "
+              f"{report.rows_in_window / seconds:,.0f} rows/s (DuckDB, 2 threads, 2 GB memory limit)")
     print(f"throughput_ratio: {np.median(timings['pipeline']) / np.median(timings['mlp_tight_loop']):.2f}")
 
 

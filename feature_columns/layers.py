@@ -123,9 +123,10 @@ class NumericBlock(keras.layers.Layer):
             else:
                 edges[j, :2] = [0.0, 1.0]
         self._edges = tf.constant(edges)
-        self._lo = tf.constant(np.where(np.isfinite(edges[:, :-1]), edges[:, :-1], 0.0))
-        self._width = tf.constant(np.where(np.isfinite(edges[:, 1:]) & np.isfinite(edges[:, :-1]),
-                                           edges[:, 1:] - edges[:, :-1], 1.0))
+        finite = np.isfinite(edges[:, 1:]) & np.isfinite(edges[:, :-1])
+        lo = np.where(np.isfinite(edges[:, :-1]), edges[:, :-1], 0.0)
+        self._lo = tf.constant(lo)
+        self._width = tf.constant(np.where(finite, np.where(finite, edges[:, 1:], 1.0) - lo, 1.0))  # padding: width 1
         self._bins = tf.constant(bins)
         self._last_bin = tf.constant(bins.astype("int64") - 1)
         self._median = tf.constant([float(st["median"]) for _, st, _ in self.encoders], tf.float32)
