@@ -11,7 +11,12 @@ from experiments.cli import run_reporting_user_errors
 
 def define_flags() -> None:
     flags.DEFINE_string("dataset", "sme", "sme | taiwan | german, or a path to a CSV/Parquet file (then --spec is required)")
-    flags.DEFINE_string("train_data", None, "Data file to read instead of the dataset's default")
+    flags.DEFINE_string("train_data", None, "Data file to read instead of the dataset's default; a glob "
+                        "(e.g. 'data/big/train-*.parquet') reads sharded training files, each worker its own share")
+    flags.DEFINE_string("valid_data", None, "With sharded --train_data: the validation file(s), read by every worker")
+    flags.DEFINE_string("test_data", None, "With sharded --train_data: the test file(s), read by every worker")
+    flags.DEFINE_integer("fit_shards", 0, "Sharded input: fit the preprocessing on the first N training files (0: all)",
+                         lower_bound=0)
     flags.DEFINE_string("spec", None, "Feature spec YAML (default: data/specs/<dataset>.yaml)")
     flags.DEFINE_string("model_dir", "runs/default", "Checkpoints, summaries, metrics and exports go here; rerun to resume")
     flags.DEFINE_enum("model_type", "wide_deep", ["wide", "deep", "wide_deep"], "Which branches the model has")
@@ -75,7 +80,8 @@ def config_from_flags(values: flags.FlagValues):
     from wide_deep.model import ModelConfig
     from wide_deep.trainer import TrainConfig
     return RunConfig(
-        dataset=values.dataset, train_data=values.train_data, spec=values.spec, model_dir=values.model_dir,
+        dataset=values.dataset, train_data=values.train_data, valid_data=values.valid_data, test_data=values.test_data,
+        fit_shards=values.fit_shards, spec=values.spec, model_dir=values.model_dir,
         use_crosses=values.use_crosses, include_protected=values.include_protected, calibration=values.calibration,
         scorecard=(values.base_score, values.base_odds, values.pdo), split_seed=values.split_seed,
         num_enterprises=values.num_enterprises, data_seed=values.data_seed, export=values.export,

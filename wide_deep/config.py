@@ -11,7 +11,10 @@ from wide_deep.trainer import TrainConfig
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     dataset: str = "sme"
-    train_data: str | None = None       # None: the dataset's default file
+    train_data: str | None = None       # None: the dataset's default file; a glob reads sharded files (wide_deep.shards)
+    valid_data: str | None = None       # with sharded train_data: the validation and test files (or globs)
+    test_data: str | None = None
+    fit_shards: int = 0                 # sharded input: fit preprocessing on the first N train files (0: all)
     spec: str | None = None             # None: the dataset's default spec
     model_dir: str = "runs/default"
     use_crosses: bool = True
@@ -33,6 +36,7 @@ class RunConfig:
         """The parts that must match for a rerun to resume from the same model_dir's checkpoints."""
         d = self.to_dict()
         keep_train = {k: d["train"][k] for k in ("batch_size", "seed", "wide_optimizer", "deep_optimizer", "deterministic")}
-        return {"dataset": d["dataset"], "train_data": d["train_data"], "spec": d["spec"], "use_crosses": d["use_crosses"],
+        return {"dataset": d["dataset"], "train_data": d["train_data"], "valid_data": d["valid_data"],
+                "test_data": d["test_data"], "fit_shards": d["fit_shards"], "spec": d["spec"], "use_crosses": d["use_crosses"],
                 "include_protected": d["include_protected"],
                 "split_seed": d["split_seed"], "model": d["model"], "train": keep_train}

@@ -18,6 +18,7 @@ from wide_deep.calibration import fit_calibrator
 from wide_deep.config import RunConfig
 from wide_deep.data import Dataset, load_dataset
 from wide_deep.export import export_saved_model
+from wide_deep.shards import is_glob, load_sharded
 from wide_deep.model import ModelConfig, log_odds
 from wide_deep.synthetic import GeneratorConfig, generate
 from wide_deep.trainer import Estimator, TrainConfig, layout_summary, save_json, steady_state_throughput
@@ -75,18 +76,28 @@ class PreparedData:
         return self.dataset.split(name)
 
 
-def prepare_data(config: RunConfig, log=print, state: dict | None = None) -> PreparedData:
-    """Resolve, (generate,) load, validate and split the data; fit preprocessing on train unless `state` is given."""
+def prepare_data(config: RunConfig, log=print, state: dict | None = None, shard: tuple[int, int] = (0, 1)) -> PreparedData:
+    """Resolve, (generate,) load, validate and split the data; fit preprocessing on train unless `state` is given.
+
+    With a glob (or explicit valid/test files), the splits come from files and worker
+    `shard[0]` of `shard[1]` reads only its share of the training files (`wide_deep.shards`).
+    """
     info = datasets.resolve(config.dataset, config.train_data, config.spec)
-    ensure_synthetic_data(info, config, log)
     spec = FeatureSpec.from_yaml(info.spec)
-    dataset = load_dataset(spec, info.data, split_seed=config.split_seed, truth_path=info.truth, log=log)
-    train_x, train_y = dataset.split("train")
+    if is_glob(config.train_data) or config.valid_data or config.test_data:
+        info = dataclasses.replace(info, truth=None)
+        dataset, fit_arrays = load_sharded(spec, config.train_data or str(info.data), config.valid_data, config.test_data,
+                                           num_workers=shard[1], worker_index=shard[0], fit_shards=config.fit_shards, log=log)
+    else:
+        ensure_synthetic_data(info, config, log)
+        dataset = load_dataset(spec, info.data, split_seed=config.split_seed, truth_path=info.truth, log=log)
+        fit_arrays = dataset.split("train")[0]
     if state is None:
-        state = fit_state(spec, train_x)   # training split only
+        state = fit_state(spec, fit_arrays)   # training data only
     quality = {name: quality_report(spec, state, dataset.split(name)[0]) for name in ("train", "valid", "test")}
     log(f"{info.name}: {len(dataset.labels):,} rows, default rate {dataset.labels.mean():.3f}; split "
-        + "/".join(f"{len(dataset.split_indices[k]):,}" for k in ("train", "valid", "test")) + f" (seed {config.split_seed})")
+        + "/".join(f"{len(dataset.split_indices[k]):,}" for k in ("train", "valid", "test"))
+        + (" (from the split files)" if dataset.report.get("train_files") else f" (seed {config.split_seed})"))
     for name, counts in quality.items():
         if counts:
             log(f"  {name}: " + "; ".join(f"{col} {', '.join(f'{k}={v:,}' for k, v in c.items())}" for col, c in counts.items()))
@@ -98,7 +109,7 @@ def peak_rss_mb() -> float:
 
 
 def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoch_end=None,
-                       keep_scores: bool = False, with_evidence: bool = True, strategy=None) -> dict:
+                       keep_scores: bool = False, with_evidence: bool = True, strategy=None, presharded: bool = False) -> dict:
     """Train one model in `config.model_dir` on prepared data, evaluate on test, export; returns metrics.
 
     With `keep_scores`, the result also holds the validation and test probabilities (not saved).
@@ -121,7 +132,8 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
 
     routed = spec.for_model(config.model.model_type, config.use_crosses, config.include_protected)
     model_config = dataclasses.replace(config.model, initial_bias=log_odds(float(train_y.mean())))
-    estimator = Estimator(model_dir, routed, data.state, model_config, config.train, strategy=strategy, log=log)
+    estimator = Estimator(model_dir, routed, data.state, model_config, config.train, strategy=strategy, log=log,
+                          presharded=presharded)
     log(f"model {config.model.model_type} (crosses {'on' if config.use_crosses else 'off'}): "
         f"{estimator.core.count_params():,} parameters; {json.dumps(layout_summary(estimator.layout))}")
     t_train = time.perf_counter()
@@ -190,8 +202,12 @@ def run_training(config: RunConfig, log=print, strategy=None) -> dict:
         with_evidence = False
     saved_state = Path(config.model_dir) / "preprocessing.json"
     state = load_state(saved_state) if saved_state.exists() and (Path(config.model_dir) / "config.json").exists() else None
-    return train_and_evaluate(config, prepare_data(config, log, state=state), log, with_evidence=with_evidence,
-                              strategy=strategy)
+    shard = (0, 1)
+    if resolver is not None and resolver.task_type:
+        shard = (int(resolver.task_id or 0), int(strategy.num_replicas_in_sync))
+    data = prepare_data(config, log, state=state, shard=shard)
+    return train_and_evaluate(config, data, log, with_evidence=with_evidence, strategy=strategy,
+                              presharded=data.dataset.report.get("train_files") is not None)
 
 
 def load_estimator(model_dir: str | Path, log=print) -> Estimator:

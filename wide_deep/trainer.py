@@ -64,7 +64,8 @@ class Estimator:
     """Train, evaluate, predict and export one Wide & Deep model in a `model_dir`."""
 
     def __init__(self, model_dir: str | Path, spec: FeatureSpec, state: dict, model_config: ModelConfig,
-                 train_config: TrainConfig, strategy: tf.distribute.Strategy | None = None, log=print):
+                 train_config: TrainConfig, strategy: tf.distribute.Strategy | None = None, log=print,
+                 presharded: bool = False):
         self.model_dir = Path(model_dir)
         self.spec = spec
         self.state = state
@@ -75,6 +76,7 @@ class Estimator:
         self.num_workers = int(self.strategy.num_replicas_in_sync)
         resolver = getattr(self.strategy, "cluster_resolver", None)
         self.worker_index = int(resolver.task_id or 0) if resolver is not None and resolver.task_type else 0
+        self.presharded = presharded  # each worker already holds only its own, equal-sized share of the training rows
         if train_config.batch_size % self.num_workers:
             raise UserError(f"--batch_size={train_config.batch_size} must be divisible by the number of workers "
                             f"({self.num_workers}): each worker trains batch_size / workers rows of every batch")
@@ -184,7 +186,7 @@ class Estimator:
     def _train_epoch(self, fns, encoded, labels, epoch: int) -> float:
         train_full_batches, train_one_batch = fns
         features, ordered = self._epoch_order(encoded, labels, epoch)
-        if self.num_workers > 1:  # this worker's rows of the shared epoch order, the same count on every worker
+        if self.num_workers > 1 and not self.presharded:  # this worker's rows of the shared epoch order, equal counts
             rows = int(labels.shape[0]) // self.num_workers
             features = {k: v[self.worker_index::self.num_workers][:rows] for k, v in features.items()}
             ordered = ordered[self.worker_index::self.num_workers][:rows]
@@ -221,7 +223,7 @@ class Estimator:
         labels = tf.constant(train_labels.astype("float32"))
         train_fns = self._make_train_fns()
         writer = tf.summary.create_file_writer(str(self.model_dir / "summaries"))
-        n = len(train_labels)
+        n = len(train_labels) * (self.num_workers if self.presharded else 1)  # rows trained per epoch, all workers
         while int(self.epoch.numpy()) < cfg.epochs and not bool(self.stopped.numpy()):
             epoch = int(self.epoch.numpy()) + 1
             start = time.perf_counter()

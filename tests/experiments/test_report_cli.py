@@ -116,3 +116,25 @@ def test_batch_scorer_writes_reason_codes_that_match_the_export(sme_run, small_s
     assert (scored["reason_1_contribution"] >= scored["reason_2_contribution"]).all()
     evidence = json.loads((model_dir / "evidence.json").read_text())
     assert set(scored["reason_1"].replace("", np.nan).dropna()) <= set(evidence["reason_codes"]["features"])
+
+
+def test_serving_explain_signature_decomposes_the_logit(sme_run, small_sme):
+    """The export's reason-code output: contributions + intercept = logit up to the integrated-gradients residual,
+    and the same probability as `serving_default`."""
+    from feature_columns.fitting import prepare_frame
+    from wide_deep.export import EXPLAIN_FILE, SIDECAR_DIR
+    from wide_deep.scoring import Scorer
+    from wide_deep.trainer import to_tensors
+    model_dir, _ = sme_run
+    scorer = Scorer(model_dir)
+    frame = scorer.features(pd.read_parquet(small_sme / "applications.parquet").head(300), small_sme / "transactions")
+    tensors = to_tensors(prepare_frame(scorer.spec, frame))
+    explained = {k: v.numpy() for k, v in scorer.signatures["serving_explain"](**tensors).items()}
+    plain = scorer.signature(**tensors)["probability"].numpy()
+    np.testing.assert_allclose(explained["probability"], plain, atol=1e-6)
+    sidecar = json.loads((scorer.export / SIDECAR_DIR / EXPLAIN_FILE).read_text())
+    assert explained["contributions"].shape == (300, len(sidecar["contribution_features"]))
+    total = sidecar["intercept"] + explained["contributions"].sum(axis=1) + explained["residual"]
+    np.testing.assert_allclose(total, explained["logit"], atol=1e-4)
+    assert np.abs(explained["residual"]).max() < 0.1 and np.abs(explained["residual"]).mean() < 0.01
+    np.testing.assert_allclose(1 / (1 + np.exp(-explained["logit"])), plain, atol=1e-5)   # no calibrator in this run
