@@ -46,28 +46,17 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
-def sample_rows(model_dir: Path, data: Path, n: int):
-    """The first `n` applications with aggregated features: (frame, JSON-ready row dicts)."""
-    import pandas as pd
-    from wide_deep.scoring import Scorer
-    scorer = Scorer(model_dir)
-    apps = pd.read_parquet(data).head(n)
-    tx = data.parent / scorer.spec.transactions.path if scorer.spec.transactions else None
-    frame = scorer.features(apps, tx)
-    names = [c.name for c in scorer.spec.input_columns]
-    return frame, json.loads(frame[names].to_json(orient="records"))
-
-
 def benchmark() -> None:
     import http.client
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from wide_deep.scoring import example_rows
     from wide_deep.serving import LoadedModel, ModelRegistry, free_port, parse_predict_request, wait_until_serving
 
     model_dir = Path(FLAGS.model_dir)
     registry = ModelRegistry(model_dir)  # errors clearly when there is no export
     model: LoadedModel = registry.current
-    frame, rows = sample_rows(model_dir, Path(FLAGS.data), 2000)
+    frame, rows = example_rows(model_dir, Path(FLAGS.data), 2000)
     table = []
 
     bodies = [json.dumps({"instances": [row]}).encode() for row in rows]

@@ -81,7 +81,9 @@ def collect(estimator, data, config, scores: dict, calibrator, threshold: float,
                   "brier_uncalibrated": tables["calibration_before"]["brier"],
                   "hosmer_lemeshow_p_uncalibrated": tables["calibration_before"]["hosmer_lemeshow_p"]})
 
-    tables["stability"] = stability(train_x, test_x, scores["train"], final_test, inputs)
+    train_encoded, test_encoded = estimator.encode(train_x), estimator.encode(test_x)   # once, for scores and reasons
+    train_scores = calibrator.apply(estimator._predict_encoded(train_encoded))
+    tables["stability"] = stability(train_x, test_x, train_scores, final_test, inputs)
     plain["psi"] = tables["stability"]["psi"]
     plain["csi_max"] = max((v["csi"] for v in tables["stability"]["csi"].values()), default=0.0)
 
@@ -103,7 +105,6 @@ def collect(estimator, data, config, scores: dict, calibrator, threshold: float,
 
     scaling = Scaling(*config.scorecard)
     table, summary = build_scorecard(estimator, scaling)
-    train_encoded, test_encoded = estimator.encode(train_x), estimator.encode(test_x)
     explainer = Explainer(estimator, train_encoded)
     explained = explainer.contributions(test_encoded)
     deep_share = None

@@ -163,10 +163,8 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
     explainer = None
     if with_evidence:
         t_evidence = time.perf_counter()
-        train_scores = calibrator.apply(estimator.predict(train_x))
         plain, tables, explainer = evidence.collect(
-            estimator, data, config, {"train": train_scores, "raw_test": raw_test, "test": test_scores}, calibrator,
-            threshold, model_dir, log)
+            estimator, data, config, {"raw_test": raw_test, "test": test_scores}, calibrator, threshold, model_dir, log)
         result.update(plain)
         save_json(model_dir / "evidence.json", tables)
         pd.DataFrame({"label": test_y, "probability": test_scores, "probability_uncalibrated": raw_test}).to_parquet(

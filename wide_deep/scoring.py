@@ -199,3 +199,15 @@ def batch_probabilities(path: str | Path) -> np.ndarray:
     path = Path(path)
     table = pq.read_table(path) if path.suffix.lower() in (".parquet", ".pq") else pacsv.read_csv(path)
     return table.column("probability").to_numpy()
+
+
+def example_rows(model_dir: str | Path, applications: str | Path, n: int) -> tuple[pd.DataFrame, list[dict]]:
+    """The first `n` applications with their transaction features: the frame, and the rows as the
+    JSON objects a REST client sends (tests and the serving benchmark)."""
+    import json
+    scorer, applications = Scorer(model_dir), Path(applications)
+    apps = pd.read_parquet(applications).head(n) if applications.suffix == ".parquet" else pd.read_csv(applications, nrows=n)
+    tx = applications.parent / scorer.spec.transactions.path if scorer.spec.transactions else None
+    frame = scorer.features(apps, tx)
+    names = [c.name for c in scorer.spec.input_columns]
+    return frame, json.loads(frame[names].to_json(orient="records"))

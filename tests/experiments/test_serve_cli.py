@@ -49,20 +49,11 @@ def served(sme_run, small_sme, tmp_path_factory):
     except TimeoutError:
         process.kill()
         pytest.fail(f"server did not start: {process.stdout.read()[-3000:]}")
-    rows = raw_rows(small_sme, model_dir, 20)
+    from wide_deep.scoring import example_rows
+    rows = example_rows(model_dir, small_sme / "applications.parquet", 20)[1]
     yield port, model_dir, rows, process
     process.terminate()
     process.wait(timeout=30)
-
-
-def raw_rows(small_sme, model_dir, n: int) -> list[dict]:
-    """`n` applications with their aggregated transaction features, as JSON-ready dicts."""
-    from wide_deep.scoring import Scorer
-    scorer = Scorer(model_dir)
-    apps = pd.read_parquet(small_sme / "applications.parquet").head(n)
-    frame = scorer.features(apps, small_sme / "transactions")
-    names = [c.name for c in scorer.spec.input_columns]
-    return json.loads(frame[names].to_json(orient="records"))
 
 
 def expected_probabilities(model_dir, rows) -> np.ndarray:
