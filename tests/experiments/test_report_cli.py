@@ -82,12 +82,10 @@ def test_report_needs_a_trained_model_dir(tmp_path):
 
 
 def test_monitor_flags_a_shifted_population(sme_run, small_sme, tmp_path):
+    from wide_deep.monitoring import monitor
     model_dir, _ = sme_run
     apps = pd.read_parquet(small_sme / "applications.parquet")
-    same = run_cli(f"--model_dir={model_dir}", f"--input={small_sme / 'applications.parquet'}",
-                   f"--output={tmp_path / 'same.json'}", module="experiments.monitor")
-    assert same.returncode == 0, same.stderr[-2000:]
-    baseline_like = json.loads((tmp_path / "same.json").read_text())
+    baseline_like = monitor(model_dir, small_sme / "applications.parquet")   # in process; the CLI runs below
     assert baseline_like["psi_flag"] == "stable" and all(c["flag"] == "stable" for c in baseline_like["csi"].values())
     shifted = apps.copy()
     shifted["prev_delinquency_count"] = shifted["prev_delinquency_count"] + 3    # a much riskier population
