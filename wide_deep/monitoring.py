@@ -27,8 +27,8 @@ def monitor(model_dir: str | Path, input_path: str | Path, transactions: str | P
     if transactions is None and scorer.spec.transactions is not None:
         transactions = input_path.parent / scorer.spec.transactions.path
     features = scorer.features(frame, transactions, str(input_path))
-    scores = scorer.score_frame(features, source=str(input_path))["probability"]
-    arrays = prepare_frame(scorer.spec, features, str(input_path))
+    arrays = prepare_frame(scorer.spec, features, str(input_path))   # prepared once: scored, and binned for CSI
+    scores = scorer.score_arrays(arrays)["probability"]
     result = compare_to_baseline(baseline, scores, arrays)
     result["rows"] = int(len(frame))
     result["input"] = str(input_path)

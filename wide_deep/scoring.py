@@ -48,7 +48,6 @@ def _batches(path: Path, batch_rows: int):
 def prefetch(iterator, depth: int = 1):
     """Yield from `iterator` while a worker thread computes up to `depth` items ahead (errors are re-raised here)."""
     items: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
     stop = threading.Event()
 
     def produce():
@@ -62,7 +61,7 @@ def prefetch(iterator, depth: int = 1):
                         continue
                 if stop.is_set():
                     return
-            items.put(("done", done))
+            items.put(("done", None))
         except BaseException as error:  # handed to the consumer, which raises it
             items.put(("error", error))
 
@@ -126,9 +125,11 @@ class Scorer:
 
     def score_frame(self, frame: pd.DataFrame, transactions=None, source: str = "applications") -> dict[str, np.ndarray]:
         """probability, decision and unseen_categories for every row of `frame`."""
-        arrays = prepare_frame(self.spec, self.features(frame, transactions, source), source)
-        out = self.signature(**to_tensors(arrays))
-        return {k: v.numpy() for k, v in out.items()}
+        return self.score_arrays(prepare_frame(self.spec, self.features(frame, transactions, source), source))
+
+    def score_arrays(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The same for rows already prepared by `prepare_frame`."""
+        return {k: v.numpy() for k, v in self.signature(**to_tensors(arrays)).items()}
 
     def score_applicant(self, application: dict, transactions: pd.DataFrame | None = None) -> dict:
         """One applicant (a dict of raw fields) with its raw transactions → probability, decision, features."""
