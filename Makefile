@@ -13,7 +13,7 @@ INPUT ?=
 OUTPUT ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup data train predict serve report monitor ablation sensitivity test bench bench-serve clean
+.PHONY: setup data shards train predict serve report monitor ablation sensitivity test bench bench-serve clean
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ setup: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m experiments.generate_data --num_enterprises=$(NUM_ENTERPRISES) $(FLAGS)
+
+shards: $(STAMP)
+	$(PY) -m experiments.make_shards --dataset=$(DATASET) --output_dir=$(OUTPUT) $(FLAGS)
 
 train: $(STAMP)
 	$(PY) -m experiments.train $(FLAGS)

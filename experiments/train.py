@@ -17,6 +17,11 @@ def define_flags() -> None:
     flags.DEFINE_string("test_data", None, "With sharded --train_data: the test file(s), read by every worker")
     flags.DEFINE_integer("fit_shards", 0, "Sharded input: fit the preprocessing on the first N training files (0: all)",
                          lower_bound=0)
+    flags.DEFINE_boolean("streaming", False, "Sharded input: read the training files again every epoch through tf.data "
+                         "instead of holding them in memory (needs --fit_shards)")
+    flags.DEFINE_integer("shuffle_window", 65_536, "With --streaming: rows shuffled together (each window in a seeded random order)", lower_bound=1)
+    flags.DEFINE_boolean("evidence", True, "Compute the credit-risk evidence (scorecard, reason codes, fairness, "
+                         "stability) after training")
     flags.DEFINE_string("spec", None, "Feature spec YAML (default: data/specs/<dataset>.yaml)")
     flags.DEFINE_string("model_dir", "runs/default", "Checkpoints, summaries, metrics and exports go here; rerun to resume")
     flags.DEFINE_enum("model_type", "wide_deep", ["wide", "deep", "wide_deep"], "Which branches the model has")
@@ -81,7 +86,8 @@ def config_from_flags(values: flags.FlagValues):
     from wide_deep.trainer import TrainConfig
     return RunConfig(
         dataset=values.dataset, train_data=values.train_data, valid_data=values.valid_data, test_data=values.test_data,
-        fit_shards=values.fit_shards, spec=values.spec, model_dir=values.model_dir,
+        fit_shards=values.fit_shards, streaming=values.streaming, shuffle_window=values.shuffle_window,
+        evidence=values.evidence, spec=values.spec, model_dir=values.model_dir,
         use_crosses=values.use_crosses, include_protected=values.include_protected, calibration=values.calibration,
         scorecard=(values.base_score, values.base_odds, values.pdo), split_seed=values.split_seed,
         num_enterprises=values.num_enterprises, data_seed=values.data_seed, export=values.export,

@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from feature_columns.errors import DataError
-from feature_columns.fitting import canonical_category, prepare_frame
+from feature_columns.fitting import canonical_categories, canonical_category, prepare_frame
 from feature_columns.spec import FeatureSpec
 from wide_deep.aggregation import aggregate_transactions
 
@@ -68,20 +68,26 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> np.ndarray:
-    """Raw label values → 0/1 using the spec's positive (and optional negative) values."""
+def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str, negative: set[str] | None = None,
+                  require_both_classes: bool = True) -> np.ndarray:
+    """Raw label values → 0/1 using the spec's positive (and optional negative) values.
+
+    Without `negative` in the spec, the one value besides the positive ones is the negative
+    class. A streamed batch passes the `negative` values found in the fitting files and
+    `require_both_classes=False` (one batch may hold a single class).
+    """
     column = spec.label.column
     if column not in frame.columns:
         raise DataError(f"{source}: label column '{column}' is missing (found: {list(frame.columns)[:30]})")
     raw = frame[column].to_numpy(dtype=object)
-    values = np.array([canonical_category(v) for v in raw], dtype=object)
+    values = canonical_categories(frame[column])
     empty = np.flatnonzero(values == "")
     if empty.size:
         raise DataError(f"{source}: label column '{column}' is empty in {empty.size} row(s), first at row {int(empty[0])}")
     positive = {canonical_category(v) for v in spec.label.positive}
     if spec.label.negative is not None:
         negative = {canonical_category(v) for v in spec.label.negative}
-    else:
+    elif negative is None:
         negative = set(np.unique(values)) - positive
         if len(negative) > 1:
             raise DataError(f"{source}: label column '{column}' has values {sorted(negative)} besides the positive "
@@ -92,7 +98,7 @@ def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> np.nda
         raise DataError(f"{source}: label column '{column}' row {row} has value {raw[row]!r}; expected one of "
                         f"positive {sorted(positive)} or negative {sorted(negative)}")
     labels = np.isin(values, list(positive)).astype("int64")
-    if labels.min() == labels.max():
+    if require_both_classes and labels.min() == labels.max():
         raise DataError(f"{source}: label column '{column}' has only one class ({'default' if labels[0] else 'non-default'}, "
                         f"{len(labels)} rows); need both defaults and non-defaults to train")
     return labels

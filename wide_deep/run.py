@@ -18,7 +18,7 @@ from wide_deep.calibration import fit_calibrator
 from wide_deep.config import RunConfig
 from wide_deep.data import Dataset, load_dataset
 from wide_deep.export import export_saved_model
-from wide_deep.shards import is_glob, load_sharded
+from wide_deep.shards import TrainStream, is_glob, load_sharded
 from wide_deep.model import ModelConfig, log_odds
 from wide_deep.synthetic import GeneratorConfig, generate
 from wide_deep.trainer import Estimator, TrainConfig, layout_summary, save_json, steady_state_throughput
@@ -71,6 +71,7 @@ class PreparedData:
     dataset: Dataset
     state: dict
     quality: dict
+    stream: TrainStream | None = None   # streamed training files (the train split then holds the fitting files)
 
     def split(self, name: str):
         return self.dataset.split(name)
@@ -84,10 +85,13 @@ def prepare_data(config: RunConfig, log=print, state: dict | None = None, shard:
     """
     info = datasets.resolve(config.dataset, config.train_data, config.spec)
     spec = FeatureSpec.from_yaml(info.spec)
-    if is_glob(config.train_data) or config.valid_data or config.test_data:
+    stream = None
+    if is_glob(config.train_data) or config.valid_data or config.test_data or config.streaming:
         info = dataclasses.replace(info, truth=None)
-        dataset, fit_arrays = load_sharded(spec, config.train_data or str(info.data), config.valid_data, config.test_data,
-                                           num_workers=shard[1], worker_index=shard[0], fit_shards=config.fit_shards, log=log)
+        dataset, fit_arrays, stream = load_sharded(
+            spec, config.train_data or str(info.data), config.valid_data, config.test_data, num_workers=shard[1],
+            worker_index=shard[0], fit_shards=config.fit_shards, streaming=config.streaming,
+            shuffle_window=config.shuffle_window, log=log)
     else:
         ensure_synthetic_data(info, config, log)
         dataset = load_dataset(spec, info.data, split_seed=config.split_seed, truth_path=info.truth, log=log)
@@ -95,17 +99,26 @@ def prepare_data(config: RunConfig, log=print, state: dict | None = None, shard:
     if state is None:
         state = fit_state(spec, fit_arrays)   # training data only
     quality = {name: quality_report(spec, state, dataset.split(name)[0]) for name in ("train", "valid", "test")}
-    log(f"{info.name}: {len(dataset.labels):,} rows, default rate {dataset.labels.mean():.3f}; split "
-        + "/".join(f"{len(dataset.split_indices[k]):,}" for k in ("train", "valid", "test"))
-        + (" (from the split files)" if dataset.report.get("train_files") else f" (seed {config.split_seed})"))
+    sizes = [stream.total_rows if stream else len(dataset.split_indices["train"])] + \
+        [len(dataset.split_indices[k]) for k in ("valid", "test")]
+    log(f"{info.name}: default rate {dataset.labels.mean():.3f}; train/valid/test "
+        + "/".join(f"{n:,}" for n in sizes)
+        + (" rows (from the split files)" if dataset.report.get("train_files") else f" rows (split seed {config.split_seed})"))
     for name, counts in quality.items():
         if counts:
             log(f"  {name}: " + "; ".join(f"{col} {', '.join(f'{k}={v:,}' for k, v in c.items())}" for col, c in counts.items()))
-    return PreparedData(info, spec, dataset, state, quality)
+    return PreparedData(info, spec, dataset, state, quality, stream)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def trained_rows(data: PreparedData) -> int:
+    """Training rows per epoch, all workers together (under sharded input each worker holds only its share)."""
+    if data.stream is not None:
+        return int(data.stream.total_rows)
+    return int(data.dataset.report.get("train_rows_all_workers") or len(data.dataset.split_indices["train"]))
 
 
 def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoch_end=None,
@@ -137,7 +150,7 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
     log(f"model {config.model.model_type} (crosses {'on' if config.use_crosses else 'off'}): "
         f"{estimator.core.count_params():,} parameters; {json.dumps(layout_summary(estimator.layout))}")
     t_train = time.perf_counter()
-    history = estimator.train(train_x, train_y, valid_x, valid_y,
+    history = estimator.train(train_x, train_y, valid_x, valid_y, train_stream=data.stream,
                               on_epoch_end=None if on_epoch_end is None else lambda row: on_epoch_end(row, estimator))
     train_seconds = time.perf_counter() - t_train
 
@@ -153,7 +166,7 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
     oracle = data.dataset.oracle_for("test")
     result.update({
         "oracle_auc": metrics.auc(test_y, oracle) if oracle is not None else None,
-        "n_train": int(len(train_y)), "n_valid": int(len(valid_y)), "n_test": int(len(test_y)),
+        "n_train": trained_rows(data), "n_valid": int(len(valid_y)), "n_test": int(len(test_y)),
         "train_examples_per_sec": steady_state_throughput(history), "batch_size": config.train.batch_size,
         "train_seconds": train_seconds, "seed": config.train.seed,
         "epochs_trained": len(history), "best_epoch": int(np.argmax([h["val_auc"] for h in history]) + 1) if history else None,
@@ -161,7 +174,9 @@ def train_and_evaluate(config: RunConfig, data: PreparedData, log=print, on_epoc
         "data_quality": data.quality, "data_report": data.dataset.report, "peak_rss_mb": peak_rss_mb(),
     })
     explainer = None
-    if with_evidence:
+    if data.stream is not None:
+        result["n_fit"] = int(len(train_y))   # the fitting files: the evidence's training baselines
+    if with_evidence and config.evidence:
         t_evidence = time.perf_counter()
         plain, tables, explainer = evidence.collect(
             estimator, data, config, {"raw_test": raw_test, "test": test_scores}, calibrator, threshold, model_dir, log)

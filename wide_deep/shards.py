@@ -8,6 +8,12 @@ batches, so column types are exactly what a single-file read gives). Every worke
 validation and test files whole, so every worker computes the same validation AUC and the
 early-stopping decisions stay in lockstep.
 
+With `streaming=True` the training files are not held in memory at all: every epoch reads
+them again (`TrainStream.dataset`: files in a seeded per-epoch order, a parallel interleave of
+readers, the fitted preprocessing as a `map`, seeded shuffles of fixed-size windows, batches), so
+memory is bounded by the shuffle window, the fitting files and the validation and test files, whatever
+the size of the training data.
+
 Two things every worker must agree on without reading all the data:
 - the number of training steps: Parquet footers (or a CSV row count) give every file's row
   count, so each worker truncates its shard to the smallest worker's row count;
@@ -16,6 +22,7 @@ Two things every worker must agree on without reading all the data:
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 from pathlib import Path
 
@@ -26,12 +33,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from feature_columns.errors import DataError
-from feature_columns.fitting import prepare_frame
+from feature_columns.fitting import canonical_category, prepare_frame
 from feature_columns.spec import FeatureSpec
 from wide_deep.aggregation import aggregate_transactions
 from wide_deep.data import Dataset, check_ids, encode_labels
 
 READ_BATCH_ROWS = 65_536
+STREAM_READ_ROWS = 32_768  # rows per read (and per preprocessing call) when streaming
 
 
 def is_glob(path) -> bool:
@@ -52,12 +60,21 @@ def row_count(path: str) -> int:
     return pacsv.read_csv(path).num_rows
 
 
+def _arrow_batches(path: str, rows: int):
+    if path.endswith((".parquet", ".pq")):
+        return pq.ParquetFile(path).iter_batches(rows)
+    return pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=max(1 << 20, rows * 256)))
+
+
+def _column_names(path: str) -> list[str]:
+    if path.endswith((".parquet", ".pq")):
+        return pq.read_schema(path).names
+    return pacsv.open_csv(path).schema.names
+
+
 def _record_batches(path: bytes):
     """One file as serialized Arrow record batches (the tf.data reader's unit of work)."""
-    path = path.decode()
-    batches = pq.ParquetFile(path).iter_batches(READ_BATCH_ROWS) if path.endswith((".parquet", ".pq")) else \
-        pacsv.open_csv(path)
-    for batch in batches:
+    for batch in _arrow_batches(path.decode(), READ_BATCH_ROWS):
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, batch.schema) as writer:
             writer.write_batch(batch)
@@ -91,25 +108,46 @@ def _with_transactions(spec: FeatureSpec, frame: pd.DataFrame, first_file: str) 
 
 
 def load_sharded(spec: FeatureSpec, train: str, valid: str, test: str, num_workers: int = 1, worker_index: int = 0,
-                 fit_shards: int = 0, log=print) -> tuple[Dataset, dict]:
-    """(this worker's Dataset with train/valid/test split_indices, the arrays to fit preprocessing on)."""
+                 fit_shards: int = 0, streaming: bool = False, shuffle_window: int = 65_536,
+                 log=print) -> tuple[Dataset, dict, TrainStream | None]:
+    """(this worker's Dataset with train/valid/test split_indices, the arrays to fit preprocessing on, the stream).
+
+    Streaming, the Dataset's train split is the fitting files (what the evidence's training
+    baselines use) and the stream reads this worker's training files every epoch.
+    """
     if not valid or not test:
         raise DataError("a sharded --train_data needs --valid_data and --test_data (files or globs) as well")
     files = expand(train, "--train_data")
     if len(files) < num_workers:
         raise DataError(f"--train_data matches {len(files)} file(s) but there are {num_workers} workers; "
                         f"each worker needs at least one")
+    if streaming and fit_shards <= 0:
+        raise DataError("--streaming needs --fit_shards=N: the preprocessing is fitted on the first N training files, "
+                        "which are read into memory (all of them would defeat streaming)")
     mine = files[worker_index::num_workers]
     per_worker = [sum(row_count(f) for f in files[k::num_workers]) for k in range(num_workers)]
     common = min(per_worker)
-    frames = {"train": read_files(mine).iloc[:common].reset_index(drop=True),
-              "valid": read_files(expand(valid, "--valid_data")), "test": read_files(expand(test, "--test_data"))}
+    fit_files = files if fit_shards <= 0 else files[:fit_shards]
+    stream = None
+    if streaming:
+        from wide_deep.aggregation import FEATURES
+        if spec.transactions is not None and not set(FEATURES) <= set(_column_names(files[0])):
+            raise DataError(f"--streaming reads training files that already hold the aggregated transaction features; "
+                            f"{files[0]} has none (write them with `make shards`)")
+        train_frame = read_files(fit_files)
+        what = f"streams {len(mine)} of {len(files)} training shard files through tf.data every epoch"
+    else:
+        train_frame = read_files(mine).iloc[:common].reset_index(drop=True)
+        what = f"read {len(mine)} of {len(files)} training shard files through tf.data"
+    frames = {"train": train_frame, "valid": read_files(expand(valid, "--valid_data")),
+              "test": read_files(expand(test, "--test_data"))}
     dropped = per_worker[worker_index] - common
-    log(f"worker {worker_index + 1}/{num_workers}: read {len(mine)} of {len(files)} training shard files through "
-        f"tf.data ({common:,} rows" + (f"; {dropped:,} dropped to match the smallest worker's shard" if dropped else "") + ")")
+    log(f"worker {worker_index + 1}/{num_workers}: {what} ({common:,} rows"
+        + (f"; {dropped:,} dropped to match the smallest worker's shard" if dropped else "") + ")"
+        + (f"; preprocessing fitted on {len(fit_files)} file(s), {len(train_frame):,} rows" if streaming else ""))
     arrays, labels, ids, rejected, index, start = {}, [], [], [], {}, 0
     for name, frame in frames.items():
-        source = f"--{name}_data"
+        source = "--train_data (fitting files)" if streaming and name == "train" else f"--{name}_data"
         labels.append(encode_labels(frame, spec, source))
         ids.append(check_ids(frame, spec, source))
         frame = _with_transactions(spec, frame, files[0])
@@ -120,12 +158,131 @@ def load_sharded(spec: FeatureSpec, train: str, valid: str, test: str, num_worke
         rejected.append(frame[column].fillna(False).astype(bool).to_numpy() if column and column in frame.columns else None)
         index[name] = np.arange(start, start + len(frame))
         start += len(frame)
-    fit_files = files if fit_shards <= 0 else files[:fit_shards]
-    fit_frame = frames["train"] if fit_files == mine and num_workers == 1 else read_files(fit_files)
-    fit_arrays = prepare_frame(spec, _with_transactions(spec, fit_frame, files[0]), "--train_data (fitting)")
+    if streaming:
+        fit_arrays = {k: v[0] for k, v in arrays.items()}
+        stream = TrainStream(spec, mine, rows=common, total_rows=common * num_workers,
+                             negative=label_negatives(frames["train"], spec), shuffle_window=shuffle_window)
+    else:
+        fit_frame = frames["train"] if fit_files == mine and num_workers == 1 else read_files(fit_files)
+        fit_arrays = prepare_frame(spec, _with_transactions(spec, fit_frame, files[0]), "--train_data (fitting)")
     dataset = Dataset(spec=spec, arrays={k: np.concatenate(v) for k, v in arrays.items()}, labels=np.concatenate(labels),
                       split_indices=index, ids=None if any(i is None for i in ids) else np.concatenate(ids),
                       report={"rows": int(start), "train_files": len(files), "train_files_read": len(mine),
-                              "fit_files": len(fit_files)},
+                              "fit_files": len(fit_files), "train_rows_all_workers": common * num_workers,
+                              "streaming": streaming},
                       rejected=None if any(r is None for r in rejected) else np.concatenate(rejected))
-    return dataset, fit_arrays
+    return dataset, fit_arrays, stream
+
+
+def label_negatives(frame: pd.DataFrame, spec: FeatureSpec) -> set[str] | None:
+    """The negative label values a streamed batch may hold: the spec's, or those of the fitting files."""
+    if spec.label.negative is not None:
+        return None
+    positive = {canonical_category(v) for v in spec.label.positive}
+    return {canonical_category(v) for v in frame[spec.label.column].unique()} - positive
+
+@dataclasses.dataclass
+class TrainStream:
+    """This worker's training files, read again every epoch instead of held in memory.
+
+    Rows are validated and canonicalised by the same `prepare_frame` as an in-memory read,
+    one record batch at a time; a `DataError` raised inside the tf.data reader is kept in
+    `errors` so the trainer can report it as the user mistake it is.
+    """
+    spec: FeatureSpec
+    files: list[str]
+    rows: int               # rows this worker trains per epoch (the smallest worker's share)
+    total_rows: int         # rows trained per epoch by all workers together
+    negative: set[str] | None = None    # the negative label values (None: the spec lists them)
+    shuffle_window: int = 65_536   # rows shuffled together (a seeded permutation per window)
+    errors: list = dataclasses.field(default_factory=list)
+
+    def _prepared_batches(self, path: bytes):
+        path, start = path.decode(), 0
+        for batch in _arrow_batches(path, STREAM_READ_ROWS):
+            frame = batch.to_pandas()
+            source = f"{path} (rows {start:,}-{start + len(frame) - 1:,})"
+            start += len(frame)
+            try:
+                labels = encode_labels(frame, self.spec, source, self.negative, require_both_classes=False)
+                arrays = prepare_frame(self.spec, frame, source)
+            except DataError as err:
+                self.errors.append(err)
+                raise
+            yield arrays, labels.astype("float32")
+
+    def dataset(self, encode, batch_size: int, seed: int, epoch: int, parallel: int = 4):
+        """One epoch: every row of this worker's share once, in an order fixed by (seed, epoch)."""
+        import tensorflow as tf
+        from feature_columns.columns import CategoricalColumn
+        signature = ({c.name: tf.TensorSpec([None], tf.string if isinstance(c, CategoricalColumn) else tf.float32)
+                      for c in self.spec.input_columns}, tf.TensorSpec([None], tf.float32))
+        epoch_seed = seed * 1_000_003 + epoch
+        files = tf.data.Dataset.from_tensor_slices(self.files)
+        if len(self.files) > 1:
+            files = files.shuffle(len(self.files), seed=epoch_seed)
+        rows = files.interleave(
+            lambda path: tf.data.Dataset.from_generator(self._prepared_batches, args=(path,), output_signature=signature),
+            cycle_length=min(parallel, len(self.files)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        # one vectorised preprocessing call per read batch; a parallel map would be run sequentially
+        # anyway under op determinism (the lookups are stateful)
+        blocks = rows.prefetch(2).map(lambda features, labels: (encode(features), labels))
+        window, limit = self.shuffle_window, self.rows
+
+        def shuffle_window(index, block):
+            """Window `index` of the epoch: cut at this worker's row count, then in a seeded random order."""
+            features, labels = block
+            keep = tf.clip_by_value(limit - index * window, 0, tf.shape(labels, out_type=tf.int64)[0])
+            order = tf.random.experimental.stateless_shuffle(tf.range(keep), seed=tf.stack([tf.constant(epoch_seed, tf.int64), index]))
+            return {k: tf.gather(v, order) for k, v in features.items()}, tf.gather(labels, order)
+
+        # fixed-size windows shuffled whole, then cut into batches: ~1.6x the rows/s of an
+        # element-wise shuffle buffer of the same size (measured), with the same mixing span
+        return (blocks.rebatch(window).enumerate().map(shuffle_window).filter(lambda _, labels: tf.size(labels) > 0)
+                .rebatch(batch_size).prefetch(tf.data.AUTOTUNE))
+
+    def reraise_data_error(self) -> None:
+        if self.errors:
+            raise self.errors[0]
+
+
+def write_shards(spec: FeatureSpec, data_path: str | Path, output_dir: str | Path, num_shards: int, split_seed: int = 42,
+                 log=print) -> dict[str, int]:
+    """One data file (+ its transaction log) → train shards, valid and test files that stream.
+
+    The transaction features are aggregated once (DuckDB, bounded memory) and written next to
+    the raw columns, so training never touches the log again. The split is the stratified
+    60/20/20 split training uses for one file (same `split_seed`, same rows); training rows are
+    dealt to the shards in a seeded random order, so every shard is a random sample.
+    """
+    import json
+    import shutil
+
+    from wide_deep.data import read_table, stratified_split
+    if num_shards < 1:
+        raise DataError(f"--num_shards must be at least 1, got {num_shards}")
+    frame = read_table(data_path)
+    labels = encode_labels(frame, spec, str(data_path))
+    check_ids(frame, spec, str(data_path))
+    frame = _with_transactions(spec, frame, str(data_path))
+    split = stratified_split(labels, split_seed)
+    if num_shards > len(split["train"]):
+        raise DataError(f"--num_shards={num_shards} is more than the {len(split['train'])} training rows")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for old in output_dir.glob("train-*.parquet"):
+        old.unlink()   # a previous run with another shard count must not leave files the glob would pick up
+    order = np.random.default_rng(split_seed).permutation(split["train"])
+    for k, part in enumerate(np.array_split(order, num_shards)):
+        frame.iloc[np.sort(part)].to_parquet(output_dir / f"train-{k:05d}-of-{num_shards:05d}.parquet", index=False)
+    for name in ("valid", "test"):
+        frame.iloc[split[name]].to_parquet(output_dir / f"{name}.parquet", index=False)
+    metadata = Path(data_path).parent / "metadata.json"
+    if metadata.exists():
+        shutil.copy(metadata, output_dir / "metadata.json")   # the label definition the evidence reports
+    sizes = {name: int(len(idx)) for name, idx in split.items()}
+    (output_dir / "shards.json").write_text(json.dumps({"source": str(data_path), "split_seed": split_seed,
+                                                        "num_shards": num_shards, "rows": sizes}, indent=1))
+    log(f"wrote {num_shards} training shard(s) ({sizes['train']:,} rows), valid ({sizes['valid']:,}) and test "
+        f"({sizes['test']:,}) with the transaction features to {output_dir}")
+    return sizes
