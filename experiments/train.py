@@ -4,6 +4,8 @@ Flags are defined in one function and turned into one RunConfig; see README for 
 """
 from __future__ import annotations
 
+import sys
+
 from absl import app, flags
 
 from experiments.cli import run_reporting_user_errors
@@ -107,8 +109,20 @@ def main(argv) -> None:
 
     def train():
         config = config_from_flags(flags.FLAGS)
-        strategy = multi_worker_strategy() if config.distribution == "multi_worker" else None
-        run_training(config, log=lambda msg: print(msg, flush=True), strategy=strategy)
+        if config.distribution != "multi_worker":
+            run_training(config, log=lambda msg: print(msg, flush=True))
+            return
+        strategy = multi_worker_strategy()
+        import tensorflow as tf
+        try:
+            run_training(config, log=lambda msg: print(msg, flush=True), strategy=strategy)
+        except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError) as err:
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
+            reason = next((line for line in lines if any(w in line for w in ("unhealthy", "aborted", "reset"))), lines[0])
+            print(f"error: another worker of the cluster stopped ({type(err).__name__}: {reason[:300]}). "
+                  f"MultiWorkerMirroredStrategy cannot go on without it; rerun the same command on every worker to "
+                  f"resume from the newest checkpoint all of them hold.", file=sys.stderr)
+            sys.exit(1)
     run_reporting_user_errors(train)
 
 

@@ -221,11 +221,37 @@ class Estimator:
             total += float(train_one_batch({k: v[full:] for k, v in features.items()}, ordered[full:]))
         return total / (n * self.num_workers)  # the losses were summed over every worker's rows
 
-    def restore_latest(self) -> bool:
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-            return True
-        return False
+    def restore_latest(self) -> str | None:
+        """Restore the newest epoch checkpoint (under multi-worker: the newest all workers hold); its path."""
+        path = self._checkpoint_every_worker_has() if self.num_workers > 1 else self.manager.latest_checkpoint
+        if path:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        return path
+
+    def _checkpoint_every_worker_has(self) -> str | None:
+        """The newest epoch checkpoint that every worker holds.
+
+        A worker killed between epoch ends can leave the others one checkpoint ahead; resuming
+        each from its own latest would put the workers on different epochs (and different
+        collectives). Workers keep their last two checkpoints, and the all-reduced sum of
+        "which epochs do I have" picks the newest one all of them share.
+        """
+        available = np.zeros(self.config.epochs + 1, np.float32)
+        available[0] = 1.0   # epoch 0: a fresh start, always possible
+        for path in self.manager.checkpoints:
+            epoch = int(path.rsplit("-", 1)[1])
+            if epoch <= self.config.epochs:
+                available[epoch] = 1.0
+        local = tf.constant(available)
+
+        @tf.function
+        def count_workers():
+            return self.strategy.run(lambda: tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local))
+        counts = self.strategy.experimental_local_results(count_workers())[0].numpy()
+        epoch = int(np.flatnonzero(counts == self.num_workers).max())
+        if epoch and self.manager.latest_checkpoint and not self.manager.latest_checkpoint.endswith(f"-{epoch}"):
+            self.log(f"worker {self.worker_index}: its newest checkpoint is ahead of another worker's; all resume from epoch {epoch}")
+        return str(self.model_dir / "checkpoints" / f"ckpt-{epoch}") if epoch else None
 
     def train(self, train_arrays, train_labels, valid_arrays, valid_labels, on_epoch_end=None,
               train_stream=None) -> list[dict]:
@@ -240,7 +266,7 @@ class Estimator:
         cfg = self.config
         resumed = self.restore_latest()
         if resumed:
-            self.log(f"resuming from {self.manager.latest_checkpoint} (epoch {int(self.epoch.numpy())}, "
+            self.log(f"resuming from {resumed} (epoch {int(self.epoch.numpy())}, "
                      f"best validation AUC {float(self.best_auc.numpy()):.4f})")
         history = read_history(self.model_dir)[: int(self.epoch.numpy())]
         t0 = time.perf_counter()

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
+import pytest
 import tensorflow as tf
 
 from tests.conftest import PROJECT_ROOT, run_cli
 from wide_deep.serving import free_port
 
-ARGS = ["--dataset=german", "--epochs=4", "--learning_rate=1e-3", "--early_stopping_patience=0"]
+ARGS = ["--dataset=german", "--epochs=12", "--learning_rate=1e-3", "--early_stopping_patience=0"]
 
 
 def checkpoint_values(directory) -> dict[str, np.ndarray]:
@@ -22,7 +25,7 @@ def checkpoint_values(directory) -> dict[str, np.ndarray]:
             if name.endswith("VARIABLE_VALUE") and not name.startswith("save_counter")}
 
 
-def run_two_workers(*args) -> list[str]:
+def start_two_workers(*args) -> list[subprocess.Popen]:
     ports = [free_port(), free_port()]
     workers = []
     for index in range(2):
@@ -31,6 +34,15 @@ def run_two_workers(*args) -> list[str]:
             [sys.executable, "-m", "experiments.train", *args, "--distribution=multi_worker"],
             cwd=PROJECT_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config)},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    return workers
+
+
+def newest_epoch(model_dir) -> int:
+    return int(tf.train.get_checkpoint_state(str(model_dir / "checkpoints")).model_checkpoint_path.rsplit("-", 1)[1])
+
+
+def run_two_workers(*args) -> list[str]:
+    workers = start_two_workers(*args)
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     for worker, output in zip(workers, outputs):
         assert worker.returncode == 0, output[-3000:]
@@ -46,17 +58,66 @@ def assert_lockstep(chief, other) -> None:
     pd.testing.assert_series_equal(pd.read_csv(chief / "history.csv")["val_auc"], pd.read_csv(other / "history.csv")["val_auc"])
 
 
-def test_two_workers_train_in_lockstep(tmp_path):
-    run_two_workers(*ARGS, f"--model_dir={tmp_path / 'cluster'}")
-    chief, other = tmp_path / "cluster", tmp_path / "cluster" / "worker1"
+@pytest.fixture(scope="module")
+def cluster_run(tmp_path_factory):
+    """An uninterrupted two-worker run (the reference for lockstep, quality and resume)."""
+    model_dir = tmp_path_factory.mktemp("multi_worker") / "cluster"
+    run_two_workers(*ARGS, f"--model_dir={model_dir}", "--noevidence")
+    return model_dir
+
+
+def test_two_workers_train_in_lockstep(cluster_run, tmp_path):
+    chief, other = cluster_run, cluster_run / "worker1"
     assert_lockstep(chief, other)
     assert (chief / "export").exists() and not (other / "export").exists()      # the chief alone exports
 
-    single = run_cli(*ARGS, f"--model_dir={tmp_path / 'single'}", "--export=false")
+    single = run_cli(*ARGS, f"--model_dir={tmp_path / 'single'}", "--export=false", "--noevidence")
     assert single.returncode == 0, single.stderr[-3000:]
     auc_cluster = json.loads((chief / "metrics.json").read_text())["auc"]
     auc_single = json.loads((tmp_path / "single" / "metrics.json").read_text())["auc"]
     assert abs(auc_cluster - auc_single) < 0.03, (auc_cluster, auc_single)
+
+
+def test_a_run_whose_worker_is_killed_resumes_to_the_same_weights(cluster_run, tmp_path):
+    """SIGKILL one worker mid-run: the other fails at its next collective (MultiWorkerMirroredStrategy has
+    no elastic recovery); rerunning both commands resumes from the newest checkpoint both hold and ends
+    with the uninterrupted run's weights and metrics."""
+    model_dir = tmp_path / "cluster"
+    args = (*ARGS, f"--model_dir={model_dir}", "--noevidence")
+    chief, other = start_two_workers(*args)
+    history = model_dir / "worker1" / "history.csv"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and other.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) > 3:   # header + 3 epochs
+            break
+        time.sleep(0.01)
+    other.send_signal(signal.SIGKILL)
+    other.wait()
+    assert other.returncode == -signal.SIGKILL, "the run finished before a worker could be killed"
+    output = chief.communicate(timeout=300)[0]
+    assert chief.returncode == 1 and not (model_dir / "metrics.json").exists(), output[-2000:]
+    assert "error: another worker of the cluster stopped" in output and "rerun the same command on every worker" in output
+    epochs_done = len(pd.read_csv(history))
+    assert 3 <= epochs_done < 12
+    # Make sure the killed worker is a checkpoint behind the chief (as when the kill lands between a
+    # worker's history and checkpoint writes), so the resume must agree on the older checkpoint.
+    state = tf.train.get_checkpoint_state(str(model_dir / "worker1" / "checkpoints"))
+    behind = newest_epoch(model_dir / "worker1")
+    if behind == newest_epoch(model_dir):
+        tf.compat.v1.train.update_checkpoint_state(str(model_dir / "worker1" / "checkpoints"),
+                                                   state.all_model_checkpoint_paths[-2], state.all_model_checkpoint_paths[:-1])
+        behind -= 1
+
+    outputs = run_two_workers(*args)
+    assert f"all resume from epoch {behind}" in outputs[0], outputs[0][-2000:]
+    assert all(f"(epoch {behind}, best validation AUC" in out for out in outputs)
+    assert_lockstep(model_dir, model_dir / "worker1")
+    for name, expected in checkpoint_values(cluster_run / "checkpoints").items():
+        np.testing.assert_array_equal(checkpoint_values(model_dir / "checkpoints")[name], expected, err_msg=name)
+    got, expected = (json.loads((d / "metrics.json").read_text()) for d in (model_dir, cluster_run))
+    for key in ("auc", "log_loss", "threshold", "f1", "best_epoch", "epochs_trained"):
+        assert got[key] == expected[key], key
+    pd.testing.assert_series_equal(pd.read_csv(model_dir / "history.csv")["val_auc"], pd.read_csv(cluster_run / "history.csv")["val_auc"])
 
 
 def test_multi_worker_needs_a_valid_tf_config(monkeypatch):
