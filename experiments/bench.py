@@ -8,8 +8,10 @@ Rows (examples/s, median of interleaved repeats):
 - core_tight_loop: the same model and optimizers over unshuffled in-memory tensors;
 - mlp_tight_loop: a bare 256-128-64 MLP with Adam over in-memory tensors of the deep
   branch's input width (the practical compute ceiling for the deep branch).
-Then a scaling table (the pipeline's epoch time on growing prefixes of the training split)
-and the transaction aggregation's rows/s. The last line is
+Then the transaction aggregation's rows/s, and a scaling table: the training CLI run on
+10k, 100k and 1M training rows (sharded Parquet files, rows drawn with replacement from the
+SME training split), once holding the data in memory and once with `--streaming`, each in
+its own process: seconds per epoch (median after the first) and peak RSS. The last line is
 `throughput_ratio: pipeline / mlp_tight_loop`.
 """
 from __future__ import annotations
@@ -26,6 +28,8 @@ flags.DEFINE_integer("batch_size", 256, "Training batch size")
 flags.DEFINE_integer("repeats", 5, "Interleaved repeats per row (median reported)")
 flags.DEFINE_integer("num_enterprises", 129_880, "Synthetic SME size if the data must be generated")
 flags.DEFINE_boolean("deterministic", True, "TensorFlow op determinism, as in training (--nodeterministic to compare)")
+flags.DEFINE_list("scaling_rows", ["10000", "100000", "1000000"], "Training rows of the scaling table (empty: skip it)")
+flags.DEFINE_integer("scaling_epochs", 3, "Epochs per scaling run (the first, which traces, is not counted)", lower_bound=2)
 FLAGS = flags.FLAGS
 
 
@@ -111,18 +115,6 @@ def benchmark() -> None:
         print(f"{name:<18}{np.median(values):>14,.0f}{min(values):>12,.0f}{max(values):>12,.0f}")
     print(f"pipeline / core_tight_loop: {np.median(timings['pipeline']) / np.median(timings['core_tight_loop']):.2f}")
 
-    print("\nscaling: the pipeline's epoch on the first N training rows (median of 3; the splits are held in memory,")
-    print("so memory grows with N: about the encoded split plus the raw arrays)")
-    print(f"{'rows':>10}{'s/epoch':>10}{'ex/s':>12}{'s per 10k rows':>16}")
-    for size in sorted({min(s, n) for s in (10_000, 30_000, n)}):
-        part = {k: v[:size] for k, v in encoded.items()}
-        seconds = []
-        for _ in range(3):
-            start = time.perf_counter()
-            estimator._train_epoch(fns, part, labels[:size], next(epoch_counter))
-            seconds.append(time.perf_counter() - start)
-        t = float(np.median(seconds))
-        print(f"{size:>10,}{t:>10.3f}{size / t:>12,.0f}{t / size * 10_000:>16.3f}")
     if spec.transactions is not None:
         from wide_deep.aggregation import aggregate_transactions
         import pandas as pd
@@ -132,7 +124,68 @@ def benchmark() -> None:
         seconds = time.perf_counter() - start
         print(f"\naggregation: {report.rows_in_window:,} transactions in {seconds:.1f} s = "
               f"{report.rows_in_window / seconds:,.0f} rows/s (DuckDB, 2 threads, 2 GB memory limit)")
+    sizes = [int(v) for v in FLAGS.scaling_rows if v.strip()]
+    if sizes:
+        scaling_table(info, spec, sizes)
     print(f"throughput_ratio: {np.median(timings['pipeline']) / np.median(timings['mlp_tight_loop']):.2f}")
+
+
+ROWS_PER_FILE = 25_000
+
+
+def scaling_files(info, spec, rows: int, root):
+    """`rows` training rows as Parquet shards of 50k rows (cached), plus the SME valid/test files."""
+    import pandas as pd
+    from wide_deep.shards import write_shards
+    source = root / "sme_shards"
+    if not (source / "shards.json").exists():
+        write_shards(spec, info.data, source, num_shards=4, log=lambda *_: None)
+    target = root / f"rows_{rows}"
+    if not (target / "done").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        train = pd.concat([pd.read_parquet(f) for f in sorted(source.glob("train-*.parquet"))], ignore_index=True)
+        rng = np.random.default_rng(rows)
+        for k, start in enumerate(range(0, rows, ROWS_PER_FILE)):
+            count = min(ROWS_PER_FILE, rows - start)
+            part = train.iloc[rng.integers(0, len(train), count)].copy()
+            part[spec.id_column] = np.arange(start, start + count) + 100_000_000   # unique ids
+            part.to_parquet(target / f"train-{k:05d}.parquet", index=False)
+        (target / "done").touch()
+    return str(target / "train-*.parquet"), str(source / "valid.parquet"), str(source / "test.parquet")
+
+
+def scaling_table(info, spec, sizes) -> None:
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from wide_deep.datasets import PROJECT_ROOT
+    from wide_deep.trainer import read_history
+    root = PROJECT_ROOT / "data/cache/bench"
+    print(f"\nscaling: `experiments.train` on N training rows (Parquet shards of {ROWS_PER_FILE:,} rows drawn from the SME "
+          f"training split; valid/test 25,976 rows each), {FLAGS.scaling_epochs} epochs, batch {FLAGS.batch_size}, "
+          f"preprocessing fitted on the first file, one process per cell; s/epoch is the median after the first epoch")
+    print(f"{'rows':>10} | {'in memory: s/epoch':>18}{'s/10k rows':>11}{'peak MB':>9} | "
+          f"{'streamed: s/epoch':>17}{'s/10k rows':>11}{'peak MB':>9}")
+    for rows in sizes:
+        train, valid, test = scaling_files(info, spec, rows, root)
+        cells = []
+        for streaming in (False, True):
+            with tempfile.TemporaryDirectory() as model_dir:
+                args = [sys.executable, "-m", "experiments.train", f"--train_data={train}", f"--valid_data={valid}",
+                        f"--test_data={test}", "--fit_shards=1", f"--epochs={FLAGS.scaling_epochs}",
+                        "--early_stopping_patience=0", "--export=false", "--noevidence", f"--batch_size={FLAGS.batch_size}",
+                        f"--model_dir={model_dir}", "--streaming" if streaming else "--nostreaming"]
+                proc = subprocess.run(args, cwd=PROJECT_ROOT, capture_output=True, text=True)
+                if proc.returncode:
+                    raise RuntimeError(f"scaling run failed ({' '.join(args[2:])}):\n{proc.stderr[-3000:]}")
+                history = [row["seconds"] for row in read_history(Path(model_dir))]
+                peak = json.loads((Path(model_dir) / "metrics.json").read_text())["peak_rss_mb"]
+            seconds = float(np.median(history[1:]))
+            cells.append(f"{seconds:>18.2f}{seconds / rows * 10_000:>11.3f}{peak:>9,.0f}")
+        print(f"{rows:>10,} | {cells[0]} | {cells[1][1:]}", flush=True)
 
 
 if __name__ == "__main__":

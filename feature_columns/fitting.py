@@ -69,10 +69,11 @@ def canonical_categories(values: pd.Series) -> np.ndarray:
     return np.array([canonical_category(v) for v in values.to_numpy(dtype=object)], dtype=object)
 
 
-def prepare_frame(spec: FeatureSpec, frame: pd.DataFrame, source: str = "data") -> dict[str, np.ndarray]:
+def prepare_frame(spec: FeatureSpec, frame: pd.DataFrame, source: str = "data", row_offset: int = 0) -> dict[str, np.ndarray]:
     """Raw columns → the arrays the model takes: str (object) for categoricals, float32 for numerics.
 
-    Raises DataError naming the column and row for a missing column or text in a numeric column.
+    Raises DataError naming the column and row for a missing column or text in a numeric column
+    (rows counted from `row_offset`: a streamed batch's position in its file).
     """
     missing = [c for c in spec.raw_feature_names if c not in frame.columns]
     if missing:
@@ -83,11 +84,11 @@ def prepare_frame(spec: FeatureSpec, frame: pd.DataFrame, source: str = "data") 
         if isinstance(col, CategoricalColumn):
             arrays[col.name] = canonical_categories(values)
         else:
-            arrays[col.name] = _to_float(values, col.name, source)
+            arrays[col.name] = _to_float(values, col.name, source, row_offset)
     return arrays
 
 
-def _to_float(values: pd.Series, name: str, source: str) -> np.ndarray:
+def _to_float(values: pd.Series, name: str, source: str, row_offset: int = 0) -> np.ndarray:
     if pd.api.types.is_bool_dtype(values):
         values = values.astype("float64")
     if pd.api.types.is_numeric_dtype(values):
@@ -99,13 +100,15 @@ def _to_float(values: pd.Series, name: str, source: str) -> np.ndarray:
         bad = failed[values.iloc[failed].astype(str).str.strip().to_numpy() != ""]
         if bad.size:
             first = int(bad[0])
-            raise DataError(f"{source}: column '{name}' is numeric in the spec but row {first} holds {values.iloc[first]!r} "
+            raise DataError(f"{source}: column '{name}' is numeric in the spec but row {first + row_offset} holds "
+                            f"{values.iloc[first]!r} "
                             f"({bad.size} non-numeric value(s) in all); expected a number or an empty cell")
     out = numeric.to_numpy(dtype="float64")
     infinite = np.isinf(out)
     if infinite.any():
         first = int(np.flatnonzero(infinite)[0])
-        raise DataError(f"{source}: column '{name}' row {first} is {out[first]}; expected a finite number or an empty cell")
+        raise DataError(f"{source}: column '{name}' row {first + row_offset} is {out[first]}; expected a finite number or an "
+                        f"empty cell")
     return out.astype("float32")
 
 

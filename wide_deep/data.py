@@ -69,7 +69,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str, negative: set[str] | None = None,
-                  require_both_classes: bool = True) -> np.ndarray:
+                  require_both_classes: bool = True, row_offset: int = 0) -> np.ndarray:
     """Raw label values → 0/1 using the spec's positive (and optional negative) values.
 
     Without `negative` in the spec, the one value besides the positive ones is the negative
@@ -83,7 +83,7 @@ def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str, negative:
     values = canonical_categories(frame[column])
     empty = np.flatnonzero(values == "")
     if empty.size:
-        raise DataError(f"{source}: label column '{column}' is empty in {empty.size} row(s), first at row {int(empty[0])}")
+        raise DataError(f"{source}: label column '{column}' is empty in {empty.size} row(s), first at row {int(empty[0]) + row_offset}")
     positive = {canonical_category(v) for v in spec.label.positive}
     if spec.label.negative is not None:
         negative = {canonical_category(v) for v in spec.label.negative}
@@ -95,7 +95,7 @@ def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str, negative:
     unknown = ~np.isin(values, list(positive | negative))
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
-        raise DataError(f"{source}: label column '{column}' row {row} has value {raw[row]!r}; expected one of "
+        raise DataError(f"{source}: label column '{column}' row {row + row_offset} has value {raw[row]!r}; expected one of "
                         f"positive {sorted(positive)} or negative {sorted(negative)}")
     labels = np.isin(values, list(positive)).astype("int64")
     if require_both_classes and labels.min() == labels.max():

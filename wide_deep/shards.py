@@ -201,18 +201,20 @@ class TrainStream:
         path, start = path.decode(), 0
         for batch in _arrow_batches(path, STREAM_READ_ROWS):
             frame = batch.to_pandas()
-            source = f"{path} (rows {start:,}-{start + len(frame) - 1:,})"
-            start += len(frame)
             try:
-                labels = encode_labels(frame, self.spec, source, self.negative, require_both_classes=False)
-                arrays = prepare_frame(self.spec, frame, source)
+                labels = encode_labels(frame, self.spec, path, self.negative, require_both_classes=False, row_offset=start)
+                arrays = prepare_frame(self.spec, frame, path, row_offset=start)
             except DataError as err:
                 self.errors.append(err)
                 raise
+            start += len(frame)
             yield arrays, labels.astype("float32")
 
-    def dataset(self, encode, batch_size: int, seed: int, epoch: int, parallel: int = 4):
-        """One epoch: every row of this worker's share once, in an order fixed by (seed, epoch)."""
+    def dataset(self, encode, batch_size: int, seed: int, epoch, parallel: int = 4):
+        """One epoch: every row of this worker's share once, in an order fixed by (seed, epoch).
+
+        `epoch` may be a tensor, so a `tf.function` can build the pipeline once for all epochs.
+        """
         import tensorflow as tf
         from feature_columns.columns import CategoricalColumn
         signature = ({c.name: tf.TensorSpec([None], tf.string if isinstance(c, CategoricalColumn) else tf.float32)
@@ -223,7 +225,7 @@ class TrainStream:
             files = files.shuffle(len(self.files), seed=epoch_seed)
         rows = files.interleave(
             lambda path: tf.data.Dataset.from_generator(self._prepared_batches, args=(path,), output_signature=signature),
-            cycle_length=min(parallel, len(self.files)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            cycle_length=min(parallel, len(self.files)), num_parallel_calls=min(parallel, len(self.files)), deterministic=True)
         # one vectorised preprocessing call per read batch; a parallel map would be run sequentially
         # anyway under op determinism (the lookups are stateful)
         blocks = rows.prefetch(2).map(lambda features, labels: (encode(features), labels))
@@ -233,13 +235,13 @@ class TrainStream:
             """Window `index` of the epoch: cut at this worker's row count, then in a seeded random order."""
             features, labels = block
             keep = tf.clip_by_value(limit - index * window, 0, tf.shape(labels, out_type=tf.int64)[0])
-            order = tf.random.experimental.stateless_shuffle(tf.range(keep), seed=tf.stack([tf.constant(epoch_seed, tf.int64), index]))
+            order = tf.random.experimental.stateless_shuffle(tf.range(keep), seed=tf.stack([tf.cast(epoch_seed, tf.int64), index]))
             return {k: tf.gather(v, order) for k, v in features.items()}, tf.gather(labels, order)
 
         # fixed-size windows shuffled whole, then cut into batches: ~1.6x the rows/s of an
         # element-wise shuffle buffer of the same size (measured), with the same mixing span
         return (blocks.rebatch(window).enumerate().map(shuffle_window).filter(lambda _, labels: tf.size(labels) > 0)
-                .rebatch(batch_size).prefetch(tf.data.AUTOTUNE))
+                .rebatch(batch_size).prefetch(4))   # fixed buffers (not AUTOTUNE): memory must not grow with the data
 
     def reraise_data_error(self) -> None:
         if self.errors:

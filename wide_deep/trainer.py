@@ -109,6 +109,7 @@ class Estimator:
         self.best_manager = tf.train.CheckpointManager(self.best_checkpoint, self.model_dir / "best", max_to_keep=1)
         self._encode_fn = tf.function(lambda features: self.preprocessor(features))
         self._logit_fn = tf.function(lambda encoded: self.core(encoded, training=False))
+        self._stream_fn = None   # (stream, its epoch function), built on the first streamed epoch
 
     # --- data -------------------------------------------------------------------------
     def encode(self, arrays: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
@@ -183,24 +184,29 @@ class Estimator:
         def train_one_batch(features, labels):
             return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=(features, labels)), axis=None)
 
-        @tf.function
-        def train_stream(dataset):
-            """A streamed epoch: the dataset's batches in one graph loop (no per-step Python)."""
-            total = tf.constant(0.0)
-            for features, labels in dataset:
-                total += strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=(features, labels)), axis=None)
-            return total
-
-        self._train_stream_fn = train_stream
+        self._step = step
         return (train_full_batches_synchronised if workers > 1 else train_full_batches), train_one_batch
 
     def _train_stream_epoch(self, stream, epoch: int) -> float:
-        """One epoch over streamed files (`wide_deep.shards.TrainStream`); the data is read, not held."""
-        columns = [c.name for c in self.spec.input_columns]
-        dataset = stream.dataset(lambda features: self._encode_fn({k: features[k] for k in columns}),
-                                 self.config.batch_size // self.num_workers, self.config.seed, epoch)
+        """One epoch over streamed files (`wide_deep.shards.TrainStream`); the data is read, not held.
+
+        The tf.data pipeline is built inside the `tf.function` from the epoch number, so it is
+        traced once rather than rebuilt every epoch.
+        """
+        if self._stream_fn is None or self._stream_fn[0] is not stream:
+            strategy, step, encode = self.strategy, self._step, self._encode_fn
+            columns = [c.name for c in self.spec.input_columns]
+            batch, seed = self.config.batch_size // self.num_workers, self.config.seed
+
+            @tf.function
+            def train_stream(epoch):
+                total = tf.constant(0.0)
+                for features, labels in stream.dataset(lambda f: encode({k: f[k] for k in columns}), batch, seed, epoch):
+                    total += strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=(features, labels)), axis=None)
+                return total
+            self._stream_fn = (stream, train_stream)
         try:
-            total = float(self._train_stream_fn(dataset))
+            total = float(self._stream_fn[1](tf.constant(epoch, tf.int64)))
         except tf.errors.OpError:
             stream.reraise_data_error()   # a user mistake in a training file, found while reading it
             raise

@@ -78,9 +78,11 @@ def test_a_streamed_epoch_is_every_row_once_in_a_seeded_order(german_shards):
     assert len(_stream_values(part, epoch=1)[0]) == 250            # a worker stops at the smallest worker's share
 
 
-def test_a_bad_row_in_a_streamed_file_names_file_and_rows(german_shards, tmp_path):
+def test_a_bad_row_in_a_streamed_file_names_file_and_row(german_shards, tmp_path, monkeypatch):
     from feature_columns import FeatureSpec
+    from wide_deep import shards
     from wide_deep.shards import TrainStream
+    monkeypatch.setattr(shards, "STREAM_READ_ROWS", 30)   # the bad row is in the file's second read batch
     path, frame = german_shards
     bad = frame.iloc[:100].copy()
     bad["credit_amount"] = bad["credit_amount"].astype(str)
@@ -90,7 +92,7 @@ def test_a_bad_row_in_a_streamed_file_names_file_and_rows(german_shards, tmp_pat
     stream = TrainStream(spec, [str(path / "train-0.parquet"), str(tmp_path / "bad.parquet")], rows=300, total_rows=300)
     with pytest.raises(Exception):
         _stream_values(stream, epoch=1)
-    with pytest.raises(DataError, match=r"bad.parquet \(rows 0-99\).*'credit_amount'.*row 40 holds 'lots'"):
+    with pytest.raises(DataError, match=r"bad.parquet: column 'credit_amount' is numeric in the spec but row 40 holds 'lots'"):
         stream.reraise_data_error()
 
 
