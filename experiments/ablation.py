@@ -32,7 +32,7 @@ def ablation() -> None:
     from wide_deep.ablation import markdown_table, plot_roc_and_calibration, run_ablation, summarize
     from wide_deep.run import prepare_data
     start = time.perf_counter()
-    base = train.config_from_flags(FLAGS)
+    base = train.config_from_flags(FLAGS, streaming_allowed=False)
     seeds, resamples = FLAGS.seeds, FLAGS.bootstrap_resamples
     if FLAGS.quick:
         seeds, resamples = min(seeds, 2), min(resamples, 200)

@@ -26,7 +26,7 @@ def sensitivity() -> None:
     from wide_deep.run import prepare_data
     from wide_deep.sensitivity import BATCH_SIZES, LEARNING_RATES, plot_sensitivity, run_sensitivity
     start = time.perf_counter()
-    base = train.config_from_flags(FLAGS)
+    base = train.config_from_flags(FLAGS, streaming_allowed=False)
     epochs, batch_sizes, learning_rates = FLAGS.max_epochs, BATCH_SIZES, LEARNING_RATES
     if FLAGS.quick:
         epochs, batch_sizes, learning_rates = 3, (128, 256), (1e-4, 1e-3)

@@ -82,8 +82,13 @@ def define_flags() -> None:
         return all(v.strip().isdigit() and int(v) > 0 for v in value)
 
 
-def config_from_flags(values: flags.FlagValues):
+def config_from_flags(values: flags.FlagValues, streaming_allowed: bool = True):
+    """One RunConfig from the flags; drivers that need every training row in memory pass `streaming_allowed=False`."""
+    from feature_columns.errors import UserError
     from wide_deep.config import RunConfig
+    if values.streaming and not streaming_allowed:
+        raise UserError("--streaming is for experiments.train: this driver's baselines and sweeps hold the training "
+                        "split in memory; run it without --streaming")
     from wide_deep.model import ModelConfig
     from wide_deep.trainer import TrainConfig
     return RunConfig(

@@ -120,6 +120,17 @@ def check_ids(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> np.ndarray
     return ids.to_numpy()
 
 
+def read_oracle(truth_path, ids: np.ndarray | None, id_column: str | None) -> np.ndarray | None:
+    """The generator's true default probability for each id (synthetic data only), else None."""
+    if truth_path is None or not Path(truth_path).exists() or ids is None:
+        return None
+    truth = pd.read_parquet(truth_path)
+    position = pd.Index(truth[id_column]).get_indexer(ids)
+    if (position < 0).any():
+        raise DataError(f"{truth_path}: has no true probability for id {ids[int(np.flatnonzero(position < 0)[0])]!r}")
+    return truth["true_prob"].to_numpy()[position]
+
+
 def stratified_split(labels: np.ndarray, seed: int, fractions=(0.6, 0.2, 0.2)) -> dict[str, np.ndarray]:
     """Seeded, stratified train/valid/test indices (sorted, so row order inside a split is stable)."""
     index = np.arange(len(labels))
@@ -155,13 +166,7 @@ def load_dataset(spec: FeatureSpec, data_path: str | Path, split_seed: int = 42,
         log(f"aggregated {agg.rows_in_window:,} transactions ({agg.rows_outside_window:,} outside the window and "
             f"{agg.rows_unknown_id:,} with unknown ids excluded; {agg.enterprises_without_transactions:,} enterprises without any)")
     arrays = prepare_frame(spec, frame, source)
-    oracle = None
-    if truth_path is not None and Path(truth_path).exists() and ids is not None:
-        truth = pd.read_parquet(truth_path)
-        position = pd.Index(truth[spec.id_column]).get_indexer(ids)
-        if (position < 0).any():
-            raise DataError(f"{truth_path}: has no true probability for id {ids[int(np.flatnonzero(position < 0)[0])]!r}")
-        oracle = truth["true_prob"].to_numpy()[position]
+    oracle = read_oracle(truth_path, ids, spec.id_column)
     rejected = None
     if spec.label.rejected_column and spec.label.rejected_column in frame.columns:
         rejected = frame[spec.label.rejected_column].fillna(False).astype(bool).to_numpy()

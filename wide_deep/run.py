@@ -87,11 +87,10 @@ def prepare_data(config: RunConfig, log=print, state: dict | None = None, shard:
     spec = FeatureSpec.from_yaml(info.spec)
     stream = None
     if is_glob(config.train_data) or config.valid_data or config.test_data or config.streaming:
-        info = dataclasses.replace(info, truth=None)
         dataset, fit_arrays, stream = load_sharded(
             spec, config.train_data or str(info.data), config.valid_data, config.test_data, num_workers=shard[1],
             worker_index=shard[0], fit_shards=config.fit_shards, streaming=config.streaming,
-            shuffle_window=config.shuffle_window, log=log)
+            shuffle_window=config.shuffle_window, truth=info.truth, log=log)
     else:
         ensure_synthetic_data(info, config, log)
         dataset = load_dataset(spec, info.data, split_seed=config.split_seed, truth_path=info.truth, log=log)

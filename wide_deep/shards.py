@@ -36,7 +36,7 @@ from feature_columns.errors import DataError
 from feature_columns.fitting import canonical_category, prepare_frame
 from feature_columns.spec import FeatureSpec
 from wide_deep.aggregation import aggregate_transactions
-from wide_deep.data import Dataset, check_ids, encode_labels
+from wide_deep.data import Dataset, check_ids, encode_labels, read_oracle
 
 READ_BATCH_ROWS = 65_536
 STREAM_READ_ROWS = 32_768  # rows per read (and per preprocessing call) when streaming
@@ -108,7 +108,7 @@ def _with_transactions(spec: FeatureSpec, frame: pd.DataFrame, first_file: str) 
 
 
 def load_sharded(spec: FeatureSpec, train: str, valid: str, test: str, num_workers: int = 1, worker_index: int = 0,
-                 fit_shards: int = 0, streaming: bool = False, shuffle_window: int = 65_536,
+                 fit_shards: int = 0, streaming: bool = False, shuffle_window: int = 65_536, truth=None,
                  log=print) -> tuple[Dataset, dict, TrainStream | None]:
     """(this worker's Dataset with train/valid/test split_indices, the arrays to fit preprocessing on, the stream).
 
@@ -165,8 +165,9 @@ def load_sharded(spec: FeatureSpec, train: str, valid: str, test: str, num_worke
     else:
         fit_frame = frames["train"] if fit_files == mine and num_workers == 1 else read_files(fit_files)
         fit_arrays = prepare_frame(spec, _with_transactions(spec, fit_frame, files[0]), "--train_data (fitting)")
+    ids = None if any(i is None for i in ids) else np.concatenate(ids)
     dataset = Dataset(spec=spec, arrays={k: np.concatenate(v) for k, v in arrays.items()}, labels=np.concatenate(labels),
-                      split_indices=index, ids=None if any(i is None for i in ids) else np.concatenate(ids),
+                      split_indices=index, ids=ids, oracle=read_oracle(truth, ids, spec.id_column),
                       report={"rows": int(start), "train_files": len(files), "train_files_read": len(mine),
                               "fit_files": len(fit_files), "train_rows_all_workers": common * num_workers,
                               "streaming": streaming},
@@ -279,9 +280,9 @@ def write_shards(spec: FeatureSpec, data_path: str | Path, output_dir: str | Pat
         frame.iloc[np.sort(part)].to_parquet(output_dir / f"train-{k:05d}-of-{num_shards:05d}.parquet", index=False)
     for name in ("valid", "test"):
         frame.iloc[split[name]].to_parquet(output_dir / f"{name}.parquet", index=False)
-    metadata = Path(data_path).parent / "metadata.json"
-    if metadata.exists():
-        shutil.copy(metadata, output_dir / "metadata.json")   # the label definition the evidence reports
+    for sidecar in ("metadata.json", "truth.parquet"):   # the label definition; the synthetic data's true probabilities
+        if (Path(data_path).parent / sidecar).exists():
+            shutil.copy(Path(data_path).parent / sidecar, output_dir / sidecar)
     sizes = {name: int(len(idx)) for name, idx in split.items()}
     (output_dir / "shards.json").write_text(json.dumps({"source": str(data_path), "split_seed": split_seed,
                                                         "num_shards": num_shards, "rows": sizes}, indent=1))

@@ -132,9 +132,10 @@ def test_multi_worker_needs_a_valid_tf_config(monkeypatch):
         multi_worker_strategy()
 
 
-def test_sharded_files_each_worker_reads_its_own_shard(tmp_path):
-    """Train files as a glob: two workers read two of the four files each, through tf.data, in lockstep
-    (one process reading all of them is `tests/wide_deep/test_shards.py`)."""
+@pytest.mark.parametrize("streaming", [False, True], ids=["in_memory", "streamed"])
+def test_sharded_files_each_worker_reads_its_own_shard(tmp_path, streaming):
+    """Train files as a glob: two workers read two of the four files each, through tf.data, in lockstep,
+    held in memory or streamed every epoch (one process reading all of them is `tests/wide_deep/test_shards.py`)."""
     frame = pd.read_csv(PROJECT_ROOT / "data/german/germancredit.csv").sample(frac=1, random_state=0)
     shards = tmp_path / "shards"
     shards.mkdir()
@@ -144,8 +145,13 @@ def test_sharded_files_each_worker_reads_its_own_shard(tmp_path):
     frame.iloc[800:].to_csv(shards / "test.csv", index=False)
     files = [f"--train_data={shards / 'train-*.parquet'}", f"--valid_data={shards / 'valid.parquet'}",
              f"--test_data={shards / 'test.csv'}"]
-    outputs = run_two_workers(*ARGS, *files, f"--model_dir={tmp_path / 'cluster'}", "--export=false")
-    assert "worker 1/2: read 2 of 4 training shard files through tf.data (300 rows)" in outputs[0]
-    assert "worker 2/2: read 2 of 4 training shard files through tf.data (300 rows)" in outputs[1]
+    mode = ["--streaming", "--fit_shards=2", "--shuffle_window=128"] if streaming else []
+    outputs = run_two_workers(*ARGS, "--epochs=4", *files, *mode, f"--model_dir={tmp_path / 'cluster'}",
+                              "--export=false", "--noevidence")
+    verb = "streams 2 of 4 training shard files through tf.data every epoch" if streaming else \
+        "read 2 of 4 training shard files through tf.data"
+    assert f"worker 1/2: {verb} (300 rows)" in outputs[0]
+    assert f"worker 2/2: {verb} (300 rows)" in outputs[1]
     assert_lockstep(tmp_path / "cluster", tmp_path / "cluster" / "worker1")
-    assert json.loads((tmp_path / "cluster" / "metrics.json").read_text())["n_test"] == 200
+    result = json.loads((tmp_path / "cluster" / "metrics.json").read_text())
+    assert result["n_test"] == 200 and result["n_train"] == 600

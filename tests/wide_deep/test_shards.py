@@ -119,7 +119,7 @@ def test_written_shards_hold_the_training_split_and_stream_deterministically(sma
     whole = load_dataset(sme_spec, small_sme / "applications.parquet", split_seed=42, log=lambda *_: None)
     assert sizes == {k: len(v) for k, v in whole.split_indices.items()}
     shard_files = sorted(out.glob("train-*-of-00003.parquet"))
-    assert len(shard_files) == 3 and (out / "metadata.json").exists()
+    assert len(shard_files) == 3 and (out / "metadata.json").exists() and (out / "truth.parquet").exists()
     shards = pd.concat([pd.read_parquet(f) for f in shard_files])
     assert sorted(shards["enterprise_id"]) == sorted(whole.ids[whole.split_indices["train"]])
     by_id = pd.Series(whole.arrays["txn_total_amount"], index=whole.ids)
@@ -136,3 +136,8 @@ def test_written_shards_hold_the_training_split_and_stream_deterministically(sma
     for key in ("auc", "log_loss", "threshold", "f1"):
         assert first[key] == second[key], key
     assert first["auc"] > 0.6
+    oracle = load_dataset(sme_spec, small_sme / "applications.parquet", split_seed=42, log=lambda *_: None,
+                          truth_path=small_sme / "truth.parquet")
+    test_rows = oracle.split_indices["test"]   # the same test rows, so the same true-probability AUC
+    from wide_deep.metrics import auc
+    assert first["oracle_auc"] == pytest.approx(auc(oracle.labels[test_rows], oracle.oracle[test_rows]))
