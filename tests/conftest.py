@@ -60,6 +60,20 @@ def toy_spec() -> FeatureSpec:
     })
 
 
+def sigkill_after_epochs(process: subprocess.Popen, history: Path, epochs: int, timeout: float = 300) -> None:
+    """SIGKILL a training process once its history.csv holds `epochs` epochs (so, most likely, mid-epoch)."""
+    import signal
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) > epochs:   # a header line, then one per epoch
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+
+
 def run_cli(*args, cwd=PROJECT_ROOT, module="experiments.train"):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,

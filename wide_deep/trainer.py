@@ -187,26 +187,36 @@ class Estimator:
         self._step = step
         return (train_full_batches_synchronised if workers > 1 else train_full_batches), train_one_batch
 
-    def _train_stream_epoch(self, stream, epoch: int) -> float:
+    def _train_stream_epoch(self, fns, stream, epoch: int) -> float:
         """One epoch over streamed files (`wide_deep.shards.TrainStream`); the data is read, not held.
 
-        The tf.data pipeline is built inside the `tf.function` from the epoch number, so it is
-        traced once rather than rebuilt every epoch.
+        On one worker the tf.data pipeline is built inside the `tf.function` from the epoch
+        number, so it is traced once and the whole epoch is one call. Across workers each step
+        is its own call: inside a graph loop over a dataset, consecutive steps' gradient
+        all-gathers were seen to pair one worker's step with another's (a shape mismatch on the
+        last, smaller batch).
         """
-        if self._stream_fn is None or self._stream_fn[0] is not stream:
-            strategy, step, encode = self.strategy, self._step, self._encode_fn
-            columns = [c.name for c in self.spec.input_columns]
-            batch, seed = self.config.batch_size // self.num_workers, self.config.seed
-
-            @tf.function
-            def train_stream(epoch):
-                total = tf.constant(0.0)
-                for features, labels in stream.dataset(lambda f: encode({k: f[k] for k in columns}), batch, seed, epoch):
-                    total += strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=(features, labels)), axis=None)
-                return total
-            self._stream_fn = (stream, train_stream)
+        columns = [c.name for c in self.spec.input_columns]
+        batch, seed, encode = self.config.batch_size // self.num_workers, self.config.seed, self._encode_fn
+        make_dataset = lambda epoch: stream.dataset(lambda f: encode({k: f[k] for k in columns}), batch, seed, epoch)  # noqa: E731
         try:
-            total = float(self._stream_fn[1](tf.constant(epoch, tf.int64)))
+            if self.num_workers > 1:
+                total = 0.0
+                for features, labels in make_dataset(epoch):
+                    total += float(fns[1](features, labels))
+            else:
+                if self._stream_fn is None or self._stream_fn[0] is not stream:
+                    strategy, step = self.strategy, self._step
+
+                    @tf.function
+                    def train_stream(epoch):
+                        total = tf.constant(0.0)
+                        for features, labels in make_dataset(epoch):
+                            total += strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=(features, labels)),
+                                                     axis=None)
+                        return total
+                    self._stream_fn = (stream, train_stream)
+                total = float(self._stream_fn[1](tf.constant(epoch, tf.int64)))
         except tf.errors.OpError:
             stream.reraise_data_error()   # a user mistake in a training file, found while reading it
             raise
@@ -290,7 +300,7 @@ class Estimator:
             epoch = int(self.epoch.numpy()) + 1
             start = time.perf_counter()
             loss = (self._train_epoch(train_fns, train_encoded, labels, epoch) if train_stream is None
-                    else self._train_stream_epoch(train_stream, epoch))
+                    else self._train_stream_epoch(train_fns, train_stream, epoch))
             seconds = time.perf_counter() - start
             valid_scores = self._predict_encoded(valid_encoded)
             val_auc = metrics.auc(valid_labels, valid_scores)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, run_cli, sigkill_after_epochs
 
 ARGS = ["--dataset=german", "--epochs=40", "--learning_rate=1e-3", "--early_stopping_patience=0", "--export=false"]
 
@@ -24,15 +22,7 @@ def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "experiments.train", *ARGS, f"--model_dir={killed_dir}"],
                                cwd=PROJECT_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        history = killed_dir / "history.csv"
-        if history.exists() and len(history.read_text().splitlines()) > 5:   # header + 5 epochs
-            break
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    sigkill_after_epochs(process, killed_dir / "history.csv", epochs=5)
     assert not (killed_dir / "metrics.json").exists()
     epochs_before = len(pd.read_csv(killed_dir / "history.csv"))
     assert 5 <= epochs_before < 40

@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, run_cli, sigkill_after_epochs
 from wide_deep.serving import free_port
 
 ARGS = ["--dataset=german", "--epochs=12", "--learning_rate=1e-3", "--early_stopping_patience=0"]
@@ -86,14 +84,7 @@ def test_a_run_whose_worker_is_killed_resumes_to_the_same_weights(cluster_run, t
     args = (*ARGS, f"--model_dir={model_dir}", "--noevidence")
     chief, other = start_two_workers(*args)
     history = model_dir / "worker1" / "history.csv"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and other.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) > 3:   # header + 3 epochs
-            break
-        time.sleep(0.01)
-    other.send_signal(signal.SIGKILL)
-    other.wait()
-    assert other.returncode == -signal.SIGKILL, "the run finished before a worker could be killed"
+    sigkill_after_epochs(other, history, epochs=3)
     output = chief.communicate(timeout=300)[0]
     assert chief.returncode == 1 and not (model_dir / "metrics.json").exists(), output[-2000:]
     assert "error: another worker of the cluster stopped" in output and "rerun the same command on every worker" in output
