@@ -159,7 +159,7 @@ def load_sharded(spec: FeatureSpec, train: str, valid: str, test: str, num_worke
         index[name] = np.arange(start, start + len(frame))
         start += len(frame)
     if streaming:
-        fit_arrays = {k: v[0] for k, v in arrays.items()}
+        fit_arrays = {k: v[0] for k, v in arrays.items()}   # part 0 is the "train" frame: the fitting files
         stream = TrainStream(spec, mine, rows=common, total_rows=common * num_workers,
                              negative=label_negatives(frames["train"], spec), shuffle_window=shuffle_window)
     else:
@@ -181,6 +181,7 @@ def label_negatives(frame: pd.DataFrame, spec: FeatureSpec) -> set[str] | None:
         return None
     positive = {canonical_category(v) for v in spec.label.positive}
     return {canonical_category(v) for v in frame[spec.label.column].unique()} - positive
+
 
 @dataclasses.dataclass
 class TrainStream:

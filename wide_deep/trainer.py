@@ -7,8 +7,9 @@ encoded once by the in-model preprocessor (a batched tf.data pass) and the loop 
 the trainable core. An epoch is a seeded in-graph shuffle of the encoded split and one
 `tf.function` call over all its full batches (static shapes, no per-step Python), which
 measured ~1.7x faster here than feeding batches from a tf.data iterator. With streamed input
-(`wide_deep.shards.TrainStream`, for data larger than memory) an epoch is instead one
-`tf.function` loop over a tf.data pipeline that reads, preprocesses and shuffles the files.
+(`wide_deep.shards.TrainStream`, for data larger than memory) an epoch instead runs over a
+tf.data pipeline that reads, preprocesses and shuffles the files (one `tf.function` call per
+epoch on one worker, one per step across workers).
 """
 from __future__ import annotations
 
@@ -198,7 +199,9 @@ class Estimator:
         """
         columns = [c.name for c in self.spec.input_columns]
         batch, seed, encode = self.config.batch_size // self.num_workers, self.config.seed, self._encode_fn
-        make_dataset = lambda epoch: stream.dataset(lambda f: encode({k: f[k] for k in columns}), batch, seed, epoch)  # noqa: E731
+
+        def make_dataset(epoch):
+            return stream.dataset(lambda features: encode({k: features[k] for k in columns}), batch, seed, epoch)
         try:
             if self.num_workers > 1:
                 total = 0.0
