@@ -13,7 +13,8 @@ from experiments.cli import run_reporting_user_errors
 flags.DEFINE_string("dataset", "sme", "sme | taiwan | german, or a path to a CSV/Parquet file (then --spec is required)")
 flags.DEFINE_string("input", None, "Data file to read instead of the dataset's default (e.g. data/sme_1m/applications.parquet)")
 flags.DEFINE_string("spec", None, "Feature spec YAML (default: data/specs/<dataset>.yaml)")
-flags.DEFINE_string("output_dir", None, "Where the shard files go", required=True)
+flags.DEFINE_string("output_dir", None, "Where the shard files go (make shards OUTPUT=...)", required=True)
+flags.register_validator("output_dir", bool, message="--output_dir (make shards OUTPUT=dir) must name a directory")
 flags.DEFINE_integer("num_shards", 8, "Number of training shard files (at least the number of workers)", lower_bound=1)
 flags.DEFINE_integer("split_seed", 42, "Seed of the stratified 60/20/20 split (the training default)")
 FLAGS = flags.FLAGS
