@@ -288,5 +288,5 @@ def write_shards(spec: FeatureSpec, data_path: str | Path, output_dir: str | Pat
     (output_dir / "shards.json").write_text(json.dumps({"source": str(data_path), "split_seed": split_seed,
                                                         "num_shards": num_shards, "rows": sizes}, indent=1))
     log(f"wrote {num_shards} training shard(s) ({sizes['train']:,} rows), valid ({sizes['valid']:,}) and test "
-        f"({sizes['test']:,}) with the transaction features to {output_dir}")
+        f"({sizes['test']:,})" + (" with the transaction features" if spec.transactions else "") + f" to {output_dir}")
     return sizes
