@@ -134,7 +134,7 @@ ROWS_PER_FILE = 25_000
 
 
 def scaling_files(info, spec, rows: int, root):
-    """`rows` training rows as Parquet shards of 50k rows (cached), plus the SME valid/test files."""
+    """`rows` training rows as Parquet shards of ROWS_PER_FILE rows (cached), plus the SME valid/test files."""
     import pandas as pd
     from wide_deep.shards import write_shards
     source = root / "sme_shards"

@@ -86,11 +86,11 @@ def config_from_flags(values: flags.FlagValues, streaming_allowed: bool = True):
     """One RunConfig from the flags; drivers that need every training row in memory pass `streaming_allowed=False`."""
     from feature_columns.errors import UserError
     from wide_deep.config import RunConfig
+    from wide_deep.model import ModelConfig
+    from wide_deep.trainer import TrainConfig
     if values.streaming and not streaming_allowed:
         raise UserError("--streaming is for experiments.train: this driver's baselines and sweeps hold the training "
                         "split in memory; run it without --streaming")
-    from wide_deep.model import ModelConfig
-    from wide_deep.trainer import TrainConfig
     return RunConfig(
         dataset=values.dataset, train_data=values.train_data, valid_data=values.valid_data, test_data=values.test_data,
         fit_shards=values.fit_shards, streaming=values.streaming, shuffle_window=values.shuffle_window,
