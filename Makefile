@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt setup.py | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt setup.py | cksum | cut -d' ' -f1)
 
 # Pass absl flag overrides through, e.g. make train FLAGS="--epochs=5 --model_dir=runs/quick"
 FLAGS ?=
@@ -13,13 +13,13 @@ INPUT ?=
 OUTPUT ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup data shards train predict serve report monitor ablation sensitivity test bench bench-serve clean
+.PHONY: setup data shards train predict serve report monitor ablation sensitivity test lint format bench bench-serve clean
 
-$(STAMP): requirements.txt setup.py
+$(STAMP): requirements.txt requirements-dev.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing pinned dependencies into $(VENV) (first run only)..."
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
@@ -60,8 +60,17 @@ bench-serve: $(STAMP)
 	@test -d $(MODEL_DIR)/export || $(MAKE) train FLAGS="--model_dir=$(MODEL_DIR)"
 	$(PY) -m experiments.bench_serve --model_dir=$(MODEL_DIR) $(FLAGS)
 
+# Two pytest workers (both cores); each test file runs whole on one of them (its fixtures built once).
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 clean:
 	rm -rf runs data/sme data/cache

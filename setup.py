@@ -1,4 +1,5 @@
 """wide-deep-credit: Keras 3 Wide & Deep delinquency-risk models from declarative feature specs."""
+
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -8,7 +9,7 @@ HERE = Path(__file__).parent
 
 def _requirements():
     lines = (HERE / "requirements.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#") and not line.startswith("pytest")]
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 setup(
@@ -18,12 +19,15 @@ setup(
     long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["feature_columns", "feature_columns.*", "wide_deep", "wide_deep.*",
-                                    "experiments", "experiments.*"]),
+    packages=find_packages(
+        include=["feature_columns", "feature_columns.*", "wide_deep", "wide_deep.*", "experiments", "experiments.*"]
+    ),
     install_requires=_requirements(),
-    extras_require={"test": ["pytest==9.2.0"]},
-    entry_points={"console_scripts": [
-        "wide-deep-train=experiments.train:run",
-        "wide-deep-data=experiments.generate_data:run",
-    ]},
+    extras_require={"dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "execnet==2.1.2", "ruff==0.17.6"]},
+    entry_points={
+        "console_scripts": [
+            "wide-deep-train=experiments.train:run",
+            "wide-deep-data=experiments.generate_data:run",
+        ]
+    },
 )

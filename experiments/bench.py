@@ -14,6 +14,7 @@ SME training split), once holding the data in memory and once with `--streaming`
 its own process: seconds per epoch (median after the first) and peak RSS. The last line is
 `throughput_ratio: pipeline / mlp_tight_loop`.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,7 +22,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from experiments.cli import run_reporting_user_errors
+from experiments.cli import main_running
 
 flags.DEFINE_string("dataset", "sme", "Built-in dataset to benchmark on")
 flags.DEFINE_integer("batch_size", 256, "Training batch size")
@@ -29,13 +30,16 @@ flags.DEFINE_integer("repeats", 5, "Interleaved repeats per row (median reported
 flags.DEFINE_integer("num_enterprises", 129_880, "Synthetic SME size if the data must be generated")
 flags.DEFINE_boolean("deterministic", True, "TensorFlow op determinism, as in training (--nodeterministic to compare)")
 flags.DEFINE_list("scaling_rows", ["10000", "100000", "1000000"], "Training rows of the scaling table (empty: skip it)")
-flags.DEFINE_integer("scaling_epochs", 3, "Epochs per scaling run (the first, which traces, is not counted)", lower_bound=2)
+flags.DEFINE_integer(
+    "scaling_epochs", 3, "Epochs per scaling run (the first, which traces, is not counted)", lower_bound=2
+)
 FLAGS = flags.FLAGS
 
 
 def mlp_reference(width: int, n: int, batch: int, hidden=(256, 128, 64)):
     import keras
     import tensorflow as tf
+
     rng = np.random.default_rng(0)
     x = tf.constant(rng.random((n, width), dtype=np.float32))
     y = tf.constant((rng.random(n) > 0.5).astype("float32"))
@@ -53,77 +57,85 @@ def mlp_reference(width: int, n: int, batch: int, hidden=(256, 128, 64)):
         for i in tf.range(n // batch):
             s = i * batch
             with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(y[s:s + batch], model(x[s:s + batch], training=True)))
+                loss = tf.reduce_mean(
+                    tf.nn.sigmoid_cross_entropy_with_logits(y[s : s + batch], model(x[s : s + batch], training=True))
+                )
             optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
             total += loss
         return total
+
     return lambda: float(epoch())
-
-
-def main(argv):
-    del argv
-    run_reporting_user_errors(benchmark)
 
 
 def benchmark() -> None:
     import tempfile
 
-    from feature_columns import FeatureSpec
-    from feature_columns.fitting import fit_state
-    from wide_deep import datasets
-    from wide_deep.config import RunConfig
-    from wide_deep.data import load_dataset
-    from wide_deep.model import ModelConfig
-    from wide_deep.run import ensure_synthetic_data
-    from wide_deep.trainer import Estimator, TrainConfig
     import tensorflow as tf
 
-    info = datasets.resolve(FLAGS.dataset, None, None)
-    ensure_synthetic_data(info, RunConfig(num_enterprises=FLAGS.num_enterprises))
+    from feature_columns import FeatureSpec
+    from feature_columns.fitting import fit_state
+    from wide_deep.core.config import ModelConfig, TrainConfig
+    from wide_deep.core.trainer import Estimator
+    from wide_deep.data import registry
+    from wide_deep.data.dataset import load_dataset
+    from wide_deep.run.model_dir import ModelDir
+
+    info = registry.resolve(FLAGS.dataset, None, None)
+    registry.ensure_generated(info, FLAGS.num_enterprises, 2024)
     spec = FeatureSpec.from_yaml(info.spec)
-    data = load_dataset(spec, info.data, log=lambda *_: None)
-    train_x, train_y = data.split("train")
-    routed = spec.for_model("wide_deep", use_crosses=True)   # what `make train` trains (protected columns out)
-    estimator = Estimator(tempfile.mkdtemp(), routed, fit_state(spec, train_x), ModelConfig(),
-                          TrainConfig(batch_size=FLAGS.batch_size, deterministic=FLAGS.deterministic), log=lambda *_: None)
-    encoded = estimator.encode(train_x)
-    labels = tf.constant(train_y.astype("float32"))
-    n = len(train_y)
-    fns = estimator._make_train_fns()
+    train = load_dataset(spec, info.data, log=lambda *_: None).splits["train"]
+    routed = spec.for_model("wide_deep", use_crosses=True)  # what `make train` trains (protected columns out)
+    estimator = Estimator(
+        ModelDir(tempfile.mkdtemp()).training_files(),
+        routed,
+        fit_state(spec, train.arrays),
+        ModelConfig(),
+        TrainConfig(batch_size=FLAGS.batch_size, deterministic=FLAGS.deterministic),
+        log=lambda *_: None,
+    )
+    encoded = estimator.encode(train.arrays)
+    labels = tf.constant(train.labels.astype("float32"))
+    n = len(train)
     full = n - n % FLAGS.batch_size
     head = {k: v[:full] for k, v in encoded.items()}
     epoch_counter = iter(range(1, 10_000))
     width = len(estimator.layout.deep_dense_names) + sum(d for _, _, d in estimator.layout.deep_embeddings)
     rows = {
-        "pipeline": (n, lambda: estimator._train_epoch(fns, encoded, labels, next(epoch_counter))),
-        "core_tight_loop": (full, lambda: float(fns[0](head, labels[:full]))),
+        "pipeline": (n, lambda: estimator.train_epoch(encoded, labels, next(epoch_counter))),
+        "core_tight_loop": (full, lambda: float(estimator.steps.full_batches(head, labels[:full]))),
         "mlp_tight_loop": (full, mlp_reference(width, n, FLAGS.batch_size)),
     }
     timings = {name: [] for name in rows}
-    for fn_rows, fn in rows.values():
+    for _, fn in rows.values():
         fn()  # trace and warm up
     for _ in range(FLAGS.repeats):
         for name, (count, fn) in rows.items():
             start = time.perf_counter()
             fn()
             timings[name].append(count / (time.perf_counter() - start))
-    print(f"dataset {info.name}: {n:,} training rows, batch {FLAGS.batch_size}, deep input width {width}, "
-          f"wide columns {len(estimator.layout.wide_segments)}; "
-          f"op determinism {'on' if FLAGS.deterministic else 'off'}; {FLAGS.repeats} interleaved repeats")
+    print(
+        f"dataset {info.name}: {n:,} training rows, batch {FLAGS.batch_size}, deep input width {width}, "
+        f"wide columns {len(estimator.layout.wide_segments)}; "
+        f"op determinism {'on' if FLAGS.deterministic else 'off'}; {FLAGS.repeats} interleaved repeats"
+    )
     print(f"{'row':<18}{'median ex/s':>14}{'min':>12}{'max':>12}")
     for name, values in timings.items():
         print(f"{name:<18}{np.median(values):>14,.0f}{min(values):>12,.0f}{max(values):>12,.0f}")
     print(f"pipeline / core_tight_loop: {np.median(timings['pipeline']) / np.median(timings['core_tight_loop']):.2f}")
 
     if spec.transactions is not None:
-        from wide_deep.aggregation import aggregate_transactions
-        import pandas as pd
-        apps = pd.read_parquet(info.data)
+        from wide_deep.data.aggregation import aggregate_transactions
+        from wide_deep.data.sources import read_table, transactions_path
+
+        apps = read_table(info.data)
         start = time.perf_counter()
-        _, report = aggregate_transactions(info.data.parent / spec.transactions.path, apps, spec.transactions, spec.id_column)
+        log = transactions_path(spec.transactions, info.data)
+        _, report = aggregate_transactions(log, apps, spec.transactions, spec.id_column)
         seconds = time.perf_counter() - start
-        print(f"\naggregation: {report.rows_in_window:,} transactions in {seconds:.1f} s = "
-              f"{report.rows_in_window / seconds:,.0f} rows/s (DuckDB, 2 threads, 2 GB memory limit)")
+        print(
+            f"\naggregation: {report.rows_in_window:,} transactions in {seconds:.1f} s = "
+            f"{report.rows_in_window / seconds:,.0f} rows/s (DuckDB, 2 threads, 2 GB memory limit)"
+        )
     sizes = [int(v) for v in FLAGS.scaling_rows if v.strip()]
     if sizes:
         scaling_table(info, spec, sizes)
@@ -136,9 +148,11 @@ ROWS_PER_FILE = 25_000
 def scaling_files(info, spec, rows: int, root):
     """`rows` training rows as Parquet shards of ROWS_PER_FILE rows (cached), plus the SME valid/test files."""
     import pandas as pd
-    from wide_deep.shards import write_shards
+
+    from wide_deep.data.shards import SHARDS_FILE, write_shards
+
     source = root / "sme_shards"
-    if not (source / "shards.json").exists():
+    if not (source / SHARDS_FILE).exists():
         write_shards(spec, info.data, source, num_shards=4, log=lambda *_: None)
     target = root / f"rows_{rows}"
     if not (target / "done").exists():
@@ -148,45 +162,64 @@ def scaling_files(info, spec, rows: int, root):
         for k, start in enumerate(range(0, rows, ROWS_PER_FILE)):
             count = min(ROWS_PER_FILE, rows - start)
             part = train.iloc[rng.integers(0, len(train), count)].copy()
-            part[spec.id_column] = np.arange(start, start + count) + 100_000_000   # unique ids
+            part[spec.id_column] = np.arange(start, start + count) + 100_000_000  # unique ids
             part.to_parquet(target / f"train-{k:05d}.parquet", index=False)
         (target / "done").touch()
     return str(target / "train-*.parquet"), str(source / "valid.parquet"), str(source / "test.parquet")
 
 
 def scaling_table(info, spec, sizes) -> None:
-    import json
     import subprocess
     import sys
     import tempfile
-    from pathlib import Path
 
-    from wide_deep.datasets import PROJECT_ROOT
-    from wide_deep.trainer import read_history
+    from wide_deep.data.registry import PROJECT_ROOT
+    from wide_deep.run.model_dir import ModelDir
+
     root = PROJECT_ROOT / "data/cache/bench"
-    print(f"\nscaling: `experiments.train` on N training rows (Parquet shards of {ROWS_PER_FILE:,} rows drawn from the SME "
-          f"training split; valid/test 25,976 rows each), {FLAGS.scaling_epochs} epochs, batch {FLAGS.batch_size}, "
-          f"preprocessing fitted on the first file, one process per cell; s/epoch is the median after the first epoch")
-    print(f"{'rows':>10} | {'in memory: s/epoch':>18}{'s/10k rows':>11}{'peak MB':>9} | "
-          f"{'streamed: s/epoch':>17}{'s/10k rows':>11}{'peak MB':>9}")
+    print(
+        f"\nscaling: `experiments.train` on N training rows (Parquet shards of {ROWS_PER_FILE:,} rows drawn from the "
+        f"SME "
+        f"training split; valid/test 25,976 rows each), {FLAGS.scaling_epochs} epochs, batch {FLAGS.batch_size}, "
+        f"preprocessing fitted on the first file, one process per cell; s/epoch is the median after the first epoch"
+    )
+    print(
+        f"{'rows':>10} | {'in memory: s/epoch':>18}{'s/10k rows':>11}{'peak MB':>9} | "
+        f"{'streamed: s/epoch':>17}{'s/10k rows':>11}{'peak MB':>9}"
+    )
     for rows in sizes:
         train, valid, test = scaling_files(info, spec, rows, root)
         cells = []
         for streaming in (False, True):
             with tempfile.TemporaryDirectory() as model_dir:
-                args = [sys.executable, "-m", "experiments.train", f"--train_data={train}", f"--valid_data={valid}",
-                        f"--test_data={test}", "--fit_shards=1", f"--epochs={FLAGS.scaling_epochs}",
-                        "--early_stopping_patience=0", "--export=false", "--noevidence", f"--batch_size={FLAGS.batch_size}",
-                        f"--model_dir={model_dir}", "--streaming" if streaming else "--nostreaming"]
+                args = [
+                    sys.executable,
+                    "-m",
+                    "experiments.train",
+                    f"--train_data={train}",
+                    f"--valid_data={valid}",
+                    f"--test_data={test}",
+                    "--fit_shards=1",
+                    f"--epochs={FLAGS.scaling_epochs}",
+                    "--early_stopping_patience=0",
+                    "--export=false",
+                    "--noevidence",
+                    f"--batch_size={FLAGS.batch_size}",
+                    f"--model_dir={model_dir}",
+                    "--streaming" if streaming else "--nostreaming",
+                ]
                 proc = subprocess.run(args, cwd=PROJECT_ROOT, capture_output=True, text=True)
                 if proc.returncode:
                     raise RuntimeError(f"scaling run failed ({' '.join(args[2:])}):\n{proc.stderr[-3000:]}")
-                history = [row["seconds"] for row in read_history(Path(model_dir))]
-                peak = json.loads((Path(model_dir) / "metrics.json").read_text())["peak_rss_mb"]
+                run = ModelDir(model_dir)
+                history = [row["seconds"] for row in run.read_history()]
+                peak = run.read_metrics()["peak_rss_mb"]
             seconds = float(np.median(history[1:]))
             cells.append(f"{seconds:>18.2f}{seconds / rows * 10_000:>11.3f}{peak:>9,.0f}")
         print(f"{rows:>10,} | {cells[0]} | {cells[1][1:]}", flush=True)
 
+
+main = main_running(benchmark)
 
 if __name__ == "__main__":
     app.run(main)

@@ -8,6 +8,7 @@ Rows of the printed table (latencies in ms, medians and 99th percentiles of repe
 - batch_scoring: `experiments.predict` in a subprocess over a Parquet file of `--scoring_rows`
   rows (real applications with their aggregated features, repeated), rows/s and peak RSS.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,12 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from experiments.cli import run_reporting_user_errors
+from experiments.cli import main_running
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir with an export")
-flags.DEFINE_string("data", "data/sme/applications.parquet", "Applications whose rows are scored (with their transactions)")
+flags.DEFINE_string(
+    "data", "data/sme/applications.parquet", "Applications whose rows are scored (with their transactions)"
+)
 flags.DEFINE_integer("requests", 2000, "Single-row calls per latency row", lower_bound=10)
 flags.DEFINE_integer("scoring_rows", 1_000_000, "Rows in the batch-scoring file", lower_bound=1000)
 FLAGS = flags.FLAGS
@@ -48,28 +51,46 @@ def timed(fn, repeats: int) -> list[float]:
 
 def benchmark() -> None:
     import http.client
+
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from wide_deep.scoring import example_rows
-    from wide_deep.serving import LoadedModel, ModelRegistry, free_port, parse_predict_request, wait_until_serving
+
+    from wide_deep.serving.rest import ModelRegistry, free_port, parse_predict_request, wait_until_serving
+    from wide_deep.serving.scoring import example_rows
 
     model_dir = Path(FLAGS.model_dir)
     registry = ModelRegistry(model_dir)  # errors clearly when there is no export
-    model: LoadedModel = registry.current
+    model = registry.current
     frame, rows = example_rows(model_dir, Path(FLAGS.data), 2000)
     table = []
 
     bodies = [json.dumps({"instances": [row]}).encode() for row in rows]
     columns = [parse_predict_request(body, model)[0] for body in bodies]
-    i = iter(range(10 ** 9))
-    table.append(("in_process_single_row", *percentiles(timed(lambda: model.predict(columns[next(i) % 2000]), FLAGS.requests)), "ms"))
+    i = iter(range(10**9))
+    table.append(
+        (
+            "in_process_single_row",
+            *percentiles(timed(lambda: model.predict_columns(columns[next(i) % 2000]), FLAGS.requests)),
+            "ms",
+        )
+    )
     import tensorflow as tf
+
     tensors = [{n: tf.constant(c[n], model.input_specs[n].dtype) for n in model.input_specs} for c in columns[:200]]
-    table.append(("in_process_signature_default", *percentiles(timed(lambda: model.signature(**tensors[next(i) % 200]), FLAGS.requests)), "ms"))
+    table.append(
+        (
+            "in_process_signature_default",
+            *percentiles(timed(lambda: model.signature(**tensors[next(i) % 200]), FLAGS.requests)),
+            "ms",
+        )
+    )
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "experiments.serve", f"--model_dir={model_dir}", f"--port={port}"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "experiments.serve", f"--model_dir={model_dir}", f"--port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until_serving(f"http://127.0.0.1:{port}/v1/models/wide_deep", timeout=180)
         connection = http.client.HTTPConnection("127.0.0.1", port)
@@ -77,14 +98,24 @@ def benchmark() -> None:
 
         def post(body: bytes) -> None:
             nonlocal failures
-            connection.request("POST", "/v1/models/wide_deep:predict", body=body, headers={"Content-Type": "application/json"})
+            connection.request(
+                "POST", "/v1/models/wide_deep:predict", body=body, headers={"Content-Type": "application/json"}
+            )
             response = connection.getresponse()
             response.read()
             failures += response.status != 200
 
-        table.append(("rest_single_row", *percentiles(timed(lambda: post(bodies[next(i) % 2000]), FLAGS.requests)), "ms"))
-        batches = [json.dumps({"instances": rows[k:k + 100]}).encode() for k in range(0, 1900, 100)]
-        table.append(("rest_batch_100", *percentiles(timed(lambda: post(batches[next(i) % len(batches)]), max(50, FLAGS.requests // 10))), "ms"))
+        table.append(
+            ("rest_single_row", *percentiles(timed(lambda: post(bodies[next(i) % 2000]), FLAGS.requests)), "ms")
+        )
+        batches = [json.dumps({"instances": rows[k : k + 100]}).encode() for k in range(0, 1900, 100)]
+        table.append(
+            (
+                "rest_batch_100",
+                *percentiles(timed(lambda: post(batches[next(i) % len(batches)]), max(50, FLAGS.requests // 10))),
+                "ms",
+            )
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -98,8 +129,18 @@ def benchmark() -> None:
                 chunk = pa.concat_tables([source] * 50).slice(0, FLAGS.scoring_rows - written)
                 writer.write_table(chunk)
                 written += chunk.num_rows
-        proc = subprocess.run([sys.executable, "-m", "experiments.predict", f"--model_dir={model_dir}", f"--input={path}",
-                               f"--output={Path(tmp) / 'scores.parquet'}"], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "experiments.predict",
+                f"--model_dir={model_dir}",
+                f"--input={path}",
+                f"--output={Path(tmp) / 'scores.parquet'}",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-2000:])
         rate = float(re.search(r"\(([\d,]+) rows/s\)", proc.stdout).group(1).replace(",", ""))
@@ -115,9 +156,7 @@ def benchmark() -> None:
     print(f"{'batch_scoring_peak_rss_mb':<32}{rss:>10,.0f}")
 
 
-def main(argv):
-    del argv
-    run_reporting_user_errors(benchmark)
+main = main_running(benchmark)
 
 
 if __name__ == "__main__":

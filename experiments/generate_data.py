@@ -1,9 +1,10 @@
 """Generate the synthetic SME dataset: `python -m experiments.generate_data --num_enterprises=129880`."""
+
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from experiments.cli import run_reporting_user_errors
+from experiments.cli import console_script, main_running
 
 
 def define_flags() -> None:
@@ -11,23 +12,26 @@ def define_flags() -> None:
     flags.DEFINE_integer("seed", 2024, "Generator seed: the same seed gives identical files")
     flags.DEFINE_string("output_dir", "data/sme", "Where applications.parquet, truth.parquet and transactions/ go")
     flags.DEFINE_float("positive_rate", 0.6, "Share of label 1 (the paper's positive:negative ratio is about 6:4)")
-    flags.DEFINE_boolean("label_rejections", True, "Count applications rejected for negative credit history as label 1 (the paper's rule)")
+    flags.DEFINE_boolean(
+        "label_rejections",
+        True,
+        "Count applications rejected for negative credit history as label 1 (the paper's rule)",
+    )
     flags.DEFINE_integer("window_days", 180, "Transaction observation window before each application date")
     flags.DEFINE_float("mean_transactions", 100.0, "Mean transactions per enterprise")
 
 
-def main(argv) -> None:
-    from wide_deep.synthetic import GeneratorConfig, generate
-    f = flags.FLAGS
-    config = GeneratorConfig(num_enterprises=f.num_enterprises, seed=f.seed, positive_rate=f.positive_rate,
-                             label_rejections=f.label_rejections, window_days=f.window_days,
-                             mean_transactions=f.mean_transactions)
-    run_reporting_user_errors(lambda: generate(config, f.output_dir))
+def generate_data() -> None:
+    from experiments.cli import from_flags
+    from wide_deep.data.synthetic import GeneratorConfig, generate
+
+    generate(from_flags(GeneratorConfig, flags.FLAGS), flags.FLAGS.output_dir)
 
 
-def run() -> None:
-    define_flags()
-    app.run(main)
+main = main_running(generate_data)
+
+
+run = console_script(define_flags, main)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,19 @@ Aggregates the transaction log once, splits 60/20/20 exactly as training does fo
 and writes train-*-of-*.parquet, valid.parquet and test.parquet for
 `make train FLAGS="--streaming --train_data='OUTPUT/train-*.parquet' ..."` (see README, "At scale").
 """
+
 from __future__ import annotations
 
 from absl import app, flags
 
-from experiments.cli import run_reporting_user_errors
+from experiments.cli import main_running
 
-flags.DEFINE_string("dataset", "sme", "sme | taiwan | german, or a path to a CSV/Parquet file (then --spec is required)")
-flags.DEFINE_string("input", None, "Data file to read instead of the dataset's default (e.g. data/sme_1m/applications.parquet)")
+flags.DEFINE_string(
+    "dataset", "sme", "sme | taiwan | german, or a path to a CSV/Parquet file (then --spec is required)"
+)
+flags.DEFINE_string(
+    "input", None, "Data file to read instead of the dataset's default (e.g. data/sme_1m/applications.parquet)"
+)
 flags.DEFINE_string("spec", None, "Feature spec YAML (default: data/specs/<dataset>.yaml)")
 flags.DEFINE_string("output_dir", None, "Where the shard files go (make shards OUTPUT=...)", required=True)
 flags.register_validator("output_dir", bool, message="--output_dir (make shards OUTPUT=dir) must name a directory")
@@ -20,19 +25,19 @@ flags.DEFINE_integer("split_seed", 42, "Seed of the stratified 60/20/20 split (t
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
+def make_shards() -> None:
     from feature_columns.spec import FeatureSpec
-    from wide_deep import datasets
-    from wide_deep.shards import write_shards
+    from wide_deep.data import registry
+    from wide_deep.data.shards import write_shards
 
-    def make_shards():
-        info = datasets.resolve(FLAGS.dataset, FLAGS.input, FLAGS.spec)
-        write_shards(FeatureSpec.from_yaml(info.spec), info.data, FLAGS.output_dir, FLAGS.num_shards, FLAGS.split_seed,
-                     log=lambda m: print(m, flush=True))
+    info = registry.resolve(FLAGS.dataset, FLAGS.input, FLAGS.spec)
+    spec = FeatureSpec.from_yaml(info.spec)
+    write_shards(
+        spec, info.data, FLAGS.output_dir, FLAGS.num_shards, FLAGS.split_seed, log=lambda m: print(m, flush=True)
+    )
 
-    run_reporting_user_errors(make_shards)
 
+main = main_running(make_shards)
 
 if __name__ == "__main__":
     app.run(main)

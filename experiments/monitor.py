@@ -3,6 +3,7 @@
 Scores the input with the newest export and compares score and feature distributions with
 the training baseline; prints PSI/CSI with watch (> 0.1) and act (> 0.25) flags.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import sys
 
 from absl import app, flags
 
-from experiments.cli import run_reporting_user_errors
+from experiments.cli import main_running
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir (its evidence.json holds the baseline)")
 flags.DEFINE_string("input", None, "CSV or Parquet file of new applications (raw features)", required=True)
@@ -20,21 +21,19 @@ flags.DEFINE_boolean("fail_on_act", False, "Exit with status 1 when the score PS
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    from wide_deep.monitoring import format_monitoring, monitor
+def monitor() -> None:
+    from wide_deep.data.sources import write_atomically
+    from wide_deep.evidence.monitoring import format_monitoring, monitor
 
-    def run():
-        result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions)
-        print(format_monitoring(result))
-        if FLAGS.output:
-            with open(FLAGS.output, "w") as f:
-                json.dump(result, f, indent=1)
-        if FLAGS.fail_on_act and result["psi_flag"] == "act":
-            sys.exit(1)
+    result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions)
+    print(format_monitoring(result))
+    if FLAGS.output:
+        write_atomically(FLAGS.output, json.dumps(result, indent=1))
+    if FLAGS.fail_on_act and result["psi_flag"] == "act":
+        sys.exit(1)
 
-    run_reporting_user_errors(run)
 
+main = main_running(monitor)
 
 if __name__ == "__main__":
     app.run(main)

@@ -1,33 +1,46 @@
 """Batch scoring with the latest export: `make predict INPUT=loans.csv OUTPUT=scores.csv [MODEL_DIR=runs/default]`."""
+
 from __future__ import annotations
 
 from absl import app, flags
 
-from experiments.cli import run_reporting_user_errors
+from experiments.cli import main_running
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; its newest export/<version>/ is used")
 flags.DEFINE_string("input", None, "CSV or Parquet file with the raw feature columns", required=True)
 flags.DEFINE_string("output", None, "Where id, probability and decision go (.csv or .parquet)", required=True)
 flags.DEFINE_integer("batch_rows", 100_000, "Rows per streamed batch (bounds memory)", lower_bound=1)
-flags.DEFINE_string("transactions", None, "Raw transaction log for specs with a transactions block "
-                    "(default: the spec's path, relative to the input file)")
-flags.DEFINE_integer("reasons", 0, "Also write the top-k reason codes (features that raised the risk, with their "
-                     "contribution to the logit)", lower_bound=0)
+flags.DEFINE_string(
+    "transactions",
+    None,
+    "Raw transaction log for specs with a transactions block (default: the spec's path, relative to the input file)",
+)
+flags.DEFINE_integer(
+    "reasons",
+    0,
+    "Also write the top-k reason codes (features that raised the risk, with their contribution to the logit)",
+    lower_bound=0,
+)
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    from wide_deep.run import peak_rss_mb
-    from wide_deep.scoring import score_file
+def predict() -> None:
+    from wide_deep.run.resources import peak_rss_mb
+    from wide_deep.serving.scoring import score_file
 
-    def predict():
-        score_file(FLAGS.model_dir, FLAGS.input, FLAGS.output, FLAGS.batch_rows, FLAGS.transactions,
-                   log=lambda m: print(m, flush=True), reasons=FLAGS.reasons)
-        print(f"peak RSS {peak_rss_mb():,.0f} MB")
+    score_file(
+        FLAGS.model_dir,
+        FLAGS.input,
+        FLAGS.output,
+        FLAGS.batch_rows,
+        FLAGS.transactions,
+        log=lambda m: print(m, flush=True),
+        reasons=FLAGS.reasons,
+    )
+    print(f"peak RSS {peak_rss_mb():,.0f} MB")
 
-    run_reporting_user_errors(predict)
 
+main = main_running(predict)
 
 if __name__ == "__main__":
     app.run(main)

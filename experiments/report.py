@@ -1,20 +1,23 @@
 """Self-contained HTML model report: `make report [MODEL_DIR=runs/default]` writes MODEL_DIR/report.html."""
+
 from __future__ import annotations
 
 from absl import app, flags
 
-from experiments.cli import run_reporting_user_errors
+from experiments.cli import main_running
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; the report is written inside it")
 flags.DEFINE_integer("bootstrap_resamples", 500, "Resamples for the metrics' confidence intervals", lower_bound=50)
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    from wide_deep.report import render_report
-    run_reporting_user_errors(lambda: print(f"wrote {render_report(FLAGS.model_dir, FLAGS.bootstrap_resamples)}"))
+def report() -> None:
+    from wide_deep.evidence.report import render_report
 
+    print(f"wrote {render_report(FLAGS.model_dir, FLAGS.bootstrap_resamples)}")
+
+
+main = main_running(report)
 
 if __name__ == "__main__":
     app.run(main)

@@ -1,12 +1,13 @@
 """TensorFlow-Serving-compatible REST server: `make serve [MODEL_DIR=runs/default]`.
 
-    curl -d '{"instances": [{...raw features...}]}' http://127.0.0.1:8501/v1/models/wide_deep:predict
+curl -d '{"instances": [{...raw features...}]}' http://127.0.0.1:8501/v1/models/wide_deep:predict
 """
+
 from __future__ import annotations
 
 from absl import app, flags
 
-from experiments.cli import run_reporting_user_errors
+from experiments.cli import main_running
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; its newest export/<version>/ is served")
 flags.DEFINE_string("model_name", "wide_deep", "The <name> in /v1/models/<name>")
@@ -17,13 +18,13 @@ flags.DEFINE_integer("max_body_bytes", 8 << 20, "Largest accepted request body; 
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    from wide_deep.serving import serve
+def serve() -> None:
+    from wide_deep.serving.rest import serve
 
-    run_reporting_user_errors(lambda: serve(FLAGS.model_dir, FLAGS.model_name, FLAGS.host, FLAGS.port,
-                                            FLAGS.poll_seconds, FLAGS.max_body_bytes))
+    serve(FLAGS.model_dir, FLAGS.model_name, FLAGS.host, FLAGS.port, FLAGS.poll_seconds, FLAGS.max_body_bytes)
 
+
+main = main_running(serve)
 
 if __name__ == "__main__":
     app.run(main)

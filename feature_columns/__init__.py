@@ -1,18 +1,46 @@
 """Declarative feature columns for Wide & Deep models, compiled into Keras layers.
 
 The names follow `tf.feature_column` so its users feel at home; a spec can be written in
-Python or YAML (see README, "Spec format").
+Python or YAML (see README, "Spec format"). Modules: `columns` (column kinds), `spec`
+(`FeatureSpec`, the dataset schema, and `ModelSpec`, a spec routed for one model),
+`inputs` (the raw-value contract), `fitting` (state learned on the training split) and
+`layers` (the Keras preprocessing model).
 """
-from feature_columns.columns import (BucketizedColumn, CategoricalColumn, CrossedColumn, NumericColumn,
-                                     bucketized_column, categorical_column_with_hash_bucket,
-                                     categorical_column_with_vocabulary_list, crossed_column, embedding_column,
-                                     indicator_column, numeric_column)
+
+from feature_columns.columns import (
+    BucketizedColumn,
+    CategoricalColumn,
+    CrossedColumn,
+    NumericColumn,
+    bucketized_column,
+    categorical_column_with_hash_bucket,
+    categorical_column_with_vocabulary_list,
+    crossed_column,
+    embedding_column,
+    indicator_column,
+    numeric_column,
+)
 from feature_columns.errors import DataError, SpecError, UserError
-from feature_columns.spec import FeatureSpec, LabelSpec, TransactionSpec, load_spec
+from feature_columns.spec import FeatureSpec, LabelSpec, ModelSpec, TransactionSpec, load_spec
 
 __all__ = [
-    "BucketizedColumn", "CategoricalColumn", "CrossedColumn", "NumericColumn", "FeatureSpec", "LabelSpec",
-    "TransactionSpec", "load_spec", "bucketized_column", "categorical_column_with_hash_bucket",
-    "categorical_column_with_vocabulary_list", "crossed_column", "embedding_column", "indicator_column",
-    "numeric_column", "DataError", "SpecError", "UserError",
+    "BucketizedColumn",
+    "CategoricalColumn",
+    "CrossedColumn",
+    "NumericColumn",
+    "FeatureSpec",
+    "ModelSpec",
+    "LabelSpec",
+    "TransactionSpec",
+    "load_spec",
+    "bucketized_column",
+    "categorical_column_with_hash_bucket",
+    "categorical_column_with_vocabulary_list",
+    "crossed_column",
+    "embedding_column",
+    "indicator_column",
+    "numeric_column",
+    "DataError",
+    "SpecError",
+    "UserError",
 ]

@@ -5,11 +5,12 @@ the `deep` (MLP) branch, or `both`. Nothing here touches data; `fitting.py` lear
 vocabularies and statistics from the training split and `layers.py` compiles both into
 Keras layers that live inside the model.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from feature_columns.errors import SpecError
 
@@ -32,6 +33,13 @@ def _check_positive_int(column: str, field: str, value, allow_none=True) -> None
         raise SpecError(f"column '{column}': {field} must be a positive integer, got {value!r}")
 
 
+def _check_indexed(column) -> None:
+    """The checks every column that becomes an index (categorical, bucketized, crossed) shares."""
+    _check_choice(column.name, "route", column.route, ROUTES)
+    _check_choice(column.name, "deep_encoding", column.deep_encoding, DEEP_CATEGORICAL_ENCODINGS)
+    _check_positive_int(column.name, "embedding_dim", column.embedding_dim)
+
+
 def auto_embedding_dim(vocabulary_size: int) -> int:
     """Embedding width from the vocabulary size (fast.ai's rule of thumb, capped at 16)."""
     return int(max(2, min(16, round(1.6 * max(vocabulary_size, 1) ** 0.56))))
@@ -43,6 +51,9 @@ class CategoricalColumn:
 
     Missing and unseen values go to one out-of-vocabulary bucket (index 0).
     """
+
+    kind = "categorical"
+
     name: str
     vocabulary: tuple[str, ...] | None = None
     hash_buckets: int | None = None
@@ -52,15 +63,12 @@ class CategoricalColumn:
     deep_encoding: str = "embedding"
     embedding_dim: int | None = None
     protected: bool = False
-    kind = "categorical"
 
     def __post_init__(self):
-        _check_choice(self.name, "route", self.route, ROUTES)
-        _check_choice(self.name, "deep_encoding", self.deep_encoding, DEEP_CATEGORICAL_ENCODINGS)
         _check_positive_int(self.name, "hash_buckets", self.hash_buckets)
         _check_positive_int(self.name, "min_frequency", self.min_frequency, allow_none=False)
         _check_positive_int(self.name, "max_tokens", self.max_tokens)
-        _check_positive_int(self.name, "embedding_dim", self.embedding_dim)
+        _check_indexed(self)
         if self.vocabulary is not None and self.hash_buckets is not None:
             raise SpecError(f"column '{self.name}': give either vocabulary or hash_buckets, not both")
         if self.vocabulary is not None:
@@ -84,13 +92,15 @@ class NumericColumn:
     piecewise-linear encoding over quantile bins (Gorishniy et al. 2022): one input per bin,
     more expressive, wider (slower) deep input. `num_bins` defaults to 32 for quantile, 8 for ple.
     """
+
+    kind = "numeric"
+
     name: str
     encoding: str = DEFAULT_NUMERIC_ENCODING
     num_bins: int | None = None
     route: str = "deep"
     protected: bool = False
     group_boundaries: tuple[float, ...] | None = None  # fairness groups of a protected column (default: median)
-    kind = "numeric"
 
     def __post_init__(self):
         _check_choice(self.name, "route", self.route, ROUTES)
@@ -118,6 +128,9 @@ class BucketizedColumn:
     Missing values get a bucket of their own. In the wide branch each bucket has one weight
     (a scorecard characteristic); in the deep branch the bucket is embedded.
     """
+
+    kind = "bucketized"
+
     name: str
     boundaries: tuple[float, ...] | None = None
     num_buckets: int = 10
@@ -125,17 +138,17 @@ class BucketizedColumn:
     deep_encoding: str = "embedding"
     embedding_dim: int | None = None
     protected: bool = False
-    kind = "bucketized"
 
     def __post_init__(self):
-        _check_choice(self.name, "route", self.route, ROUTES)
-        _check_choice(self.name, "deep_encoding", self.deep_encoding, DEEP_CATEGORICAL_ENCODINGS)
+        _check_indexed(self)
         _check_positive_int(self.name, "num_buckets", self.num_buckets, allow_none=False)
-        _check_positive_int(self.name, "embedding_dim", self.embedding_dim)
         if self.boundaries is not None:
             bounds = tuple(float(b) for b in self.boundaries)
             if any(not math.isfinite(b) for b in bounds) or list(bounds) != sorted(set(bounds)):
-                raise SpecError(f"column '{self.name}': boundaries must be finite and strictly increasing, got {list(self.boundaries)}")
+                raise SpecError(
+                    f"column '{self.name}': boundaries must be finite and strictly increasing, "
+                    f"got {list(self.boundaries)}"
+                )
             object.__setattr__(self, "boundaries", bounds)
 
     @property
@@ -151,6 +164,9 @@ class CrossedColumn:
     training split (auditable, one weight per combination); or `hash_buckets` as in
     `tf.feature_column.crossed_column`.
     """
+
+    kind = "crossed"
+
     keys: tuple[str, ...]
     hash_buckets: int | None = None
     min_frequency: int = 5
@@ -158,7 +174,6 @@ class CrossedColumn:
     deep_encoding: str = "embedding"
     embedding_dim: int | None = None
     name: str = ""
-    kind = "crossed"
 
     def __post_init__(self):
         keys = tuple(self.keys) if not isinstance(self.keys, str) else (self.keys,)
@@ -169,11 +184,9 @@ class CrossedColumn:
             raise SpecError(f"cross '{self.name}': needs at least two keys, got {list(keys)}")
         if len(set(keys)) != len(keys):
             raise SpecError(f"cross '{self.name}': keys repeat a column: {list(keys)}")
-        _check_choice(self.name, "route", self.route, ROUTES)
-        _check_choice(self.name, "deep_encoding", self.deep_encoding, DEEP_CATEGORICAL_ENCODINGS)
+        _check_indexed(self)
         _check_positive_int(self.name, "hash_buckets", self.hash_buckets)
         _check_positive_int(self.name, "min_frequency", self.min_frequency, allow_none=False)
-        _check_positive_int(self.name, "embedding_dim", self.embedding_dim)
 
     @property
     def source_columns(self) -> tuple[str, ...]:
@@ -188,32 +201,44 @@ COLUMN_TYPES = {cls.kind: cls for cls in (CategoricalColumn, NumericColumn, Buck
 
 # --- The tf.feature_column vocabulary -------------------------------------------------
 
-def categorical_column_with_vocabulary_list(key: str, vocabulary_list: Sequence[str] | None = None,
-                                            route: str = "wide", **kwargs) -> CategoricalColumn:
+
+def categorical_column_with_vocabulary_list(
+    key: str, vocabulary_list: Sequence[str] | None = None, route: str = "wide", **kwargs
+) -> CategoricalColumn:
     """Like `tf.feature_column.categorical_column_with_vocabulary_list`; None fits the list on train."""
-    return CategoricalColumn(key, vocabulary=None if vocabulary_list is None else tuple(vocabulary_list),
-                             route=route, **kwargs)
+    return CategoricalColumn(
+        key, vocabulary=None if vocabulary_list is None else tuple(vocabulary_list), route=route, **kwargs
+    )
 
 
-def categorical_column_with_hash_bucket(key: str, hash_bucket_size: int, route: str = "wide",
-                                        **kwargs) -> CategoricalColumn:
+def categorical_column_with_hash_bucket(
+    key: str, hash_bucket_size: int, route: str = "wide", **kwargs
+) -> CategoricalColumn:
     return CategoricalColumn(key, hash_buckets=hash_bucket_size, route=route, **kwargs)
 
 
-def numeric_column(key: str, encoding: str = DEFAULT_NUMERIC_ENCODING, route: str = "deep",
-                   **kwargs) -> NumericColumn:
+def numeric_column(key: str, encoding: str = DEFAULT_NUMERIC_ENCODING, route: str = "deep", **kwargs) -> NumericColumn:
     return NumericColumn(key, encoding=encoding, route=route, **kwargs)
 
 
-def bucketized_column(source_column: NumericColumn | str, boundaries: Sequence[float] | None = None,
-                      num_buckets: int = 10, route: str = "wide", **kwargs) -> BucketizedColumn:
+def bucketized_column(
+    source_column: NumericColumn | str,
+    boundaries: Sequence[float] | None = None,
+    num_buckets: int = 10,
+    route: str = "wide",
+    **kwargs,
+) -> BucketizedColumn:
     name = source_column.name if isinstance(source_column, NumericColumn) else source_column
-    return BucketizedColumn(name, boundaries=None if boundaries is None else tuple(boundaries),
-                            num_buckets=num_buckets, route=route, **kwargs)
+    return BucketizedColumn(
+        name,
+        boundaries=None if boundaries is None else tuple(boundaries),
+        num_buckets=num_buckets,
+        route=route,
+        **kwargs,
+    )
 
 
-def crossed_column(keys: Sequence, hash_bucket_size: int | None = None, route: str = "wide",
-                   **kwargs) -> CrossedColumn:
+def crossed_column(keys: Sequence, hash_bucket_size: int | None = None, route: str = "wide", **kwargs) -> CrossedColumn:
     names = tuple(k if isinstance(k, str) else k.name for k in keys)
     return CrossedColumn(names, hash_buckets=hash_bucket_size, route=route, **kwargs)
 

@@ -1,4 +1,4 @@
-"""Compile a routed spec plus its fitted state into Keras preprocessing layers.
+"""Compile a `ModelSpec` plus its fitted state into Keras preprocessing layers.
 
 `build_preprocessor` returns a Keras model from raw named features (strings for
 categoricals, float32 for numerics) to the encoded tensors the branches consume:
@@ -11,6 +11,7 @@ categoricals, float32 for numerics) to the encoded tensors the branches consume:
 - `deep_ids_<column>` int64 [B]: indices of columns the deep branch embeds.
 - `unseen_categories` string [B] (serving only): see `build_preprocessor(report_unseen=True)`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,9 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 from feature_columns.columns import BucketizedColumn, CategoricalColumn, NumericColumn, auto_embedding_dim
-from feature_columns.fitting import CROSS_SEPARATOR, MISSING_CATEGORY, cardinality
-from feature_columns.spec import FeatureSpec
-
+from feature_columns.fitting import FittedState, HashBuckets, NumericStats, Vocabulary
+from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY, raw_dtype
+from feature_columns.spec import ModelSpec
 
 UNSEEN_OUTPUT = "unseen_categories"
 
@@ -31,6 +32,7 @@ UNSEEN_OUTPUT = "unseen_categories"
 @dataclasses.dataclass(frozen=True)
 class WideSegment:
     """Rows [offset, offset + size) of the wide table belong to one column; row offset+0 is its OOV/missing bucket."""
+
     name: str
     offset: int
     size: int
@@ -39,6 +41,7 @@ class WideSegment:
 @dataclasses.dataclass(frozen=True)
 class EncodedLayout:
     """What the preprocessor emits, so the model builder can size its branches."""
+
     wide_segments: tuple[WideSegment, ...]
     wide_dense_names: tuple[str, ...]
     deep_dense_names: tuple[str, ...]
@@ -60,24 +63,24 @@ class EncodedLayout:
 class NumericEncoder(keras.layers.Layer):
     """Impute the training median, encode, and append a missing indicator: [B] → [B, width]."""
 
-    def __init__(self, encoding: str, stats: dict[str, Any], **kwargs):
+    def __init__(self, encoding: str, stats: NumericStats, **kwargs):
         super().__init__(**kwargs)
         self.encoding = encoding
         self.stats = stats
         # an indicator only where the training split had missing values (elsewhere it would be constant 0)
-        self.with_indicator = stats.get("missing_rate", 0.0) > 0
-        edges = np.asarray(stats.get("edges", [0.0, 1.0]), dtype="float32")
+        self.with_indicator = stats.missing_rate > 0
+        edges = np.asarray(stats.edges if stats.edges is not None else [0.0, 1.0], dtype="float32")
         self._lo = tf.constant(edges[:-1])
         self._width = tf.constant(edges[1:] - edges[:-1])
 
     @property
     def output_width(self) -> int:
-        base = len(self.stats["edges"]) - 1 if self.encoding == "ple" else 1
+        base = len(self.stats.edges) - 1 if self.encoding == "ple" else 1
         return base + int(self.with_indicator)
 
     def feature_names(self, column: str) -> list[str]:
         if self.encoding == "ple":
-            names = [f"{column}:ple{i}" for i in range(len(self.stats["edges"]) - 1)]
+            names = [f"{column}:ple{i}" for i in range(len(self.stats.edges) - 1)]
         else:
             names = [f"{column}:{self.encoding}"]
         return names + ([f"{column}:missing"] if self.with_indicator else [])
@@ -85,14 +88,14 @@ class NumericEncoder(keras.layers.Layer):
     def call(self, x):
         x = tf.cast(x, tf.float32)
         missing = tf.math.is_nan(x)
-        x = tf.where(missing, tf.constant(self.stats["median"], tf.float32), x)
+        x = tf.where(missing, tf.constant(self.stats.median, tf.float32), x)
         if self.encoding in ("ple", "quantile"):
             ple = tf.clip_by_value((x[:, None] - self._lo) / self._width, 0.0, 1.0)
             encoded = ple if self.encoding == "ple" else tf.reduce_mean(ple, axis=1, keepdims=True)
         else:
             if self.encoding == "log1p_zscore":
                 x = tf.sign(x) * tf.math.log1p(tf.abs(x))
-            encoded = ((x - self.stats["mean"]) / self.stats["std"])[:, None]
+            encoded = ((x - self.stats.mean) / self.stats.std)[:, None]
         if self.with_indicator:
             encoded = tf.concat([encoded, tf.cast(missing, tf.float32)[:, None]], axis=1)
         return encoded
@@ -112,12 +115,12 @@ class NumericBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.encoders = [(e.encoding, e.stats, e.with_indicator) for e in encoders]
         k = len(encoders)
-        longest = max([len(st.get("edges", [])) for _, st, _ in self.encoders] + [2])
-        edges = np.full((k, longest), np.inf, dtype="float32")   # padded with +inf: rows stay sorted
+        longest = max([len(st.edges or ()) for _, st, _ in self.encoders] + [2])
+        edges = np.full((k, longest), np.inf, dtype="float32")  # padded with +inf: rows stay sorted
         bins = np.ones(k, dtype="float32")
         for j, (encoding, stats, _) in enumerate(self.encoders):
             if encoding == "quantile":
-                e = np.asarray(stats["edges"], dtype="float32")
+                e = np.asarray(stats.edges, dtype="float32")
                 edges[j, : len(e)] = e
                 bins[j] = len(e) - 1
             else:
@@ -129,9 +132,9 @@ class NumericBlock(keras.layers.Layer):
         self._width = tf.constant(np.where(finite, np.where(finite, edges[:, 1:], 1.0) - lo, 1.0))  # padding: width 1
         self._bins = tf.constant(bins)
         self._last_bin = tf.constant(bins.astype("int64") - 1)
-        self._median = tf.constant([float(st["median"]) for _, st, _ in self.encoders], tf.float32)
-        self._mean = tf.constant([float(st.get("mean", 0.0)) for _, st, _ in self.encoders], tf.float32)
-        self._std = tf.constant([float(st.get("std", 1.0)) for _, st, _ in self.encoders], tf.float32)
+        self._median = tf.constant([st.median for _, st, _ in self.encoders], tf.float32)
+        self._mean = tf.constant([st.mean for _, st, _ in self.encoders], tf.float32)
+        self._std = tf.constant([st.std for _, st, _ in self.encoders], tf.float32)
         self._is_quantile = tf.constant([enc == "quantile" for enc, _, _ in self.encoders])
         self._is_log = tf.constant([enc == "log1p_zscore" for enc, _, _ in self.encoders])
         indicator_columns = [j for j, (_, _, ind) in enumerate(self.encoders) if ind]
@@ -145,15 +148,18 @@ class NumericBlock(keras.layers.Layer):
         self._order = tf.constant(order, tf.int32)
 
     def call(self, columns):
-        x = tf.stack([tf.cast(c, tf.float32) for c in columns], axis=1)                  # [B, K]
+        x = tf.stack([tf.cast(c, tf.float32) for c in columns], axis=1)  # [B, K]
         missing = tf.math.is_nan(x)
         x = tf.where(missing, self._median[None, :], x)
-        xt = tf.transpose(x)                                                                 # [K, B]
-        bin_index = tf.clip_by_value(tf.searchsorted(self._edges, xt, side="right", out_type=tf.int64) - 1, 0, self._last_bin[:, None])
+        xt = tf.transpose(x)  # [K, B]
+        bin_index = tf.clip_by_value(
+            tf.searchsorted(self._edges, xt, side="right", out_type=tf.int64) - 1, 0, self._last_bin[:, None]
+        )
         lo = tf.gather(self._lo, bin_index, batch_dims=1)
         width = tf.gather(self._width, bin_index, batch_dims=1)
-        quantile = tf.transpose((tf.cast(bin_index, tf.float32) + tf.clip_by_value((xt - lo) / width, 0.0, 1.0))
-                                / self._bins[:, None])
+        quantile = tf.transpose(
+            (tf.cast(bin_index, tf.float32) + tf.clip_by_value((xt - lo) / width, 0.0, 1.0)) / self._bins[:, None]
+        )
         signed_log = tf.sign(x) * tf.math.log1p(tf.abs(x))
         zscore = (tf.where(self._is_log[None, :], signed_log, x) - self._mean[None, :]) / self._std[None, :]
         encoded = tf.where(self._is_quantile[None, :], quantile, zscore)
@@ -175,7 +181,7 @@ class Bucketize(keras.layers.Layer):
 
 
 class JoinKeys(keras.layers.Layer):
-    """Join cross keys into one string per row (the same join `fitting.cross_values` does)."""
+    """Join cross keys into one string per row (the same join `feature_columns.fitting.cross_values` does)."""
 
     def call(self, parts):
         strings = [p if p.dtype == tf.string else tf.strings.as_string(p) for p in parts]
@@ -214,8 +220,10 @@ class UnseenCategoryNames(keras.layers.Layer):
         self.names = list(names)
 
     def call(self, pairs):
-        flags = tf.stack([tf.logical_and(tf.equal(index, 0), tf.not_equal(value, MISSING_CATEGORY)) for index, value in pairs],
-                         axis=1)
+        flags = tf.stack(
+            [tf.logical_and(tf.equal(index, 0), tf.not_equal(value, MISSING_CATEGORY)) for index, value in pairs],
+            axis=1,
+        )
         rows = tf.where(tf.reduce_any(flags, axis=1))
         labels = tf.where(tf.gather_nd(flags, rows), tf.constant([n + "," for n in self.names]), tf.constant(""))
         joined = tf.strings.regex_replace(tf.strings.reduce_join(labels, axis=1), ",$", "")
@@ -227,18 +235,18 @@ class ConcatColumns(keras.layers.Layer):
         return tf.concat(parts, axis=1)
 
 
-def raw_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
+def raw_inputs(spec: ModelSpec) -> dict[str, keras.KerasTensor]:
     """One 1-D Keras input per raw feature: strings for categoricals, float32 otherwise."""
-    return {c.name: keras.Input(shape=(), dtype="string" if isinstance(c, CategoricalColumn) else "float32", name=c.name)
-            for c in spec.input_columns}
+    return {c.name: keras.Input(shape=(), dtype=raw_dtype(c), name=c.name) for c in spec.input_columns}
 
 
-def _index_layer(name: str, entry: dict[str, Any]) -> keras.layers.Layer:
+def _index_layer(name: str, entry: Vocabulary | HashBuckets) -> keras.layers.Layer:
     safe = safe_name(name)
-    if "hash_buckets" in entry:
-        return keras.layers.Hashing(num_bins=int(entry["hash_buckets"]), name=f"hash_{safe}")
-    return keras.layers.StringLookup(vocabulary=list(entry["vocabulary"]), num_oov_indices=1, mask_token=None,
-                                     output_mode="int", name=f"lookup_{safe}")
+    if isinstance(entry, HashBuckets):
+        return keras.layers.Hashing(num_bins=entry.count, name=f"hash_{safe}")
+    return keras.layers.StringLookup(
+        vocabulary=list(entry.values), num_oov_indices=1, mask_token=None, output_mode="int", name=f"lookup_{safe}"
+    )
 
 
 def safe_name(name: str) -> str:
@@ -252,8 +260,11 @@ def _encode_numeric_runs(parts: list, prefix: str) -> list:
 
     def flush():
         if len(run) > 1:
-            out.append(NumericBlock([e for e, _ in run], name=f"encode_{prefix}_{safe_name(run[0][0].name)}_block")(
-                [x for _, x in run]))
+            out.append(
+                NumericBlock([e for e, _ in run], name=f"encode_{prefix}_{safe_name(run[0][0].name)}_block")(
+                    [x for _, x in run]
+                )
+            )
         elif run:
             out.append(run[0][0](run[0][1]))
         run.clear()
@@ -268,7 +279,9 @@ def _encode_numeric_runs(parts: list, prefix: str) -> list:
     return out
 
 
-def build_preprocessor(spec: FeatureSpec, state: dict[str, Any], report_unseen: bool = False) -> tuple[keras.Model, EncodedLayout]:
+def build_preprocessor(
+    spec: ModelSpec, state: FittedState, report_unseen: bool = False
+) -> tuple[keras.Model, EncodedLayout]:
     """The raw-features → encoded-tensors model for a routed spec (see `FeatureSpec.for_model`).
 
     With `report_unseen` (serving), it also emits `unseen_categories`: per row, the names of
@@ -280,7 +293,9 @@ def build_preprocessor(spec: FeatureSpec, state: dict[str, Any], report_unseen: 
         if isinstance(col, CategoricalColumn):
             indices[col.name] = _index_layer(col.name, state[col.name])(inputs[col.name])
         elif isinstance(col, BucketizedColumn):
-            indices[col.name] = Bucketize(state[col.name]["boundaries"], name=f"bucketize_{safe_name(col.name)}")(inputs[col.name])
+            indices[col.name] = Bucketize(state[col.name].boundaries, name=f"bucketize_{safe_name(col.name)}")(
+                inputs[col.name]
+            )
     for cross in spec.crosses:
         parts = [inputs[k] if isinstance(spec.column(k), CategoricalColumn) else indices[k] for k in cross.keys]
         joined = JoinKeys(name=f"join_{safe_name(cross.name)}")(parts)
@@ -292,14 +307,20 @@ def build_preprocessor(spec: FeatureSpec, state: dict[str, Any], report_unseen: 
     for col in spec.columns:
         to_wide, to_deep = col.route in ("wide", "both"), col.route in ("deep", "both")
         if isinstance(col, NumericColumn):
-            for target, names, flag in ((wide_dense, wide_dense_names, to_wide), (deep_dense, deep_dense_names, to_deep)):
+            for target, names, flag in (
+                (wide_dense, wide_dense_names, to_wide),
+                (deep_dense, deep_dense_names, to_deep),
+            ):
                 if flag:
-                    encoder = NumericEncoder(col.encoding, state[col.name],
-                                             name=f"encode_{'wide' if target is wide_dense else 'deep'}_{safe_name(col.name)}")
+                    encoder = NumericEncoder(
+                        col.encoding,
+                        state[col.name],
+                        name=f"encode_{'wide' if target is wide_dense else 'deep'}_{safe_name(col.name)}",
+                    )
                     target.append((encoder, inputs[col.name]))  # applied by _encode_numeric_runs below
                     names.extend(encoder.feature_names(col.name))
             continue
-        size = cardinality(state[col.name])
+        size = state[col.name].cardinality
         if to_wide:
             wide_ids.append(indices[col.name])
             segments.append(WideSegment(col.name, offset, size))
@@ -322,9 +343,12 @@ def build_preprocessor(spec: FeatureSpec, state: dict[str, Any], report_unseen: 
         outputs["deep_dense"] = ConcatColumns(name="deep_dense")(deep_dense)
     for name, idx in deep_ids.items():
         outputs[f"deep_ids_{safe_name(name)}"] = idx
-    vocabulary_columns = [c.name for c in spec.input_columns if isinstance(c, CategoricalColumn) and "vocabulary" in state[c.name]]
+    vocabulary_columns = [
+        c.name for c in spec.input_columns if isinstance(c, CategoricalColumn) and isinstance(state[c.name], Vocabulary)
+    ]
     if report_unseen and vocabulary_columns:
         outputs[UNSEEN_OUTPUT] = UnseenCategoryNames(vocabulary_columns, name=UNSEEN_OUTPUT)(
-            [(indices[n], inputs[n]) for n in vocabulary_columns])
+            [(indices[n], inputs[n]) for n in vocabulary_columns]
+        )
     layout = EncodedLayout(tuple(segments), tuple(wide_dense_names), tuple(deep_dense_names), tuple(deep_embeddings))
     return keras.Model(inputs, outputs, name="preprocessor"), layout

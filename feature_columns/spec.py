@@ -1,4 +1,12 @@
-"""`FeatureSpec`: the whole declarative description of a dataset, and its YAML form."""
+"""Two specs and their YAML form.
+
+- `FeatureSpec`: the dataset's schema as the user writes it: the label, the id, the raw
+  transaction log, every column with its declared route, and which columns are protected.
+- `ModelSpec`: a `FeatureSpec` routed for one model (`FeatureSpec.for_model`): only the
+  columns that model uses, each with its final route. The preprocessing, the model and the
+  export are built from a `ModelSpec`; the export carries it as its own `spec.yaml`.
+"""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +15,7 @@ from typing import Any
 
 import yaml
 
-from feature_columns.columns import (COLUMN_TYPES, BucketizedColumn, CategoricalColumn, Column,
-                                     CrossedColumn, NumericColumn)
+from feature_columns.columns import COLUMN_TYPES, Column, CrossedColumn
 from feature_columns.errors import SpecError
 
 MODEL_TYPES = ("wide", "deep", "wide_deep")
@@ -17,11 +24,12 @@ MODEL_TYPES = ("wide", "deep", "wide_deep")
 @dataclasses.dataclass(frozen=True)
 class LabelSpec:
     """The target column and the raw value(s) that mean default (label 1); all others must be listed as `negative`."""
+
     column: str
     positive: tuple = (1,)
     negative: tuple | None = None
-    definition: str | None = None        # what a default means (stated in the report)
-    rejected_column: str | None = None   # boolean column: rejected applications counted as defaults
+    definition: str | None = None  # what a default means (stated in the report)
+    rejected_column: str | None = None  # boolean column: rejected applications counted as defaults
 
     def __post_init__(self):
         object.__setattr__(self, "positive", tuple(self.positive))
@@ -35,6 +43,7 @@ class LabelSpec:
 @dataclasses.dataclass(frozen=True)
 class TransactionSpec:
     """Where the raw transaction log lives and what its columns are called (see wide_deep.aggregation)."""
+
     path: str
     id_column: str = "enterprise_id"
     timestamp_column: str = "timestamp"
@@ -69,9 +78,14 @@ class FeatureSpec:
         for col in self.crosses:
             for key in col.keys:
                 if key not in seen:
-                    raise SpecError(f"cross '{col.name}': key '{key}' is not a column of the spec (known: {sorted(seen)})")
+                    raise SpecError(
+                        f"cross '{col.name}': key '{key}' is not a column of the spec (known: {sorted(seen)})"
+                    )
                 if seen[key] not in ("categorical", "bucketized"):
-                    raise SpecError(f"cross '{col.name}': key '{key}' is {seen[key]}; only categorical or bucketized columns can be crossed")
+                    raise SpecError(
+                        f"cross '{col.name}': key '{key}' is {seen[key]}; only categorical or bucketized columns "
+                        f"can be crossed"
+                    )
         reserved = {self.label.column, self.id_column} - {None}
         for col in self.input_columns:
             if col.name in reserved:
@@ -103,7 +117,7 @@ class FeatureSpec:
     def protected_columns(self) -> tuple[Column, ...]:
         return tuple(c for c in self.input_columns if c.protected)
 
-    def for_model(self, model_type: str, use_crosses: bool, include_protected: bool = False) -> "FeatureSpec":
+    def for_model(self, model_type: str, use_crosses: bool, include_protected: bool = False) -> ModelSpec:
         """The routing for one of the paper's six variants.
 
         `wide_deep` keeps the declared routes; `wide` (logistic regression) sends every
@@ -115,12 +129,23 @@ class FeatureSpec:
         if model_type not in MODEL_TYPES:
             raise SpecError(f"model_type={model_type!r} is not one of {list(MODEL_TYPES)}")
         protected = set() if include_protected else {c.name for c in self.protected_columns}
-        columns = [c for c in self.columns if (use_crosses or not isinstance(c, CrossedColumn))
-                   and c.name not in protected and not set(c.source_columns) & protected]
+        columns = [
+            c
+            for c in self.columns
+            if (use_crosses or not isinstance(c, CrossedColumn))
+            and c.name not in protected
+            and not set(c.source_columns) & protected
+        ]
         if model_type != "wide_deep":
             route = "wide" if model_type == "wide" else "deep"
             columns = [dataclasses.replace(c, route=route) for c in columns]
-        return dataclasses.replace(self, columns=tuple(columns))
+        return ModelSpec(
+            label=self.label,
+            columns=tuple(columns),
+            id_column=self.id_column,
+            transactions=self.transactions,
+            name=self.name,
+        )
 
     # --- YAML -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -141,12 +166,15 @@ class FeatureSpec:
         return text
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "spec") -> "FeatureSpec":
+    def from_dict(cls, data: dict[str, Any], source: str = "spec"):
         if not isinstance(data, dict):
             raise SpecError(f"{source}: expected a mapping with 'label' and 'columns', got {type(data).__name__}")
         unknown = set(data) - {"name", "label", "id", "transactions", "columns", "crosses"}
         if unknown:
-            raise SpecError(f"{source}: unknown top-level field(s) {sorted(unknown)}; expected name, label, id, transactions, columns, crosses")
+            raise SpecError(
+                f"{source}: unknown top-level field(s) {sorted(unknown)}; expected name, label, id, transactions, "
+                f"columns, crosses"
+            )
         if "label" not in data:
             raise SpecError(f"{source}: missing 'label' (e.g. label: {{column: target, positive: [1]}})")
         if not data.get("columns"):
@@ -159,13 +187,21 @@ class FeatureSpec:
             fields = {f.name for f in dataclasses.fields(TransactionSpec)}
             extra = set(data["transactions"]) - fields
             if extra or "path" not in data["transactions"]:
-                raise SpecError(f"{source}: transactions needs 'path' and accepts {sorted(fields)}; got {sorted(data['transactions'])}")
+                raise SpecError(
+                    f"{source}: transactions needs 'path' and accepts {sorted(fields)}; "
+                    f"got {sorted(data['transactions'])}"
+                )
             transactions = TransactionSpec(**data["transactions"])
-        return cls(label=label, columns=tuple(columns), id_column=data.get("id"),
-                   transactions=transactions, name=str(data.get("name", "custom")))
+        return cls(
+            label=label,
+            columns=tuple(columns),
+            id_column=data.get("id"),
+            transactions=transactions,
+            name=str(data.get("name", "custom")),
+        )
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "FeatureSpec":
+    def from_yaml(cls, path: str | Path):
         path = Path(path)
         if not path.exists():
             raise SpecError(f"spec file {path} does not exist")
@@ -192,14 +228,17 @@ def _parse_label(data, source: str) -> LabelSpec:
     extra = set(data) - {"column", "positive", "negative", "definition", "rejected_column"}
     if extra:
         raise SpecError(f"{source}: label has unknown field(s) {sorted(extra)}")
-    as_tuple = lambda v: tuple(v) if isinstance(v, (list, tuple)) else (v,)
-    return LabelSpec(column=str(data["column"]), positive=as_tuple(data.get("positive", [1])),
-                     negative=None if data.get("negative") is None else as_tuple(data["negative"]),
-                     definition=data.get("definition"), rejected_column=data.get("rejected_column"))
+    return LabelSpec(
+        column=str(data["column"]),
+        positive=as_tuple(data.get("positive", [1])),
+        negative=None if data.get("negative") is None else as_tuple(data["negative"]),
+        definition=data.get("definition"),
+        rejected_column=data.get("rejected_column"),
+    )
 
 
-_KIND_DEFAULTS = {"categorical": CategoricalColumn, "numeric": NumericColumn, "bucketized": BucketizedColumn,
-                  "crossed": CrossedColumn}
+def as_tuple(value) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 def _column_to_dict(col: Column) -> dict[str, Any]:
@@ -228,12 +267,18 @@ def _parse_column(entry, index: int, source: str, crossed: bool) -> Column:
     if crossed:
         entry.pop("type", None)
     if kind not in COLUMN_TYPES or (kind == "crossed" and not crossed):
-        raise SpecError(f"{where} ('{entry.get('name', '?')}'): type={kind!r}; expected one of categorical, numeric, bucketized (crosses go under 'crosses')")
+        raise SpecError(
+            f"{where} ('{entry.get('name', '?')}'): type={kind!r}; expected one of categorical, numeric, bucketized "
+            f"(crosses go under 'crosses')"
+        )
     cls = COLUMN_TYPES[kind]
     allowed = {f.name for f in dataclasses.fields(cls)}
     unknown = set(entry) - allowed
     if unknown:
-        raise SpecError(f"{where} ('{entry.get('name', entry.get('keys'))}'): unknown field(s) {sorted(unknown)} for a {kind} column; allowed: {sorted(allowed)}")
+        raise SpecError(
+            f"{where} ('{entry.get('name', entry.get('keys'))}'): unknown field(s) {sorted(unknown)} for a {kind} "
+            f"column; allowed: {sorted(allowed)}"
+        )
     if not crossed and not entry.get("name"):
         raise SpecError(f"{where}: missing 'name'")
     if crossed and not entry.get("keys"):
@@ -247,6 +292,16 @@ def _parse_column(entry, index: int, source: str, crossed: bool) -> Column:
         return cls(**entry)
     except TypeError as err:
         raise SpecError(f"{where}: {err}") from None
+
+
+class ModelSpec(FeatureSpec):
+    """A spec routed for one model: every column here is a model input, with its final route.
+
+    Made by `FeatureSpec.for_model`, or read back from an export's `spec.yaml`.
+    """
+
+    def for_model(self, model_type: str, use_crosses: bool, include_protected: bool = False) -> ModelSpec:
+        raise SpecError("a ModelSpec is already routed; route the dataset's FeatureSpec instead")
 
 
 def load_spec(path: str | Path) -> FeatureSpec:

@@ -1,4 +1,5 @@
-"""Shared fixtures: small generated SME data and tiny hand-made frames, all in temp dirs."""
+"""Shared fixtures: small generated SME data, tiny hand-made frames and one trained small run, all in temp dirs."""
+
 from __future__ import annotations
 
 import os
@@ -17,20 +18,31 @@ from feature_columns import FeatureSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SPECS = PROJECT_ROOT / "data" / "specs"
+GERMAN = PROJECT_ROOT / "data" / "german" / "germancredit.csv"
+
+
+def quiet(*_args) -> None:
+    """A `log` that prints nothing."""
 
 
 @pytest.fixture(scope="session")
 def small_sme(tmp_path_factory) -> Path:
     """3,000 synthetic enterprises (~300k transactions) with the default generator settings."""
-    from wide_deep.synthetic import GeneratorConfig, generate
+    from wide_deep.data.synthetic import GeneratorConfig, generate
+
     out = tmp_path_factory.mktemp("sme")
-    generate(GeneratorConfig(num_enterprises=3000, seed=7, enterprises_per_file=1000), out, log=lambda *_: None)
+    generate(GeneratorConfig(num_enterprises=3000, seed=7, enterprises_per_file=1000), out, log=quiet)
     return out
 
 
 @pytest.fixture(scope="session")
 def sme_spec() -> FeatureSpec:
     return FeatureSpec.from_yaml(SPECS / "sme.yaml")
+
+
+@pytest.fixture(scope="session")
+def german_spec() -> FeatureSpec:
+    return FeatureSpec.from_yaml(SPECS / "german.yaml")
 
 
 @pytest.fixture
@@ -41,32 +53,99 @@ def toy_frame() -> pd.DataFrame:
     amount = rng.lognormal(3, 1, n)
     amount[::17] = np.nan
     label = (rng.random(n) < np.where(city == "a", 0.6, 0.3)).astype(int)
-    return pd.DataFrame({"id": np.arange(n), "city": city, "tier": rng.integers(1, 4, n), "amount": amount,
-                         "age": rng.integers(20, 70, n).astype(float), "y": label})
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "city": city,
+            "tier": rng.integers(1, 4, n),
+            "amount": amount,
+            "age": rng.integers(20, 70, n).astype(float),
+            "y": label,
+        }
+    )
 
 
 @pytest.fixture
 def toy_spec() -> FeatureSpec:
-    return FeatureSpec.from_dict({
-        "label": {"column": "y", "positive": [1], "negative": [0]},
-        "id": "id",
-        "columns": [
-            {"name": "city", "type": "categorical"},
-            {"name": "tier", "type": "categorical"},
-            {"name": "amount", "type": "numeric", "encoding": "ple", "num_bins": 4},
-            {"name": "age", "type": "bucketized", "boundaries": [30, 40, 50], "route": "both"},
-        ],
-        "crosses": [{"keys": ["city", "tier"], "min_frequency": 1}, {"keys": ["city", "age"], "min_frequency": 1}],
-    })
+    return FeatureSpec.from_dict(
+        {
+            "label": {"column": "y", "positive": [1], "negative": [0]},
+            "id": "id",
+            "columns": [
+                {"name": "city", "type": "categorical"},
+                {"name": "tier", "type": "categorical"},
+                {"name": "amount", "type": "numeric", "encoding": "ple", "num_bins": 4},
+                {"name": "age", "type": "bucketized", "boundaries": [30, 40, 50], "route": "both"},
+            ],
+            "crosses": [{"keys": ["city", "tier"], "min_frequency": 1}, {"keys": ["city", "age"], "min_frequency": 1}],
+        }
+    )
+
+
+def toy_estimator(toy_spec, toy_frame, folder, model_type: str = "wide_deep", hidden_units=(8,), **train):
+    """An untrained Estimator on the toy data with a small MLP: (estimator, prepared arrays, labels)."""
+    from feature_columns.fitting import fit_state
+    from feature_columns.inputs import prepare_frame
+    from wide_deep.core.config import ModelConfig, TrainConfig
+    from wide_deep.core.trainer import Estimator
+    from wide_deep.run.model_dir import ModelDir
+
+    spec = toy_spec.for_model(model_type, use_crosses=True)
+    arrays = prepare_frame(spec, toy_frame)
+    config = TrainConfig(**{"batch_size": 64, "learning_rate": 1e-2, "epochs": 3, **train})
+    estimator = Estimator(
+        ModelDir(folder).training_files(),
+        spec,
+        fit_state(spec, arrays),
+        ModelConfig(model_type=model_type, hidden_units=hidden_units),
+        config,
+        log=quiet,
+    )
+    return estimator, arrays, toy_frame["y"].to_numpy()
+
+
+def train_toy(estimator, arrays, labels) -> list[dict]:
+    """Train on the toy rows, validated on the same rows (the tests check mechanics, not generalisation)."""
+    from wide_deep.data.training_input import TrainingInput
+
+    split = estimator.encode_split(arrays, labels)
+    return estimator.train(TrainingInput.in_memory(len(labels)), split, split)
+
+
+def sme_config(small_sme, model_dir, **changes):
+    """The RunConfig of a small SME run: the generated 3,000 enterprises, 8 epochs at learning rate 1e-3."""
+    import dataclasses
+
+    from wide_deep.core.config import TrainConfig
+    from wide_deep.run.config import RunConfig
+
+    config = RunConfig(
+        dataset="sme",
+        train_data=str(small_sme / "applications.parquet"),
+        model_dir=str(model_dir),
+        train=TrainConfig(epochs=8, learning_rate=1e-3, early_stopping_patience=0),
+    )
+    return dataclasses.replace(config, **changes)
+
+
+@pytest.fixture(scope="session")
+def sme_run(small_sme, tmp_path_factory) -> Path:
+    """One small SME run trained in process (evidence and export included): its model_dir."""
+    from wide_deep.run.pipeline import run_training
+
+    model_dir = tmp_path_factory.mktemp("run") / "sme"
+    run_training(sme_config(small_sme, model_dir), log=quiet)
+    return model_dir
 
 
 def sigkill_after_epochs(process: subprocess.Popen, history: Path, epochs: int, timeout: float = 300) -> None:
     """SIGKILL a training process once its history.csv holds `epochs` epochs (so, most likely, mid-epoch)."""
     import signal
     import time
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) > epochs:   # a header line, then one per epoch
+        if history.exists() and len(history.read_text().splitlines()) > epochs:  # a header line, then one per epoch
             break
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
@@ -76,14 +155,6 @@ def sigkill_after_epochs(process: subprocess.Popen, history: Path, epochs: int, 
 
 def run_cli(*args, cwd=PROJECT_ROOT, module="experiments.train"):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
-
-
-@pytest.fixture(scope="session")
-def sme_run(small_sme, tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("run") / "sme"
-    proc = run_cli("--dataset=sme", f"--train_data={small_sme / 'applications.parquet'}", f"--model_dir={model_dir}",
-                   "--epochs=8", "--learning_rate=1e-3", "--early_stopping_patience=0")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return model_dir, proc
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )

@@ -1,5 +1,6 @@
 """A training process killed with SIGKILL resumes from its last checkpoint and ends where an
 uninterrupted run ends (deterministic ops, per-epoch seeded shuffles)."""
+
 from __future__ import annotations
 
 import json
@@ -11,18 +12,43 @@ import pandas as pd
 
 from tests.conftest import PROJECT_ROOT, run_cli, sigkill_after_epochs
 
-ARGS = ["--dataset=german", "--epochs=25", "--learning_rate=1e-3", "--early_stopping_patience=0", "--export=false",
-        "--noevidence"]
+ARGS = [
+    "--dataset=german",
+    "--epochs=25",
+    "--learning_rate=1e-3",
+    "--early_stopping_patience=0",
+    "--export=false",
+    "--noevidence",
+]
 
 
 def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
-    reference = run_cli(*ARGS, f"--model_dir={tmp_path / 'reference'}")
-    assert reference.returncode == 0, reference.stderr[-3000:]
+    """The uninterrupted reference is trained in this process (the same flags as a config); the killed run
+    and its resume are real CLI processes."""
+    from tests.conftest import quiet
+    from wide_deep.core.config import TrainConfig
+    from wide_deep.run.config import RunConfig
+    from wide_deep.run.pipeline import run_training
+
+    run_training(
+        RunConfig(
+            dataset="german",
+            model_dir=str(tmp_path / "reference"),
+            export=False,
+            evidence=False,
+            train=TrainConfig(epochs=25, learning_rate=1e-3, early_stopping_patience=0),
+        ),
+        log=quiet,
+    )
 
     killed_dir = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "experiments.train", *ARGS, f"--model_dir={killed_dir}"],
-                               cwd=PROJECT_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", *ARGS, f"--model_dir={killed_dir}"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     sigkill_after_epochs(process, killed_dir / "history.csv", epochs=5)
     assert not (killed_dir / "metrics.json").exists()
     epochs_before = len(pd.read_csv(killed_dir / "history.csv"))

@@ -1,210 +1,43 @@
-"""The REST server (`python -m experiments.serve`) over real HTTP on localhost."""
+"""`python -m experiments.serve` as a user starts it: a TF-Serving-style REST server on loopback."""
+
 from __future__ import annotations
 
 import http.client
 import json
-import shutil
+import signal
 import subprocess
 import sys
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
-import pandas as pd
-import pytest
 
 from tests.conftest import PROJECT_ROOT
 
 
-class Client:
-    """A keep-alive HTTP client, one per thread."""
+def test_the_server_answers_status_predict_and_bad_requests(sme_run, small_sme):
+    from wide_deep.serving.rest import free_port, wait_until_serving
+    from wide_deep.serving.scoring import Scorer, example_rows
 
-    def __init__(self, port: int):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def request(self, method: str, path: str, body=None) -> tuple[int, dict]:
-        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        self.connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
-        response = self.connection.getresponse()
-        return response.status, json.loads(response.read())
-
-    def predict(self, body, model: str = "wide_deep") -> tuple[int, dict]:
-        return self.request("POST", f"/v1/models/{model}:predict", body)
-
-
-@pytest.fixture(scope="module")
-def served(sme_run, small_sme, tmp_path_factory):
-    """A copy of the trained model_dir served on a free port; yields (port, model_dir, rows)."""
-    model_dir = tmp_path_factory.mktemp("served") / "model"
-    shutil.copytree(sme_run[0], model_dir)
-    from wide_deep.serving import free_port
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "experiments.serve", f"--model_dir={model_dir}", f"--port={port}",
-                                "--poll_seconds=0.2", "--max_body_bytes=200000"],
-                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    from wide_deep.serving import wait_until_serving
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.serve", f"--model_dir={sme_run}", f"--port={port}"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_until_serving(f"http://127.0.0.1:{port}/v1/models/wide_deep", timeout=180)
-    except TimeoutError:
-        process.kill()
-        pytest.fail(f"server did not start: {process.stdout.read()[-3000:]}")
-    from wide_deep.scoring import example_rows
-    rows = example_rows(model_dir, small_sme / "applications.parquet", 20)[1]
-    yield port, model_dir, rows, process
-    process.terminate()
-    process.wait(timeout=30)
-
-
-def expected_probabilities(model_dir, rows) -> np.ndarray:
-    from wide_deep.scoring import Scorer
-    return Scorer(model_dir).score_frame(pd.DataFrame(rows).astype({"avg_days_overdue": float}))["probability"]
-
-
-def test_status_and_metadata(served):
-    port, model_dir, _, _ = served
-    client = Client(port)
-    status, body = client.request("GET", "/v1/models/wide_deep")
-    assert status == 200
-    [version] = body["model_version_status"]
-    assert version["state"] == "AVAILABLE" and version["version"] == sorted((model_dir / "export").iterdir())[-1].name
-    status, body = client.request("GET", "/v1/models/wide_deep/metadata")
-    signature = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
-    assert status == 200 and body["model_spec"]["name"] == "wide_deep"
-    assert signature["inputs"]["city"]["dtype"] == "DT_STRING" and signature["inputs"]["txn_count"]["dtype"] == "DT_FLOAT"
-    assert set(signature["outputs"]) == {"probability", "decision", "unseen_categories"}
-
-
-def test_row_and_columnar_formats_match_the_batch_scorer(served):
-    port, model_dir, rows, _ = served
-    client = Client(port)
-    status, by_rows = client.predict({"instances": rows})
-    assert status == 200 and len(by_rows["predictions"]) == len(rows)
-    columns = {name: [row[name] for row in rows] for name in rows[0]}
-    status, by_columns = client.predict({"inputs": columns})
-    assert status == 200
-    row_probabilities = [p["probability"] for p in by_rows["predictions"]]
-    np.testing.assert_allclose(row_probabilities, by_columns["outputs"]["probability"], rtol=0, atol=1e-7)
-    np.testing.assert_allclose(row_probabilities, expected_probabilities(model_dir, rows), atol=1e-6)
-    threshold = json.loads((model_dir / "metrics.json").read_text())["threshold"]
-    assert [p["decision"] for p in by_rows["predictions"]] == [int(p >= threshold) for p in row_probabilities]
-    assert all(p["unseen_categories"] == "" for p in by_rows["predictions"])
-
-
-def test_unseen_category_is_scored_and_flagged(served):
-    port, _, rows, _ = served
-    row = dict(rows[0], city="Atlantis", industry_primary="space mining")
-    status, body = Client(port).predict({"instances": [row, rows[1]]})
-    assert status == 200
-    assert body["predictions"][0]["unseen_categories"] == "industry_primary,city"
-    assert body["predictions"][1]["unseen_categories"] == ""
-    assert 0 < body["predictions"][0]["probability"] < 1
-
-
-def test_null_means_missing(served):
-    port, _, rows, _ = served
-    status, body = Client(port).predict({"instances": [dict(rows[0], txn_amount_cv=None, city=None)]})
-    assert status == 200 and body["predictions"][0]["unseen_categories"] == ""  # missing is not "unseen"
-
-
-BAD_REQUESTS = {
-    "missing feature": (lambda row: {"instances": [{k: v for k, v in row.items() if k != "txn_count"}]}, 400, "instances[0].txn_count"),
-    "unknown feature": (lambda row: {"instances": [dict(row, favourite_colour="red")]}, 400, "instances[0].favourite_colour"),
-    "string for a number": (lambda row: {"instances": [dict(row, txn_count="ten")]}, 400, "instances[0].txn_count"),
-    "bool for a number": (lambda row: {"instances": [dict(row, txn_count=True)]}, 400, "instances[0].txn_count"),
-    "object for a category": (lambda row: {"instances": [dict(row, city={"name": "x"})]}, 400, "instances[0].city"),
-    "NaN literal": (lambda row: json.dumps({"instances": [dict(row, txn_count=float("nan"))]}).encode(), 400,
-                    "instances[0].txn_count"),
-    "infinity literal": (lambda row: json.dumps({"inputs": {k: [v] for k, v in dict(row, txn_mean_amount=float("inf")).items()}}).encode(),
-                         400, "inputs.txn_mean_amount[0]"),
-    "list value in a row": (lambda row: {"instances": [dict(row, txn_count=[1, 2])]}, 400, "instances[0].txn_count"),
-    "rows not a list": (lambda row: {"instances": row}, 400, "instances"),
-    "row not an object": (lambda row: {"instances": [list(row.values())]}, 400, "instances[0]"),
-    "empty instances": (lambda row: {"instances": []}, 400, "instances"),
-    "ragged columns": (lambda row: {"inputs": {k: [v, v] if k != "city" else [v] for k, v in row.items()}}, 400, "inputs.city"),
-    "both formats": (lambda row: {"instances": [row], "inputs": {}}, 400, "body"),
-    "neither format": (lambda row: {"rows": [row]}, 400, "body"),
-    "malformed JSON": (lambda row: b'{"instances": [', 400, "body"),
-    "not JSON at all": (lambda row: b"\xff\xfe garbage", 400, "body"),
-    "JSON array body": (lambda row: [row], 400, "body"),
-    "unknown signature": (lambda row: {"signature_name": "classify", "instances": [row]}, 400, "signature_name"),
-    "oversized body": (lambda row: {"instances": [row] * 400}, 413, "body"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
-def test_bad_request_gets_a_4xx_naming_the_field(served, case):
-    port, _, rows, process = served
-    make_body, status_expected, field = BAD_REQUESTS[case]
-    status, body = Client(port).predict(make_body(rows[0]))
-    assert status == status_expected, body
-    assert body["field"] == field and body["error"] and "expected" in body
-    assert process.poll() is None
-
-
-@pytest.mark.parametrize("path, field", [("/v1/models/other:predict", "model_name"),
-                                         ("/v1/models/wide_deep/versions/1:predict", "version"),
-                                         ("/v1/models/wide_deep:classify", "path"),
-                                         ("/v2/anything", "path")])
-def test_unknown_model_version_or_route_is_404(served, path, field):
-    port, _, rows, _ = served
-    status, body = Client(port).request("POST", path, {"instances": rows[:1]})
-    assert status == 404 and body["field"] == field
-
-
-def test_eight_concurrent_clients_get_no_errors(served):
-    port, _, rows, process = served
-
-    def client_session(seed: int) -> list[int]:
-        client, statuses = Client(port), []
-        for i in range(25):
-            batch = rows[(seed + i) % len(rows):][: 1 + (i % 3)]
-            status, body = client.predict({"instances": batch})
-            statuses.append(status if len(body.get("predictions", [])) == len(batch) else -1)
-        return statuses
-
-    with ThreadPoolExecutor(8) as pool:
-        statuses = [s for result in pool.map(client_session, range(8)) for s in result]
-    assert statuses == [200] * 200
-    assert process.poll() is None
-
-
-def test_newer_export_is_picked_up_without_dropping_requests(served):
-    """Export a version with threshold 0 (every decision 1) while a client keeps sending requests."""
-    port, model_dir, rows, _ = served
-    client = Client(port)
-    old_version = client.request("GET", "/v1/models/wide_deep")[1]["model_version_status"][0]["version"]
-    failures, seen_versions, stop = [], set(), threading.Event()
-
-    def keep_predicting():
-        own = Client(port)
-        while not stop.is_set():
-            status, body = own.predict({"instances": rows[:5]})
-            if status != 200:
-                failures.append((status, body))
-
-    worker = threading.Thread(target=keep_predicting)
-    worker.start()
-    try:
-        from wide_deep.export import export_saved_model
-        from wide_deep.run import load_estimator
-        estimator = load_estimator(model_dir, log=lambda *_: None)
-        new_path = export_saved_model(estimator.serving_model(), estimator.spec, estimator.state, model_dir / "export", 0.0)
-        client = Client(port)  # the first one may have idled past the server's keep-alive timeout
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            version = client.request("GET", "/v1/models/wide_deep")[1]["model_version_status"][0]["version"]
-            seen_versions.add(version)
-            if version == new_path.name:
-                break
-            time.sleep(0.2)
-        time.sleep(0.5)
+        frame, rows = example_rows(sme_run, small_sme / "applications.parquet", 5)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("POST", "/v1/models/wide_deep:predict", body=json.dumps({"instances": rows}))
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        assert response.status == 200
+        expected = Scorer(sme_run).score_frame(frame)["probability"]
+        assert [round(p["probability"], 5) for p in body["predictions"]] == [round(float(p), 5) for p in expected]
+        connection.request("POST", "/v1/models/wide_deep:predict", body=b"{not json")
+        response = connection.getresponse()
+        assert response.status == 400 and json.loads(response.read())["field"] == "body"
     finally:
-        stop.set()
-        worker.join()
-    assert new_path.name in seen_versions and new_path.name != old_version
-    assert failures == []
-    status, body = client.predict({"instances": rows})
-    assert status == 200 and all(p["decision"] == 1 for p in body["predictions"])
-    status, _ = client.request("GET", f"/v1/models/wide_deep/versions/{new_path.name}")
-    assert status == 200
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0 and "serving wide_deep version" in output and "stopped" in output
+    assert "Traceback" not in output

@@ -2,9 +2,17 @@ import dataclasses
 
 import pytest
 
-from feature_columns import (FeatureSpec, SpecError, bucketized_column, categorical_column_with_hash_bucket,
-                             categorical_column_with_vocabulary_list, crossed_column, embedding_column,
-                             indicator_column, numeric_column)
+from feature_columns import (
+    FeatureSpec,
+    SpecError,
+    bucketized_column,
+    categorical_column_with_hash_bucket,
+    categorical_column_with_vocabulary_list,
+    crossed_column,
+    embedding_column,
+    indicator_column,
+    numeric_column,
+)
 from feature_columns.columns import CrossedColumn
 from feature_columns.spec import LabelSpec
 from tests.conftest import SPECS
@@ -26,28 +34,38 @@ def test_python_api_builds_the_same_spec_as_yaml():
     # a bucketized column reusing the name 'amount' is rejected, like a duplicate in YAML
     with pytest.raises(SpecError, match="'amount' is named twice"):
         FeatureSpec(label=LabelSpec("y"), columns=(city, amount, bucketized_column(amount, boundaries=[1, 10])))
-    spec = FeatureSpec(label=LabelSpec("y"), columns=(city, industry, amount,
-                                                      crossed_column([city, "industry"], hash_bucket_size=100)))
+    spec = FeatureSpec(
+        label=LabelSpec("y"), columns=(city, industry, amount, crossed_column([city, "industry"], hash_bucket_size=100))
+    )
     assert FeatureSpec.from_dict(spec.to_dict()) == spec
     assert embedding_column(city, 4).route == "deep" and embedding_column(city, 4).embedding_dim == 4
     assert indicator_column(city).deep_encoding == "indicator"
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["columns"].append({"name": "city", "type": "categorical"}), "'city' is named twice"),
-    (lambda d: d["crosses"].append({"keys": ["city", "nowhere"]}), "key 'nowhere' is not a column"),
-    (lambda d: d["crosses"].append({"keys": ["city", "amount"]}), "only categorical or bucketized"),
-    (lambda d: d["columns"].append({"name": "x", "type": "text"}), "type='text'"),
-    (lambda d: d["columns"].append({"name": "x", "type": "numeric", "encoding": "log"}), "encoding='log'"),
-    (lambda d: d["columns"].append({"name": "x", "type": "numeric", "colour": 1}), r"unknown field\(s\) \['colour'\]"),
-    (lambda d: d["columns"].append({"name": "x", "type": "categorical", "route": "middle"}), "route='middle'"),
-    (lambda d: d["columns"].append({"name": "y", "type": "numeric"}), "label or id column"),
-    (lambda d: d.pop("label"), "missing 'label'"),
-    (lambda d: d.update(label={"column": "y", "positive": [1], "negative": [1]}), "both positive and negative"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["columns"].append({"name": "city", "type": "categorical"}), "'city' is named twice"),
+        (lambda d: d["crosses"].append({"keys": ["city", "nowhere"]}), "key 'nowhere' is not a column"),
+        (lambda d: d["crosses"].append({"keys": ["city", "amount"]}), "only categorical or bucketized"),
+        (lambda d: d["columns"].append({"name": "x", "type": "text"}), "type='text'"),
+        (lambda d: d["columns"].append({"name": "x", "type": "numeric", "encoding": "log"}), "encoding='log'"),
+        (
+            lambda d: d["columns"].append({"name": "x", "type": "numeric", "colour": 1}),
+            r"unknown field\(s\) \['colour'\]",
+        ),
+        (lambda d: d["columns"].append({"name": "x", "type": "categorical", "route": "middle"}), "route='middle'"),
+        (lambda d: d["columns"].append({"name": "y", "type": "numeric"}), "label or id column"),
+        (lambda d: d.pop("label"), "missing 'label'"),
+        (lambda d: d.update(label={"column": "y", "positive": [1], "negative": [1]}), "both positive and negative"),
+    ],
+)
 def test_invalid_specs_name_the_problem(change, message):
-    data = {"label": {"column": "y"}, "columns": [{"name": "city", "type": "categorical"},
-                                                   {"name": "amount", "type": "numeric"}], "crosses": []}
+    data = {
+        "label": {"column": "y"},
+        "columns": [{"name": "city", "type": "categorical"}, {"name": "amount", "type": "numeric"}],
+        "crosses": [],
+    }
     change(data)
     with pytest.raises(SpecError, match=message):
         FeatureSpec.from_dict(data)
@@ -70,12 +88,25 @@ def test_routing_for_the_paper_variants(sme_spec):
     both = sme_spec.for_model("wide_deep", use_crosses=True, include_protected=True)
     assert both.columns == sme_spec.columns
     assert all(isinstance(c, CrossedColumn) for c in both.crosses) and len(both.crosses) == 3
-    default = sme_spec.for_model("wide_deep", use_crosses=True)   # protected columns, and crosses on them, left out
+    default = sme_spec.for_model("wide_deep", use_crosses=True)  # protected columns, and crosses on them, left out
     assert "gender" not in {c.name for c in default.input_columns}
     assert [c.name for c in default.crosses] == ["city_x_industry_primary", "city_tier_x_industry_primary"]
     assert [c.name for c in sme_spec.protected_columns] == ["gender"]
     with pytest.raises(SpecError, match="model_type"):
         sme_spec.for_model("forest", True)
+
+
+def test_a_model_spec_is_the_routed_spec_and_round_trips(sme_spec, tmp_path):
+    from feature_columns import ModelSpec
+
+    routed = sme_spec.for_model("wide", use_crosses=False)
+    assert isinstance(routed, ModelSpec) and not isinstance(sme_spec, ModelSpec)
+    assert routed.transactions == sme_spec.transactions and routed.label == sme_spec.label
+    routed.to_yaml(tmp_path / "routed.yaml")
+    again = ModelSpec.from_yaml(tmp_path / "routed.yaml")
+    assert isinstance(again, ModelSpec) and again == routed
+    with pytest.raises(SpecError, match="already routed"):
+        routed.for_model("deep", use_crosses=False)
 
 
 def test_column_checks():

@@ -1,0 +1,91 @@
+"""One labelled file read against its spec: validation by name, labels, ids, the stratified split."""
+
+import numpy as np
+import pytest
+
+from feature_columns import DataError
+from tests.conftest import quiet
+from wide_deep.data.dataset import Split, load_dataset, stratified_split
+
+
+def _write(frame, tmp_path, name="d.csv"):
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_split_is_stratified_disjoint_and_seeded():
+    labels = np.array([0] * 700 + [1] * 300)
+    a = stratified_split(labels, 42)
+    assert [len(a[k]) for k in ("train", "valid", "test")] == [600, 200, 200]
+    assert len(np.unique(np.concatenate(list(a.values())))) == 1000
+    assert all(abs(labels[idx].mean() - 0.3) < 0.01 for idx in a.values())
+    b = stratified_split(labels, 42)
+    assert all((a[k] == b[k]).all() for k in a)
+    assert not (stratified_split(labels, 1)["test"] == a["test"]).all()
+
+
+def test_loads_a_valid_file(toy_spec, toy_frame, tmp_path):
+    data = load_dataset(toy_spec, _write(toy_frame, tmp_path), log=quiet)
+    assert sum(int(s.labels.sum()) for s in data.splits.values()) == toy_frame["y"].sum()
+    test = data.splits["test"]
+    assert len(test) == 80 and test.arrays["city"].dtype == object and test.arrays["amount"].dtype == np.float32
+    assert sorted(np.concatenate([s.ids for s in data.splits.values()]).tolist()) == list(range(400))
+    assert data.reference is data.splits["train"] and data.fit_arrays is data.splits["train"].arrays
+    assert data.training.kind == "in_memory" and data.training.rows_per_epoch == 240
+    assert data.report == {"rows": 400, "positive_rate": toy_frame["y"].mean()}
+
+
+def test_limited_keeps_a_seeded_subset_of_every_split(toy_spec, toy_frame, tmp_path):
+    data = load_dataset(toy_spec, _write(toy_frame, tmp_path), log=quiet)
+    small = data.limited(1, train=50, valid=10)
+    assert [len(small.splits[k]) for k in ("train", "valid", "test")] == [50, 10, 80]
+    assert small.training.rows_per_epoch == 50 and small.reference is small.splits["train"]
+    assert set(small.splits["train"].ids) <= set(data.splits["train"].ids)
+    again = data.limited(1, train=50, valid=10)
+    np.testing.assert_array_equal(again.splits["train"].ids, small.splits["train"].ids)
+
+
+def test_splits_take_and_concatenate_every_field():
+    split = Split({"x": np.arange(5.0)}, np.array([0, 1, 0, 1, 1]), ids=np.arange(5), rejected=np.zeros(5, bool))
+    part = split.take(np.array([1, 3]))
+    assert part.labels.tolist() == [1, 1] and part.ids.tolist() == [1, 3] and part.oracle is None
+    joined = Split.concatenate([part, split.take(np.array([0]))])
+    assert joined.arrays["x"].tolist() == [1.0, 3.0, 0.0] and len(joined.rejected) == 3
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda f: f.drop(columns=["amount"]), r"column\(s\) \['amount'\]"),
+    (lambda f: f.drop(columns=["y"]), "label column 'y' is missing"),
+    (lambda f: f.assign(y=np.where(np.arange(len(f)) == 7, 2, f["y"])), "row 7 has value 2"),
+    (lambda f: f.assign(y=0), "only one class"),
+    (lambda f: f.assign(id=np.where(np.arange(len(f)) == 9, 3, f["id"])), r"repeats id 3 \(rows \[3, 9\]\)"),
+    (lambda f: f.assign(amount=f["amount"].astype(object).where(np.arange(len(f)) != 11, "twelve")), "'amount'.*row 11.*'twelve'"),
+    (lambda f: f.assign(y=f["y"].astype(float).where(np.arange(len(f)) != 4, np.nan)), "empty in 1 row"),
+])
+def test_bad_data_is_reported_by_name(toy_spec, toy_frame, tmp_path, mutate, message):
+    with pytest.raises(DataError, match=message):
+        load_dataset(toy_spec, _write(mutate(toy_frame), tmp_path), log=quiet)
+
+
+def test_empty_and_missing_files(toy_spec, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="is empty"):
+        load_dataset(toy_spec, tmp_path / "empty.csv")
+    (tmp_path / "header.csv").write_text("id,city,tier,amount,age,y\n")
+    with pytest.raises(DataError, match="no rows"):
+        load_dataset(toy_spec, tmp_path / "header.csv")
+    with pytest.raises(DataError, match="does not exist"):
+        load_dataset(toy_spec, tmp_path / "absent.csv")
+
+
+def test_label_without_negative_list_must_be_binary(toy_spec, toy_frame, tmp_path):
+    import dataclasses
+    from feature_columns.spec import LabelSpec
+    spec = dataclasses.replace(toy_spec, label=LabelSpec("y", positive=("bad",)))
+    frame = toy_frame.assign(y=np.where(toy_frame["y"] == 1, "bad", "good"))
+    splits = load_dataset(spec, _write(frame, tmp_path), log=quiet).splits
+    assert sum(int(s.labels.sum()) for s in splits.values()) == toy_frame["y"].sum()
+    frame.loc[0, "y"] = "ugly"
+    with pytest.raises(DataError, match="label.negative"):
+        load_dataset(spec, _write(frame, tmp_path), log=quiet)

@@ -1,0 +1,91 @@
+"""The one CSV/Parquet reader and writer: same rows either way, fixed-size batches, atomic output, named errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from feature_columns import DataError
+from feature_columns.spec import TransactionSpec
+from wide_deep.data.sources import (
+    TableWriter,
+    column_names,
+    duckdb_scan,
+    is_parquet,
+    read_table,
+    record_batches,
+    row_count,
+    transactions_path,
+    write_atomically,
+    write_frame,
+)
+
+
+@pytest.fixture
+def frame():
+    return pd.DataFrame({"id": range(2500), "city": ["a", "b"] * 1250, "amount": [1.5] * 2500})
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.parquet", "t.PQ"])
+def test_csv_and_parquet_read_the_same_rows(frame, tmp_path, name):
+    path = tmp_path / name
+    write_frame(frame, path)
+    assert is_parquet(path) == (name != "t.csv")
+    pd.testing.assert_frame_equal(read_table(path), frame)
+    assert row_count(path) == 2500 and column_names(path) == ["id", "city", "amount"]
+    sizes = [b.num_rows for b in record_batches(path, 1000)]
+    assert sizes == [1000, 1000, 500]
+    batches = pd.concat([b.to_pandas() for b in record_batches(path, 700)], ignore_index=True)
+    pd.testing.assert_frame_equal(batches, frame)
+
+
+def test_unreadable_files_are_named(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_table(tmp_path / "absent.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="is empty"):
+        read_table(tmp_path / "empty.csv")
+    with pytest.raises(DataError, match="is a directory"):
+        read_table(tmp_path)
+    (tmp_path / "header.csv").write_text("a,b\n")
+    with pytest.raises(DataError, match="no rows"):
+        read_table(tmp_path / "header.csv")
+    (tmp_path / "fake.parquet").write_text("not parquet at all")
+    with pytest.raises(DataError, match="could not be read"):
+        read_table(tmp_path / "fake.parquet")
+    with pytest.raises(DataError, match="could not be read"):
+        list(record_batches(tmp_path / "fake.parquet", 10))
+
+
+def test_a_table_writer_publishes_only_a_complete_file(tmp_path):
+    table = pa.table({"x": [1, 2, 3]})
+    with TableWriter(tmp_path / "out.parquet") as writer:
+        writer.write(table)
+        writer.write(table)
+        assert not (tmp_path / "out.parquet").exists()  # still under its temporary name
+    assert read_table(tmp_path / "out.parquet")["x"].tolist() == [1, 2, 3, 1, 2, 3]
+    with pytest.raises(RuntimeError), TableWriter(tmp_path / "out.parquet") as writer:
+        writer.write(pa.table({"x": [9]}))
+        raise RuntimeError("scoring failed half way")
+    assert read_table(tmp_path / "out.parquet")["x"].tolist() == [1, 2, 3, 1, 2, 3]  # the old file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]
+
+
+def test_atomic_text_and_the_transaction_log_path(tmp_path):
+    write_atomically(tmp_path / "a.json", "{}")
+    assert (tmp_path / "a.json").read_text() == "{}" and len(list(tmp_path.iterdir())) == 1
+    spec = TransactionSpec(path="transactions")
+    assert transactions_path(spec, tmp_path / "apps.parquet") == tmp_path / "transactions"
+    assert transactions_path(spec, tmp_path / "apps.parquet", "/elsewhere/log.csv").as_posix() == "/elsewhere/log.csv"
+    assert transactions_path(TransactionSpec(path="/abs/tx"), tmp_path / "a.csv").as_posix() == "/abs/tx"
+
+
+def test_duckdb_reads_files_globs_and_folders(tmp_path):
+    write_frame(pd.DataFrame({"x": [1]}), tmp_path / "part-0.parquet")
+    assert duckdb_scan(tmp_path, "log") == f"read_parquet('{tmp_path}/*.parquet')"
+    assert duckdb_scan(tmp_path / "part-*.parquet", "log").startswith("read_parquet(")
+    (tmp_path / "t.csv").write_text("x\n1\n")
+    assert duckdb_scan(tmp_path / "t.csv", "log").startswith("read_csv_auto(")
+    with pytest.raises(DataError, match="log: .*nothing.csv does not exist"):
+        duckdb_scan(tmp_path / "nothing.csv", "log")

@@ -1,0 +1,49 @@
+"""`make report`: a self-contained HTML page with every section and real figures, from a model_dir alone."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from feature_columns.errors import UserError
+from wide_deep.evidence.report import SECTIONS, render_report
+
+
+class _Sections(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sections, self.current, self.images = {}, None, 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self.current = attrs["id"]
+            self.sections[self.current] = ""
+        if tag == "img" and attrs.get("src", "").startswith("data:image/png;base64,"):
+            self.images += 1
+        if tag in ("script", "link") or (tag == "img" and not attrs.get("src", "").startswith("data:")):
+            raise AssertionError(f"report loads an external resource: <{tag} {attrs}>")
+
+    def handle_data(self, data):
+        if self.current:
+            self.sections[self.current] += data
+
+
+def test_report_has_every_section_with_numbers(sme_run):
+    path = render_report(sme_run, n_bootstrap=100)
+    assert path == sme_run / "report.html"
+    parser = _Sections()
+    parser.feed(path.read_text())
+    assert list(parser.sections) == list(SECTIONS)
+    for name, text in parser.sections.items():
+        assert re.search(r"\d\.\d{2}", text), f"section {name} has no figures"
+    assert parser.images >= 4  # ROC, KS, gains and calibration plots, embedded
+    assert "gender" in parser.sections["fairness"] and "Proxy test" in parser.sections["fairness"]
+    assert "excluded from the model" in parser.sections["data"]  # protected columns: the run's own setting
+
+
+def test_report_needs_a_trained_model_dir(tmp_path):
+    with pytest.raises(UserError, match="lacks"):
+        render_report(tmp_path)

@@ -1,0 +1,54 @@
+"""The ablation study (the paper's Table 2) on tiny data, in process through `ablation_study`."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from feature_columns.errors import UserError
+from tests.conftest import quiet, sme_config
+from wide_deep.research.ablation import PAPER_TABLE_2, ROW_METRICS, VARIANTS, ablation_study
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_ablation_writes_every_row_and_column(small_sme, tmp_path):
+    config = sme_config(small_sme, tmp_path / "unused")
+    results = ablation_study(
+        config,
+        seeds=2,
+        runs_dir=tmp_path / "runs",
+        results_dir=tmp_path / "results",
+        resamples=50,
+        quick=True,
+        command="test",
+        log=quiet,
+    )
+    rows = pd.read_csv(results / "ablation.csv")
+    names = [v[0] for v in VARIANTS]
+    assert rows["model"].value_counts().reindex(names).tolist() == [2] * 6  # 6 variants × 2 seeds
+    assert {"LightGBM (tuned)", "scikit-learn LR (wide + cross features)", "Oracle (true probability)"} <= set(
+        rows["model"]
+    )
+    assert set(ROW_METRICS) <= set(rows.columns)
+    trained = rows[rows["model"].isin(names)]
+    assert trained[list(ROW_METRICS)].notna().all().all()
+    assert (trained["auc"] > 0.5).all() and (trained["epochs_trained"] == 3).all()
+    summary = pd.read_csv(results / "ablation_summary.csv")
+    assert (summary["auc_ci_low"] <= summary["auc_mean"]).all() and (
+        summary["auc_mean"] <= summary["auc_ci_high"]
+    ).all()
+    p_values = summary.set_index("model")["delong_p_vs_reference"]
+    assert p_values.drop("Wide & Deep + Cross").between(0, 1).all() and pd.isna(p_values["Wide & Deep + Cross"])
+    table = (results / "ablation.md").read_text()
+    for name, paper in PAPER_TABLE_2.items():
+        assert f"| {name} |" in table and f"{paper[1]:.4f}" in table
+    for image in ("roc.png", "calibration.png"):
+        assert (results / image).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_the_ablation_refuses_streamed_input(tmp_path):
+    from wide_deep.run.config import RunConfig
+
+    with pytest.raises(UserError, match="--streaming is for experiments.train: the ablation"):
+        ablation_study(RunConfig(streaming=True), 1, tmp_path, tmp_path, 50, log=quiet)

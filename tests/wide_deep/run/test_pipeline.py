@@ -1,0 +1,148 @@
+"""The run pipeline in process: prepare → train → evaluate → export, resume, determinism, a user's CSV."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+
+import pandas as pd
+import pytest
+
+from feature_columns.errors import DataError, UserError
+from tests.conftest import quiet
+from wide_deep.core.config import TrainConfig
+from wide_deep.run.config import RunConfig
+from wide_deep.run.model_dir import ModelDir
+from wide_deep.run.pipeline import prepare_data, run_training, train_and_evaluate
+
+REQUIRED_KEYS = {
+    "auc",
+    "precision",
+    "recall",
+    "f1",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+    "accuracy",
+    "log_loss",
+    "brier",
+    "ks",
+    "gini",
+    "threshold",
+    "n_train",
+    "n_valid",
+    "n_test",
+    "train_examples_per_sec",
+    "oracle_auc",
+    "f1_at_0_5",
+    "valid_auc",
+    "best_epoch",
+    "data_quality",
+}
+
+
+def test_a_run_trains_evaluates_and_exports(sme_run):
+    run = ModelDir(sme_run)
+    metrics = run.read_metrics()
+    assert REQUIRED_KEYS <= set(metrics)
+    history = pd.read_csv(run.history)
+    assert len(history) == 8 == metrics["epochs_trained"]
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]  # loss falls
+    assert metrics["auc"] > 0.62  # clearly better than chance on 600 test rows
+    assert 0.65 < metrics["oracle_auc"] < 0.85
+    assert metrics["n_train"] == 1800 and metrics["n_valid"] == 600 and metrics["n_test"] == 600
+    assert metrics["valid_auc"] == pytest.approx(history["val_auc"].max())  # the best epoch's weights
+    assert metrics["data_report"]["transactions"]["rows_in_window"] > 0
+    for name in (
+        "spec.yaml",
+        "preprocessing.json",
+        "config.json",
+        "checkpoints",
+        "best",
+        "summaries",
+        "calibration.json",
+        "evidence.json",
+        "scorecard.csv",
+        "test_scores.parquet",
+    ):
+        assert run.file(name).exists(), name
+    assert len(run.export_versions()) == 1
+
+
+def german(model_dir, **train) -> RunConfig:
+    return RunConfig(
+        dataset="german",
+        model_dir=str(model_dir),
+        export=False,
+        evidence=False,
+        train=TrainConfig(**{"learning_rate": 1e-3, **train}),
+    )
+
+
+def test_rerun_resumes_and_changed_settings_are_refused(tmp_path):
+    logs = []
+    run_training(german(tmp_path, epochs=2), log=quiet)
+    result = run_training(german(tmp_path, epochs=4, early_stopping_patience=0), log=logs.append)
+    assert any("resuming from" in line and "(epoch 2," in line for line in logs)
+    assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [1, 2, 3, 4] and result["epochs_trained"] == 4
+    changed = dataclasses.replace(
+        german(tmp_path, epochs=4), model=dataclasses.replace(RunConfig().model, hidden_units=(32,))
+    )
+    with pytest.raises(UserError, match=r"different settings \(model\)"):
+        run_training(changed, log=quiet)
+
+
+def test_same_seed_same_metrics(tmp_path):
+    results = [run_training(german(tmp_path / name, epochs=3, seed=7), log=quiet) for name in ("a", "b")]
+    for key in ("auc", "log_loss", "brier", "f1", "threshold", "valid_auc"):
+        assert results[0][key] == results[1][key], key
+    other = run_training(german(tmp_path / "c", epochs=3, seed=8), log=quiet)
+    assert other["log_loss"] != results[0]["log_loss"]
+
+
+def test_preprocessing_fitted_on_other_data_is_refused(tmp_path):
+    config = german(tmp_path, epochs=1)
+    data = prepare_data(config, log=quiet)
+    train_and_evaluate(config, data, log=quiet)
+    other = prepare_data(dataclasses.replace(config, split_seed=42), log=quiet)
+    other = dataclasses.replace(other, state={**other.state, "credit_amount": data.state["age_in_years"]})
+    with pytest.raises(UserError, match="preprocessing fitted on different data"):
+        train_and_evaluate(config, other, log=quiet)
+
+
+SPEC = textwrap.dedent("""
+    label: {column: y, positive: [1]}
+    id: id
+    columns:
+      - {name: city, type: categorical}
+      - {name: amount, type: numeric, encoding: log1p_zscore}
+      - {name: age, type: bucketized, num_buckets: 4}
+    crosses:
+      - {keys: [city, age], min_frequency: 2}
+""")
+
+
+def test_a_user_csv_with_a_spec_and_bad_input_errors(tmp_path, toy_frame):
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    toy_frame.to_csv(tmp_path / "loans.csv", index=False)
+    config = RunConfig(
+        dataset=str(tmp_path / "loans.csv"),
+        spec=str(tmp_path / "spec.yaml"),
+        model_dir=str(tmp_path / "m"),
+        export=False,
+        evidence=False,
+        train=TrainConfig(epochs=2),
+    )
+    result = run_training(config, log=quiet)
+    assert result["oracle_auc"] is None and result["dataset"] == "loans" and result["n_train"] == 240
+
+    bad = toy_frame.astype({"amount": object})
+    bad.loc[3, "amount"] = "lots"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match="column 'amount'.*row 3"):
+        prepare_data(dataclasses.replace(config, dataset=str(tmp_path / "bad.csv")), log=quiet)
+    with pytest.raises(UserError, match="--spec"):
+        prepare_data(RunConfig(dataset=str(tmp_path / "loans.csv")), log=quiet)
+    (tmp_path / "dup.yaml").write_text(SPEC.replace("crosses:", "  - {name: city, type: numeric}\ncrosses:"))
+    with pytest.raises(UserError, match="'city' is named twice"):
+        prepare_data(dataclasses.replace(config, spec=str(tmp_path / "dup.yaml")), log=quiet)

@@ -1,0 +1,99 @@
+"""Batch and single-applicant scoring through the export: no train/serve skew, reasons, atomic output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feature_columns.errors import DataError
+from feature_columns.inputs import prepare_frame
+from tests.conftest import quiet
+from wide_deep.data.dataset import read_labelled_file
+from wide_deep.run.model_dir import ModelDir
+from wide_deep.serving.scoring import Scorer, batch_probabilities, score_file
+
+
+@pytest.fixture(scope="module")
+def scored(sme_run, small_sme, tmp_path_factory):
+    """Every small-SME application scored by `score_file` in 700-row batches, with 3 reasons."""
+    out = tmp_path_factory.mktemp("scored") / "scores.parquet"
+    result = score_file(sme_run, small_sme / "applications.parquet", out, batch_rows=700, log=quiet, reasons=3)
+    return out, result
+
+
+def test_batch_scores_equal_the_trained_model(sme_run, small_sme, scored):
+    out, result = scored
+    assert result["rows"] == 3000
+    frame = pd.read_parquet(out)
+    apps = pd.read_parquet(small_sme / "applications.parquet")
+    assert frame["enterprise_id"].tolist() == apps["enterprise_id"].tolist()
+    estimator = ModelDir(sme_run).load_estimator(log=quiet)
+    rows, _ = read_labelled_file(estimator.spec, small_sme / "applications.parquet", log=quiet)
+    np.testing.assert_allclose(batch_probabilities(out), estimator.predict(rows.arrays), atol=1e-5)
+    threshold = ModelDir(sme_run).read_metrics()["threshold"]
+    np.testing.assert_array_equal(frame["decision"], (frame["probability"] >= threshold).astype(int))
+
+
+def test_reasons_are_the_features_that_raised_the_risk(sme_run, scored):
+    frame = pd.read_parquet(scored[0])
+    assert {"reason_1", "reason_1_contribution", "reason_3", "reason_3_contribution"} <= set(frame.columns)
+    top = frame["reason_1_contribution"].to_numpy()
+    assert (top >= 0).all() and (frame.loc[top > 0, "reason_1"] != "").all() and (top > 0).mean() > 0.5
+    assert (frame["reason_1_contribution"] >= frame["reason_2_contribution"]).all()
+    features = set(ModelDir(sme_run).read_evidence()["reason_codes"]["features"])
+    assert set(frame["reason_1"].replace("", np.nan).dropna()) <= features
+
+
+def test_one_applicant_from_raw_transactions_matches_the_batch_pipeline(sme_run, small_sme, scored):
+    scorer = Scorer(sme_run)
+    apps = pd.read_parquet(small_sme / "applications.parquet")
+    log = pd.read_parquet(small_sme / "transactions")
+    batch, _ = read_labelled_file(scorer.spec, small_sme / "applications.parquet", log=quiet)
+    batch_scores = pd.read_parquet(scored[0])
+    names = [c.name for c in scorer.spec.input_columns]
+    for position in (0, 17, 1234, 2999):
+        application = apps.iloc[position].to_dict()
+        own_transactions = log[log[scorer.spec.id_column] == application[scorer.spec.id_column]]
+        result = scorer.score_applicant(application, own_transactions)
+        for name in names:  # the features the model saw in training, row by row
+            trained_on = batch.arrays[name][position]
+            served = result["features"][name]
+            if isinstance(trained_on, str):
+                assert str(served) == trained_on or (trained_on == "" and pd.isna(served)), name
+            else:
+                np.testing.assert_allclose(
+                    np.float32(np.nan if served is None else served), trained_on, rtol=1e-6, err_msg=name
+                )
+        assert result["probability"] == pytest.approx(batch_scores["probability"].iloc[position], abs=1e-6)
+        assert result["decision"] == batch_scores["decision"].iloc[position]
+        assert result["unseen_categories"] == []
+
+
+def test_applicant_without_transactions_needs_the_log(sme_run, small_sme):
+    scorer = Scorer(sme_run)
+    application = pd.read_parquet(small_sme / "applications.parquet").iloc[0].to_dict()
+    with pytest.raises(DataError, match="no transactions were given"):
+        scorer.score_applicant(application)
+    empty_log = pd.read_parquet(small_sme / "transactions").iloc[:0]
+    result = scorer.score_applicant(application, empty_log)  # an enterprise with no activity is still scored
+    assert result["features"]["txn_count"] == 0 and 0 < result["probability"] < 1
+
+
+def test_a_bad_input_leaves_no_output(sme_run, small_sme, tmp_path):
+    apps = pd.read_parquet(small_sme / "applications.parquet")
+    apps.drop(columns=["city"]).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match=r"\['city'\]"):
+        score_file(
+            sme_run, tmp_path / "bad.csv", tmp_path / "out.csv", transactions=small_sme / "transactions", log=quiet
+        )
+    assert list(tmp_path.iterdir()) == [tmp_path / "bad.csv"]  # no out.csv, no partial file
+
+
+def test_prepared_rows_score_like_raw_ones(sme_run, small_sme):
+    scorer = Scorer(sme_run)
+    apps = pd.read_parquet(small_sme / "applications.parquet").head(50)
+    frame = scorer.features(apps, small_sme / "transactions")
+    np.testing.assert_array_equal(
+        scorer.score_frame(frame)["probability"], scorer.score_arrays(prepare_frame(scorer.spec, frame))["probability"]
+    )

@@ -1,0 +1,1 @@
+"""Data in: files, datasets and splits, built-in datasets, transaction aggregation, sharded input, synthetic SME data."""

@@ -1,0 +1,230 @@
+"""A labelled table read against its spec, and its seeded 60/20/20 split.
+
+`labelled_rows` is the one way a raw frame becomes model rows (labels, ids, the transaction
+features, the prepared arrays, the rejected flags); the in-memory loader here and the
+sharded loader (`wide_deep.data.shards`) both use it. Every user mistake becomes a
+`DataError` naming the column, row or value; nothing is dropped silently (the report counts
+what was imputed or excluded).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from feature_columns.errors import DataError
+from feature_columns.inputs import canonical_categories, canonical_category, prepare_frame
+from feature_columns.spec import FeatureSpec
+from wide_deep.data.aggregation import FEATURES, aggregate_transactions
+from wide_deep.data.sources import read_table, transactions_path
+from wide_deep.data.training_input import TrainingInput
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclasses.dataclass
+class Split:
+    """Rows of one split: the prepared model inputs, the 0/1 labels, and what evidence needs beside them."""
+
+    arrays: dict[str, np.ndarray]
+    labels: np.ndarray
+    ids: np.ndarray | None = None
+    oracle: np.ndarray | None = None  # the synthetic data's true default probability
+    rejected: np.ndarray | None = None  # the label spec's rejected_column, when the data has it
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, index: np.ndarray) -> Split:
+        def pick(values):
+            return None if values is None else values[index]
+
+        return Split({k: v[index] for k, v in self.arrays.items()}, self.labels[index], pick(self.ids),
+                     pick(self.oracle), pick(self.rejected))
+
+    @staticmethod
+    def concatenate(parts: list[Split]) -> Split:
+        def join(values):
+            return None if any(v is None for v in values) else np.concatenate(values)
+
+        return Split({k: np.concatenate([p.arrays[k] for p in parts]) for k in parts[0].arrays},
+                     np.concatenate([p.labels for p in parts]), join([p.ids for p in parts]),
+                     join([p.oracle for p in parts]), join([p.rejected for p in parts]))
+
+
+@dataclasses.dataclass
+class LoadedData:
+    """What a loader hands the pipeline: the splits, the rows to fit the preprocessing on, and how
+    training reads its rows.
+
+    `splits` holds "valid" and "test", and "train" whenever the training rows are held in memory
+    (in memory, or this worker's share of sharded files). `reference` is the training sample the
+    evidence compares with: the train split, or the fitting files when training is streamed.
+    """
+
+    splits: dict[str, Split]
+    fit_arrays: dict[str, np.ndarray]
+    reference: Split
+    training: TrainingInput
+    report: dict[str, Any]
+
+    def limited(self, seed: int, **limits: int) -> LoadedData:
+        """A seeded random subset of at most `limits[split]` rows per split (quick runs and tests)."""
+        self.training.require_held("limiting the rows")
+        rng = np.random.default_rng(seed)
+        splits = dict(self.splits)
+        for name, limit in limits.items():
+            if len(splits[name]) > limit:
+                splits[name] = splits[name].take(np.sort(rng.choice(len(splits[name]), limit, replace=False)))
+        return dataclasses.replace(self, splits=splits, reference=splits["train"],
+                                   training=TrainingInput.in_memory(len(splits["train"])))
+
+
+def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str, negative: set[str] | None = None,
+                  require_both_classes: bool = True, row_offset: int = 0) -> np.ndarray:
+    """Raw label values → 0/1 using the spec's positive (and optional negative) values.
+
+    Without `negative` in the spec, the one value besides the positive ones is the negative
+    class. A streamed batch passes the `negative` values found in the fitting files and
+    `require_both_classes=False` (one batch may hold a single class).
+    """
+    column = spec.label.column
+    if column not in frame.columns:
+        raise DataError(f"{source}: label column '{column}' is missing (found: {list(frame.columns)[:30]})")
+    raw = frame[column].to_numpy(dtype=object)
+    values = canonical_categories(frame[column])
+    empty = np.flatnonzero(values == "")
+    if empty.size:
+        raise DataError(f"{source}: label column '{column}' is empty in {empty.size} row(s), first at row "
+                        f"{int(empty[0]) + row_offset}")
+    positive = {canonical_category(v) for v in spec.label.positive}
+    if spec.label.negative is not None:
+        negative = {canonical_category(v) for v in spec.label.negative}
+    elif negative is None:
+        negative = set(np.unique(values)) - positive
+        if len(negative) > 1:
+            raise DataError(f"{source}: label column '{column}' has values {sorted(negative)} besides the positive "
+                            f"{sorted(positive)}; list the non-default value(s) under label.negative in the spec")
+    unknown = ~np.isin(values, list(positive | negative))
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise DataError(f"{source}: label column '{column}' row {row + row_offset} has value {raw[row]!r}; expected "
+                        f"one of positive {sorted(positive)} or negative {sorted(negative)}")
+    labels = np.isin(values, list(positive)).astype("int64")
+    if require_both_classes and labels.min() == labels.max():
+        kind = "default" if labels[0] else "non-default"
+        raise DataError(f"{source}: label column '{column}' has only one class ({kind}, {len(labels)} rows); need "
+                        f"both defaults and non-defaults to train")
+    return labels
+
+
+def negative_label_values(frame: pd.DataFrame, spec: FeatureSpec) -> set[str] | None:
+    """The negative label values later batches may hold: the spec's (None), or those found in `frame`."""
+    if spec.label.negative is not None:
+        return None
+    positive = {canonical_category(v) for v in spec.label.positive}
+    return set(canonical_categories(frame[spec.label.column])) - positive
+
+
+def check_ids(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> np.ndarray | None:
+    if not spec.id_column:
+        return None
+    if spec.id_column not in frame.columns:
+        raise DataError(f"{source}: id column '{spec.id_column}' is missing (found: {list(frame.columns)[:30]})")
+    ids = frame[spec.id_column]
+    duplicated = ids.duplicated(keep=False)
+    if duplicated.any():
+        first = ids[duplicated].iloc[0]
+        first = first.item() if hasattr(first, "item") else first
+        rows = np.flatnonzero((ids == first).to_numpy())[:5].tolist()
+        raise DataError(f"{source}: id column '{spec.id_column}' repeats id {first!r} (rows {rows}); "
+                        f"{int(ids.duplicated().sum())} duplicate row(s) in all; ids must be unique")
+    return ids.to_numpy()
+
+
+def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transactions, source: str):
+    """(`frame` with the aggregated transaction features, the aggregation report or None).
+
+    Nothing to do when the spec has no transactions block or the frame already holds every
+    aggregated feature (e.g. files written by `make shards`). `transactions` is a log path or a
+    DataFrame of raw transactions.
+    """
+    if spec.transactions is None or set(FEATURES) <= set(frame.columns):
+        return frame, None
+    if not spec.id_column:
+        raise DataError(f"{source}: the spec has a transactions block, so it needs an 'id' column to join on")
+    if transactions is None:
+        raise DataError(f"{source}: the spec aggregates raw transactions, but no transactions were given "
+                        f"(and the columns {sorted(FEATURES)[:3]}... are not in the input)")
+    features, report = aggregate_transactions(transactions, frame, spec.transactions, spec.id_column)
+    clash = [c for c in features.columns if c != spec.id_column and c in frame.columns]
+    if clash:
+        raise DataError(f"{source}: column(s) {clash} exist in the data and are also produced by the transaction "
+                        f"aggregation")
+    return pd.concat([frame.reset_index(drop=True), features.drop(columns=[spec.id_column])], axis=1), report
+
+
+def labelled_rows(spec: FeatureSpec, frame: pd.DataFrame, source: str, transactions=None):
+    """(the frame's rows as a `Split`, the transaction aggregation report or None): labels, ids, the
+    transaction features, the prepared arrays and the rejected flags, in that order of checking."""
+    labels = encode_labels(frame, spec, source)
+    ids = check_ids(frame, spec, source)
+    frame, aggregation = add_transaction_features(spec, frame, transactions, source)
+    arrays = prepare_frame(spec, frame, source)
+    rejected = None
+    if spec.label.rejected_column and spec.label.rejected_column in frame.columns:
+        rejected = frame[spec.label.rejected_column].fillna(False).astype(bool).to_numpy()
+    return Split(arrays, labels, ids, rejected=rejected), aggregation
+
+
+def read_oracle(truth_path, ids: np.ndarray | None, id_column: str | None) -> np.ndarray | None:
+    """The generator's true default probability for each id (synthetic data only), else None."""
+    if truth_path is None or not Path(truth_path).exists() or ids is None:
+        return None
+    truth = pd.read_parquet(truth_path)
+    position = pd.Index(truth[id_column]).get_indexer(ids)
+    if (position < 0).any():
+        raise DataError(f"{truth_path}: has no true probability for id {ids[int(np.flatnonzero(position < 0)[0])]!r}")
+    return truth["true_prob"].to_numpy()[position]
+
+
+def stratified_split(labels: np.ndarray, seed: int, fractions=(0.6, 0.2, 0.2)) -> dict[str, np.ndarray]:
+    """Seeded, stratified train/valid/test indices (sorted, so row order inside a split is stable)."""
+    index = np.arange(len(labels))
+    counts = np.bincount(labels, minlength=2)
+    if counts.min() < 5:
+        raise DataError(f"need at least 5 rows of each class to split 60/20/20; got {counts[0]} non-defaults and "
+                        f"{counts[1]} defaults")
+    train, rest = train_test_split(index, train_size=fractions[0], stratify=labels, random_state=seed)
+    valid, test = train_test_split(rest, train_size=fractions[1] / (fractions[1] + fractions[2]),
+                                   stratify=labels[rest], random_state=seed)
+    return {"train": np.sort(train), "valid": np.sort(valid), "test": np.sort(test)}
+
+
+def read_labelled_file(spec: FeatureSpec, data_path: str | Path, truth_path=None, log=print):
+    """(all rows of one file as a `Split`, its report): read, validated, with the transaction features."""
+    source = str(data_path)
+    frame = read_table(data_path)
+    tx = transactions_path(spec.transactions, data_path) if spec.transactions is not None else None
+    rows, aggregation = labelled_rows(spec, frame, source, tx)
+    report: dict[str, Any] = {"rows": int(len(frame)), "positive_rate": float(rows.labels.mean())}
+    if aggregation is not None:
+        report["transactions"] = dataclasses.asdict(aggregation)
+        log(aggregation.summary())
+    rows.oracle = read_oracle(truth_path, rows.ids, spec.id_column)
+    return rows, report
+
+
+def load_dataset(spec: FeatureSpec, data_path: str | Path, split_seed: int = 42, truth_path=None,
+                 log=print) -> LoadedData:
+    """Read and validate `data_path`, add aggregated transaction features, label and split 60/20/20."""
+    rows, report = read_labelled_file(spec, data_path, truth_path, log)
+    splits = {name: rows.take(index) for name, index in stratified_split(rows.labels, split_seed).items()}
+    train = splits["train"]
+    return LoadedData(splits, train.arrays, train, TrainingInput.in_memory(len(train)), report)
+

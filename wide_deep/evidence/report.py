@@ -1,0 +1,342 @@
+"""A self-contained HTML model report rendered from a `model_dir` alone (plots embedded, no network).
+
+Sections (each an element with a stable id, which the tests look for): label, data, metrics
+(with bootstrap confidence intervals), roc, ks, gains, calibration, scorecard, fairness,
+stability, importance, reasons.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from wide_deep.evidence import fairness, metrics, stats
+from wide_deep.evidence.plots import png_data_uri
+from wide_deep.run.model_dir import ModelDir
+
+SECTIONS = (
+    "label",
+    "data",
+    "metrics",
+    "roc",
+    "ks",
+    "gains",
+    "calibration",
+    "scorecard",
+    "fairness",
+    "stability",
+    "importance",
+    "reasons",
+)
+MAX_ATTRIBUTES_SHOWN = 20
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+h2{border-bottom:2px solid #444;padding-bottom:.2em;margin-top:2em}
+.flag-act{color:#b00;font-weight:bold}.flag-watch{color:#c70}.note{color:#555;font-size:.9em}img{max-width:100%}"""
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,}"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _table(rows: list[dict], columns: list[str] | None = None, digits: int = 4) -> str:
+    if not rows:
+        return "<p class='note'>(none)</p>"
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))  # every key any row has
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c), digits)}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _figure(draw) -> str:
+    return f"<img alt='plot' src='{png_data_uri(draw)}'>"
+
+
+def _section(key: str, title: str, body: str) -> str:
+    return f"<section id='{key}'><h2>{html.escape(title)}</h2>{body}</section>"
+
+
+def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
+    """Write the run's report.html and return its path."""
+    run = ModelDir(model_dir)
+    run.require(*run.report_inputs())
+    m, ev, config = run.read_metrics(), run.read_evidence(), run.load_config()
+    scores = run.read_test_scores()
+    y, p = scores["label"].to_numpy(), scores["probability"].to_numpy()
+    card = run.read_scorecard()
+    parts = []
+
+    label = ev["label"]
+    body = f"<p>Default definition: <b>{html.escape(label['definition'])}</b>.</p>"
+    if label["rejections_in_label"]:
+        acc = ev.get("accepted_only", {})
+        body += (
+            f"<p>Rejected applications ({label['rejected_applications']:,}) count as defaults in this label, so the "
+            f"model is also evaluated on accepted loans only (test, n = {acc.get('count', 0):,}):</p>"
+            + _table([{k: acc.get(k) for k in ("auc", "ks", "gini", "brier", "positive_rate")}])
+        )
+    else:
+        body += "<p>Rejected applications are not in the label (accepts-only or not applicable).</p>"
+    parts.append(_section("label", "Label definition", body))
+
+    quality = m.get("data_quality", {})
+    data_rows = [{"split": s, "rows": m[f"n_{s}"]} for s in ("train", "valid", "test")]
+    body = (
+        f"<p>Dataset <b>{_fmt(m.get('dataset'))}</b>, model <b>{_fmt(m.get('model_type'))}</b> (crosses "
+        f"{'on' if m.get('use_crosses') else 'off'}; protected columns "
+        f"{'included' if config.include_protected else 'excluded from the model'}); test default rate "
+        f"{_fmt(m.get('positive_rate'))}; {m.get('epochs_trained')} epochs, best {m.get('best_epoch')}.</p>"
+        + _table(data_rows)
+        + "<p class='note'>Imputed / out-of-vocabulary counts per split (fitted on train):</p>"
+        + _table([{"split": s, "column": c, **counts} for s, cols in quality.items() for c, counts in cols.items()])
+    )
+    parts.append(_section("data", "Data summary", body))
+
+    auc_ci = stats.bootstrap_auc_ci(y, p, n_resamples=n_bootstrap)
+    ks_ci = stats.bootstrap_ci(
+        y, p, lambda labels, scores: metrics.ks_statistic(labels, scores)[0], n_resamples=min(n_bootstrap, 200)
+    )
+    rows = [
+        {"metric": "AUC", "value": m["auc"], "ci_low": auc_ci[0], "ci_high": auc_ci[1]},
+        {"metric": "Gini", "value": m["gini"], "ci_low": 2 * auc_ci[0] - 1, "ci_high": 2 * auc_ci[1] - 1},
+        {"metric": "KS", "value": m["ks"], "ci_low": ks_ci[0], "ci_high": ks_ci[1]},
+    ]
+    rows += [
+        {"metric": k, "value": m.get(k)}
+        for k in (
+            "brier",
+            "log_loss",
+            "hosmer_lemeshow_p",
+            "psi",
+            "threshold",
+            "precision",
+            "recall",
+            "f1",
+            "accuracy",
+            "oracle_auc",
+        )
+        if m.get(k) is not None
+    ]
+    parts.append(
+        _section(
+            "metrics",
+            "Metrics on the test split (95% bootstrap intervals)",
+            _table(rows, ["metric", "value", "ci_low", "ci_high"]),
+        )
+    )
+
+    fpr, tpr, _ = skm.roc_curve(y, p)
+    parts.append(
+        _section(
+            "roc",
+            "ROC curve",
+            f"<p>AUC {_fmt(m['auc'])}</p>"
+            + _figure(
+                lambda ax: (
+                    ax.plot(fpr, tpr, label="model"),
+                    ax.plot([0, 1], [0, 1], "--", color="grey"),
+                    ax.set_xlabel("false positive rate"),
+                    ax.set_ylabel("true positive rate"),
+                )
+            ),
+        )
+    )
+    order = np.sort(p)
+    bad_cdf = np.searchsorted(np.sort(p[y == 1]), order, side="right") / max((y == 1).sum(), 1)
+    good_cdf = np.searchsorted(np.sort(p[y == 0]), order, side="right") / max((y == 0).sum(), 1)
+    parts.append(
+        _section(
+            "ks",
+            "KS plot",
+            f"<p>KS {_fmt(m['ks'])} at probability {_fmt(m.get('ks_score'))}</p>"
+            + _figure(
+                lambda ax: (
+                    ax.plot(order, good_cdf, label="non-defaults"),
+                    ax.plot(order, bad_cdf, label="defaults"),
+                    ax.set_xlabel("predicted probability"),
+                    ax.set_ylabel("cumulative share"),
+                    ax.legend(),
+                )
+            ),
+        )
+    )
+
+    gains = ev["gains"]
+    parts.append(
+        _section(
+            "gains",
+            "Gains table (decile 1 = riskiest)",
+            _table(gains)
+            + _figure(
+                lambda ax: (
+                    ax.bar([g["decile"] for g in gains], [g["bad_rate"] for g in gains]),
+                    ax.set_xlabel("score decile"),
+                    ax.set_ylabel("bad rate"),
+                )
+            ),
+        )
+    )
+
+    before, after = ev["calibration_before"], ev.get("calibration_after")
+    cal_rows = [
+        {
+            "": "uncalibrated",
+            **{
+                k: before[k]
+                for k in ("brier", "hosmer_lemeshow", "hosmer_lemeshow_p", "mean_predicted", "observed_rate")
+            },
+        }
+    ]
+    if after:
+        cal_rows.append(
+            {
+                "": f"after {m.get('calibration')}",
+                **{
+                    k: after[k]
+                    for k in ("brier", "hosmer_lemeshow", "hosmer_lemeshow_p", "mean_predicted", "observed_rate")
+                },
+            }
+        )
+
+    def reliability(ax):
+        for name, table in (("uncalibrated", before), (m.get("calibration"), after)):
+            if table:
+                ax.plot(
+                    [r["mean_predicted"] for r in table["reliability"]],
+                    [r["observed_rate"] for r in table["reliability"]],
+                    "o-",
+                    label=name,
+                )
+        ax.plot([0, 1], [0, 1], "--", color="grey")
+        ax.set_xlabel("mean predicted")
+        ax.set_ylabel("observed default rate")
+        ax.legend()
+
+    parts.append(
+        _section(
+            "calibration",
+            "Calibration",
+            _table(cal_rows)
+            + _figure(reliability)
+            + "<p class='note'>Reliability table (10 equal-count bins):</p>"
+            + _table((after or before)["reliability"]),
+        )
+    )
+
+    sc = ev["scorecard"]
+    body = (
+        f"<p>{sc['base_score']:g} points at good:bad odds {sc['base_odds']:g}:1, {sc['pdo']:g} points to double "
+        f"the odds; "
+        f"<b>a higher score means lower risk</b>. Base points {sc['base_points']:.1f}. Mean test score "
+        f"{_fmt(m.get('score_mean_test'), 1)}.</p>"
+    )
+    if sc.get("deep_share"):
+        d = sc["deep_share"]
+        body += (
+            f"<p>Deep branch term (not in the table): mean {d['mean']:.1f} points, 5th–95th percentile "
+            f"{d['p5']:.1f} to {d['p95']:.1f}, standard deviation {d['std']:.1f} against {d['wide_std']:.1f} "
+            f"for the wide points.</p>"
+        )
+    shown = []
+    for name, group in card.groupby("characteristic", sort=False):
+        if (
+            len(group) > MAX_ATTRIBUTES_SHOWN
+        ):  # e.g. a city × industry cross: the extremes here, all rows in scorecard.csv
+            ordered = group.sort_values("points")
+            group = pd.concat([ordered.head(MAX_ATTRIBUTES_SHOWN // 2), ordered.tail(MAX_ATTRIBUTES_SHOWN // 2)])
+            body += (
+                f"<p class='note'>{html.escape(name)}: {len(ordered):,} attributes; the {MAX_ATTRIBUTES_SHOWN // 2} "
+                f"lowest- and highest-scoring are shown, all are in scorecard.csv.</p>"
+            )
+        shown.append(group)
+    body += _table(
+        pd.concat(shown)[["characteristic", "attribute", "weight", "points"]].to_dict(orient="records"), digits=3
+    )
+    parts.append(_section("scorecard", "Scorecard (wide branch)", body))
+
+    body = ""
+    for name, entry in ev["fairness"].items():
+        body += (
+            f"<h3>{html.escape(name)}</h3><p>In the model: <b>{_fmt(entry['in_model'])}</b>. Proxy test: the model's "
+            f"inputs predict this attribute with AUC <b>{_fmt(entry['proxy_auc'])}</b> (0.5 = no proxy). "
+            f"Reference group: {html.escape(entry['reference_group'])}; approval = predicted probability below "
+            f"the threshold.</p>"
+        )
+        body += _table([{"group": g, **row} for g, row in entry["groups"].items()], ["group", *fairness.GROUP_METRICS])
+    parts.append(
+        _section("fairness", "Fairness by protected attribute", body or "<p>No column is marked protected.</p>")
+    )
+
+    st = ev["stability"]
+    csi_rows = [
+        {"feature": f, "csi": v["csi"], "flag": v["flag"]}
+        for f, v in sorted(st["csi"].items(), key=lambda kv: -kv[1]["csi"])
+    ]
+    parts.append(
+        _section(
+            "stability",
+            "Stability (train → test)",
+            f"<p>Score PSI {_fmt(st['psi'])} (<span class='flag-{st['psi_flag']}'>{st['psi_flag']}</span>; "
+            "watch above 0.1, act above 0.25).</p>" + _table(csi_rows),
+        )
+    )
+
+    perm = ev["importance"]["permutation_auc_drop"]
+    spread = card[card["attribute_index"] >= 0].groupby("characteristic")["points"].agg(lambda s: s.max() - s.min())
+    imp_rows = [
+        {"feature": f, "permutation_auc_drop": v, "wide_points_range": float(spread.get(f, np.nan))}
+        for f, v in perm.items()
+    ]
+    parts.append(
+        _section(
+            "importance",
+            "Feature importance",
+            "<p class='note'>Permutation importance: test AUC lost when the feature is shuffled (up to 5,000 "
+            "rows). Wide points range: max − min scorecard points of the characteristic.</p>" + _table(imp_rows),
+        )
+    )
+
+    rc = ev["reason_codes"]
+    body = (
+        f"<p>Contributions to the logit add up to it: exactly for the wide branch, by integrated gradients for the "
+        f"deep "
+        f"branch (residual max {_fmt(rc['max_abs_residual'])}, mean {_fmt(rc['mean_abs_residual'], 6)} in logit units "
+        f"on the test split). Intercept {_fmt(rc['intercept'])}.</p>"
+        + _table([{"feature": f, "mean_abs_contribution": v} for f, v in rc["mean_abs_contribution"].items()])
+        + "<p class='note'>The first test applicants' top reasons (features that raised the risk):</p>"
+        + _table(
+            [
+                {
+                    "row": e["row"],
+                    "probability": e["probability"],
+                    "reasons": "; ".join(f"{f} (+{c:.3f})" for f, c in e["reasons"]),
+                }
+                for e in rc["examples"]
+            ]
+        )
+    )
+    parts.append(_section("reasons", "Reason codes", body))
+
+    title = f"Model report: {m.get('dataset')} {m.get('model_type')}"
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
+        f"</head><body><h1>{html.escape(title)}</h1><p class='note'>Rendered from {html.escape(str(run))} by "
+        f"<code>make report</code>.</p>{''.join(parts)}</body></html>"
+    )
+    run.write_text(run.report.name, page)
+    return run.report

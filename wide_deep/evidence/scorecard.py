@@ -1,0 +1,179 @@
+"""A points scorecard read off the wide branch, with PDO scaling.
+
+Sign convention: a higher score means lower risk. With factor = PDO / ln 2 and
+offset = base_score - factor · ln(base_odds), an applicant with good:bad odds `o` scores
+offset + factor · ln(o) = offset - factor · logit(p_default).
+
+The model's logit is bias + Σ_k w_k[attribute] + v · wide_dense + deep(x), so
+
+    score = base_points + Σ_k points_k[attribute] + Σ_j slope_j · encoded_j + deep_points(x)
+
+with points_k[a] = factor · (max_a' w_k[a'] - w_k[a]) (every characteristic's riskiest
+attribute gets 0 points, the others more), base_points = offset - factor · (bias + Σ_k max w_k),
+slope_j = -factor · v_j per unit of a numeric column's encoding, and deep_points(x) =
+-factor · deep(x), the deep branch's share, reported as its own term. For a wide-only model
+there is no deep term and the table reproduces the model's score exactly (a test checks it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from feature_columns.columns import BucketizedColumn, CategoricalColumn, CrossedColumn
+from feature_columns.fitting import Buckets, FittedEntry, HashBuckets
+from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaling:
+    base_score: float = 600.0
+    base_odds: float = 50.0  # good:bad odds at base_score
+    pdo: float = 20.0  # points to double the odds
+
+    @property
+    def factor(self) -> float:
+        return self.pdo / math.log(2)
+
+    @property
+    def offset(self) -> float:
+        return self.base_score - self.factor * math.log(self.base_odds)
+
+    def score(self, logit: np.ndarray) -> np.ndarray:
+        return self.offset - self.factor * np.asarray(logit, dtype="float64")
+
+
+def attribute_labels(column, entry: FittedEntry) -> list[str]:
+    """A readable label for every index of a wide column (index 0 of a vocabulary is out-of-vocabulary)."""
+    if isinstance(entry, HashBuckets):
+        return [f"hash bucket {i}" for i in range(entry.count)]
+    if not isinstance(entry, Buckets):
+        other = (
+            "other combinations (unseen or rare in training)"
+            if isinstance(column, CrossedColumn)
+            else "unseen or rare value (out of vocabulary)"
+        )
+        values = ["(missing)" if v == MISSING_CATEGORY else v.replace(CROSS_SEPARATOR, " × ") for v in entry.values]
+        return [other] + values
+    bounds = [float(b) for b in entry.boundaries]
+    if not bounds:
+        return ["all values", "all values", "(missing)"]
+    return (
+        [f"< {bounds[0]:g}"]
+        + [f"[{a:g}, {b:g})" for a, b in zip(bounds[:-1], bounds[1:])]
+        + [f">= {bounds[-1]:g}", "(missing)"]
+    )
+
+
+def wide_weights(estimator) -> dict:
+    """The trained wide branch and fusion bias as NumPy: table [wide_size], dense kernel [Dw], bias."""
+    core = estimator.core
+    names = {layer.name for layer in core.layers}
+    table = core.get_layer("wide_ids_weights").weights_table.numpy() if "wide_ids_weights" in names else np.zeros(0)
+    dense = core.get_layer("wide_dense_weights").kernel.numpy()[:, 0] if "wide_dense_weights" in names else np.zeros(0)
+    return {"table": table, "dense": dense, "bias": float(core.get_layer("fusion_bias").bias.numpy())}
+
+
+def build_scorecard(estimator, scaling: Scaling) -> tuple[pd.DataFrame, dict]:
+    """(one row per characteristic and attribute, summary with base points and the deep term's description)."""
+    weights, layout, spec = wide_weights(estimator), estimator.layout, estimator.spec
+    rows, max_total = [], 0.0
+    for segment in layout.wide_segments:
+        column = spec.column(segment.name)
+        w = weights["table"][segment.offset : segment.offset + segment.size]
+        labels = attribute_labels(column, estimator.state[segment.name])
+        top = float(w.max())
+        max_total += top
+        kind = (
+            "cross"
+            if isinstance(column, CrossedColumn)
+            else "bucketized"
+            if isinstance(column, BucketizedColumn)
+            else "categorical"
+            if isinstance(column, CategoricalColumn)
+            else "numeric"
+        )
+        for index, (label, weight) in enumerate(zip(labels, w)):
+            rows.append(
+                {
+                    "characteristic": segment.name,
+                    "type": kind,
+                    "attribute_index": index,
+                    "attribute": label,
+                    "weight": float(weight),
+                    "points": scaling.factor * (top - float(weight)),
+                }
+            )
+    for name, v in zip(layout.wide_dense_names, weights["dense"]):
+        rows.append(
+            {
+                "characteristic": name.split(":")[0],
+                "type": "numeric (per unit of encoding)",
+                "attribute_index": -1,
+                "attribute": f"points per unit of {name}",
+                "weight": float(v),
+                "points": -scaling.factor * float(v),
+            }
+        )
+    summary = {
+        "base_score": scaling.base_score,
+        "base_odds": scaling.base_odds,
+        "pdo": scaling.pdo,
+        "factor": scaling.factor,
+        "offset": scaling.offset,
+        "base_points": scaling.offset - scaling.factor * (weights["bias"] + max_total),
+        "has_deep_term": layout.has_deep,
+        "sign_convention": "higher score = lower risk; score = offset - factor * logit(p_default)",
+    }
+    return pd.DataFrame(
+        rows, columns=["characteristic", "type", "attribute_index", "attribute", "weight", "points"]
+    ), summary
+
+
+def score_from_table(
+    table: pd.DataFrame, summary: dict, wide_ids: np.ndarray | None, wide_dense: np.ndarray | None, segments
+) -> np.ndarray:
+    """Scores from the scorecard alone: base points + the points of each row's attributes (wide part only)."""
+    n = len(wide_ids) if wide_ids is not None else len(wide_dense)
+    score = np.full(n, summary["base_points"], dtype="float64")
+    for k, segment in enumerate(segments):
+        points = (
+            table[(table["characteristic"] == segment.name) & (table["attribute_index"] >= 0)]
+            .sort_values("attribute_index")["points"]
+            .to_numpy()
+        )
+        score += points[wide_ids[:, k] - segment.offset]
+    if wide_dense is not None:
+        slopes = table[table["attribute_index"] < 0]["points"].to_numpy()
+        score += wide_dense @ slopes
+    return score
+
+
+def scorecard_markdown(table: pd.DataFrame, summary: dict, deep_share: dict | None = None) -> str:
+    """The scorecard as readable Markdown, with the scaling and the deep term (scorecard.md)."""
+    lines = [
+        "# Scorecard (wide branch)",
+        "",
+        f"Scaling: {summary['base_score']:g} points at good:bad odds of {summary['base_odds']:g}:1, "
+        f"{summary['pdo']:g} points to double the odds (factor {summary['factor']:.3f}, offset "
+        f"{summary['offset']:.2f}). **A higher score means lower risk.**",
+        "",
+        f"Score = base points ({summary['base_points']:.1f}) + the points of each characteristic's attribute"
+        + (" + the deep branch's term." if summary["has_deep_term"] else "."),
+        "",
+    ]
+    if deep_share:
+        lines += [
+            f"Deep branch term on the test split: mean {deep_share['mean']:.1f} points, "
+            f"5th–95th percentile {deep_share['p5']:.1f} to {deep_share['p95']:.1f}; standard deviation "
+            f"{deep_share['std']:.1f} points against {deep_share['wide_std']:.1f} for the wide points.",
+            "",
+        ]
+    for name, group in table.groupby("characteristic", sort=False):
+        lines += [f"## {name}", "", "| attribute | weight (logit) | points |", "|---|---:|---:|"]
+        lines += [f"| {r.attribute} | {r.weight:+.4f} | {r.points:.1f} |" for r in group.itertuples()]
+        lines.append("")
+    return "\n".join(lines)

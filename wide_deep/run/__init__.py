@@ -1,0 +1,1 @@
+"""One run: its config, the pipeline (prepare → train → evaluate → export) and the model_dir it writes."""

@@ -1,0 +1,86 @@
+"""One config object per run: absl flags → RunConfig → builder functions (no globals).
+
+A RunConfig round-trips through JSON (`to_dict` / `from_dict`), which is how a run's
+`model_dir` remembers how it was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from wide_deep.core.config import ModelConfig, TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    dataset: str = "sme"
+    train_data: str | None = None  # None: the dataset's default file; a glob reads sharded files (data.shards)
+    valid_data: str | None = None  # with sharded train_data: the validation and test files (or globs)
+    test_data: str | None = None
+    fit_shards: int = 0  # sharded input: fit preprocessing on the first N train files (0: all)
+    streaming: bool = False  # sharded input: read the train files every epoch instead of holding them
+    shuffle_window: int = 65_536  # streaming: rows shuffled together (a seeded permutation per window)
+    spec: str | None = None  # None: the dataset's default spec
+    model_dir: str = "runs/default"
+    use_crosses: bool = True
+    include_protected: bool = False  # keep `protected: true` columns in the model (the paper's setup)
+    calibration: str = "none"  # none | platt | isotonic, fitted on validation, carried in the export
+    scorecard: tuple = (600.0, 50.0, 20.0)  # base score, base good:bad odds, points to double the odds
+    split_seed: int = 42
+    num_enterprises: int = 129_880  # synthetic SME data size when it must be generated
+    data_seed: int = 2024
+    export: bool = True
+    evidence: bool = True  # credit-risk evidence after training (off: metrics only)
+    distribution: str = "default"  # default (one process) | multi_worker (MultiWorkerMirroredStrategy, TF_CONFIG)
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    @property
+    def sharded(self) -> bool:
+        """The splits come from files (a train glob, explicit valid/test files, or streaming)."""
+        from wide_deep.data.shards import is_glob
+
+        return is_glob(self.train_data) or bool(self.valid_data or self.test_data or self.streaming)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """The inverse of `to_dict` (tuples restored); keys this version does not know are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and k not in ("model", "train")}
+        if "scorecard" in values:
+            values["scorecard"] = tuple(values["scorecard"])
+        model = {
+            k: v for k, v in data.get("model", {}).items() if k in {f.name for f in dataclasses.fields(ModelConfig)}
+        }
+        if "hidden_units" in model:
+            model["hidden_units"] = tuple(model["hidden_units"])
+        train = {
+            k: v for k, v in data.get("train", {}).items() if k in {f.name for f in dataclasses.fields(TrainConfig)}
+        }
+        return cls(**values, model=ModelConfig(**model), train=TrainConfig(**train))
+
+    def model_shaping(self) -> dict[str, Any]:
+        """The parts that must match for a rerun to resume from the same model_dir's checkpoints."""
+        d = self.to_dict()
+        keep_train = {
+            k: d["train"][k] for k in ("batch_size", "seed", "wide_optimizer", "deep_optimizer", "deterministic")
+        }
+        keys = (
+            "dataset",
+            "train_data",
+            "valid_data",
+            "test_data",
+            "fit_shards",
+            "streaming",
+            "shuffle_window",
+            "spec",
+            "use_crosses",
+            "include_protected",
+            "split_seed",
+            "model",
+        )
+        return {**{k: d[k] for k in keys}, "train": keep_train}

@@ -1,0 +1,213 @@
+"""The `model_dir` of a run: the one owner of its file names, and of loading a run back.
+
+    model_dir/
+      config.json            how the run was configured (RunConfig) and the settings a resume must match
+      spec.yaml              the dataset's FeatureSpec as trained (unrouted)
+      preprocessing.json     the state fitted on the training split
+      checkpoints/ best/     epoch checkpoints (for resume) and the best validation weights
+      summaries/             TensorBoard scalars
+      history.csv            one row per epoch
+      calibration.json       the calibrator fitted on validation
+      metrics.json           test metrics and the run's facts
+      evidence.json          credit-risk evidence tables (the monitoring baseline among them)
+      test_scores.parquet    test labels and scores (the report's curves and intervals)
+      scorecard.csv/.md      the wide branch as points
+      report.html            `make report`
+      export/<version>/      SavedModels (`wide_deep.serving.export`)
+      worker<k>/             the checkpoints of worker k of a multi-worker run
+
+Every file is written atomically (a temporary name, then a rename), so a run killed at any
+moment leaves each file whole or absent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from feature_columns.errors import UserError
+from feature_columns.fitting import FittedState, state_from_json, state_to_json
+from feature_columns.spec import FeatureSpec
+from wide_deep.data.sources import write_atomically, write_frame
+from wide_deep.run.config import RunConfig
+
+if TYPE_CHECKING:  # TensorFlow is imported only by what trains or loads a model
+    from wide_deep.core.calibration import Calibrator
+    from wide_deep.core.trainer import Estimator, TrainingFiles
+
+CONFIG = "config.json"
+SPEC = "spec.yaml"
+PREPROCESSING = "preprocessing.json"
+CALIBRATION = "calibration.json"
+METRICS = "metrics.json"
+EVIDENCE = "evidence.json"
+HISTORY = "history.csv"
+TEST_SCORES = "test_scores.parquet"
+SCORECARD_CSV = "scorecard.csv"
+SCORECARD_MD = "scorecard.md"
+REPORT = "report.html"
+CHECKPOINTS = "checkpoints"
+BEST = "best"
+SUMMARIES = "summaries"
+EXPORT = "export"
+
+
+class ModelDir:
+    """One run's folder: paths, typed reads and atomic writes of everything in it."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def export_root(self) -> Path:
+        return self.path / EXPORT
+
+    @property
+    def report(self) -> Path:
+        return self.path / REPORT
+
+    @property
+    def history(self) -> Path:
+        return self.path / HISTORY
+
+    def worker(self, index: int) -> ModelDir:
+        """The folder of worker `index` (> 0) of a multi-worker run: its own checkpoints, for resuming."""
+        return ModelDir(self.path / f"worker{index}")
+
+    def training_files(self) -> TrainingFiles:
+        from wide_deep.core.trainer import TrainingFiles
+
+        return TrainingFiles(self.path / CHECKPOINTS, self.path / BEST, self.path / SUMMARIES, self.path / HISTORY)
+
+    def is_run(self) -> bool:
+        """It holds a run started by this version (a config.json)."""
+        return (self.path / CONFIG).exists()
+
+    def require(self, *names: str, hint: str = "train it with this version (`make train MODEL_DIR=...`) first") -> None:
+        missing = [n for n in names if not (self.path / n).exists()]
+        if missing:
+            raise UserError(f"{self.path} lacks {missing}: {hint}")
+
+    # --- writes ------------------------------------------------------------------------
+    def write_json(self, name: str, data) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.path / name, json.dumps(data, indent=1, default=str))
+
+    def write_text(self, name: str, text: str) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.path / name, text)
+
+    def save_settings(self, config: RunConfig, spec: FeatureSpec, state: FittedState) -> None:
+        """What a later resume, `load_estimator` and the report read back: spec, fitted state, config."""
+        self.write_text(SPEC, spec.to_yaml())
+        self.write_text(PREPROCESSING, state_to_json(state))
+        self.write_json(CONFIG, {"model_shaping": config.model_shaping(), "config": config.to_dict()})
+
+    def save_calibrator(self, calibrator: Calibrator) -> None:
+        self.write_text(CALIBRATION, calibrator.to_json())
+
+    def save_metrics(self, metrics: dict) -> None:
+        self.write_json(METRICS, metrics)
+
+    def save_evidence(
+        self, tables: dict, test_scores: pd.DataFrame, scorecard: pd.DataFrame, scorecard_markdown: str
+    ) -> None:
+        self.write_json(EVIDENCE, tables)
+        self.write_text(SCORECARD_CSV, scorecard.to_csv(index=False))
+        self.write_text(SCORECARD_MD, scorecard_markdown)
+        write_frame(test_scores, self.path / TEST_SCORES)
+
+    # --- reads -------------------------------------------------------------------------
+    def read_json(self, name: str) -> dict:
+        try:
+            return json.loads((self.path / name).read_text())
+        except json.JSONDecodeError as err:
+            raise UserError(
+                f"{self.path / name} is not valid JSON ({err}); it was damaged outside this program"
+            ) from None
+
+    def load_config(self) -> RunConfig:
+        if not self.is_run():
+            raise UserError(f"{self.path} is not a model_dir (no {CONFIG}); train one with experiments.train first")
+        return RunConfig.from_dict(self.read_json(CONFIG)["config"])
+
+    def saved_model_shaping(self) -> dict:
+        return self.read_json(CONFIG).get("model_shaping", {})
+
+    def load_spec(self) -> FeatureSpec:
+        return FeatureSpec.from_yaml(self.path / SPEC)
+
+    def saved_spec_text(self) -> str | None:
+        path = self.path / SPEC
+        return path.read_text() if path.exists() else None
+
+    def load_state(self) -> FittedState:
+        path = self.path / PREPROCESSING
+        return state_from_json(path.read_text(), str(path))
+
+    def has_state(self) -> bool:
+        return (self.path / PREPROCESSING).exists()
+
+    def read_metrics(self) -> dict:
+        return self.read_json(METRICS)
+
+    def read_evidence(self) -> dict:
+        return self.read_json(EVIDENCE)
+
+    def read_test_scores(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / TEST_SCORES)
+
+    def read_scorecard(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / SCORECARD_CSV)
+
+    def read_history(self) -> list[dict]:
+        from wide_deep.core.callbacks import HistoryLog
+
+        return HistoryLog(self.history).read()
+
+    def report_inputs(self) -> tuple[str, ...]:
+        """The files `make report` renders from."""
+        return (METRICS, EVIDENCE, TEST_SCORES, SCORECARD_CSV)
+
+    # --- resume and reload -----------------------------------------------------------------
+    def check_resumable(self, config: RunConfig, spec: FeatureSpec) -> bool:
+        """True when this folder holds a compatible run (resume); a UserError when it holds a different one."""
+        if not self.is_run():
+            return False
+        previous = self.saved_model_shaping()
+        now = json.loads(json.dumps(config.model_shaping(), default=str))
+        if previous != now or self.saved_spec_text() != spec.to_yaml():
+            changed = sorted(k for k in now if previous.get(k) != now[k]) or ["spec"]
+            raise UserError(
+                f"--model_dir={self.path} holds a run with different settings ({', '.join(changed)}); "
+                f"use a new --model_dir or delete that one"
+            )
+        return True
+
+    def load_estimator(self, log=print) -> Estimator:
+        """Reopen the trained run (spec routed as trained, fitted preprocessing, best weights) for predict/export."""
+        from wide_deep.core.trainer import Estimator
+
+        config = self.load_config()
+        spec = self.load_spec().for_model(config.model.model_type, config.use_crosses, config.include_protected)
+        estimator = Estimator(self.training_files(), spec, self.load_state(), config.model, config.train, log=log)
+        estimator.restore_best()
+        return estimator
+
+    def export_versions(self) -> list[Path]:
+        from wide_deep.serving.saved_model import export_versions
+
+        return export_versions(self.export_root)
+
+    def latest_export(self) -> Path | None:
+        versions = self.export_versions()
+        return versions[-1] if versions else None

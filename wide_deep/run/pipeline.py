@@ -1,0 +1,277 @@
+"""The run loop behind `experiments/train.py`: data → fit preprocessing → train → evaluate → export.
+
+`prepare_data` loads and splits the data once (the in-memory, sharded or streamed
+`TrainingInput` is decided there) and fits the preprocessing on the training rows;
+`train_and_evaluate` encodes each split once and hands the same tensors to training,
+evaluation and the evidence; `run_training` is the two together for one worker of a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import numpy as np
+
+from feature_columns.errors import UserError
+from feature_columns.fitting import FittedState, fit_state, quality_report
+from feature_columns.spec import FeatureSpec
+from wide_deep.core.calibration import fit_calibrator
+from wide_deep.core.cluster import ClusterIdentity
+from wide_deep.core.model import log_odds
+from wide_deep.core.trainer import Estimator, layout_summary, steady_state_throughput
+from wide_deep.data import registry
+from wide_deep.data.dataset import LoadedData, Split, load_dataset
+from wide_deep.data.registry import DatasetInfo
+from wide_deep.data.shards import load_sharded
+from wide_deep.data.training_input import TrainingInput
+from wide_deep.evidence import metrics
+from wide_deep.run.config import RunConfig
+from wide_deep.run.model_dir import ModelDir
+from wide_deep.run.resources import peak_rss_mb
+
+TABLE_KEYS = (
+    "auc",
+    "gini",
+    "ks",
+    "log_loss",
+    "brier",
+    "threshold",
+    *metrics.THRESHOLD_METRICS,
+    "accuracy",
+    "f1_at_0_5",
+    "f1_weighted_at_0_5",
+)
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{'metric':<22}{'test':>10}"]
+    lines += [f"{k:<22}{result[k]:>10.4f}" for k in TABLE_KEYS if k in result]
+    if result.get("oracle_auc") is not None:
+        lines.append(
+            f"{'oracle_auc':<22}{result['oracle_auc']:>10.4f}   (true probabilities; the best any model can reach)"
+        )
+        lines.append(f"{'gap_to_oracle':<22}{result['oracle_auc'] - result['auc']:>10.4f}")
+    lines.append(f"{'n_train/valid/test':<22}{result['n_train']:>10,} / {result['n_valid']:,} / {result['n_test']:,}")
+    lines.append(
+        f"{'train examples/s':<22}{result['train_examples_per_sec']:>10,.0f}   (steady-state median, batch "
+        f"{result['batch_size']})"
+    )
+    return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """A loaded, validated and split dataset with its preprocessing fitted on the training rows.
+
+    Built once and shared by every run that uses the same data, spec and split (the CLI,
+    and the ablation and sensitivity drivers across variants and seeds).
+
+    `splits` holds "valid" and "test", and "train" when the training rows are held;
+    `reference` is the training sample the evidence compares with (the train split, or the
+    fitting files when `training` is streamed).
+    """
+
+    info: DatasetInfo
+    spec: FeatureSpec
+    state: FittedState
+    splits: dict[str, Split]
+    reference: Split
+    training: TrainingInput
+    report: dict
+    quality: dict
+
+    def limited(self, seed: int, **limits: int) -> PreparedData:
+        """A seeded random subset of at most `limits[split]` rows per split (quick runs and tests)."""
+        loaded = LoadedData(self.splits, {}, self.reference, self.training, self.report).limited(seed, **limits)
+        return dataclasses.replace(self, splits=loaded.splits, reference=loaded.reference, training=loaded.training)
+
+
+def prepare_data(
+    config: RunConfig, log=print, state: FittedState | None = None, cluster: ClusterIdentity = ClusterIdentity()
+) -> PreparedData:
+    """Resolve, (generate,) load, validate and split the data; fit preprocessing on train unless `state` is given.
+
+    With a glob (or explicit valid/test files), the splits come from files and this worker
+    reads only its share of the training files (`wide_deep.data.shards`).
+    """
+    info = registry.resolve(config.dataset, config.train_data, config.spec)
+    spec = FeatureSpec.from_yaml(info.spec)
+    if config.sharded:
+        loaded = load_sharded(
+            spec,
+            config.train_data or str(info.data),
+            config.valid_data,
+            config.test_data,
+            num_workers=cluster.num_workers,
+            worker_index=cluster.worker_index,
+            fit_shards=config.fit_shards,
+            streaming=config.streaming,
+            shuffle_window=config.shuffle_window,
+            truth=info.truth,
+            log=log,
+        )
+    else:
+        registry.ensure_generated(info, config.num_enterprises, config.data_seed, log)
+        loaded = load_dataset(spec, info.data, split_seed=config.split_seed, truth_path=info.truth, log=log)
+    if state is None:
+        state = fit_state(spec, loaded.fit_arrays)  # training data only
+    evaluated = {"train": loaded.reference, "valid": loaded.splits["valid"], "test": loaded.splits["test"]}
+    quality = {name: quality_report(spec, state, split.arrays) for name, split in evaluated.items()}
+    labels = np.concatenate([split.labels for split in evaluated.values()])
+    sizes = [loaded.training.rows_per_epoch, len(evaluated["valid"]), len(evaluated["test"])]
+    log(
+        f"{info.name}: default rate {labels.mean():.3f}; train/valid/test "
+        + "/".join(f"{n:,}" for n in sizes)
+        + (" rows (from the split files)" if config.sharded else f" rows (split seed {config.split_seed})")
+    )
+    for name, counts in quality.items():
+        if counts:
+            log(
+                f"  {name}: "
+                + "; ".join(f"{col} {', '.join(f'{k}={v:,}' for k, v in c.items())}" for col, c in counts.items())
+            )
+    return PreparedData(info, spec, state, loaded.splits, loaded.reference, loaded.training, loaded.report, quality)
+
+
+def train_and_evaluate(
+    config: RunConfig,
+    data: PreparedData,
+    log=print,
+    on_epoch_end=None,
+    keep_scores: bool = False,
+    with_evidence: bool = True,
+    strategy=None,
+) -> dict:
+    """Train one model in `config.model_dir` on prepared data, evaluate on test, export; returns metrics.
+
+    With `keep_scores`, the result also holds the validation and test probabilities (not saved).
+    `with_evidence=False` skips the credit-risk evidence (the ablation and sensitivity sweeps,
+    which compare many runs on the metrics alone).
+    """
+    from wide_deep.evidence.collect import collect
+    from wide_deep.serving.export import export_saved_model
+
+    t_start = time.perf_counter()
+    spec, run = data.spec, ModelDir(config.model_dir)
+    if run.check_resumable(config, spec) and run.has_state() and run.load_state() != data.state:
+        raise UserError(
+            f"--model_dir={run} was trained with preprocessing fitted on different data; use a new --model_dir"
+        )
+    run.save_settings(config, spec, data.state)
+
+    routed = spec.for_model(config.model.model_type, config.use_crosses, config.include_protected)
+    model_config = dataclasses.replace(config.model, initial_bias=log_odds(float(data.reference.labels.mean())))
+    estimator = Estimator(
+        run.training_files(), routed, data.state, model_config, config.train, strategy=strategy, log=log
+    )
+    log(
+        f"model {config.model.model_type} (crosses {'on' if config.use_crosses else 'off'}): "
+        f"{estimator.core.count_params():,} parameters; {json.dumps(layout_summary(estimator.layout))}"
+    )
+    valid, test = (estimator.encode_split(data.splits[k].arrays, data.splits[k].labels) for k in ("valid", "test"))
+    train = None
+    if not data.training.is_streamed:
+        train = estimator.encode_split(data.splits["train"].arrays, data.splits["train"].labels)
+    t_train = time.perf_counter()
+    history = estimator.train(
+        data.training,
+        train,
+        valid,
+        on_epoch_end=None if on_epoch_end is None else lambda row: on_epoch_end(row, estimator),
+    )
+    train_seconds = time.perf_counter() - t_train
+
+    raw_valid = estimator.predict_encoded(valid.features)
+    calibrator = fit_calibrator(config.calibration, valid.labels, raw_valid)  # validation split only
+    run.save_calibrator(calibrator)
+    valid_scores = calibrator.apply(raw_valid)
+    threshold = metrics.f1_threshold(valid.labels, valid_scores)  # chosen on validation, never on test
+    raw_test = estimator.predict_encoded(test.features)
+    test_scores = calibrator.apply(raw_test)
+    result = metrics.evaluate(test.labels, test_scores, threshold)
+    result["valid_auc"] = metrics.auc(valid.labels, valid_scores)
+    oracle = data.splits["test"].oracle
+    result.update(
+        {
+            "oracle_auc": metrics.auc(test.labels, oracle) if oracle is not None else None,
+            "n_train": data.training.rows_per_epoch,
+            "n_valid": len(valid),
+            "n_test": len(test),
+            "train_examples_per_sec": steady_state_throughput(history),
+            "batch_size": config.train.batch_size,
+            "train_seconds": train_seconds,
+            "seed": config.train.seed,
+            "epochs_trained": len(history),
+            "best_epoch": int(np.argmax([h["val_auc"] for h in history]) + 1) if history else None,
+            "model_type": config.model.model_type,
+            "use_crosses": config.use_crosses,
+            "dataset": data.info.name,
+            "data_quality": data.quality,
+            "data_report": data.report,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+    )
+    explainer = None
+    if data.training.is_streamed:
+        result["n_fit"] = len(data.reference)  # the fitting files: the evidence's training baselines
+    if with_evidence and config.evidence:
+        t_evidence = time.perf_counter()
+        reference = (
+            train
+            if train is not None and data.reference is data.splits.get("train")
+            else estimator.encode_split(data.reference.arrays, data.reference.labels)
+        )
+        evidence = collect(
+            estimator,
+            data,
+            config,
+            reference,
+            test,
+            {"raw_test": raw_test, "test": test_scores},
+            calibrator,
+            threshold,
+            log,
+        )
+        explainer = evidence.explainer
+        result.update(evidence.metrics)
+        run.save_evidence(evidence.tables, evidence.test_scores, evidence.scorecard, evidence.scorecard_markdown)
+        result["evidence_seconds"] = time.perf_counter() - t_evidence
+        log(
+            f"credit-risk evidence (scorecard, reason codes, fairness, stability) in {result['evidence_seconds']:.0f} s"
+        )
+    if config.export:
+        path = export_saved_model(
+            estimator.serving_model(), routed, data.state, run.export_root, threshold, calibrator, explainer
+        )
+        result["export_path"] = str(path)
+        log(f"exported SavedModel to {path}")
+    result["wall_seconds"] = time.perf_counter() - t_start
+    result["peak_rss_mb"] = peak_rss_mb()
+    run.save_metrics(result)
+    log(format_table(result))
+    if keep_scores:
+        result["scores"] = {"valid": valid_scores, "test": test_scores}
+    return result
+
+
+def run_training(config: RunConfig, log=print, strategy=None) -> dict:
+    """What `experiments/train.py` does: prepare the data, then train, evaluate and export one model.
+
+    Under a multi-worker `strategy` every worker runs this same function in lockstep (the
+    gradients are all-reduced); the chief (worker 0) writes `config.model_dir`, every other
+    worker its own `model_dir/worker<k>` (its checkpoints, for resuming) and skips the
+    evidence and the export.
+    """
+    cluster = ClusterIdentity.from_strategy(strategy)
+    with_evidence = True
+    if not cluster.is_chief:
+        config = dataclasses.replace(
+            config, model_dir=str(ModelDir(config.model_dir).worker(cluster.worker_index)), export=False
+        )
+        with_evidence = False
+    run = ModelDir(config.model_dir)
+    state = run.load_state() if run.has_state() and run.is_run() else None
+    data = prepare_data(config, log, state=state, cluster=cluster)
+    return train_and_evaluate(config, data, log, with_evidence=with_evidence, strategy=strategy)

@@ -1,0 +1,123 @@
+"""An export version on disk and loaded: the one owner of the export layout and of a loaded export.
+
+    export/<version>/                 a SavedModel (TensorFlow Serving scans these integer folders)
+      saved_model.pb, variables/
+      assets.extra/spec.yaml          the ModelSpec the model was built from (its raw inputs)
+      assets.extra/preprocessing.json the fitted preprocessing
+      assets.extra/serving_packed_columns.json   column order of the `serving_packed` signature
+      assets.extra/serving_explain.json          feature order and intercept of `serving_explain`
+
+`LoadedExport` is what the batch scorer, the monitor and the REST server all hold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from feature_columns.errors import UserError
+from feature_columns.fitting import FittedState, state_from_json
+from feature_columns.inputs import MISSING_CATEGORY
+from feature_columns.spec import ModelSpec
+
+SIDECAR_DIR = "assets.extra"  # TensorFlow Serving's place for files that travel with a version
+
+
+class VersionLayout:
+    """The files of one export version (written by `wide_deep.serving.export`)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.sidecar = self.path / SIDECAR_DIR
+        self.spec = self.sidecar / "spec.yaml"
+        self.preprocessing = self.sidecar / "preprocessing.json"
+        self.packed_columns = self.sidecar / "serving_packed_columns.json"
+        self.explain = self.sidecar / "serving_explain.json"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.path.name.isdigit() and (self.path / "saved_model.pb").exists()
+
+
+def export_versions(export_root: str | Path) -> list[Path]:
+    """Complete version directories under an export root, oldest first."""
+    root = Path(export_root)
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if VersionLayout(p).is_complete), key=lambda p: int(p.name))
+
+
+# the signatures of an export: raw features, tf.Example protos, two packed matrices, reason codes
+PREDICT, EXAMPLES, PACKED, EXPLAIN = "serving_default", "serving_tf_example", "serving_packed", "serving_explain"
+
+
+class LoadedExport:
+    """One export version in memory: its signatures, its ModelSpec and the column orders of its inputs."""
+
+    def __init__(self, path: str | Path):
+        import tensorflow as tf
+
+        self.layout = VersionLayout(Path(path))
+        self.path = self.layout.path
+        self.version = int(self.path.name)
+        self.saved_model = tf.saved_model.load(str(self.path))
+        self.signatures = self.saved_model.signatures
+        self.signature = self.signatures[PREDICT]
+        self.spec = ModelSpec.from_yaml(self.layout.spec)
+        signature_inputs = dict(self.signature.structured_input_signature[1])
+        order = [c.name for c in self.spec.input_columns]  # list features in the spec's order
+        names = [n for n in order if n in signature_inputs] + [n for n in signature_inputs if n not in order]
+        self.input_specs = {n: signature_inputs[n] for n in names}
+        self.categorical = [n for n, s in self.input_specs.items() if s.dtype == tf.string]
+        self.numeric = [n for n, s in self.input_specs.items() if s.dtype != tf.string]
+        # the packed signature (one string and one float matrix) avoids per-input call overhead
+        self.packed = None
+        if PACKED in self.signatures and self.layout.packed_columns.exists():
+            packed = json.loads(self.layout.packed_columns.read_text())
+            self.categorical, self.numeric = packed["categorical"], packed["numeric"]
+            self.packed = self.signatures[PACKED]
+        self.output_specs = self.signature.structured_outputs
+
+    def require(self, signature: str):
+        if signature not in self.signatures:
+            raise UserError(f"{self.path} has no {signature} signature (exported by an older version); retrain")
+        return self.signatures[signature]
+
+    def state(self) -> FittedState:
+        return state_from_json(self.layout.preprocessing.read_text(), str(self.layout.preprocessing))
+
+    def explain_info(self) -> dict:
+        """Feature order, intercept and baseline of the `serving_explain` contributions."""
+        return json.loads(self.layout.explain.read_text())
+
+    def example_columns(self) -> dict[str, list]:
+        """One row of missing values: every input present, nothing known."""
+        return {n: [MISSING_CATEGORY] for n in self.categorical} | {n: [float("nan")] for n in self.numeric}
+
+    def predict_columns(self, columns: dict[str, list]) -> dict[str, list]:
+        """Validated columns (canonical strings / floats with NaN for missing) → output lists."""
+        import tensorflow as tf
+
+        if self.packed is not None:
+            rows = range(len(columns[next(iter(self.input_specs))]))
+            categorical = [[columns[n][i] for n in self.categorical] for i in rows]
+            numeric = np.array([[columns[n][i] for n in self.numeric] for i in rows], dtype=np.float32)
+            outputs = self.packed(
+                categorical=tf.constant(categorical, tf.string, shape=(len(rows), len(self.categorical))),
+                numeric=tf.constant(numeric, shape=(len(rows), len(self.numeric))),
+            )
+        else:
+            outputs = self.signature(
+                **{n: tf.constant(columns[n], self.input_specs[n].dtype) for n in self.input_specs}
+            )
+        result = {}
+        for name, tensor in outputs.items():
+            values = tensor.numpy()
+            result[name] = [v.decode() for v in values] if values.dtype == object else values.tolist()
+        return result
+
+    def warm_up(self) -> None:
+        """Trace and allocate before taking traffic."""
+        self.predict_columns(self.example_columns())

@@ -1,0 +1,185 @@
+"""Batch scoring with an exported SavedModel, streamed in record batches (bounded memory).
+
+The rows go through the same canonicalisation (and, for specs with a transactions block,
+the same DuckDB aggregation) as in training, then through the export's `serving_default`
+signature: what is scored is exactly what is deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from feature_columns.errors import DataError, UserError
+from feature_columns.inputs import prepare_frame, to_tensors
+from wide_deep.data.dataset import add_transaction_features
+from wide_deep.data.sources import TableWriter, read_table, record_batches, transactions_path
+from wide_deep.run.model_dir import ModelDir
+from wide_deep.serving.saved_model import EXPLAIN, LoadedExport
+
+
+def prefetch(iterator, depth: int = 1):
+    """Yield from `iterator` while a worker thread computes up to `depth` items ahead (errors are re-raised here)."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(("done", None))
+        except BaseException as error:  # handed to the consumer, which raises it
+            items.put(("error", error))
+
+    worker = threading.Thread(target=produce, name="scoring-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = items.get()
+            if kind == "error":
+                raise item
+            if kind == "done":
+                return
+            yield item
+    finally:
+        stop.set()
+
+
+class Scorer:
+    """The newest export of a `model_dir`: raw applications (plus raw transactions) → scores.
+
+    Feature preparation is the training code (`add_transaction_features`, `prepare_frame`), so
+    a score computed here for one applicant equals the batch pipeline's score for that row.
+    """
+
+    def __init__(self, model_dir: str | Path):
+        run = ModelDir(model_dir)
+        path = run.latest_export()
+        if path is None:
+            raise UserError(f"{run} has no export ({run.export_root}/<version>/); train with --export first")
+        self.export = LoadedExport(path)
+        self.spec = self.export.spec
+        self.signature = self.export.signature
+
+    def features(self, applications: pd.DataFrame, transactions=None, source: str = "applications") -> pd.DataFrame:
+        """Applications with the transaction features added (when the spec has a transactions block and
+        they are not already there); `transactions` is a log path or a DataFrame of raw transactions."""
+        return add_transaction_features(self.spec, applications, transactions, source)[0]
+
+    def score_frame(
+        self, frame: pd.DataFrame, transactions=None, source: str = "applications"
+    ) -> dict[str, np.ndarray]:
+        """probability, decision and unseen_categories for every row of `frame`."""
+        return self.score_arrays(prepare_frame(self.spec, self.features(frame, transactions, source), source))
+
+    def score_arrays(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The same for rows already prepared by `prepare_frame`."""
+        return {k: v.numpy() for k, v in self.signature(**to_tensors(arrays)).items()}
+
+    def score_applicant(self, application: dict, transactions: pd.DataFrame | None = None) -> dict:
+        """One applicant (a dict of raw fields) with its raw transactions → probability, decision, features."""
+        frame = pd.DataFrame([application])
+        features = self.features(frame, transactions, "application")
+        out = self.score_frame(features, source="application")
+        unseen = out["unseen_categories"][0].decode() if "unseen_categories" in out else ""
+        return {
+            "probability": float(out["probability"][0]),
+            "decision": int(out["decision"][0]),
+            "unseen_categories": [n for n in unseen.split(",") if n],
+            "features": {c: features[c].iloc[0] for c in features.columns},
+        }
+
+    def transactions_for(self, input_path: str | Path, override=None) -> Path | None:
+        """The raw transaction log of an input file (None when the spec aggregates none)."""
+        if self.spec.transactions is None:
+            return None
+        return transactions_path(self.spec.transactions, input_path, override)
+
+
+def _output_columns(out: dict, ids, id_column: str | None, reasons: int) -> dict:
+    columns = {} if ids is None else {id_column: pa.array(ids)}
+    columns["probability"] = pa.array(out["probability"].numpy().astype("float64"))
+    columns["decision"] = pa.array(out["decision"].numpy())
+    if "unseen_categories" in out:
+        columns["unseen_categories"] = pa.array(out["unseen_categories"].numpy(), type=pa.binary()).cast(pa.string())
+    if reasons:
+        names = out["reason_features"].numpy()[:, :reasons]
+        values = out["reason_contributions"].numpy()[:, :reasons].astype("float64")
+        for i in range(names.shape[1]):
+            keep = values[:, i] > 0  # only features that raised the risk are reasons
+            columns[f"reason_{i + 1}"] = pa.array(np.where(keep, names[:, i], b""), type=pa.binary()).cast(pa.string())
+            columns[f"reason_{i + 1}_contribution"] = pa.array(np.where(keep, values[:, i], 0.0))
+    return columns
+
+
+def score_file(
+    model_dir: str | Path,
+    input_path: str | Path,
+    output_path: str | Path,
+    batch_rows: int = 100_000,
+    transactions: str | Path | None = None,
+    log=print,
+    reasons: int = 0,
+) -> dict:
+    """Score every row of `input_path` into `output_path` (id, probability, decision, unseen_categories);
+    with `reasons` > 0 also reason_i / reason_i_contribution for the top reasons (the export's
+    `serving_explain` signature). The output appears only when every row is scored. Returns counts and rows/s."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    scorer = Scorer(model_dir)
+    spec = scorer.spec
+    signature = scorer.export.require(EXPLAIN) if reasons else scorer.signature
+    tx_source = scorer.transactions_for(input_path, transactions)
+
+    def prepared():  # runs one batch ahead of the model, on a worker thread
+        offset = 0
+        for batch in record_batches(input_path, batch_rows, "input file"):
+            frame = batch.to_pandas()
+            source = f"{input_path} (batch from row {offset})"
+            arrays = prepare_frame(spec, scorer.features(frame, tx_source, source), source)
+            ids = frame[spec.id_column].to_numpy() if spec.id_column and spec.id_column in frame.columns else None
+            yield ids, to_tensors(arrays)
+            offset += len(frame)
+
+    rows, start = 0, time.perf_counter()
+    with TableWriter(output_path) as writer:
+        for ids, tensors in prefetch(prepared()):
+            columns = _output_columns(signature(**tensors), ids, spec.id_column, reasons)
+            writer.write(pa.table(columns))
+            rows += len(columns["probability"])
+        if rows == 0:
+            raise DataError(f"input file {input_path} has no rows")
+    seconds = time.perf_counter() - start
+    log(
+        f"scored {rows:,} rows with {scorer.export.path} into {output_path} in {seconds:.1f} s "
+        f"({rows / seconds:,.0f} rows/s)"
+    )
+    return {"rows": rows, "seconds": seconds, "rows_per_sec": rows / seconds, "export": str(scorer.export.path)}
+
+
+def batch_probabilities(path: str | Path) -> np.ndarray:
+    """Read back the probability column of a scored file (tests and tools)."""
+    return read_table(path, "scored file")["probability"].to_numpy()
+
+
+def example_rows(model_dir: str | Path, applications: str | Path, n: int) -> tuple[pd.DataFrame, list[dict]]:
+    """The first `n` applications with their transaction features: the frame, and the rows as the
+    JSON objects a REST client sends (tests and the serving benchmark)."""
+    scorer, applications = Scorer(model_dir), Path(applications)
+    apps = read_table(applications).head(n)
+    frame = scorer.features(apps, scorer.transactions_for(applications))
+    names = [c.name for c in scorer.spec.input_columns]
+    return frame, json.loads(frame[names].to_json(orient="records"))
