@@ -13,13 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 from experiments import train
-from experiments.cli import define_study_flags, main_running
+from experiments.cli import define_study_flags, main_running, run_main
 
 train.define_flags()
-flags.DEFINE_integer("seeds", 5, "Seeds per variant (seed, seed+1, ...)")
+flags.DEFINE_integer("seeds", 5, "Seeds per variant (seed, seed+1, ...)", lower_bound=1)
 define_study_flags("ablation", "2 seeds, 3 epochs, at most 3,000 training rows, 200 bootstrap resamples")
 flags.DEFINE_integer("bootstrap_resamples", 1000, "Bootstrap resamples for the AUC confidence intervals")
 flags.DEFINE_boolean("baselines", True, "Also run LightGBM and scikit-learn logistic regression")
@@ -53,4 +53,4 @@ main = main_running(ablation)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

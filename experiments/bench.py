@@ -20,9 +20,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from experiments.cli import main_running
+from experiments.cli import main_running, run_main
 
 flags.DEFINE_string("dataset", "sme", "Built-in dataset to benchmark on")
 flags.DEFINE_integer("batch_size", 256, "Training batch size")
@@ -222,4 +222,4 @@ def scaling_table(info, spec, sizes) -> None:
 main = main_running(benchmark)
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from experiments.cli import main_running
+from experiments.cli import main_running, run_main
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir with an export")
 flags.DEFINE_string(
@@ -49,14 +49,67 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
+LOAD_CLIENTS = 32
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_under_load(pid: int, port: int, rows: list[dict], body_bytes: int = 7_800_000) -> dict:
+    """The server's RSS before, at the peak of and 5 s after LOAD_CLIENTS concurrent large requests (the admission
+    limit answers the excess 503 at once; memory must come back near where it started)."""
+    import http.client
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    row_bytes = len(json.dumps(rows[0])) + 2
+    body = json.dumps({"instances": (rows * (body_bytes // row_bytes // len(rows) + 1))[: body_bytes // row_bytes]})
+    before, peak, stop = rss_mb(pid), [0.0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_mb(pid))
+            time.sleep(0.05)
+
+    def post(_):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        connection.request("POST", "/v1/models/wide_deep:predict", body=body)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with ThreadPoolExecutor(LOAD_CLIENTS) as pool:
+        statuses = list(pool.map(post, range(LOAD_CLIENTS)))
+    time.sleep(5)
+    stop.set()
+    sampler.join()
+    return {
+        "body_mb": len(body) / 1e6,
+        "rss_before_mb": before,
+        "rss_peak_mb": peak[0],
+        "rss_after_mb": rss_mb(pid),
+        "ok": statuses.count(200),
+        "busy": statuses.count(503),
+        "other": len(statuses) - statuses.count(200) - statuses.count(503),
+    }
+
+
 def benchmark() -> None:
     import http.client
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from wide_deep.serving.rest import ModelRegistry, free_port, parse_predict_request, wait_until_serving
+    from wide_deep.serving.registry import ModelRegistry
+    from wide_deep.serving.rest import parse_predict_request
     from wide_deep.serving.scoring import example_rows
+    from wide_deep.serving.server import free_port, wait_until_serving
 
     model_dir = Path(FLAGS.model_dir)
     registry = ModelRegistry(model_dir)  # errors clearly when there is no export
@@ -116,6 +169,7 @@ def benchmark() -> None:
                 "ms",
             )
         )
+        memory = memory_under_load(server.pid, port, rows)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -154,10 +208,17 @@ def benchmark() -> None:
     print(f"{'batch_scoring_rows':<32}{FLAGS.scoring_rows:>10,}")
     print(f"{'batch_scoring_rows_per_s':<32}{rate:>10,.0f}")
     print(f"{'batch_scoring_peak_rss_mb':<32}{rss:>10,.0f}")
+    print(
+        f"\nserver memory under {LOAD_CLIENTS} concurrent requests of {memory['body_mb']:.1f} MB each "
+        f"(the server's RSS, sampled every 50 ms):"
+    )
+    for key in ("rss_before_mb", "rss_peak_mb", "rss_after_mb"):
+        print(f"{key:<32}{memory[key]:>10,.0f}")
+    print(f"{'responses_200 / 503 / other':<32}{memory['ok']:>10} / {memory['busy']} / {memory['other']}")
 
 
 main = main_running(benchmark)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

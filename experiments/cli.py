@@ -1,8 +1,14 @@
-"""What every entry point shares: user mistakes end as one line on stderr and exit code 2."""
+"""What every entry point shares: user mistakes end as one line on stderr and exit code 2.
+
+A mistake is a bad flag, spec or data file (a `UserError`), or a machine that cannot take the
+run's output (a full disk, a read-only file system, no permission): each prints one
+`error: ...` line and exits with status 2, never a stack trace.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import sys
 from collections.abc import Callable
 
@@ -10,15 +16,57 @@ from absl import logging
 
 from feature_columns.errors import UserError
 
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+# TensorFlow reports file-system failures in its own errors, without an errno: their message is all there is
+ENVIRONMENT_MESSAGES = ("No space left on device", "Read-only file system", "Permission denied", "Disk quota exceeded")
+
+
+def environment_problem(error: BaseException) -> str | None:
+    """One line describing a file-system failure of the machine (not a bug), or None."""
+    if isinstance(error, OSError) and error.errno in ENVIRONMENT_ERRNOS:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}"
+    for line in str(error).splitlines():
+        if any(message in line for message in ENVIRONMENT_MESSAGES):
+            return line.strip()[:300]
+    return None
+
 
 def run_reporting_user_errors(action: Callable[[], object]) -> None:
-    """Run `action`; a UserError (bad spec, data or flags) prints `error: ...` and exits 2, with no stack trace."""
+    """Run `action`; a user mistake or a file-system failure prints `error: ...` and exits 2, with no stack trace."""
     logging.set_verbosity(logging.WARNING)
     try:
         action()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except Exception as err:
+        problem = environment_problem(err)
+        if problem is None:
+            raise
+        print(
+            f"error: {problem} (what was written before is intact; free space or fix the permissions and rerun)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a bad flag reported like every other mistake (one line, exit code 2)."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run_main(main: Callable[[list], None]) -> None:
+    """`absl.app.run` with `parse_flags`."""
+    from absl import app
+
+    app.run(main, flags_parser=parse_flags)
 
 
 def main_running(action: Callable[[], object]) -> Callable[[list], None]:
@@ -45,10 +93,8 @@ def console_script(define_flags: Callable[[], None], main: Callable[[list], None
     """The function a console script (or `python -m`) calls: define the flags, then run `main` under absl."""
 
     def run() -> None:
-        from absl import app
-
         define_flags()
-        app.run(main)
+        run_main(main)
 
     return run
 

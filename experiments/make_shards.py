@@ -7,9 +7,9 @@ and writes train-*-of-*.parquet, valid.parquet and test.parquet for
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from experiments.cli import main_running
+from experiments.cli import main_running, run_main
 
 flags.DEFINE_string(
     "dataset", "sme", "sme | taiwan | german, or a path to a CSV/Parquet file (then --spec is required)"
@@ -40,4 +40,4 @@ def make_shards() -> None:
 main = main_running(make_shards)
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

@@ -6,12 +6,11 @@ the training baseline; prints PSI/CSI with watch (> 0.1) and act (> 0.25) flags.
 
 from __future__ import annotations
 
-import json
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from experiments.cli import main_running
+from experiments.cli import main_running, run_main
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir (its evidence.json holds the baseline)")
 flags.DEFINE_string("input", None, "CSV or Parquet file of new applications (raw features)", required=True)
@@ -22,13 +21,10 @@ FLAGS = flags.FLAGS
 
 
 def monitor() -> None:
-    from wide_deep.data.sources import write_atomically
     from wide_deep.evidence.monitoring import format_monitoring, monitor
 
-    result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions)
+    result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions, FLAGS.output)
     print(format_monitoring(result))
-    if FLAGS.output:
-        write_atomically(FLAGS.output, json.dumps(result, indent=1))
     if FLAGS.fail_on_act and result["psi_flag"] == "act":
         sys.exit(1)
 
@@ -36,4 +32,4 @@ def monitor() -> None:
 main = main_running(monitor)
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from experiments.cli import main_running
+from experiments.cli import main_running, run_main
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; its newest export/<version>/ is used")
 flags.DEFINE_string("input", None, "CSV or Parquet file with the raw feature columns", required=True)
@@ -43,4 +43,4 @@ def predict() -> None:
 main = main_running(predict)
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

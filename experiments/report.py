@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from experiments.cli import main_running
+from experiments.cli import main_running, run_main
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; the report is written inside it")
 flags.DEFINE_integer("bootstrap_resamples", 500, "Resamples for the metrics' confidence intervals", lower_bound=50)
@@ -20,4 +20,4 @@ def report() -> None:
 main = main_running(report)
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

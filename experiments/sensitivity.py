@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 from experiments import train
-from experiments.cli import define_study_flags, main_running
+from experiments.cli import define_study_flags, main_running, run_main
 
 train.define_flags()
 flags.DEFINE_integer("max_epochs", 50, "Length of the epoch curve (every epoch from 1 to this)")
@@ -39,4 +39,4 @@ main = main_running(sensitivity)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

@@ -5,9 +5,9 @@ curl -d '{"instances": [{...raw features...}]}' http://127.0.0.1:8501/v1/models/
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from experiments.cli import main_running
+from experiments.cli import main_running, run_main
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; its newest export/<version>/ is served")
 flags.DEFINE_string("model_name", "wide_deep", "The <name> in /v1/models/<name>")
@@ -15,16 +15,27 @@ flags.DEFINE_string("host", "127.0.0.1", "Interface to bind (127.0.0.1: this mac
 flags.DEFINE_integer("port", 8501, "Port (8501 is TensorFlow Serving's REST port)", lower_bound=0, upper_bound=65535)
 flags.DEFINE_float("poll_seconds", 2.0, "How often to look for a newer export version", lower_bound=0.05)
 flags.DEFINE_integer("max_body_bytes", 8 << 20, "Largest accepted request body; larger gets 413", lower_bound=1024)
+flags.DEFINE_integer("max_connections", 256, "Open connections at most; beyond, a new one is closed", lower_bound=1)
+flags.DEFINE_integer("max_inflight", 4, "Predictions computed at once", lower_bound=1)
+flags.DEFINE_integer("max_waiting", 8, "Requests waiting for a prediction slot; beyond, 503", lower_bound=0)
+flags.DEFINE_float("header_timeout", 10.0, "Seconds a client has to send a request's headers", lower_bound=0.1)
+flags.DEFINE_float(
+    "body_timeout", 30.0, "Seconds a client has to send a request's body (408 otherwise)", lower_bound=0.1
+)
 FLAGS = flags.FLAGS
 
 
 def serve() -> None:
-    from wide_deep.serving.rest import serve
+    from experiments.cli import from_flags
+    from wide_deep.serving.server import ServerLimits
+    from wide_deep.serving.server import serve as run_server
 
-    serve(FLAGS.model_dir, FLAGS.model_name, FLAGS.host, FLAGS.port, FLAGS.poll_seconds, FLAGS.max_body_bytes)
+    run_server(
+        FLAGS.model_dir, FLAGS.model_name, FLAGS.host, FLAGS.port, FLAGS.poll_seconds, from_flags(ServerLimits, FLAGS)
+    )
 
 
 main = main_running(serve)
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

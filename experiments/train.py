@@ -5,6 +5,7 @@ Flags are defined in one function and turned into one RunConfig; see README for 
 
 from __future__ import annotations
 
+import math
 import sys
 
 from absl import flags
@@ -93,29 +94,38 @@ def define_flags() -> None:
         "(run the same command on every worker)",
     )
 
-    @flags.validator("epochs", message="--epochs must be at least 1")
-    def _epochs(value):
-        return value >= 1
+    for name, (check, expected) in FLAG_RULES.items():
+        flags.register_validator(name, check, message=f"--{name} must be {expected}")
+    flags.register_validator(
+        "hidden_units",
+        lambda units: all(u.strip().isdigit() and int(u) > 0 for u in units),
+        message="--hidden_units must be positive integers, e.g. 256,128,64",
+    )
 
-    @flags.validator("batch_size", message="--batch_size must be at least 1")
-    def _batch(value):
-        return value >= 1
 
-    @flags.validator("learning_rate", message="--learning_rate must be positive")
-    def _lr(value):
-        return value > 0
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
 
-    @flags.validator("pdo", message="--pdo must be positive")
-    def _pdo(value):
-        return value > 0
 
-    @flags.validator("base_odds", message="--base_odds must be positive")
-    def _odds(value):
-        return value > 0
-
-    @flags.validator("hidden_units", message="--hidden_units must be positive integers, e.g. 256,128,64")
-    def _units(value):
-        return all(v.strip().isdigit() and int(v) > 0 for v in value)
+SEED_RANGE = (0, 2**32 - 1)  # what NumPy, scikit-learn and TensorFlow all accept as a seed
+# flag → (check, what it must be): values that would crash or silently misbehave later are refused here
+FLAG_RULES = {
+    "epochs": (lambda v: v >= 1, "at least 1"),
+    "batch_size": (lambda v: v >= 1, "at least 1"),
+    "learning_rate": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
+    "wide_learning_rate": (lambda v: v is None or (_finite(v) and v > 0), "a finite number above 0 (or unset)"),
+    "dropout": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
+    "l2_wide": (lambda v: _finite(v) and v >= 0, "a finite number, 0 or more"),
+    "l2_deep": (lambda v: _finite(v) and v >= 0, "a finite number, 0 or more"),
+    "early_stopping_patience": (lambda v: v >= 0, "0 (never stop early) or more"),
+    "seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
+    "split_seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
+    "data_seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
+    "base_score": (_finite, "a finite number"),
+    "base_odds": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
+    "pdo": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
+    "num_enterprises": (lambda v: v >= 100, "at least 100"),
+}
 
 
 def config_from_flags(values: flags.FlagValues):

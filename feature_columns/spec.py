@@ -205,10 +205,14 @@ class FeatureSpec:
         path = Path(path)
         if not path.exists():
             raise SpecError(f"spec file {path} does not exist")
+        if path.is_dir():
+            raise SpecError(f"spec file {path} is a directory; expected a YAML file")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
-            raise SpecError(f"{path}: not valid YAML: {err}") from None
+            raise SpecError(f"{path}: not valid YAML: {' '.join(str(err).split())[:300]}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise SpecError(f"spec file {path} cannot be read: {err}") from None
         return cls.from_dict(data, source=str(path))
 
 

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import PROJECT_ROOT, sigkill_after_epochs
-from wide_deep.serving.rest import free_port
+from wide_deep.serving.server import free_port
 
 ARGS = ["--dataset=german", "--epochs=12", "--learning_rate=1e-3", "--early_stopping_patience=0"]
 

@@ -12,8 +12,8 @@ from tests.conftest import PROJECT_ROOT
 
 
 def test_the_server_answers_status_predict_and_bad_requests(sme_run, small_sme):
-    from wide_deep.serving.rest import free_port, wait_until_serving
     from wide_deep.serving.scoring import Scorer, example_rows
+    from wide_deep.serving.server import free_port, wait_until_serving
 
     port = free_port()
     process = subprocess.Popen(

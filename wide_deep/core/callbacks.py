@@ -59,11 +59,14 @@ class HistoryLog:
 
     def write(self, history: list[dict]) -> None:
         partial = self.path.with_name(self.path.name + ".partial")
-        with partial.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(history[0]))
-            writer.writeheader()
-            writer.writerows(history)
-        os.replace(partial, self.path)  # atomic: a killed process leaves the old or the new file, never half of one
+        try:
+            with partial.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(history[0]))
+                writer.writeheader()
+                writer.writerows(history)
+            os.replace(partial, self.path)  # atomic: a killed process leaves the old or the new file, never half
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 class SummaryLog:

@@ -17,6 +17,8 @@ The trainer writes where `TrainingFiles` says; `wide_deep.run.model_dir` decides
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
 import time
 from pathlib import Path
 
@@ -272,11 +274,39 @@ class Estimator:
         return total / stream.total_rows
 
     def restore_latest(self) -> str | None:
-        """Restore the newest epoch checkpoint (under multi-worker: the newest all workers hold); its path."""
-        path = self._checkpoint_every_worker_has() if self.cluster.num_workers > 1 else self.manager.latest_checkpoint
-        if path:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
-        return path
+        """Restore the newest readable epoch checkpoint (under multi-worker: the newest all workers hold); its path.
+
+        A truncated, corrupt or missing newest checkpoint is skipped, with a line saying so, for the
+        one before it (the last two are kept); a damaged `checkpoint` index file is noticed and the
+        checkpoint files themselves are used.
+        """
+        if self.cluster.num_workers > 1:
+            path = self._checkpoint_every_worker_has()
+            if path:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            return path
+        for path in self._checkpoints_newest_first():
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+                return path
+            except (tf.errors.OpError, ValueError, IndexError, AssertionError) as err:
+                self.log(f"checkpoint {path} is unreadable ({_first_line(err)}); trying the one before it")
+        return None
+
+    def _checkpoints_newest_first(self) -> list[str]:
+        """Epoch checkpoints on disk, newest first: the manager's list, or the files when its index is damaged."""
+        listed = list(reversed(self.manager.checkpoints))
+        on_disk = sorted(
+            (str(p.with_suffix("")) for p in Path(self.files.checkpoints).glob("ckpt-*.index")),
+            key=lambda path: int(path.rsplit("-", 1)[1]),
+            reverse=True,
+        )
+        if on_disk and not listed:
+            self.log(
+                f"{self.files.checkpoints}/checkpoint (the index of the checkpoints) is missing or unreadable; "
+                f"resuming from the checkpoint files themselves"
+            )
+        return listed + [path for path in on_disk if path not in listed]
 
     def _checkpoint_every_worker_has(self) -> str | None:
         """The newest epoch checkpoint that every worker holds.
@@ -342,7 +372,17 @@ class Estimator:
             else:
                 loss = self.train_epoch(train.features, labels, epoch, training.holds_own_share)
             seconds = time.perf_counter() - start
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch}: the training loss is {loss}; lower --learning_rate "
+                    f"(now {cfg.learning_rate:g}) or --wide_learning_rate. The last good checkpoint is kept."
+                )
             valid_scores = self.predict_encoded(valid.features)
+            if not np.isfinite(valid_scores).all():
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch}: the model's scores are no longer finite; lower "
+                    f"--learning_rate (now {cfg.learning_rate:g}). The last good checkpoint is kept."
+                )
             val_auc = _auc(valid.labels, valid_scores)
             val_loss = float(
                 tf.reduce_mean(
@@ -378,9 +418,26 @@ class Estimator:
         self.restore_best()
         return history
 
+    def fingerprint(self) -> str:
+        """A short hash of the trained weights: ties the evidence, the metrics and an export to one model."""
+        digest = hashlib.sha256()
+        for variable in self.core.weights:
+            digest.update(variable.path.encode())
+            digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+        return digest.hexdigest()[:16]
+
     def restore_best(self) -> None:
-        if self.best_manager.latest_checkpoint:
-            self.best_checkpoint.restore(self.best_manager.latest_checkpoint).assert_existing_objects_matched()
+        """Load the best validation weights (the model this run stands for); a damaged copy is a clear error."""
+        path = self.best_manager.latest_checkpoint
+        if not path:
+            return
+        try:
+            self.best_checkpoint.restore(path).assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, IndexError, AssertionError) as err:
+            raise UserError(
+                f"the best weights {path} are unreadable ({_first_line(err)}); this run's chosen model "
+                f"is lost: train again in a new --model_dir"
+            ) from None
 
     # --- inference --------------------------------------------------------------------
     def logits_encoded(self, encoded: dict[str, tf.Tensor]) -> np.ndarray:
@@ -402,6 +459,14 @@ class Estimator:
         """Preprocessing (rebuilt to also report unseen categories; it has no trained state) and the core."""
         preprocessor, _ = build_preprocessor(self.spec, self.state, report_unseen=True)
         return build_serving_model(preprocessor, self.core, raw_inputs(self.spec))
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite: the settings (usually the learning rate) are the mistake."""
+
+
+def _first_line(error: Exception) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)[:200]
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float:

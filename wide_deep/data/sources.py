@@ -5,6 +5,9 @@ error messages and the atomic write live in one place:
 
 - `read_table`: a whole file as a DataFrame (clear errors for a missing, empty or unreadable file);
 - `record_batches`: a file as Arrow record batches of a fixed row count (bounded memory);
+- `scan_csv`: a CSV file's structure checked line by line (unique header, field counts, UTF-8),
+  so a mistake is reported by its file line instead of being silently mended or renamed;
+- `check_output`, `make_folder`: refuse an output that would overwrite an input, or cannot be written;
 - `row_count`, `column_names`: read from the Parquet footer or the CSV header;
 - `write_atomically`: a text file (JSON, Markdown, HTML) written whole or not at all;
 - `TableWriter`: Arrow tables appended to a CSV or Parquet file that appears under its name only
@@ -15,6 +18,8 @@ error messages and the atomic write live in one place:
 
 from __future__ import annotations
 
+import codecs
+import csv
 import os
 from pathlib import Path
 
@@ -23,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from feature_columns.errors import DataError
+from feature_columns.errors import DataError, UserError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -34,6 +39,8 @@ def is_parquet(path: str | Path) -> bool:
 
 def check_readable(path: str | Path, what: str = "data file") -> Path:
     """The path, after checking that it is an existing, non-empty file (a DataError otherwise)."""
+    if not str(path).strip():
+        raise DataError(f"the {what} path is empty; name a CSV or Parquet file")
     path = Path(path)
     if not path.exists():
         raise DataError(f"{what} {path} does not exist")
@@ -44,11 +51,116 @@ def check_readable(path: str | Path, what: str = "data file") -> Path:
     return path
 
 
+def check_output(path: str | Path, what: str, inputs=()) -> Path:
+    """An output path that is safe to write: not empty, not a directory, not one of `inputs` (symlinks
+    resolved), in a folder that exists or can be made, on a writable file system. A UserError otherwise."""
+    if not str(path).strip():
+        raise UserError(f"the {what} path is empty; name the file to write")
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a directory; name a file inside it")
+    target = os.path.realpath(path)
+    for source in inputs:
+        if source is not None and str(source).strip() and os.path.realpath(source) == target:
+            raise UserError(
+                f"{what} {path} is the input {source}: writing it would destroy the input; choose another file"
+            )
+    make_folder(path.parent, f"the folder of {what} {path}")
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(f"cannot write {what} {path}: its folder is not writable")
+    return path
+
+
+def make_folder(folder: str | Path, what: str) -> Path:
+    """Create `folder` (and its parents) unless it exists; a UserError naming the obstacle when it cannot be."""
+    folder = Path(folder)
+    for parent in [folder, *folder.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"{what} cannot be created: {parent} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{what} cannot be created: {err.strerror} ({err.filename or folder})") from None
+    return folder
+
+
+def check_columns(names: list[str], path) -> None:
+    """A header must name its columns, each once: a repeated name would be silently renamed or shadowed."""
+    if not names or not any(name.strip() for name in names):
+        raise DataError(f"{path}: the first line holds no column names; expected a header line")
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name in seen:
+            raise DataError(
+                f"{path}: column '{name}' appears twice in the header (columns {seen[name]} and "
+                f"{position}); rename one of them"
+            )
+        seen[name] = position
+
+
+def scan_csv(path: str | Path, numeric: tuple[str, ...] = ()) -> None:
+    """Check a CSV file's structure line by line: a header with unique names, the header's number of fields
+    on every line, UTF-8 text, and numbers (or empty cells) in the `numeric` columns.
+
+    The first problem is a DataError naming the file line (the header is line 1); blank lines are allowed.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None) or []
+            check_columns(header, path)
+            positions = [header.index(name) for name in numeric if name in header]
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise DataError(
+                        f"{path}: line {reader.line_num} has {len(row)} field(s); the header has {len(header)}"
+                    )
+                for j in positions:
+                    if row[j].strip() and not _is_number(row[j]):
+                        raise DataError(
+                            f"{path}: line {reader.line_num}: column '{header[j]}' holds {row[j]!r}; "
+                            f"expected a number or an empty cell"
+                        )
+    except UnicodeDecodeError:
+        with open(path, "rb") as raw:
+            line = _first_invalid_utf8(raw)
+        raise DataError(f"{path}: line {line} is not UTF-8 text; save the file as UTF-8") from None
+    except csv.Error as err:
+        raise DataError(f"{path}: line {reader.line_num} cannot be parsed as CSV: {err}") from None
+
+
+def _first_invalid_utf8(raw) -> int | None:
+    """The 1-based line of the first byte sequence that is not UTF-8, or None."""
+    decoder, line = codecs.getincrementaldecoder("utf-8")(), 1
+    while chunk := raw.read(1 << 20):
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as err:
+            return line + chunk.count(b"\n", 0, max(err.start, 0))
+        line += chunk.count(b"\n")
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def read_table(path: str | Path, what: str = "data file") -> pd.DataFrame:
-    """CSV or Parquet → DataFrame, with clear errors for a missing, empty or unreadable file."""
+    """CSV or Parquet → DataFrame, with clear errors for a missing, empty, ragged or unreadable file."""
     path = check_readable(path, what)
     try:
-        frame = pd.read_parquet(path) if is_parquet(path) else pd.read_csv(path, low_memory=False)
+        if is_parquet(path):
+            check_columns(pq.read_schema(path).names, path)
+            frame = pd.read_parquet(path)
+        else:
+            scan_csv(path)
+            frame = pd.read_csv(path, low_memory=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError, ValueError, pa.ArrowException) as err:
         raise DataError(f"{what} {path} could not be read: {err}") from None
     if frame.empty:
@@ -56,15 +168,27 @@ def read_table(path: str | Path, what: str = "data file") -> pd.DataFrame:
     return frame
 
 
-def record_batches(path: str | Path, rows: int, what: str = "data file"):
-    """The file as Arrow record batches of `rows` rows (the last one shorter), read lazily."""
+def record_batches(path: str | Path, rows: int, what: str = "data file", numeric: tuple[str, ...] = ()):
+    """The file as Arrow record batches of `rows` rows (the last one shorter), read lazily.
+
+    CSV columns named in `numeric` are read as float64 (not inferred from the first block, so a
+    later "2.5" in a column that began with integers is fine). Any CSV problem is a DataError
+    naming the file line (found by `scan_csv`, on the error path only).
+    """
     path = check_readable(path, what)
     try:
         if is_parquet(path):
+            check_columns(pq.read_schema(path).names, path)
             yield from pq.ParquetFile(path).iter_batches(batch_size=rows)
             return
+        check_columns(column_names(path), path)
         block = max(1 << 20, min(rows * 256, 1 << 26))
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block))
+        types = {name: pa.float64() for name in numeric}
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=block),
+            convert_options=pacsv.ConvertOptions(column_types=types),
+        )
         pending, count = [], 0
         for batch in reader:
             pending.append(batch)
@@ -76,8 +200,19 @@ def record_batches(path: str | Path, rows: int, what: str = "data file"):
                 pending, count = rest.to_batches(), rest.num_rows
         if count:
             yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
-    except (pa.ArrowInvalid, OSError) as err:
+    except pa.ArrowInvalid as err:
+        if not is_parquet(path):
+            scan_csv(path, numeric)  # names the line when it finds the problem
+        raise DataError(
+            f"{what} {path} could not be read: {_first_line(err)} (the column types of a CSV file are "
+            f"inferred from its first block; a column that changes type later needs another format)"
+        ) from None
+    except OSError as err:
         raise DataError(f"{what} {path} could not be read: {err}") from None
+
+
+def _first_line(error: Exception) -> str:
+    return next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)[:300]
 
 
 def row_count(path: str | Path) -> int:
@@ -89,7 +224,11 @@ def row_count(path: str | Path) -> int:
 def column_names(path: str | Path) -> list[str]:
     if is_parquet(path):
         return pq.read_schema(path).names
-    return pacsv.open_csv(path).schema.names
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle), [])
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: line 1 is not UTF-8 text; save the file as UTF-8") from None
 
 
 def write_atomically(path: str | Path, text: str) -> None:

@@ -7,21 +7,39 @@ in the run's evidence.json, written by training. PSI above 0.1 is flagged `watch
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from feature_columns.errors import UserError
 from feature_columns.inputs import prepare_frame
 from wide_deep.data.dataset import add_transaction_features
-from wide_deep.data.sources import read_table, transactions_path
+from wide_deep.data.sources import check_output, read_table, transactions_path, write_atomically
 from wide_deep.evidence.collect import compare_to_baseline
 from wide_deep.run.model_dir import EVIDENCE, ModelDir
 from wide_deep.serving.scoring import Scorer
 
 
-def monitor(model_dir: str | Path, input_path: str | Path, transactions: str | Path | None = None) -> dict:
+def monitor(
+    model_dir: str | Path,
+    input_path: str | Path,
+    transactions: str | Path | None = None,
+    output: str | Path | None = None,
+) -> dict:
+    """Score `input_path` and compare it with the training baseline; with `output`, also write the result as
+    JSON there (checked before any work: it must not be the input, nor a directory)."""
+    if output is not None:
+        output = check_output(output, "--output", inputs=[input_path, transactions])
     run, input_path = ModelDir(model_dir), Path(input_path)
     run.require(EVIDENCE, hint="train it with this version first")
-    baseline = run.read_evidence()["stability"]["baseline"]
+    evidence = run.read_evidence()
     scorer = Scorer(run.path)
+    if evidence.get("model_fingerprint") != scorer.export.fingerprint:
+        raise UserError(
+            f"{run}: the monitoring baseline in evidence.json was computed for another model than export "
+            f"version {scorer.export.version} (the run was continued without --evidence, or the export "
+            f"is older); rerun training with the evidence, or monitor with the export it belongs to"
+        )
+    baseline = evidence["stability"]["baseline"]
     spec = scorer.spec
     frame = read_table(input_path)
     tx = transactions_path(spec.transactions, input_path, transactions) if spec.transactions is not None else None
@@ -31,6 +49,8 @@ def monitor(model_dir: str | Path, input_path: str | Path, transactions: str | P
     result = compare_to_baseline(baseline, scores, arrays)
     result["rows"] = int(len(frame))
     result["input"] = str(input_path)
+    if output is not None:
+        write_atomically(output, json.dumps(result, indent=1))
     return result
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from feature_columns.errors import UserError
 from wide_deep.evidence import fairness, metrics, stats
 from wide_deep.evidence.plots import png_data_uri
 from wide_deep.run.model_dir import ModelDir
@@ -76,6 +77,11 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
     run = ModelDir(model_dir)
     run.require(*run.report_inputs())
     m, ev, config = run.read_metrics(), run.read_evidence(), run.load_config()
+    if m.get("model_fingerprint") != ev.get("model_fingerprint"):
+        raise UserError(
+            f"{run}: evidence.json describes another model than metrics.json (the run was continued "
+            f"without --evidence); rerun training with the evidence before rendering the report"
+        )
     scores = run.read_test_scores()
     y, p = scores["label"].to_numpy(), scores["probability"].to_numpy()
     card = run.read_scorecard()

@@ -23,6 +23,7 @@ moment leaves each file whole or absent.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ import pandas as pd
 from feature_columns.errors import UserError
 from feature_columns.fitting import FittedState, state_from_json, state_to_json
 from feature_columns.spec import FeatureSpec
-from wide_deep.data.sources import write_atomically, write_frame
+from wide_deep.data.sources import make_folder, write_atomically, write_frame
 from wide_deep.run.config import RunConfig
 
 if TYPE_CHECKING:  # TensorFlow is imported only by what trains or loads a model
@@ -59,6 +60,8 @@ class ModelDir:
     """One run's folder: paths, typed reads and atomic writes of everything in it."""
 
     def __init__(self, path: str | Path):
+        if not str(path).strip():
+            raise UserError("the model_dir path is empty; name the folder of the run (e.g. --model_dir=runs/default)")
         self.path = Path(path)
 
     def __str__(self) -> str:
@@ -91,6 +94,24 @@ class ModelDir:
     def is_run(self) -> bool:
         """It holds a run started by this version (a config.json)."""
         return (self.path / CONFIG).exists()
+
+    def claim(self) -> None:
+        """Make sure a run can be written here, creating the folder: refuse a file, a folder under a file,
+        a read-only folder, and a non-empty folder that holds no run (the current directory, say)."""
+        make_folder(self.path, f"--model_dir={self.path}")
+        if not self.is_run():
+            foreign = sorted(
+                p.name
+                for p in self.path.iterdir()
+                if not p.name.startswith(".") and not (p.is_dir() and p.name.startswith("worker"))
+            )
+            if foreign:
+                raise UserError(
+                    f"--model_dir={self.path} is not empty and holds no run ({', '.join(foreign[:3])}"
+                    f"{', ...' if len(foreign) > 3 else ''}); name a new or empty folder"
+                )
+        if not os.access(self.path, os.W_OK):
+            raise UserError(f"--model_dir={self.path} is not writable (a read-only file system or no permission)")
 
     def require(self, *names: str, hint: str = "train it with this version (`make train MODEL_DIR=...`) first") -> None:
         missing = [n for n in names if not (self.path / n).exists()]

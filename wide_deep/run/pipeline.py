@@ -155,6 +155,7 @@ def train_and_evaluate(
 
     t_start = time.perf_counter()
     spec, run = data.spec, ModelDir(config.model_dir)
+    run.claim()
     if run.check_resumable(config, spec) and run.has_state() and run.load_state() != data.state:
         raise UserError(
             f"--model_dir={run} was trained with preprocessing fitted on different data; use a new --model_dir"
@@ -213,6 +214,7 @@ def train_and_evaluate(
             "peak_rss_mb": peak_rss_mb(),
         }
     )
+    result["model_fingerprint"] = fingerprint = estimator.fingerprint()
     explainer = None
     if data.training.is_streamed:
         result["n_fit"] = len(data.reference)  # the fitting files: the evidence's training baselines
@@ -236,6 +238,7 @@ def train_and_evaluate(
         )
         explainer = evidence.explainer
         result.update(evidence.metrics)
+        evidence.tables["model_fingerprint"] = fingerprint  # the baseline belongs to this model (and its export)
         run.save_evidence(evidence.tables, evidence.test_scores, evidence.scorecard, evidence.scorecard_markdown)
         result["evidence_seconds"] = time.perf_counter() - t_evidence
         log(
@@ -243,7 +246,14 @@ def train_and_evaluate(
         )
     if config.export:
         path = export_saved_model(
-            estimator.serving_model(), routed, data.state, run.export_root, threshold, calibrator, explainer
+            estimator.serving_model(),
+            routed,
+            data.state,
+            run.export_root,
+            threshold,
+            calibrator,
+            explainer,
+            fingerprint=fingerprint,
         )
         result["export_path"] = str(path)
         log(f"exported SavedModel to {path}")
@@ -272,6 +282,7 @@ def run_training(config: RunConfig, log=print, strategy=None) -> dict:
         )
         with_evidence = False
     run = ModelDir(config.model_dir)
+    run.claim()  # before the data is read: a bad --model_dir fails in a second, not after loading
     state = run.load_state() if run.has_state() and run.is_run() else None
     data = prepare_data(config, log, state=state, cluster=cluster)
     return train_and_evaluate(config, data, log, with_evidence=with_evidence, strategy=strategy)

@@ -68,6 +68,7 @@ def export_saved_model(
     calibrator: Calibrator = Calibrator(),
     explainer=None,
     reasons: int = 3,
+    fingerprint: str | None = None,
 ) -> Path:
     """Write `export_root/<unix timestamp>/`, the layout TensorFlow Serving scans for versions.
 
@@ -142,6 +143,9 @@ def export_saved_model(
         spec.to_yaml(layout.spec)
         layout.preprocessing.write_text(state_to_json(state))
         layout.packed_columns.write_text(json.dumps({"categorical": categorical, "numeric": numeric}))
+        layout.model.write_text(
+            json.dumps({"fingerprint": fingerprint, "threshold": threshold, "calibration": calibrator.method})
+        )
         if explainer is not None:
             layout.explain.write_text(
                 json.dumps(

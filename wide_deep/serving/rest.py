@@ -7,39 +7,48 @@ written against it works unchanged against a real TensorFlow Serving:
 - `GET  /v1/models/<name>[/versions/<v>]/metadata`   signature metadata
 - `POST /v1/models/<name>[/versions/<v>]:predict`    row (`instances`) or columnar (`inputs`) format
 
-HTTP is Starlette on uvicorn; this module owns only validation, the model lifecycle and
-the TF Serving JSON shapes. Every bad request gets a 4xx JSON body
-`{"error": ..., "field": ..., "expected": ...}` naming the offending field; TensorFlow is
-only ever called with validated tensors.
-
-The newest complete version under `model_dir/export/` is served; a poller loads a newer
-version, warms it up, and swaps it in atomically. Requests already running keep the model
-object they started with, so a reload drops nothing.
+This module owns the request validation and the TF Serving JSON shapes (the model's
+lifecycle is `wide_deep.serving.registry`, the HTTP server and its limits
+`wide_deep.serving.server`). Every bad request gets a 4xx JSON body
+`{"error": ..., "field": ..., "expected": ...}` naming the offending field, with any echoed
+value cut short; TensorFlow is only ever called with validated tensors. At most
+`max_inflight` predictions run at once and `max_waiting` more wait; beyond that a request is
+answered 503 at once, so memory stays bounded under any load.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import json
 import logging
 import math
-import threading
-import time
-from pathlib import Path
 
 import tensorflow as tf
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from feature_columns.errors import UserError
 from feature_columns.inputs import MISSING_CATEGORY, canonical_category
-from wide_deep.run.model_dir import ModelDir
+from wide_deep.serving.registry import ModelRegistry
 from wide_deep.serving.saved_model import PREDICT, LoadedExport
 
 log = logging.getLogger("wide_deep.serving")
 DTYPE_NAMES = {tf.string: "DT_STRING", tf.float32: "DT_FLOAT", tf.int64: "DT_INT64"}
+FLOAT32_MAX = 3.4028234663852886e38
+ECHO_CHARS = 60  # at most this much of a client's value is repeated in an error message
+
+
+def shown(value) -> str:
+    """A value as an error message quotes it: its type and a repr cut short (never an 8 MB echo)."""
+    text = (
+        repr(value) if not isinstance(value, int) or abs(value) < 10**40 else f"an integer of {len(str(value))} digits"
+    )
+    if len(text) > ECHO_CHARS:
+        text = f"{text[:ECHO_CHARS]}... ({len(text):,} characters)"
+    return f"{type(value).__name__} {text}"
 
 
 class RequestError(Exception):
@@ -78,61 +87,6 @@ def metadata(model: LoadedExport, name: str) -> dict:
     }
 
 
-def load_version(path: Path) -> LoadedExport:
-    model = LoadedExport(path)
-    model.warm_up()
-    return model
-
-
-class ModelRegistry:
-    """Serves the newest version in `model_dir/export/`; a background poller swaps in newer ones."""
-
-    def __init__(self, model_dir: str | Path, poll_seconds: float = 2.0):
-        self.run = ModelDir(model_dir)
-        self.poll_seconds = poll_seconds
-        self._lock = threading.Lock()
-        self._failed: set[int] = set()
-        versions = self.run.export_versions()
-        if not versions:
-            raise UserError(
-                f"{self.run} has no export (expected {self.run.export_root}/<version>/saved_model.pb); "
-                f"train with `make train` first"
-            )
-        self._current = load_version(versions[-1])
-        self._stop = threading.Event()
-        self._poller: threading.Thread | None = None
-
-    @property
-    def current(self) -> LoadedExport:
-        return self._current  # a plain reference read: requests keep the object they started with
-
-    def reload_if_newer(self) -> bool:
-        versions = [v for v in self.run.export_versions() if int(v.name) not in self._failed]
-        if not versions or int(versions[-1].name) <= self._current.version:
-            return False
-        try:
-            candidate = load_version(versions[-1])
-        except Exception as error:  # a broken export must not take the server down
-            self._failed.add(int(versions[-1].name))
-            log.error("could not load %s (still serving version %d): %s", versions[-1], self._current.version, error)
-            return False
-        with self._lock:
-            self._current = candidate
-        log.warning("now serving version %d from %s", candidate.version, candidate.path)
-        return True
-
-    def start(self) -> None:
-        def poll():
-            while not self._stop.wait(self.poll_seconds):
-                self.reload_if_newer()
-
-        self._poller = threading.Thread(target=poll, name="export-poller", daemon=True)
-        self._poller.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
 # --- request validation --------------------------------------------------------------------
 
 
@@ -141,17 +95,21 @@ def _numeric_value(value, field: str) -> float:
         return float("nan")  # null is a missing value, imputed as in training
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestError(
-            400,
-            f"{field}: expected a number (or null for missing), got {type(value).__name__} {value!r}",
-            field,
-            "number or null",
+            400, f"{field}: expected a number (or null for missing), got {shown(value)}", field, "number or null"
         )
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise RequestError(
             400,
             f"{field}: NaN and infinity are not accepted; send null for a missing value",
             field,
             "finite number or null",
+        )
+    if abs(value) > FLOAT32_MAX:
+        raise RequestError(
+            400,
+            f"{field}: {shown(value)} is beyond the float32 range the model computes in",
+            field,
+            f"a number within ±{FLOAT32_MAX:.3g}",
         )
     return float(value)
 
@@ -163,7 +121,7 @@ def _categorical_value(value, field: str) -> str:
         return canonical_category(value)
     raise RequestError(
         400,
-        f"{field}: expected a string (or a whole number, or null for missing), got {type(value).__name__} {value!r}",
+        f"{field}: expected a string (or a whole number, or null for missing), got {shown(value)}",
         field,
         "string, integer or null",
     )
@@ -174,7 +132,16 @@ def parse_predict_request(body: bytes, model: LoadedExport) -> tuple[dict[str, l
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RequestError(400, f"malformed JSON body: {error}", "body", "a JSON object") from None
+        raise RequestError(400, f"malformed JSON body: {str(error)[:200]}", "body", "a JSON object") from None
+    except RecursionError:
+        raise RequestError(400, "the JSON body is nested too deeply", "body", "rows of scalar values") from None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        raise RequestError(
+            400,
+            f"the JSON body holds a value that cannot be read: {str(error)[:200]}",
+            "body",
+            "numbers within the float32 range",
+        ) from None
     if not isinstance(payload, dict):
         raise RequestError(
             400,
@@ -185,7 +152,7 @@ def parse_predict_request(body: bytes, model: LoadedExport) -> tuple[dict[str, l
     signature = payload.get("signature_name", PREDICT)
     if signature != PREDICT:
         raise RequestError(
-            400, f"signature_name {signature!r} is not served over REST", "signature_name", f'"{PREDICT}"'
+            400, f"signature_name {shown(signature)} is not served over REST", "signature_name", f'"{PREDICT}"'
         )
     if ("instances" in payload) == ("inputs" in payload):
         raise RequestError(
@@ -197,7 +164,10 @@ def parse_predict_request(body: bytes, model: LoadedExport) -> tuple[dict[str, l
     unknown = sorted(set(payload) - {"instances", "inputs", "signature_name"})
     if unknown:
         raise RequestError(
-            400, f"unknown top-level key(s) {unknown}", unknown[0], '"instances" or "inputs", "signature_name"'
+            400,
+            f"unknown top-level key(s) {shown(unknown)}",
+            unknown[0][:ECHO_CHARS],
+            '"instances" or "inputs", "signature_name"',
         )
     if "instances" in payload:
         return _columns_from_instances(payload["instances"], model), True
@@ -217,10 +187,11 @@ def _check_names(names, model: LoadedExport, where: str) -> None:
         )
     unknown = [n for n in names if n not in model.input_specs]
     if unknown:
+        name = unknown[0][:ECHO_CHARS]
         raise RequestError(
             400,
-            f"{where}: unknown feature '{unknown[0]}'",
-            f"{where}.{unknown[0]}",
+            f"{where}: unknown feature '{name}'",
+            f"{where}.{name}",
             f"only features of the model: {list(model.input_specs)}",
         )
 
@@ -312,8 +283,21 @@ def format_predictions(outputs: dict[str, list], row_format: bool) -> dict:
 # --- HTTP ------------------------------------------------------------------------------------
 
 
-def create_app(registry: ModelRegistry, model_name: str = "wide_deep", max_body_bytes: int = 8 << 20) -> Starlette:
-    """The Starlette app; `registry` supplies the current model on every request."""
+def create_app(
+    registry: ModelRegistry,
+    model_name: str = "wide_deep",
+    max_body_bytes: int = 8 << 20,
+    body_timeout: float = 30.0,
+    max_inflight: int = 4,
+    max_waiting: int = 8,
+) -> Starlette:
+    """The Starlette app; `registry` supplies the current model on every request.
+
+    A request is admitted only while fewer than `max_inflight + max_waiting` are; its body must
+    arrive within `body_timeout` seconds (408 otherwise).
+    """
+    predict_slots = asyncio.Semaphore(max_inflight)
+    admitted = 0
 
     def resolve(path: str) -> tuple[LoadedExport, str]:
         """'<name>[/versions/<v>][:verb|/metadata]' → (model, verb); 404 for an unknown name or version."""
@@ -327,15 +311,16 @@ def create_app(registry: ModelRegistry, model_name: str = "wide_deep", max_body_
         if name != model_name:
             raise RequestError(
                 404,
-                f"Servable not found for request: model '{name}' is not served (this server serves '{model_name}')",
+                f"Servable not found for request: model '{name[:ECHO_CHARS]}' is not served "
+                f"(this server serves '{model_name}')",
                 "model_name",
                 model_name,
             )
         if version and version != str(model.version):
             raise RequestError(
                 404,
-                f"Servable not found for request: version {version} of '{name}' is not loaded "
-                f"(serving version {model.version})",
+                f"Servable not found for request: version {version[:ECHO_CHARS]} of '{name}' is "
+                f"not loaded (serving version {model.version})",
                 "version",
                 str(model.version),
             )
@@ -348,48 +333,67 @@ def create_app(registry: ModelRegistry, model_name: str = "wide_deep", max_body_
                 return JSONResponse(metadata(model, model_name))
             if verb:
                 raise RequestError(
-                    404, f"unknown resource ':{verb}' for GET", "path", "GET /v1/models/<name>[/metadata]"
+                    404, f"unknown resource ':{verb[:ECHO_CHARS]}' for GET", "path", "GET /v1/models/<name>[/metadata]"
                 )
-            return JSONResponse(
-                {
-                    "model_version_status": [
-                        {
-                            "version": str(model.version),
-                            "state": "AVAILABLE",
-                            "status": {"error_code": "OK", "error_message": ""},
-                        }
-                    ]
-                }
-            )
+            status = {
+                "version": str(model.version),
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+            return JSONResponse({"model_version_status": [status], "server": registry.status()})
         except RequestError as error:
             return error.response()
 
     async def post_model(request: Request) -> Response:
+        nonlocal admitted
+        if admitted >= max_inflight + max_waiting:
+            await _discard_body(request, body_timeout)  # read and dropped, never held: the client gets its answer
+            return RequestError(
+                503,
+                f"the server is busy ({admitted} requests in progress); retry shortly",
+                "body",
+                "a retry after a moment",
+            ).response()
+        admitted += 1
         try:
             model, verb = resolve(request.path_params["path"])
             if verb != "predict":
                 raise RequestError(
                     404,
-                    f"unsupported method ':{verb}'; this server implements ':predict'",
+                    f"unsupported method ':{verb[:ECHO_CHARS]}'; this server implements ':predict'",
                     "path",
                     "POST /v1/models/<name>:predict",
                 )
-            body = await _read_body(request, max_body_bytes)
-            return JSONResponse(await run_in_threadpool(_predict, model, body))
+            body = await _read_body(request, max_body_bytes, body_timeout)
+            async with predict_slots:
+                return JSONResponse(await run_in_threadpool(_predict, model, body))
         except RequestError as error:
             return error.response()
+        except ClientDisconnect:
+            log.warning("client disconnected during POST %s", request.url.path)
+            return Response(status_code=400)
+        except Exception as error:  # a bug, not a client mistake: one log line, no traceback, no detail to the client
+            log.error(
+                "internal error on POST %s: %s: %s",
+                request.url.path,
+                type(error).__name__,
+                str(error).splitlines()[0][:200] if str(error) else "",
+            )
+            return JSONResponse({"error": f"internal error ({type(error).__name__})"}, status_code=500)
+        finally:
+            admitted -= 1
 
     async def not_found(request: Request, exc) -> Response:
         return RequestError(
             404,
-            f"no such resource: {request.method} {request.url.path}",
+            f"no such resource: {request.method} {request.url.path[:ECHO_CHARS]}",
             "path",
             "/v1/models/<name>[:predict|/metadata]",
         ).response()
 
     async def server_error(request: Request, exc) -> Response:
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": f"internal error: {exc}"}, status_code=500)
+        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
 
     routes = [
         Route("/v1/models/{path:path}", get_model, methods=["GET"]),
@@ -399,11 +403,36 @@ def create_app(registry: ModelRegistry, model_name: str = "wide_deep", max_body_
 
 
 def _predict(model: LoadedExport, body: bytes) -> dict:
-    columns, row_format = parse_predict_request(body, model)
-    return format_predictions(model.predict_columns(columns), row_format)
+    try:
+        columns, row_format = parse_predict_request(body, model)
+        return format_predictions(model.predict_columns(columns), row_format)
+    finally:
+        if len(body) > 1 << 20:
+            release_free_memory()  # a large request's parsed rows are garbage now: give the pages back
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def release_free_memory() -> None:
+    """Return freed heap pages to the operating system (glibc keeps them otherwise, and RSS stays high)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
+async def _discard_body(request: Request, timeout: float) -> None:
+    """Consume a request's body without keeping it (so a refused client is not cut off mid-send)."""
+
+    async def drain() -> None:
+        async for _ in request.stream():
+            pass
+
+    try:
+        await asyncio.wait_for(drain(), timeout)
+    except (asyncio.TimeoutError, ClientDisconnect):
+        pass
+
+
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(
@@ -413,87 +442,27 @@ async def _read_body(request: Request, limit: int) -> bytes:
             f"at most {limit:,} bytes (split the batch)",
         )
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(
-                413,
-                f"request body exceeds the limit of {limit:,} bytes",
-                "body",
-                f"at most {limit:,} bytes (split the batch)",
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(
+                    413,
+                    f"request body exceeds the limit of {limit:,} bytes",
+                    "body",
+                    f"at most {limit:,} bytes (split the batch)",
+                )
+            chunks.append(chunk)
 
-def make_server(
-    registry: ModelRegistry,
-    model_name: str = "wide_deep",
-    host: str = "127.0.0.1",
-    port: int = 8501,
-    max_body_bytes: int = 8 << 20,
-):
-    """The uvicorn server for `registry` (not started): `server.run()` serves until `server.should_exit`."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        create_app(registry, model_name, max_body_bytes),
-        host=host,
-        port=port,
-        log_level="warning",
-        http="httptools",
-        loop="uvloop",
-        timeout_keep_alive=30,
-        timeout_graceful_shutdown=10,
-    )
-    return uvicorn.Server(config)
-
-
-def serve(
-    model_dir: str | Path,
-    model_name: str = "wide_deep",
-    host: str = "127.0.0.1",
-    port: int = 8501,
-    poll_seconds: float = 2.0,
-    max_body_bytes: int = 8 << 20,
-) -> None:
-    """Load the newest export and serve it until interrupted."""
-    registry = ModelRegistry(model_dir, poll_seconds)
-    registry.start()
-    print(
-        f"serving {model_name} version {registry.current.version} from {registry.current.path} "
-        f"on http://{host}:{port}/v1/models/{model_name}",
-        flush=True,
-    )
     try:
-        make_server(registry, model_name, host, port, max_body_bytes).run()
-    except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal
-        print("stopped", flush=True)
-    finally:
-        registry.stop()
-
-
-def free_port() -> int:
-    """A currently unused loopback port (tests and the benchmark start servers on one)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_serving(url: str, timeout: float = 120.0) -> None:
-    """Block until `url` answers 200 (tests and the benchmark start the server as a subprocess)."""
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
-        time.sleep(0.2)
+        await asyncio.wait_for(read(), timeout)
+    except asyncio.TimeoutError:
+        raise RequestError(
+            408,
+            f"the request body did not arrive within {timeout:g} s ({size:,} bytes received)",
+            "body",
+            "the whole body promptly (Content-Length must match it)",
+        ) from None
+    return b"".join(chunks)

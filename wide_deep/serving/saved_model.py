@@ -6,6 +6,7 @@
       assets.extra/preprocessing.json the fitted preprocessing
       assets.extra/serving_packed_columns.json   column order of the `serving_packed` signature
       assets.extra/serving_explain.json          feature order and intercept of `serving_explain`
+      assets.extra/model.json                    the trained weights' fingerprint, the threshold, the calibration
 
 `LoadedExport` is what the batch scorer, the monitor and the REST server all hold.
 """
@@ -35,6 +36,7 @@ class VersionLayout:
         self.preprocessing = self.sidecar / "preprocessing.json"
         self.packed_columns = self.sidecar / "serving_packed_columns.json"
         self.explain = self.sidecar / "serving_explain.json"
+        self.model = self.sidecar / "model.json"  # the model's fingerprint, threshold and calibration
 
     @property
     def is_complete(self) -> bool:
@@ -88,6 +90,13 @@ class LoadedExport:
     def state(self) -> FittedState:
         return state_from_json(self.layout.preprocessing.read_text(), str(self.layout.preprocessing))
 
+    @property
+    def fingerprint(self) -> str | None:
+        """The trained weights' fingerprint (None for exports written before it was recorded)."""
+        if not self.layout.model.exists():
+            return None
+        return json.loads(self.layout.model.read_text()).get("fingerprint")
+
     def explain_info(self) -> dict:
         """Feature order, intercept and baseline of the `serving_explain` contributions."""
         return json.loads(self.layout.explain.read_text())
@@ -121,3 +130,18 @@ class LoadedExport:
     def warm_up(self) -> None:
         """Trace and allocate before taking traffic."""
         self.predict_columns(self.example_columns())
+
+
+def load_newest(versions: list[Path], log=print) -> LoadedExport:
+    """The newest version that loads; each one skipped is named with its reason (a damaged or half-copied export
+    must not stop scoring while an older one is intact)."""
+    for path in reversed(versions):
+        try:
+            return LoadedExport(path)
+        except Exception as err:  # a damaged SavedModel fails in many ways, all of them mean "skip it"
+            log(f"skipping export version {path.name}: it cannot be loaded ({type(err).__name__}: {_first_line(err)})")
+    raise UserError(f"no export version could be loaded (tried {', '.join(p.name for p in versions) or 'none'})")
+
+
+def _first_line(error: Exception) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), "")[:200]

@@ -18,11 +18,18 @@ import pandas as pd
 import pyarrow as pa
 
 from feature_columns.errors import DataError, UserError
-from feature_columns.inputs import prepare_frame, to_tensors
+from feature_columns.inputs import prepare_frame, raw_dtype, to_tensors
 from wide_deep.data.dataset import add_transaction_features
-from wide_deep.data.sources import TableWriter, read_table, record_batches, transactions_path
+from wide_deep.data.sources import (
+    TableWriter,
+    check_output,
+    check_readable,
+    read_table,
+    record_batches,
+    transactions_path,
+)
 from wide_deep.run.model_dir import ModelDir
-from wide_deep.serving.saved_model import EXPLAIN, LoadedExport
+from wide_deep.serving.saved_model import EXPLAIN, load_newest
 
 
 def prefetch(iterator, depth: int = 1):
@@ -66,12 +73,12 @@ class Scorer:
     a score computed here for one applicant equals the batch pipeline's score for that row.
     """
 
-    def __init__(self, model_dir: str | Path):
+    def __init__(self, model_dir: str | Path, log=print):
         run = ModelDir(model_dir)
-        path = run.latest_export()
-        if path is None:
+        versions = run.export_versions()
+        if not versions:
             raise UserError(f"{run} has no export ({run.export_root}/<version>/); train with --export first")
-        self.export = LoadedExport(path)
+        self.export = load_newest(versions, log)
         self.spec = self.export.spec
         self.signature = self.export.signature
 
@@ -138,15 +145,18 @@ def score_file(
     """Score every row of `input_path` into `output_path` (id, probability, decision, unseen_categories);
     with `reasons` > 0 also reason_i / reason_i_contribution for the top reasons (the export's
     `serving_explain` signature). The output appears only when every row is scored. Returns counts and rows/s."""
-    input_path, output_path = Path(input_path), Path(output_path)
-    scorer = Scorer(model_dir)
+    check_readable(input_path, "input file")
+    output_path = check_output(output_path, "output file", inputs=[input_path, transactions])
+    input_path = Path(input_path)
+    scorer = Scorer(model_dir, log)
     spec = scorer.spec
     signature = scorer.export.require(EXPLAIN) if reasons else scorer.signature
     tx_source = scorer.transactions_for(input_path, transactions)
 
     def prepared():  # runs one batch ahead of the model, on a worker thread
         offset = 0
-        for batch in record_batches(input_path, batch_rows, "input file"):
+        numeric = tuple(c.name for c in spec.input_columns if raw_dtype(c) == "float32")
+        for batch in record_batches(input_path, batch_rows, "input file", numeric=numeric):
             frame = batch.to_pandas()
             source = f"{input_path} (batch from row {offset})"
             arrays = prepare_frame(spec, scorer.features(frame, tx_source, source), source)

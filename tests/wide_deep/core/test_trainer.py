@@ -86,3 +86,57 @@ def test_batch_size_must_divide_among_workers(toy_spec, toy_frame, tmp_path):
             TrainConfig(batch_size=255),
             strategy=TwoReplicas(),
         )
+
+
+def _run(toy_spec, toy_frame, folder, epochs, logs=None):
+    estimator, arrays, labels = toy_estimator(toy_spec, toy_frame, folder, epochs=epochs, early_stopping_patience=0)
+    if logs is not None:
+        estimator.log = logs.append
+    history = train_toy(estimator, arrays, labels)
+    return estimator, history, estimator.predict(arrays)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "deleted", "garbage index"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(toy_spec, toy_frame, tmp_path, damage):
+    _, reference_history, reference_scores = _run(toy_spec, toy_frame, tmp_path / "straight", epochs=6)
+    _run(toy_spec, toy_frame, tmp_path / "run", epochs=4)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    if damage == "truncated":
+        data = next(checkpoints.glob("ckpt-4.data-*"))
+        data.write_bytes(data.read_bytes()[:100])
+    elif damage == "deleted":
+        for path in checkpoints.glob("ckpt-4.*"):
+            path.unlink()
+    else:
+        (checkpoints / "checkpoint").write_text("this is not a checkpoint index {{{")
+    logs = []
+    _, history, scores = _run(toy_spec, toy_frame, tmp_path / "run", epochs=6, logs=logs)
+    said = " | ".join(logs)
+    if damage == "garbage index":
+        assert "missing or unreadable; resuming from the checkpoint files" in said and "(epoch 4," in said
+    else:
+        assert "ckpt-4 is unreadable" in said and "(epoch 3," in said  # resumed from the one before
+    assert [h["epoch"] for h in history] == list(range(1, 7))
+    assert [h["val_auc"] for h in history] == [h["val_auc"] for h in reference_history]  # as if never damaged
+    np.testing.assert_array_equal(scores, reference_scores)
+
+
+def test_unreadable_best_weights_are_a_clear_error(toy_spec, toy_frame, tmp_path):
+    from feature_columns.errors import UserError
+
+    estimator, _, _ = _run(toy_spec, toy_frame, tmp_path, epochs=2)
+    for path in (tmp_path / "best").glob("ckpt-*.data-*"):
+        path.write_bytes(b"")
+    with pytest.raises(UserError, match="the best weights .* are unreadable"):
+        estimator.restore_best()
+
+
+def test_a_diverging_run_stops_with_a_message_and_keeps_its_last_good_checkpoint(toy_spec, toy_frame, tmp_path):
+    from wide_deep.core.trainer import TrainingDiverged
+
+    estimator, arrays, labels = toy_estimator(
+        toy_spec, toy_frame, tmp_path, epochs=5, learning_rate=1e35, early_stopping_patience=0
+    )
+    with pytest.raises(TrainingDiverged, match="training diverged in epoch .*lower --learning_rate"):
+        train_toy(estimator, arrays, labels)
+    assert len(estimator.history_log.read()) == len(estimator.manager.checkpoints)  # nothing half-written

@@ -89,3 +89,65 @@ def test_duckdb_reads_files_globs_and_folders(tmp_path):
     assert duckdb_scan(tmp_path / "t.csv", "log").startswith("read_csv_auto(")
     with pytest.raises(DataError, match="log: .*nothing.csv does not exist"):
         duckdb_scan(tmp_path / "nothing.csv", "log")
+
+
+CSV_MISTAKES = {
+    "a short line": ("a,b,y\n1,2,0\n3,1\n4,5,1\n", "line 3 has 2 field(s); the header has 3"),
+    "a long line": ("a,b,y\n1,2,0\n3,1,1,9\n", "line 3 has 4 field(s); the header has 3"),
+    "a repeated column": ("a,b,a\n1,2,3\n", "column 'a' appears twice in the header (columns 1 and 3)"),
+    "whitespace only": ("   \n  \n", "the first line holds no column names"),
+    "latin-1 text": ("a,b,y\n1,x,0\n2,caf\xe9,1\n".encode("latin-1"), "line 3 is not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CSV_MISTAKES))
+def test_csv_mistakes_name_the_file_line(tmp_path, case):
+    content, message = CSV_MISTAKES[case]
+    path = tmp_path / "data.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_table(path)
+    with pytest.raises(DataError, match=r"line|header|column"):
+        list(record_batches(path, 1000))
+
+
+def test_a_bad_number_after_the_first_block_names_its_line(tmp_path):
+    lines = ["id,amount"] + [f"{i},{i * 1.5}" for i in range(120_000)]
+    lines[100_001] = "100000,lots"
+    (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"line 100002: column 'amount' holds 'lots'"):
+        list(record_batches(tmp_path / "big.csv", 50_000, numeric=("amount",)))
+    lines[100_001] = "100000,2.5e3"  # a float after many integers: typed as float64, so it is fine
+    (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
+    assert sum(b.num_rows for b in record_batches(tmp_path / "big.csv", 50_000, numeric=("amount",))) == 120_000
+
+
+def test_a_parquet_file_with_a_repeated_column_is_refused(tmp_path):
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table([[1], [2]], names=["a", "a"]), tmp_path / "dup.parquet")
+    with pytest.raises(DataError, match="column 'a' appears twice"):
+        read_table(tmp_path / "dup.parquet")
+
+
+def test_outputs_that_would_destroy_an_input_or_cannot_be_written_are_refused(tmp_path):
+    from feature_columns.errors import UserError
+    from wide_deep.data.sources import check_output
+
+    source = tmp_path / "in.csv"
+    source.write_text("a\n1\n")
+    (tmp_path / "link.csv").symlink_to(source)
+    (tmp_path / "a_file").write_text("x")
+    cases = {
+        "": "path is empty",
+        str(source): "is the input",
+        str(tmp_path / "link.csv"): "is the input",
+        str(tmp_path / "sub" / ".." / "in.csv"): "is the input",
+        str(tmp_path): "is a directory",
+        str(tmp_path / "a_file" / "out.csv"): "a_file is a file, not a folder",
+    }
+    for path, message in cases.items():
+        with pytest.raises(UserError, match=message):
+            check_output(path, "--output", inputs=[source])
+    made = check_output(tmp_path / "new" / "deeper" / "out.csv", "--output", inputs=[source])
+    assert made.parent.is_dir()

@@ -36,15 +36,16 @@ def served(sme_run, small_sme, tmp_path_factory):
 
     Yields (port, model_dir, rows, server thread); `tests/experiments/test_serve_cli.py` runs the real CLI.
     """
-    from wide_deep.serving.rest import ModelRegistry, free_port, make_server, wait_until_serving
+    from wide_deep.serving.registry import ModelRegistry
     from wide_deep.serving.scoring import example_rows
+    from wide_deep.serving.server import ServerLimits, free_port, make_server, wait_until_serving
 
     model_dir = tmp_path_factory.mktemp("served") / "model"
     shutil.copytree(sme_run, model_dir)
     port = free_port()
     registry = ModelRegistry(model_dir, poll_seconds=0.2)
     registry.start()
-    server = make_server(registry, port=port, max_body_bytes=200_000)
+    server = make_server(registry, port=port, limits=ServerLimits(max_body_bytes=200_000))
     thread = threading.Thread(target=server.run, name="test-server", daemon=True)
     thread.start()
     wait_until_serving(f"http://127.0.0.1:{port}/v1/models/wide_deep", timeout=60)
@@ -151,6 +152,14 @@ BAD_REQUESTS = {
     "JSON array body": (lambda row: [row], 400, "body"),
     "unknown signature": (lambda row: {"signature_name": "classify", "instances": [row]}, 400, "signature_name"),
     "oversized body": (lambda row: {"instances": [row] * 400}, 413, "body"),
+    "JSON nested 90,000 deep": (lambda row: b'{"instances": ' + b"[" * 90_000 + b"]" * 90_000 + b"}", 400, "body"),
+    "an integer of 400 digits": (
+        lambda row: {"instances": [dict(row, txn_count=10**400)]},
+        400,
+        "instances[0].txn_count",
+    ),
+    "an integer of 5,000 digits": (lambda row: b'{"instances": [{"txn_count": ' + b"9" * 5000 + b"}]}", 400, "body"),
+    "a number beyond float32": (lambda row: {"instances": [dict(row, txn_count=1e39)]}, 400, "instances[0].txn_count"),
 }
 
 
@@ -161,7 +170,30 @@ def test_bad_request_gets_a_4xx_naming_the_field(served, case):
     status, body = Client(port).predict(make_body(rows[0]))
     assert status == status_expected, body
     assert body["field"] == field and body["error"] and "expected" in body
+    assert len(json.dumps(body)) < 2000  # nothing of a large value is echoed back
     assert process.is_alive()
+
+
+def test_a_long_value_is_never_echoed_back(served):
+    port, _, rows, _ = served
+    status, body = Client(port).predict({"instances": [dict(rows[0], txn_count="x" * 150_000)]})
+    assert status == 400 and "150,002 characters" in body["error"] and len(json.dumps(body)) < 600
+
+
+def test_an_internal_error_is_one_log_line_and_a_500_without_details(served, monkeypatch, caplog):
+    port, _, rows, _ = served
+    from wide_deep.serving.saved_model import LoadedExport
+
+    def broken(self, columns):
+        raise RuntimeError("secret detail\nsecond line")
+
+    monkeypatch.setattr(LoadedExport, "predict_columns", broken)
+    with caplog.at_level("ERROR", logger="wide_deep.serving"):
+        status, body = Client(port).predict({"instances": rows[:1]})
+    assert status == 500 and body == {"error": "internal error (RuntimeError)"}
+    records = [r for r in caplog.records if r.name == "wide_deep.serving"]
+    assert len(records) == 1 and records[0].exc_info is None and "secret detail" in records[0].getMessage()
+    assert "second line" not in records[0].getMessage()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,192 @@
+"""The HTTP server behind `make serve`: uvicorn (httptools, uvloop) with limits a hostile client cannot exhaust.
+
+uvicorn closes idle keep-alive connections but has no limit on slow or oversized headers, and
+accepts any number of connections. `GuardedProtocol` adds, per connection:
+
+- a header timeout: a connection that has not finished sending a request's headers within
+  `header_timeout` seconds (an idle new connection, or a slowloris trickling headers) is closed;
+- a header size limit: more than `max_header_bytes` of request line and headers is answered
+  431 and the connection closed;
+- a connection cap: beyond `max_connections` open connections a new one is closed at once.
+
+The body's own timeout, the request size limit and the bound on concurrent predictions are
+in the app (`wide_deep.serving.rest.create_app`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+from wide_deep.serving.registry import ModelRegistry
+from wide_deep.serving.rest import create_app
+
+log = logging.getLogger("wide_deep.serving")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerLimits:
+    max_body_bytes: int = 8 << 20
+    header_timeout: float = 10.0  # seconds to send a request's line and headers
+    body_timeout: float = 30.0  # seconds to send its body
+    keep_alive: int = 5  # seconds an idle keep-alive connection stays open
+    max_header_bytes: int = 16 << 10
+    max_connections: int = 256
+    max_inflight: int = 4  # predictions running at once (2 per core here)
+    max_waiting: int = 8  # admitted requests waiting for a prediction slot; beyond: 503
+
+
+def guarded_protocol(limits: ServerLimits):
+    """uvicorn's httptools protocol with a header timeout, a header size limit (431) and a connection cap."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    too_large = json.dumps(
+        {
+            "error": f"request line and headers exceed {limits.max_header_bytes:,} bytes",
+            "field": "headers",
+            "expected": f"at most {limits.max_header_bytes:,} bytes",
+        }
+    ).encode()
+    response_431 = (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+        b"connection: close\r\ncontent-length: " + str(len(too_large)).encode() + b"\r\n\r\n" + too_large
+    )
+
+    class GuardedProtocol(HttpToolsProtocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self.header_bytes, self.awaiting_headers, self.header_timer, self.tail = 0, True, None, b""
+            if len(self.connections) > limits.max_connections:
+                log.warning(
+                    "connection refused: %d connections are open (limit %d)",
+                    len(self.connections),
+                    limits.max_connections,
+                )
+                transport.close()
+                return
+            self._arm_header_timer()
+
+        def _arm_header_timer(self) -> None:
+            if self.header_timer is None:
+                self.header_timer = self.loop.call_later(limits.header_timeout, self._header_timeout)
+
+        def _disarm_header_timer(self) -> None:
+            if self.header_timer is not None:
+                self.header_timer.cancel()
+                self.header_timer = None
+
+        def _header_timeout(self) -> None:
+            self.header_timer = None
+            if self.awaiting_headers and not self.transport.is_closing():
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            if self.awaiting_headers:  # count the bytes up to the blank line that ends the headers
+                window = self.tail + data
+                end = window.find(b"\r\n\r\n")
+                self.header_bytes += len(data) if end < 0 else max(0, end + 4 - len(self.tail))
+                self.tail = window[-3:]
+                if self.header_bytes > limits.max_header_bytes:
+                    self.transport.write(response_431)
+                    self.transport.close()
+                    return
+            super().data_received(data)
+
+        def on_message_begin(self) -> None:
+            self._arm_header_timer()
+            super().on_message_begin()
+
+        def on_headers_complete(self) -> None:
+            self.awaiting_headers = False
+            self._disarm_header_timer()
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            self.awaiting_headers, self.header_bytes, self.tail = True, 0, b""  # the next request's, on keep-alive
+            super().on_response_complete()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm_header_timer()
+            super().connection_lost(exc)
+
+    return GuardedProtocol
+
+
+def make_server(
+    registry: ModelRegistry,
+    model_name: str = "wide_deep",
+    host: str = "127.0.0.1",
+    port: int = 8501,
+    limits: ServerLimits = ServerLimits(),
+):
+    """The uvicorn server for `registry` (not started): `server.run()` serves until `server.should_exit`."""
+    import uvicorn
+
+    app = create_app(
+        registry, model_name, limits.max_body_bytes, limits.body_timeout, limits.max_inflight, limits.max_waiting
+    )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        http=guarded_protocol(limits),
+        loop="uvloop",
+        timeout_keep_alive=limits.keep_alive,
+        timeout_graceful_shutdown=10,
+        access_log=False,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(
+    model_dir: str | Path,
+    model_name: str = "wide_deep",
+    host: str = "127.0.0.1",
+    port: int = 8501,
+    poll_seconds: float = 2.0,
+    limits: ServerLimits = ServerLimits(),
+) -> None:
+    """Load the newest loadable export and serve it until interrupted."""
+    registry = ModelRegistry(model_dir, poll_seconds)
+    registry.start()
+    print(
+        f"serving {model_name} version {registry.current.version} from {registry.current.path} "
+        f"on http://{host}:{port}/v1/models/{model_name}",
+        flush=True,
+    )
+    try:
+        make_server(registry, model_name, host, port, limits).run()
+    except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal
+        print("stopped", flush=True)
+    finally:
+        registry.stop()
+
+
+def free_port() -> int:
+    """A currently unused loopback port (tests and the benchmark start servers on one)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(url: str, timeout: float = 120.0) -> None:
+    """Block until `url` answers 200 (tests and the benchmark start the server as a subprocess)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+        time.sleep(0.2)
