@@ -9,6 +9,7 @@ FLAGS ?=
 NUM_ENTERPRISES ?= 129880
 DATASET ?= sme
 MODEL_DIR ?= runs/default
+COMPARE_DIR ?= runs/default_no_gbdt
 INPUT ?=
 OUTPUT ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -58,7 +59,8 @@ bench: $(STAMP)
 
 bench-serve: $(STAMP)
 	@test -d $(MODEL_DIR)/export || $(MAKE) train FLAGS="--model_dir=$(MODEL_DIR)"
-	$(PY) -m experiments.bench_serve --model_dir=$(MODEL_DIR) $(FLAGS)
+	@test -d $(COMPARE_DIR)/export || $(MAKE) train FLAGS="--nowide_gbdt --model_dir=$(COMPARE_DIR)"
+	$(PY) -m experiments.bench_serve --model_dir=$(MODEL_DIR) --compare_model_dirs=$(COMPARE_DIR) $(FLAGS)
 
 # Two pytest workers (both cores); each test file runs whole on one of them (its fixtures built once).
 test: $(STAMP)

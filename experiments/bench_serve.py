@@ -7,6 +7,10 @@ Rows of the printed table (latencies in ms, medians and 99th percentiles of repe
   keep-alive client in this process (JSON encoding, HTTP, validation, model and response);
 - batch_scoring: `experiments.predict` in a subprocess over a Parquet file of `--scoring_rows`
   rows (real applications with their aggregated features, repeated), rows/s and peak RSS.
+
+`--compare_model_dirs` measures the in-process and batch rows of other model_dirs in the same
+run and prints them beside the first (`make bench-serve` compares the default model, whose wide
+branch holds GBDT trees, with the same model trained with `--nowide_gbdt`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer("requests", 2000, "Single-row calls per latency row", lower_bound=10)
 flags.DEFINE_integer("scoring_rows", 1_000_000, "Rows in the batch-scoring file", lower_bound=1000)
+flags.DEFINE_list(
+    "compare_model_dirs",
+    None,
+    "Other trained model_dirs (e.g. without the GBDT wide branch) whose in-process and batch rows are measured "
+    "in the same run and printed beside --model_dir's",
+)
 FLAGS = flags.FLAGS
 
 
@@ -100,79 +110,39 @@ def memory_under_load(pid: int, port: int, rows: list[dict], body_bytes: int = 7
     }
 
 
-def benchmark() -> None:
-    import http.client
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def in_process_rows(model_dir: Path) -> dict:
+    """Latency of one model in this process, and batch scoring in a subprocess: {row: (p50, p99, unit)}."""
+    import tensorflow as tf
 
     from wide_deep.serving.registry import ModelRegistry
     from wide_deep.serving.rest import parse_predict_request
     from wide_deep.serving.scoring import example_rows
-    from wide_deep.serving.server import free_port, wait_until_serving
 
-    model_dir = Path(FLAGS.model_dir)
-    registry = ModelRegistry(model_dir)  # errors clearly when there is no export
-    model = registry.current
+    model = ModelRegistry(model_dir).current  # errors clearly when there is no export
     frame, rows = example_rows(model_dir, Path(FLAGS.data), 2000)
-    table = []
-
-    bodies = [json.dumps({"instances": [row]}).encode() for row in rows]
-    columns = [parse_predict_request(body, model)[0] for body in bodies]
+    columns = [parse_predict_request(json.dumps({"instances": [row]}).encode(), model)[0] for row in rows]
     i = iter(range(10**9))
-    table.append(
-        (
-            "in_process_single_row",
+    table = {
+        "in_process_single_row": (
             *percentiles(timed(lambda: model.predict_columns(columns[next(i) % 2000]), FLAGS.requests)),
             "ms",
         )
-    )
-    import tensorflow as tf
-
+    }
     tensors = [{n: tf.constant(c[n], model.input_specs[n].dtype) for n in model.input_specs} for c in columns[:200]]
-    table.append(
-        (
-            "in_process_signature_default",
-            *percentiles(timed(lambda: model.signature(**tensors[next(i) % 200]), FLAGS.requests)),
-            "ms",
-        )
+    table["in_process_signature_default"] = (
+        *percentiles(timed(lambda: model.signature(**tensors[next(i) % 200]), FLAGS.requests)),
+        "ms",
     )
+    rate, rss = batch_scoring(model_dir, frame)
+    table["batch_scoring_rows_per_s"] = (rate, float("nan"), "rows/s")
+    table["batch_scoring_peak_rss_mb"] = (rss, float("nan"), "MB")
+    return {"version": model.version, "features": len(model.input_specs), "rows": rows, "table": table}
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "experiments.serve", f"--model_dir={model_dir}", f"--port={port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}/v1/models/wide_deep", timeout=180)
-        connection = http.client.HTTPConnection("127.0.0.1", port)
-        failures = 0
 
-        def post(body: bytes) -> None:
-            nonlocal failures
-            connection.request(
-                "POST", "/v1/models/wide_deep:predict", body=body, headers={"Content-Type": "application/json"}
-            )
-            response = connection.getresponse()
-            response.read()
-            failures += response.status != 200
-
-        table.append(
-            ("rest_single_row", *percentiles(timed(lambda: post(bodies[next(i) % 2000]), FLAGS.requests)), "ms")
-        )
-        batches = [json.dumps({"instances": rows[k : k + 100]}).encode() for k in range(0, 1900, 100)]
-        table.append(
-            (
-                "rest_batch_100",
-                *percentiles(timed(lambda: post(batches[next(i) % len(batches)]), max(50, FLAGS.requests // 10))),
-                "ms",
-            )
-        )
-        memory = memory_under_load(server.pid, port, rows)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+def batch_scoring(model_dir: Path, frame) -> tuple[float, float]:
+    """`experiments.predict` in a subprocess over `--scoring_rows` rows: (rows/s, peak RSS MB)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory() as tmp:
         source = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
@@ -197,17 +167,62 @@ def benchmark() -> None:
         )
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-2000:])
-        rate = float(re.search(r"\(([\d,]+) rows/s\)", proc.stdout).group(1).replace(",", ""))
-        rss = float(re.search(r"peak RSS ([\d,]+) MB", proc.stdout).group(1).replace(",", ""))
+    rate = float(re.search(r"\(([\d,]+) rows/s\)", proc.stdout).group(1).replace(",", ""))
+    rss = float(re.search(r"peak RSS ([\d,]+) MB", proc.stdout).group(1).replace(",", ""))
+    return rate, rss
 
-    print(f"\nserving benchmark: {model_dir} version {model.version}, {len(model.input_specs)} raw features")
+
+def rest_rows(model_dir: Path, rows: list[dict]) -> tuple[dict, int, dict]:
+    """`experiments.serve` on loopback: single-row and 100-row latencies, failed requests, memory under load."""
+    import http.client
+
+    from wide_deep.serving.server import free_port, wait_until_serving
+
+    bodies = [json.dumps({"instances": [row]}).encode() for row in rows]
+    i = iter(range(10**9))
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "experiments.serve", f"--model_dir={model_dir}", f"--port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/v1/models/wide_deep", timeout=180)
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        failures = 0
+
+        def post(body: bytes) -> None:
+            nonlocal failures
+            connection.request(
+                "POST", "/v1/models/wide_deep:predict", body=body, headers={"Content-Type": "application/json"}
+            )
+            response = connection.getresponse()
+            response.read()
+            failures += response.status != 200
+
+        table = {"rest_single_row": (*percentiles(timed(lambda: post(bodies[next(i) % 2000]), FLAGS.requests)), "ms")}
+        batches = [json.dumps({"instances": rows[k : k + 100]}).encode() for k in range(0, 1900, 100)]
+        table["rest_batch_100"] = (
+            *percentiles(timed(lambda: post(batches[next(i) % len(batches)]), max(50, FLAGS.requests // 10))),
+            "ms",
+        )
+        memory = memory_under_load(server.pid, port, rows)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return table, failures, memory
+
+
+def benchmark() -> None:
+    model_dir = Path(FLAGS.model_dir)
+    primary = in_process_rows(model_dir)
+    rest, failures, memory = rest_rows(model_dir, primary["rows"])
+    print(f"\nserving benchmark: {model_dir} version {primary['version']}, {primary['features']} raw features")
     print(f"{'row':<32}{'p50':>10}{'p99':>10}  unit")
-    for name, p50, p99, unit in table:
-        print(f"{name:<32}{p50:>10.3f}{p99:>10.3f}  {unit}")
+    for name, (p50, p99, unit) in {**primary["table"], **rest}.items():
+        print(f"{name:<32}{p50:>10,.3f}{p99:>10,.3f}  {unit}")
     print(f"{'rest_failed_requests':<32}{failures:>10}")
     print(f"{'batch_scoring_rows':<32}{FLAGS.scoring_rows:>10,}")
-    print(f"{'batch_scoring_rows_per_s':<32}{rate:>10,.0f}")
-    print(f"{'batch_scoring_peak_rss_mb':<32}{rss:>10,.0f}")
     print(
         f"\nserver memory under {LOAD_CLIENTS} concurrent requests of {memory['body_mb']:.1f} MB each "
         f"(the server's RSS, sampled every 50 ms):"
@@ -215,6 +230,13 @@ def benchmark() -> None:
     for key in ("rss_before_mb", "rss_peak_mb", "rss_after_mb"):
         print(f"{key:<32}{memory[key]:>10,.0f}")
     print(f"{'responses_200 / 503 / other':<32}{memory['ok']:>10} / {memory['busy']} / {memory['other']}")
+    for other in FLAGS.compare_model_dirs or []:
+        compared = in_process_rows(Path(other))
+        print(f"\nthe same rows, {model_dir} (a) beside {other} (b) in this run; medians (p50)")
+        print(f"{'row':<32}{'a':>12}{'b':>12}{'a / b':>8}  unit")
+        for name, (p50, _, unit) in primary["table"].items():
+            theirs = compared["table"][name][0]
+            print(f"{name:<32}{p50:>12,.3f}{theirs:>12,.3f}{p50 / theirs:>8.2f}  {unit}")
 
 
 main = main_running(benchmark)

@@ -13,7 +13,17 @@ from absl import flags
 from experiments.cli import console_script, main_running
 
 
-def define_flags() -> None:
+def define_flags(preset: str = "accurate") -> None:
+    """Every training flag; `preset` is the default of --preset (the drivers of the paper's studies use "paper")."""
+    from wide_deep.run.config import PRESETS
+
+    flags.DEFINE_enum(
+        "preset",
+        preset,
+        list(PRESETS),
+        "Defaults of the flags marked (preset): 'accurate' (warm-started wide branch, GBDT wide columns, "
+        "Adam 1e-3, early stopping; see README) or 'paper' (the paper's Table 1: Adam 1e-4, 50 epochs)",
+    )
     flags.DEFINE_string(
         "dataset", "sme", "sme | taiwan | german, or a path to a CSV/Parquet file (then --spec is required)"
     )
@@ -66,9 +76,31 @@ def define_flags() -> None:
     flags.DEFINE_float("base_score", 600.0, "Scorecard: the score at --base_odds (higher score = lower risk)")
     flags.DEFINE_float("base_odds", 50.0, "Scorecard: good:bad odds at --base_score")
     flags.DEFINE_float("pdo", 20.0, "Scorecard: points to double the good:bad odds")
-    flags.DEFINE_integer("epochs", 50, "Maximum training epochs (early stopping usually ends sooner)")
+    flags.DEFINE_integer("epochs", None, "(preset) Maximum training epochs (early stopping usually ends sooner)")
+    flags.DEFINE_integer(
+        "min_steps", None, "(preset) Small data: allow at least this many optimizer steps, raising the epoch limit"
+    )
+    flags.DEFINE_enum(
+        "warm_start",
+        None,
+        ["none", "logistic"],
+        "(preset) logistic: the wide branch starts as a "
+        "logistic regression with C chosen on validation, kept unless training beats it",
+    )
+    flags.DEFINE_boolean(
+        "wide_gbdt",
+        None,
+        "(preset) LightGBM trees (tuned on validation) as wide columns, blended in on validation after training",
+    )
+    flags.DEFINE_integer(
+        "ensemble_seeds",
+        1,
+        "K > 1: train K members with seeds seed..seed+K-1 and export one model averaging their logits",
+    )
     flags.DEFINE_integer("batch_size", 256, "Training batch size")
-    flags.DEFINE_float("learning_rate", 1e-4, "Learning rate (deep branch, and wide unless --wide_learning_rate)")
+    flags.DEFINE_float(
+        "learning_rate", None, "(preset) Learning rate (deep branch, and wide unless --wide_learning_rate)"
+    )
     flags.DEFINE_float("wide_learning_rate", None, "Learning rate of the wide branch's optimizer")
     flags.DEFINE_enum("wide_optimizer", "adam", ["adam", "adagrad", "ftrl", "sgd"], "Optimizer of the wide branch")
     flags.DEFINE_enum("deep_optimizer", "adam", ["adam", "adagrad", "ftrl", "sgd"], "Optimizer of the deep branch")
@@ -78,7 +110,7 @@ def define_flags() -> None:
     flags.DEFINE_float("l2_wide", 0.0, "L2 penalty on wide weights")
     flags.DEFINE_float("l2_deep", 0.0, "L2 penalty on deep kernels")
     flags.DEFINE_integer(
-        "early_stopping_patience", 5, "Stop after this many epochs without a validation AUC gain (0: never)"
+        "early_stopping_patience", None, "(preset) Stop after this many epochs without a validation AUC gain (0: never)"
     )
     flags.DEFINE_integer("seed", 42, "Seed for initialisation and shuffling")
     flags.DEFINE_integer("split_seed", 42, "Seed of the stratified 60/20/20 split")
@@ -110,14 +142,15 @@ def _finite(value) -> bool:
 SEED_RANGE = (0, 2**32 - 1)  # what NumPy, scikit-learn and TensorFlow all accept as a seed
 # flag → (check, what it must be): values that would crash or silently misbehave later are refused here
 FLAG_RULES = {
-    "epochs": (lambda v: v >= 1, "at least 1"),
+    "epochs": (lambda v: v is None or v >= 1, "at least 1"),
+    "min_steps": (lambda v: v is None or v >= 0, "0 or more"),
     "batch_size": (lambda v: v >= 1, "at least 1"),
-    "learning_rate": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
+    "learning_rate": (lambda v: v is None or (_finite(v) and v > 0), "a finite number above 0"),
     "wide_learning_rate": (lambda v: v is None or (_finite(v) and v > 0), "a finite number above 0 (or unset)"),
     "dropout": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
     "l2_wide": (lambda v: _finite(v) and v >= 0, "a finite number, 0 or more"),
     "l2_deep": (lambda v: _finite(v) and v >= 0, "a finite number, 0 or more"),
-    "early_stopping_patience": (lambda v: v >= 0, "0 (never stop early) or more"),
+    "early_stopping_patience": (lambda v: v is None or v >= 0, "0 (never stop early) or more"),
     "seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
     "split_seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
     "data_seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
@@ -125,21 +158,28 @@ FLAG_RULES = {
     "base_odds": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
     "pdo": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
     "num_enterprises": (lambda v: v >= 100, "at least 100"),
+    "ensemble_seeds": (lambda v: 1 <= v <= 100, "from 1 to 100"),
 }
 
 
 def config_from_flags(values: flags.FlagValues):
-    """One RunConfig from the flags (the only place flags become configuration)."""
+    """One RunConfig from the flags (the only place flags become configuration); a flag left unset takes its
+    value from --preset."""
     from experiments.cli import from_flags
     from wide_deep.core.config import ModelConfig, TrainConfig
-    from wide_deep.run.config import RunConfig
+    from wide_deep.run.config import MODEL_PRESET_FIELDS, PRESETS, RunConfig
 
+    preset = {name: value for name, value in PRESETS[values.preset].items() if getattr(values, name) is None}
+    if values.epochs is not None and values.min_steps is None:
+        preset["min_steps"] = 0  # an explicit --epochs is honoured as given
+    model = {k: v for k, v in preset.items() if k in MODEL_PRESET_FIELDS}
+    train = {k: v for k, v in preset.items() if k not in model}
     return from_flags(
         RunConfig,
         values,
         scorecard=(values.base_score, values.base_odds, values.pdo),
-        model=from_flags(ModelConfig, values, hidden_units=tuple(int(u) for u in values.hidden_units)),
-        train=from_flags(TrainConfig, values),
+        model=from_flags(ModelConfig, values, hidden_units=tuple(int(u) for u in values.hidden_units), **model),
+        train=from_flags(TrainConfig, values, **train),
     )
 
 

@@ -5,7 +5,8 @@ The fitted state maps each column to one typed entry:
 - `Vocabulary`  a categorical column or cross with a fitted or given vocabulary;
 - `HashBuckets` a categorical column or cross hashed into a fixed number of buckets;
 - `NumericStats` a numeric column's median, mean, std, missing rate (and quantile edges);
-- `Buckets`     a bucketized column's boundaries.
+- `Buckets`     a bucketized column's boundaries;
+- `Trees`       (under the key `GBDT`) the gradient-boosted trees of a GBDT wide branch.
 
 It is saved as plain JSON (`save_state`/`load_state`; the format is unchanged since version
 1) beside the spec, and the same state builds the Keras layers for training, evaluation and
@@ -25,8 +26,10 @@ import numpy as np
 from feature_columns.columns import BucketizedColumn, CategoricalColumn, CrossedColumn, NumericColumn
 from feature_columns.errors import DataError
 from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY
+from feature_columns.trees import Trees
 
 STATE_VERSION = 1
+GBDT = "__gbdt__"  # the state key of the gradient-boosted trees of a model with a GBDT wide branch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +88,7 @@ class NumericStats:
         return out
 
 
-FittedEntry = Vocabulary | HashBuckets | Buckets | NumericStats
+FittedEntry = Vocabulary | HashBuckets | Buckets | NumericStats | Trees
 FittedState = dict[str, FittedEntry]
 IndexedEntry = (Vocabulary, HashBuckets, Buckets)  # entries whose column becomes one integer index per row
 
@@ -98,6 +101,8 @@ def entry_from_json(name: str, data: dict[str, Any]) -> FittedEntry:
         return HashBuckets(int(data["hash_buckets"]))
     if "boundaries" in data:
         return Buckets(tuple(float(b) for b in data["boundaries"]), float(data.get("missing_rate", 0.0)))
+    if "trees" in data:
+        return Trees.from_json(data)
     if "median" in data:
         edges = data.get("edges")
         return NumericStats(

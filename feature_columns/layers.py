@@ -22,20 +22,25 @@ import numpy as np
 import tensorflow as tf
 
 from feature_columns.columns import BucketizedColumn, CategoricalColumn, NumericColumn, auto_embedding_dim
-from feature_columns.fitting import FittedState, HashBuckets, NumericStats, Vocabulary
+from feature_columns.fitting import GBDT, FittedState, HashBuckets, NumericStats, Vocabulary
 from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY, raw_dtype
 from feature_columns.spec import ModelSpec
+from feature_columns.trees import TreeInputs, TreeLeaves, Trees
 
 UNSEEN_OUTPUT = "unseen_categories"
 
 
 @dataclasses.dataclass(frozen=True)
 class WideSegment:
-    """Rows [offset, offset + size) of the wide table belong to one column; row offset+0 is its OOV/missing bucket."""
+    """Rows [offset, offset + size) of the wide table belong to one column; row offset+0 is its OOV/missing bucket.
+
+    A GBDT tree's segment (`tree` set) has one row per leaf instead.
+    """
 
     name: str
     offset: int
     size: int
+    tree: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,14 +194,15 @@ class JoinKeys(keras.layers.Layer):
 
 
 class OffsetStack(keras.layers.Layer):
-    """Stack per-column indices [B] into [B, K] and add each column's offset into the shared wide table."""
+    """Stack per-column indices into [B, K] and add each column's offset into the shared wide table."""
 
     def __init__(self, offsets, **kwargs):
         super().__init__(**kwargs)
         self.offsets = [int(o) for o in offsets]
 
     def call(self, indices):
-        stacked = tf.stack([tf.cast(i, tf.int64) for i in indices], axis=1)
+        columns = [tf.cast(i, tf.int64) for i in indices]  # [B] per column, or [B, T] (the GBDT's leaves)
+        stacked = tf.concat([c[:, None] if c.shape.rank == 1 else c for c in columns], axis=1)
         return stacked + tf.constant(self.offsets, tf.int64)[None, :]
 
 
@@ -333,6 +339,13 @@ def build_preprocessor(
                 deep_ids[col.name] = indices[col.name]
                 deep_embeddings.append((col.name, size, col.embedding_dim or auto_embedding_dim(size)))
 
+    if spec.gbdt:  # the trees' leaves, one wide column per tree, after every other wide column
+        trees = state[GBDT]
+        wide_ids.append(TreeLeaves(trees, name="gbdt_leaves")(_tree_matrix(spec, state, trees, inputs, indices)))
+        for t, tree in enumerate(trees.trees):
+            segments.append(WideSegment(f"gbdt_tree_{t}", offset, tree.num_leaves, tree=t))
+            offset += tree.num_leaves
+
     wide_dense, deep_dense = _encode_numeric_runs(wide_dense, "wide"), _encode_numeric_runs(deep_dense, "deep")
     outputs: dict[str, Any] = {}
     if wide_ids:
@@ -352,3 +365,31 @@ def build_preprocessor(
         )
     layout = EncodedLayout(tuple(segments), tuple(wide_dense_names), tuple(deep_dense_names), tuple(deep_embeddings))
     return keras.Model(inputs, outputs, name="preprocessor"), layout
+
+
+def _tree_matrix(spec: ModelSpec, state: FittedState, trees: Trees, inputs: dict, indices: dict):
+    """The [B, F] float64 matrix the GBDT reads (see `feature_columns.trees.TreeInputs`)."""
+    kinds, parts = [], []
+    for name in trees.columns:
+        entry = state.get(name)
+        if isinstance(spec.column(name), CategoricalColumn):
+            kinds.append("vocabulary" if isinstance(entry, Vocabulary) else "hash")
+            parts.append(indices[name])
+        else:
+            kinds.append("number")
+            parts.append(inputs[name])
+    return TreeInputs(kinds, name="gbdt_inputs")(parts)
+
+
+def tree_input_model(spec: ModelSpec, state: FittedState, columns: list[str]) -> tuple[keras.Model, list[bool]]:
+    """(raw features → the GBDT's input matrix over `columns`, which of them are categorical): what LightGBM is
+    fitted on, built from the same layers the model evaluates its trees on."""
+    inputs = raw_inputs(spec)
+    indices = {
+        c.name: _index_layer(c.name, state[c.name])(inputs[c.name])
+        for c in spec.input_columns
+        if isinstance(c, CategoricalColumn) and c.name in columns
+    }
+    shell = Trees(tuple(columns), tuple(isinstance(spec.column(n), CategoricalColumn) for n in columns), ())
+    matrix = _tree_matrix(spec, state, shell, inputs, indices)
+    return keras.Model(inputs, matrix, name="gbdt_inputs"), list(shell.categorical)

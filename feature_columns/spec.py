@@ -117,8 +117,10 @@ class FeatureSpec:
     def protected_columns(self) -> tuple[Column, ...]:
         return tuple(c for c in self.input_columns if c.protected)
 
-    def for_model(self, model_type: str, use_crosses: bool, include_protected: bool = False) -> ModelSpec:
-        """The routing for one of the paper's six variants.
+    def for_model(
+        self, model_type: str, use_crosses: bool, include_protected: bool = False, gbdt: bool = False
+    ) -> ModelSpec:
+        """The routing for one of the paper's six variants (and, with `gbdt`, a GBDT in the wide branch).
 
         `wide_deep` keeps the declared routes; `wide` (logistic regression) sends every
         column to the linear branch; `deep` (DNN) sends every column to the MLP, categorical
@@ -145,6 +147,7 @@ class FeatureSpec:
             id_column=self.id_column,
             transactions=self.transactions,
             name=self.name,
+            gbdt=gbdt and model_type != "deep",
         )
 
     # --- YAML -------------------------------------------------------------------------
@@ -157,6 +160,8 @@ class FeatureSpec:
         out["columns"] = [_column_to_dict(c) for c in self.input_columns]
         if self.crosses:
             out["crosses"] = [_column_to_dict(c) for c in self.crosses]
+        if getattr(self, "gbdt", False):
+            out["gbdt"] = True
         return out
 
     def to_yaml(self, path: str | Path | None = None) -> str:
@@ -169,7 +174,10 @@ class FeatureSpec:
     def from_dict(cls, data: dict[str, Any], source: str = "spec"):
         if not isinstance(data, dict):
             raise SpecError(f"{source}: expected a mapping with 'label' and 'columns', got {type(data).__name__}")
-        unknown = set(data) - {"name", "label", "id", "transactions", "columns", "crosses"}
+        routed = issubclass(cls, ModelSpec)
+        unknown = (
+            set(data) - {"name", "label", "id", "transactions", "columns", "crosses"} - ({"gbdt"} if routed else set())
+        )
         if unknown:
             raise SpecError(
                 f"{source}: unknown top-level field(s) {sorted(unknown)}; expected name, label, id, transactions, "
@@ -192,12 +200,14 @@ class FeatureSpec:
                     f"got {sorted(data['transactions'])}"
                 )
             transactions = TransactionSpec(**data["transactions"])
+        extra = {"gbdt": bool(data.get("gbdt", False))} if routed else {}
         return cls(
             label=label,
             columns=tuple(columns),
             id_column=data.get("id"),
             transactions=transactions,
             name=str(data.get("name", "custom")),
+            **extra,
         )
 
     @classmethod
@@ -298,13 +308,17 @@ def _parse_column(entry, index: int, source: str, crossed: bool) -> Column:
         raise SpecError(f"{where}: {err}") from None
 
 
+@dataclasses.dataclass(frozen=True)
 class ModelSpec(FeatureSpec):
     """A spec routed for one model: every column here is a model input, with its final route.
 
-    Made by `FeatureSpec.for_model`, or read back from an export's `spec.yaml`.
+    Made by `FeatureSpec.for_model`, or read back from an export's `spec.yaml`. With `gbdt`, the
+    leaves of gradient-boosted trees over all its inputs are wide columns too (`feature_columns.trees`).
     """
 
-    def for_model(self, model_type: str, use_crosses: bool, include_protected: bool = False) -> ModelSpec:
+    gbdt: bool = False
+
+    def for_model(self, model_type: str, use_crosses: bool, include_protected: bool = False, gbdt: bool = False):
         raise SpecError("a ModelSpec is already routed; route the dataset's FeatureSpec instead")
 
 

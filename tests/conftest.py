@@ -112,17 +112,19 @@ def train_toy(estimator, arrays, labels) -> list[dict]:
     return estimator.train(TrainingInput.in_memory(len(labels)), split, split)
 
 
-def sme_config(small_sme, model_dir, **changes):
-    """The RunConfig of a small SME run: the generated 3,000 enterprises, 8 epochs at learning rate 1e-3."""
+def sme_config(small_sme, model_dir, accurate: bool = True, **changes):
+    """The RunConfig of a small SME run: the generated 3,000 enterprises, 8 epochs at learning rate 1e-3, with the
+    accurate preset's model (a warm-started wide branch and GBDT wide columns) unless `accurate` is False."""
     import dataclasses
 
-    from wide_deep.core.config import TrainConfig
+    from wide_deep.core.config import ModelConfig, TrainConfig
     from wide_deep.run.config import RunConfig
 
     config = RunConfig(
         dataset="sme",
         train_data=str(small_sme / "applications.parquet"),
         model_dir=str(model_dir),
+        model=ModelConfig(warm_start="logistic", wide_gbdt=True) if accurate else ModelConfig(),
         train=TrainConfig(epochs=8, learning_rate=1e-3, early_stopping_patience=0),
     )
     return dataclasses.replace(config, **changes)

@@ -213,7 +213,8 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_from_what_was_kept(tmp_path
     from wide_deep.run.model_dir import ModelDir
     from wide_deep.run.pipeline import run_training
 
-    args = "--dataset=german --epochs=6 --early_stopping_patience=0 --learning_rate=1e-3 --noevidence --export=false"
+    args = "--preset=paper --dataset=german --epochs=6 --early_stopping_patience=0 --learning_rate=1e-3 --noevidence"
+    args += " --export=false"
     proc = in_small_filesystem(
         "1300k", False, f'{sys.executable} -m experiments.train {args} --model_dir="$FS/run"', "run", tmp_path / "run"
     )

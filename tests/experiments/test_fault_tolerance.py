@@ -12,9 +12,10 @@ import pandas as pd
 
 from tests.conftest import PROJECT_ROOT, run_cli, sigkill_after_epochs
 
-ARGS = [
+ARGS = [  # the accurate preset (warm start, GBDT wide columns), without its small-data step budget
     "--dataset=german",
     "--epochs=25",
+    "--min_steps=0",
     "--learning_rate=1e-3",
     "--early_stopping_patience=0",
     "--export=false",
@@ -26,7 +27,7 @@ def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
     """The uninterrupted reference is trained in this process (the same flags as a config); the killed run
     and its resume are real CLI processes."""
     from tests.conftest import quiet
-    from wide_deep.core.config import TrainConfig
+    from wide_deep.core.config import ModelConfig, TrainConfig
     from wide_deep.run.config import RunConfig
     from wide_deep.run.pipeline import run_training
 
@@ -36,6 +37,7 @@ def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
             model_dir=str(tmp_path / "reference"),
             export=False,
             evidence=False,
+            model=ModelConfig(warm_start="logistic", wide_gbdt=True),
             train=TrainConfig(epochs=25, learning_rate=1e-3, early_stopping_patience=0),
         ),
         log=quiet,

@@ -15,7 +15,7 @@ import tensorflow as tf
 from tests.conftest import PROJECT_ROOT, sigkill_after_epochs
 from wide_deep.serving.server import free_port
 
-ARGS = ["--dataset=german", "--epochs=12", "--learning_rate=1e-3", "--early_stopping_patience=0"]
+ARGS = ["--preset=paper", "--dataset=german", "--epochs=12", "--learning_rate=1e-3", "--early_stopping_patience=0"]
 
 
 def checkpoint_values(directory) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 OPTIMIZERS = ("adam", "adagrad", "ftrl", "sgd")
+WARM_STARTS = ("none", "logistic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,6 +17,11 @@ class ModelConfig:
     l2_wide: float = 0.0
     l2_deep: float = 0.0
     initial_bias: float = 0.0
+    # "logistic": the wide branch starts as a logistic regression tuned on validation, the deep output at zero
+    warm_start: str = "none"
+    wide_gbdt: bool = False  # the leaves of LightGBM trees (tuned on validation) as wide columns
+    # K > 1: K members trained with seeds seed..seed+K-1, merged into one model whose logit is their mean
+    ensemble_seeds: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,3 +36,4 @@ class TrainConfig:
     seed: int = 42
     eval_batch_size: int = 16384
     deterministic: bool = True
+    min_steps: int = 0  # small data: allow at least this many optimizer steps (raises the epoch limit)

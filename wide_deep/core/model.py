@@ -23,12 +23,19 @@ from wide_deep.core.config import ModelConfig
 
 
 class SumIds(keras.layers.Layer):
-    """Wide branch over categorical ids: sum of one scalar weight per active id."""
+    """Wide branch over categorical ids: sum of one scalar weight per active id.
 
-    def __init__(self, table_size: int, l2: float, **kwargs):
+    With `blend_from` (a model whose wide branch holds GBDT trees), the rows from that index on
+    (the trees' leaves) are multiplied by a non-trainable mask: 0 while the model trains, so the
+    trees neither contribute nor learn; 1 once their leaves have been blended in after training
+    (`wide_deep.core.warm_start.blend_trees`).
+    """
+
+    def __init__(self, table_size: int, l2: float, blend_from: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.table_size = table_size
         self.l2 = l2
+        self.blend_from = blend_from
 
     def build(self, input_shape):
         self.weights_table = self.add_weight(
@@ -37,9 +44,21 @@ class SumIds(keras.layers.Layer):
             initializer="zeros",
             regularizer=keras.regularizers.L2(self.l2) if self.l2 else None,
         )
+        self.tree_mask = None
+        if self.blend_from is not None:
+            mask = [1.0] * self.blend_from + [0.0] * (self.table_size - self.blend_from)
+            self.tree_mask = self.add_weight(
+                name="tree_mask",
+                shape=(self.table_size,),
+                trainable=False,
+                initializer=keras.initializers.Constant(mask),
+            )
+
+    def effective_table(self):
+        return self.weights_table if self.tree_mask is None else self.weights_table * self.tree_mask
 
     def call(self, ids):
-        return tf.reduce_sum(tf.gather(self.weights_table, ids), axis=1)
+        return tf.reduce_sum(tf.gather(self.effective_table(), ids), axis=1)
 
 
 class FusionBias(keras.layers.Layer):
@@ -70,11 +89,18 @@ def encoded_inputs(layout: EncodedLayout) -> dict[str, keras.KerasTensor]:
 
 
 def build_core(layout: EncodedLayout, config: ModelConfig) -> keras.Model:
-    """Encoded tensors → logit [B]."""
+    """Encoded tensors → logit [B].
+
+    With `config.ensemble_seeds` = K > 1 the deep branch is K times as wide (embeddings and
+    hidden layers): the shape of K merged members (`wide_deep.core.ensemble`), side by side.
+    """
+    members = config.ensemble_seeds
     inputs = encoded_inputs(layout)
     logits = []
     if "wide_ids" in inputs:
-        logits.append(SumIds(layout.wide_size, config.l2_wide, name="wide_ids_weights")(inputs["wide_ids"]))
+        trees = [segment for segment in layout.wide_segments if segment.tree is not None]
+        blend_from = trees[0].offset if trees else None
+        logits.append(SumIds(layout.wide_size, config.l2_wide, blend_from, name="wide_ids_weights")(inputs["wide_ids"]))
     if "wide_dense" in inputs:
         dense = keras.layers.Dense(
             1,
@@ -88,7 +114,7 @@ def build_core(layout: EncodedLayout, config: ModelConfig) -> keras.Model:
         parts = [inputs["deep_dense"]] if "deep_dense" in inputs else []
         for name, size, dim in layout.deep_embeddings:
             parts.append(
-                keras.layers.Embedding(size, dim, name=f"deep_embedding_{safe_name(name)}")(
+                keras.layers.Embedding(size, dim * members, name=f"deep_embedding_{safe_name(name)}")(
                     inputs[f"deep_ids_{safe_name(name)}"]
                 )
             )
@@ -96,7 +122,7 @@ def build_core(layout: EncodedLayout, config: ModelConfig) -> keras.Model:
         regularizer = keras.regularizers.L2(config.l2_deep) if config.l2_deep else None
         for i, units in enumerate(config.hidden_units):
             h = keras.layers.Dense(
-                units,
+                units * members,
                 activation=None if config.batch_norm else "relu",
                 kernel_regularizer=regularizer,
                 name=f"deep_hidden_{i}",
@@ -106,7 +132,11 @@ def build_core(layout: EncodedLayout, config: ModelConfig) -> keras.Model:
                 h = keras.layers.Activation("relu", name=f"deep_relu_{i}")(h)
             if config.dropout > 0:
                 h = keras.layers.Dropout(config.dropout, name=f"deep_dropout_{i}")(h)
-        deep = keras.layers.Dense(1, use_bias=False, kernel_regularizer=regularizer, name="deep_logit")(h)
+        # warm-started, the deep branch begins as a no-op: the model starts as the wide branch's regression
+        initializer = "zeros" if config.warm_start != "none" else "glorot_uniform"
+        deep = keras.layers.Dense(
+            1, use_bias=False, kernel_initializer=initializer, kernel_regularizer=regularizer, name="deep_logit"
+        )(h)
         logits.append(keras.ops.squeeze(deep, -1))
     logit = FusionBias(config.initial_bias, name="fusion_bias")(logits)
     return keras.Model(inputs, logit, name=f"{config.model_type}_core")

@@ -12,6 +12,11 @@ from collections.abc import Iterator
 import numpy as np
 import tensorflow as tf
 
+from feature_columns.fitting import FittedState
+from feature_columns.inputs import to_tensors
+from feature_columns.layers import build_preprocessor
+from feature_columns.spec import ModelSpec
+
 
 def row_count(features: dict[str, tf.Tensor]) -> int:
     return int(next(iter(features.values())).shape[0])
@@ -32,3 +37,28 @@ class EncodedSplit:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+class Encoder:
+    """The fitted preprocessing of one ModelSpec as a Keras model (`preprocessor`, `layout`), and the encoding
+    of whole splits through it in batches. The model, the warm start and the evidence all use one Encoder, so
+    every split is encoded once."""
+
+    def __init__(self, spec: ModelSpec, state: FittedState, batch_size: int = 16384):
+        self.spec, self.state, self.batch_size = spec, state, batch_size
+        self.preprocessor, self.layout = build_preprocessor(spec, state)
+        self._encode_fn = tf.function(lambda features: self.preprocessor(features), reduce_retracing=True)
+
+    def __call__(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Encode raw feature tensors (traced once per input shape; used inside tf.data pipelines)."""
+        return self._encode_fn(features)
+
+    def encode(self, arrays: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
+        """Run the fitted preprocessing over a split (a batched tf.data pass), giving the core's inputs."""
+        inputs = {c.name: arrays[c.name] for c in self.spec.input_columns}  # the data may hold more columns
+        dataset = tf.data.Dataset.from_tensor_slices(to_tensors(inputs)).batch(self.batch_size)
+        parts = [self._encode_fn(batch) for batch in dataset]
+        return {k: tf.concat([p[k] for p in parts], axis=0) for k in parts[0]}
+
+    def encode_split(self, arrays: dict[str, np.ndarray], labels: np.ndarray) -> EncodedSplit:
+        return EncodedSplit(self.encode(arrays), labels)

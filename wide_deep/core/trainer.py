@@ -28,7 +28,6 @@ import tensorflow as tf
 
 from feature_columns.errors import UserError
 from feature_columns.fitting import FittedState
-from feature_columns.inputs import to_tensors
 from feature_columns.layers import EncodedLayout, build_preprocessor, raw_inputs
 from feature_columns.spec import ModelSpec
 from wide_deep.core import tensors
@@ -37,6 +36,8 @@ from wide_deep.core.cluster import ClusterIdentity
 from wide_deep.core.config import OPTIMIZERS, ModelConfig, TrainConfig
 from wide_deep.core.model import branch_variables, build_core, build_serving_model
 from wide_deep.core.tensors import EncodedSplit
+from wide_deep.core.warm_start import WideStart
+from wide_deep.core.warm_start import apply as warm_start_core
 from wide_deep.data.training_input import TrainingInput
 
 
@@ -144,6 +145,7 @@ class Estimator:
         train_config: TrainConfig,
         strategy: tf.distribute.Strategy | None = None,
         log=print,
+        encoder: tensors.Encoder | None = None,
     ):
         self.files = files
         self.spec = spec
@@ -162,7 +164,8 @@ class Estimator:
         keras.utils.set_random_seed(train_config.seed)
         if train_config.deterministic:
             tf.config.experimental.enable_op_determinism()
-        self.preprocessor, self.layout = build_preprocessor(spec, state)
+        self.encoder = encoder or tensors.Encoder(spec, state, train_config.eval_batch_size)
+        self.preprocessor, self.layout = self.encoder.preprocessor, self.encoder.layout
         with self.strategy.scope():
             self.core = build_core(self.layout, model_config)
             self.wide_vars, self.deep_vars = branch_variables(self.core)
@@ -186,20 +189,16 @@ class Estimator:
         self.best_manager = tf.train.CheckpointManager(self.best_checkpoint, files.best, max_to_keep=1)
         self.history_log = HistoryLog(files.history)
         self.steps = TrainSteps(self)
-        self._encode_fn = tf.function(lambda features: self.preprocessor(features))
         self._logit_fn = tf.function(lambda encoded: self.core(encoded, training=False))
         self._stream_fn = None  # (stream, its epoch function), built on the first streamed epoch
 
     # --- data -------------------------------------------------------------------------
     def encode(self, arrays: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
-        """Run the fitted preprocessing once over a split (a batched tf.data pass), giving the core's inputs."""
-        inputs = {c.name: arrays[c.name] for c in self.spec.input_columns}  # the data may hold more (protected) columns
-        dataset = tf.data.Dataset.from_tensor_slices(to_tensors(inputs)).batch(self.config.eval_batch_size)
-        parts = [self._encode_fn(batch) for batch in dataset]
-        return {k: tf.concat([p[k] for p in parts], axis=0) for k in parts[0]}
+        """Run the fitted preprocessing once over a split, giving the core's inputs (see `tensors.Encoder`)."""
+        return self.encoder.encode(arrays)
 
     def encode_split(self, arrays: dict[str, np.ndarray], labels: np.ndarray) -> EncodedSplit:
-        return EncodedSplit(self.encode(arrays), labels)
+        return self.encoder.encode_split(arrays, labels)
 
     def epoch_order(self, encoded: dict[str, tf.Tensor], labels: tf.Tensor, epoch: int):
         """The split in this epoch's order: a permutation that depends only on (seed, epoch),
@@ -243,7 +242,7 @@ class Estimator:
         last, smaller batch).
         """
         columns = [c.name for c in self.spec.input_columns]
-        batch, seed, encode = self.config.batch_size // self.cluster.num_workers, self.config.seed, self._encode_fn
+        batch, seed, encode = self.config.batch_size // self.cluster.num_workers, self.config.seed, self.encoder
 
         def make_dataset(epoch):
             return stream.dataset(lambda features: encode({k: features[k] for k in columns}), batch, seed, epoch)
@@ -316,11 +315,11 @@ class Estimator:
         collectives). Workers keep their last two checkpoints, and the all-reduced sum of
         "which epochs do I have" picks the newest one all of them share.
         """
-        available = np.zeros(self.config.epochs + 1, np.float32)
+        available = np.zeros(max(self.config.epochs, self.config.min_steps) + 1, np.float32)
         available[0] = 1.0  # epoch 0: a fresh start, always possible
         for path in self.manager.checkpoints:
             epoch = int(path.rsplit("-", 1)[1])
-            if epoch <= self.config.epochs:
+            if epoch < len(available):
                 available[epoch] = 1.0
         local = tf.constant(available)
 
@@ -342,29 +341,53 @@ class Estimator:
             return None
         return next(path for path in self.manager.checkpoints if path.endswith(f"-{epoch}"))
 
+    def max_epochs(self, rows_per_epoch: int) -> int:
+        """`epochs`, raised for small data so that training may take at least `min_steps` optimizer steps."""
+        steps_per_epoch = max(1, math.ceil(rows_per_epoch / self.config.batch_size))
+        return max(self.config.epochs, math.ceil(self.config.min_steps / steps_per_epoch))
+
     def train(
-        self, training: TrainingInput, train: EncodedSplit | None, valid: EncodedSplit, on_epoch_end=None
+        self,
+        training: TrainingInput,
+        train: EncodedSplit | None,
+        valid: EncodedSplit,
+        on_epoch_end=None,
+        warm_start: WideStart | None = None,
     ) -> list[dict]:
-        """Train until `epochs` or early stopping; afterwards the core holds the best validation weights.
+        """Train until the epoch limit or early stopping; afterwards the core holds the best validation weights.
 
         `train` is the encoded training split when the rows are held (None when `training` is
-        streamed, whose epochs read the files through its stream).
+        streamed, whose epochs read the files through its stream). A `warm_start` (a fresh run
+        only) is written into the wide branch and evaluated as epoch 0, a candidate for the best
+        weights like every epoch after it.
 
         `on_epoch_end(row)` may add entries to the epoch's history row (e.g. test metrics for a
         sensitivity curve); it never influences training or model selection.
         """
         cfg = self.config
+        max_epochs = self.max_epochs(training.rows_per_epoch)
         resumed = self.restore_latest()
         if resumed:
             self.log(
                 f"resuming from {resumed} (epoch {int(self.epoch.numpy())}, "
                 f"best validation AUC {self.early_stopping.best:.4f})"
             )
+        elif warm_start is not None and not self.best_manager.latest_checkpoint:
+            warm_start_core(self.core, warm_start)
+            self.initial_val_auc = _auc(valid.labels, self.predict_encoded(valid.features))
+            self.early_stopping.update(self.initial_val_auc)
+            self.best_manager.save(checkpoint_number=0)
+            self.log(
+                f"epoch   0/{max_epochs}  the wide branch starts as a logistic regression (C={warm_start.c:g}, "
+                f"chosen on validation)  val_auc {self.initial_val_auc:.4f} *"
+            )
+        if max_epochs > cfg.epochs and not resumed:
+            self.log(f"small data: up to {max_epochs} epochs, so that training may take {cfg.min_steps:,} steps")
         history = self.history_log.read()[: int(self.epoch.numpy())]
         if not training.is_streamed:
             labels = tf.constant(train.labels.astype("float32"))
         summaries = SummaryLog(self.files.summaries)
-        while int(self.epoch.numpy()) < cfg.epochs and not self.early_stopping.should_stop:
+        while int(self.epoch.numpy()) < max_epochs and not self.early_stopping.should_stop:
             epoch = int(self.epoch.numpy()) + 1
             start = time.perf_counter()
             if training.is_streamed:
@@ -410,13 +433,25 @@ class Estimator:
             self.manager.save(checkpoint_number=epoch)
             summaries.write(row)
             self.log(
-                f"epoch {epoch:3d}/{cfg.epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  val_auc {val_auc:.4f}"
+                f"epoch {epoch:3d}/{max_epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  val_auc {val_auc:.4f}"
                 f"{' *' if improved else '  '}  {training.rows_per_epoch / seconds:,.0f} examples/s"
             )
         if self.early_stopping.should_stop:
             self.log(f"early stopping: no validation AUC gain for {cfg.early_stopping_patience} epochs")
+        elif history and history[-1]["val_auc"] >= self.early_stopping.best:
+            self.log(
+                f"the run ended at its limit of {max_epochs} epochs still improving (the best validation AUC is "
+                f"the last epoch's): raise --epochs (or --min_steps) and rerun to continue"
+            )
         self.restore_best()
         return history
+
+    def best_epoch(self, history: list[dict]) -> int | None:
+        """The epoch whose weights the run keeps (0: the warm start itself)."""
+        if not history:
+            return 0 if self.best_manager.latest_checkpoint else None
+        best = int(np.argmax([h["val_auc"] for h in history]))
+        return 0 if self.early_stopping.best > history[best]["val_auc"] else best + 1
 
     def fingerprint(self) -> str:
         """A short hash of the trained weights: ties the evidence, the metrics and an export to one model."""
@@ -484,7 +519,8 @@ def steady_state_throughput(history: list[dict]) -> float:
 def layout_summary(layout: EncodedLayout) -> dict:
     return {
         "wide_table_size": layout.wide_size,
-        "wide_columns": [s.name for s in layout.wide_segments],
+        "wide_columns": [s.name for s in layout.wide_segments if s.tree is None],
+        "gbdt_trees": sum(1 for s in layout.wide_segments if s.tree is not None),
         "wide_dense_features": len(layout.wide_dense_names),
         "deep_dense_features": len(layout.deep_dense_names),
         "deep_embeddings": [list(e) for e in layout.deep_embeddings],

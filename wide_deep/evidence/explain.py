@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from feature_columns.fitting import GBDT
 from feature_columns.layers import safe_name
 from wide_deep.core import tensors
 from wide_deep.evidence.scorecard import wide_weights
@@ -44,12 +45,19 @@ class Explainer:
         self.bias = weights["bias"]
         parts, means = [], []
         self.table = tf.constant(weights["table"], tf.float32) if layout.wide_segments else None
+        self.columns = sum(1 for segment in layout.wide_segments if segment.tree is None)
         if layout.wide_segments:
             ids = train_encoded["wide_ids"].numpy()
-            for k, segment in enumerate(layout.wide_segments):
-                parts.append(segment.name)
-                means.append(float(weights["table"][ids[:, k]].mean()))
+            means = [float(weights["table"][ids[:, k]].mean()) for k in range(len(layout.wide_segments))]
+            parts += [segment.name for segment in layout.wide_segments[: self.columns]]
         self.segment_means = np.asarray(means, dtype="float32")
+        self.tree_shares = None
+        if self.columns < len(layout.wide_segments):  # the GBDT: each leaf shared by the features on its path
+            trees = estimator.state[GBDT]
+            self.tree_base = layout.wide_segments[self.columns].offset
+            self.tree_rows = layout.wide_size - self.tree_base
+            self.tree_shares = tf.constant(trees.feature_shares(), tf.float32)
+            parts += list(trees.columns)
         self.dense_kernel = weights["dense"].astype("float32")
         self.dense_means = (
             train_encoded["wide_dense"].numpy().mean(axis=0) if layout.wide_dense_names else np.zeros(0, "float32")
@@ -67,8 +75,8 @@ class Explainer:
             ]
             self._head_layers = hidden + [core.get_layer("deep_logit")]
             deep_parts = [_raw_feature(n) for n in layout.deep_dense_names]
-            for name, _, dim in layout.deep_embeddings:
-                deep_parts += [name] * dim
+            for name, layer in self._embeddings:
+                deep_parts += [name] * layer.output_dim  # the layout's dim, times K for a merged ensemble
             self.baseline = tf.reduce_mean(self.deep_input(train_encoded), axis=0)
             self.baseline_logit = float(self.deep_logit(self.baseline[None, :])[0])
             parts += deep_parts
@@ -104,21 +112,27 @@ class Explainer:
         return tf.squeeze(h, -1)
 
     def _integrated_gradients(self, x: tf.Tensor) -> tf.Tensor:
+        """All `steps` midpoints of the path in one batched pass: [steps · B, D] through the head, one gradient."""
         delta = x - self.baseline[None, :]
-        total = tf.zeros_like(x)
-        for k in range(self.steps):
-            point = self.baseline[None, :] + (k + 0.5) / self.steps * delta
-            with tf.GradientTape() as tape:
-                tape.watch(point)
-                out = tf.reduce_sum(self.deep_logit(point))
-            total += tape.gradient(out, point)
-        return delta * total / self.steps
+        fractions = (tf.range(self.steps, dtype=tf.float32) + 0.5) / self.steps
+        points = self.baseline[None, None, :] + fractions[:, None, None] * delta[None, :, :]  # [steps, B, D]
+        flat = tf.reshape(points, [-1, tf.shape(x)[1]])
+        with tf.GradientTape() as tape:
+            tape.watch(flat)
+            out = tf.reduce_sum(self.deep_logit(flat))
+        gradients = tf.reshape(tape.gradient(out, flat), tf.shape(points))
+        return delta * tf.reduce_mean(gradients, axis=0)
 
     def contributions_tf(self, encoded: dict[str, tf.Tensor]) -> tf.Tensor:
         """[B, F] contributions by `self.features` (traceable: the export's `serving_explain` uses it)."""
         parts = []
         if self.table is not None:
-            parts.append(tf.gather(self.table, encoded["wide_ids"]) - self.segment_means[None, :])
+            centred = tf.gather(self.table, encoded["wide_ids"]) - self.segment_means[None, :]
+            parts.append(centred[:, : self.columns])
+            if self.tree_shares is not None:
+                parts.append(
+                    self._tree_contributions(encoded["wide_ids"][:, self.columns :], centred[:, self.columns :])
+                )
         if "wide_dense" in encoded:
             parts.append(
                 (tf.cast(encoded["wide_dense"], tf.float32) - self.dense_means[None, :]) * self.dense_kernel[None, :]
@@ -126,6 +140,20 @@ class Explainer:
         if self.has_deep:
             parts.append(self._integrated_gradients(self.deep_input(encoded)))
         return tf.concat(parts, axis=1) @ self.to_features
+
+    def _tree_contributions(self, leaf_ids: tf.Tensor, centred: tf.Tensor) -> tf.Tensor:
+        """[B, tree features]: each tree's centred output divided among the features on its leaf's path."""
+        rows, trees = tf.shape(leaf_ids)[0], tf.shape(leaf_ids)[1]
+        row_index = tf.repeat(tf.range(rows, dtype=tf.int64), trees)
+        leaf_rows = tf.reshape(leaf_ids - self.tree_base, [-1])
+        by_leaf = tf.sparse.reorder(
+            tf.SparseTensor(
+                tf.stack([row_index, leaf_rows], axis=1),
+                tf.reshape(centred, [-1]),
+                tf.cast(tf.stack([rows, self.tree_rows]), tf.int64),
+            )
+        )
+        return tf.sparse.sparse_dense_matmul(by_leaf, self.tree_shares)
 
     def contributions(self, encoded: dict[str, tf.Tensor], chunk: int = 8192) -> dict[str, np.ndarray]:
         """intercept (scalar), contributions [B, F] by `self.features`, the model's logit [B], residual [B]."""

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from feature_columns.columns import BucketizedColumn, CategoricalColumn, CrossedColumn
-from feature_columns.fitting import Buckets, FittedEntry, HashBuckets
+from feature_columns.fitting import GBDT, Buckets, FittedEntry, HashBuckets
 from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY
 
 
@@ -72,7 +72,7 @@ def wide_weights(estimator) -> dict:
     """The trained wide branch and fusion bias as NumPy: table [wide_size], dense kernel [Dw], bias."""
     core = estimator.core
     names = {layer.name for layer in core.layers}
-    table = core.get_layer("wide_ids_weights").weights_table.numpy() if "wide_ids_weights" in names else np.zeros(0)
+    table = core.get_layer("wide_ids_weights").effective_table().numpy() if "wide_ids_weights" in names else np.zeros(0)
     dense = core.get_layer("wide_dense_weights").kernel.numpy()[:, 0] if "wide_dense_weights" in names else np.zeros(0)
     return {"table": table, "dense": dense, "bias": float(core.get_layer("fusion_bias").bias.numpy())}
 
@@ -82,20 +82,23 @@ def build_scorecard(estimator, scaling: Scaling) -> tuple[pd.DataFrame, dict]:
     weights, layout, spec = wide_weights(estimator), estimator.layout, estimator.spec
     rows, max_total = [], 0.0
     for segment in layout.wide_segments:
-        column = spec.column(segment.name)
         w = weights["table"][segment.offset : segment.offset + segment.size]
-        labels = attribute_labels(column, estimator.state[segment.name])
         top = float(w.max())
         max_total += top
-        kind = (
-            "cross"
-            if isinstance(column, CrossedColumn)
-            else "bucketized"
-            if isinstance(column, BucketizedColumn)
-            else "categorical"
-            if isinstance(column, CategoricalColumn)
-            else "numeric"
-        )
+        if segment.tree is not None:  # a GBDT tree: each leaf an attribute, named by its path
+            labels, kind = estimator.state[GBDT].leaf_labels(segment.tree), "gbdt tree"
+        else:
+            column = spec.column(segment.name)
+            labels = attribute_labels(column, estimator.state[segment.name])
+            kind = (
+                "cross"
+                if isinstance(column, CrossedColumn)
+                else "bucketized"
+                if isinstance(column, BucketizedColumn)
+                else "categorical"
+                if isinstance(column, CategoricalColumn)
+                else "numeric"
+            )
         for index, (label, weight) in enumerate(zip(labels, w)):
             rows.append(
                 {

@@ -1,112 +1,64 @@
 """Baselines a credit modeller would try instead, on exactly the same split and raw features.
 
-- LightGBM, tuned on the validation split (a small documented grid, early stopping on
-  validation AUC). Categorical columns use the training vocabulary; unseen values are missing.
+- LightGBM, tuned on the validation split (`wide_deep.core.gbdt`: a small documented grid,
+  early stopping on validation AUC), exactly as the GBDT inside the model is. Categorical
+  columns are their training-vocabulary positions; unseen values are missing.
 - scikit-learn logistic regression on the one-hot encoding our `wide` variant with crosses
-  uses (the same fitted vocabularies, buckets and crosses), C chosen on validation: a
-  cross-check of our linear branch trained by a different optimiser.
+  uses (the same fitted vocabularies, buckets and crosses), C chosen on validation from
+  `wide_deep.core.warm_start.C_GRID`: a cross-check of our linear branch trained by a
+  different optimiser, and the regression the accurate preset's wide branch starts from.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import numpy as np
-import scipy.sparse as sp
 
-from feature_columns.inputs import to_tensors
-from feature_columns.layers import build_preprocessor
-from wide_deep.data.tabular import tree_frame
-from wide_deep.evidence import metrics
-
-LIGHTGBM_GRID = {"num_leaves": (15, 63), "min_child_samples": (20, 100)}
-LIGHTGBM_FIXED = {
-    "learning_rate": 0.05,
-    "n_estimators": 3000,
-    "subsample": 0.8,
-    "subsample_freq": 1,
-    "colsample_bytree": 0.8,
-    "reg_lambda": 1.0,
-    "n_jobs": 2,
-    "verbose": -1,
-    "deterministic": True,
-}
-LOGISTIC_C_GRID = (0.01, 0.1, 1.0)
+from wide_deep.core.gbdt import TreeMatrix, tune
+from wide_deep.core.tensors import Encoder
+from wide_deep.core.warm_start import fit_logistic, wide_design
 
 
 def lightgbm_baseline(data, seed: int, log=print, include_protected: bool = False) -> dict:
-    """Grid over LIGHTGBM_GRID, each with early stopping; the best validation AUC is refitted nowhere (kept)."""
-    import lightgbm as lgb
-
+    """LightGBM tuned on validation (`wide_deep.core.gbdt.tune`: the same tuning and inputs as the GBDT in the
+    model) over the model's raw inputs."""
     spec = data.spec.for_model("wide", use_crosses=False, include_protected=include_protected)
-    frames = {k: tree_frame(spec, data.state, data.splits[k].arrays) for k in ("train", "valid", "test")}
+    matrix = TreeMatrix(spec, data.state)
+    x = {k: matrix(data.splits[k].arrays) for k in ("train", "valid", "test")}
     labels = {k: data.splits[k].labels for k in ("train", "valid", "test")}
-    best = None
-    start = time.perf_counter()
-    for values in itertools.product(*LIGHTGBM_GRID.values()):
-        params = dict(zip(LIGHTGBM_GRID, values))
-        model = lgb.LGBMClassifier(**LIGHTGBM_FIXED, **params, random_state=seed)
-        model.fit(
-            frames["train"],
-            labels["train"],
-            eval_X=(frames["valid"],),
-            eval_y=(labels["valid"],),
-            eval_metric="auc",
-            callbacks=[lgb.early_stopping(100, verbose=False)],
-        )
-        valid_scores = model.predict_proba(frames["valid"])[:, 1]
-        valid_auc = metrics.auc(labels["valid"], valid_scores)
-        if best is None or valid_auc > best[0]:
-            best = (valid_auc, params, model, valid_scores)
-    seconds = time.perf_counter() - start
-    _, params, model, valid_scores = best
-    log(f"LightGBM: best {params} with {model.best_iteration_} trees (validation AUC {best[0]:.4f})")
+    tuned = tune(x["train"], labels["train"], x["valid"], labels["valid"], matrix.categorical, seed)
+    log(
+        f"LightGBM: best {tuned.params} with {tuned.trees} trees (validation AUC {tuned.valid_auc:.4f}, "
+        f"{tuned.seconds:.0f} s)"
+    )
     return {
-        "valid": valid_scores,
-        "test": model.predict_proba(frames["test"])[:, 1],
-        "train_seconds": seconds,
-        "params": {**params, "trees": int(model.best_iteration_)},
+        "valid": tuned.proba(x["valid"]),
+        "test": tuned.proba(x["test"]),
+        "train_seconds": tuned.seconds,
+        "params": {**tuned.params, "trees": tuned.trees},
     }
-
-
-def _wide_design(spec, state, arrays, include_protected: bool) -> sp.csr_matrix:
-    routed = spec.for_model("wide", use_crosses=True, include_protected=include_protected)
-    preprocessor, layout = build_preprocessor(routed, state)
-    inputs = {c.name: arrays[c.name] for c in routed.input_columns}
-    encoded = {k: v.numpy() for k, v in preprocessor(to_tensors(inputs)).items()}
-    parts = []
-    if "wide_ids" in encoded:
-        ids = encoded["wide_ids"]
-        rows = np.repeat(np.arange(ids.shape[0]), ids.shape[1])
-        parts.append(sp.csr_matrix((np.ones(ids.size), (rows, ids.ravel())), shape=(ids.shape[0], layout.wide_size)))
-    if "wide_dense" in encoded:
-        parts.append(sp.csr_matrix(encoded["wide_dense"]))
-    return sp.hstack(parts).tocsr()
 
 
 def logistic_baseline(data, seed: int, log=print, include_protected: bool = False) -> dict:
-    from sklearn.linear_model import LogisticRegression
-
-    design = {
-        k: _wide_design(data.spec, data.state, data.splits[k].arrays, include_protected)
-        for k in ("train", "valid", "test")
-    }
-    labels = {k: data.splits[k].labels for k in ("train", "valid", "test")}
-    best = None
+    """scikit-learn's logistic regression over every column one-hot encoded (crosses included, numbers in their
+    encoding), C chosen on validation: `wide_deep.core.warm_start.fit_logistic`, the fit the wide branch starts
+    from, on the `wide` variant's inputs."""
+    routed = data.spec.for_model("wide", use_crosses=True, include_protected=include_protected)
+    encoder = Encoder(routed, data.state)
+    splits = {k: encoder.encode_split(data.splits[k].arrays, data.splits[k].labels) for k in ("train", "valid", "test")}
     start = time.perf_counter()
-    for c in LOGISTIC_C_GRID:
-        model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-        model.fit(design["train"], labels["train"])
-        valid_scores = model.predict_proba(design["valid"])[:, 1]
-        valid_auc = metrics.auc(labels["valid"], valid_scores)
-        if best is None or valid_auc > best[0]:
-            best = (valid_auc, c, model, valid_scores)
+    fitted = fit_logistic(splits["train"], splits["valid"], encoder.layout, seed=seed)
     seconds = time.perf_counter() - start
-    log(f"scikit-learn LR: best C={best[1]} (validation AUC {best[0]:.4f})")
+    coef = np.concatenate([fitted.table, fitted.dense]).astype("float64")
+
+    def proba(split):
+        return 1 / (1 + np.exp(-(wide_design(split.features, encoder.layout) @ coef + fitted.intercept)))
+
+    log(f"scikit-learn LR: best C={fitted.c:g} (validation AUC {fitted.valid_auc:.4f})")
     return {
-        "valid": best[3],
-        "test": best[2].predict_proba(design["test"])[:, 1],
+        "valid": proba(splits["valid"]),
+        "test": proba(splits["test"]),
         "train_seconds": seconds,
-        "params": {"C": best[1]},
+        "params": {"C": fitted.c},
     }

@@ -11,6 +11,27 @@ from typing import Any
 
 from wide_deep.core.config import ModelConfig, TrainConfig
 
+# the values of the settings a --preset decides: "accurate" (make train) and the paper's Table 1 ("paper")
+PRESETS = {
+    "accurate": {
+        "learning_rate": 1e-3,
+        "epochs": 100,
+        "early_stopping_patience": 10,
+        "min_steps": 2000,
+        "warm_start": "logistic",
+        "wide_gbdt": True,
+    },
+    "paper": {
+        "learning_rate": 1e-4,
+        "epochs": 50,
+        "early_stopping_patience": 5,
+        "min_steps": 0,
+        "warm_start": "none",
+        "wide_gbdt": False,
+    },
+}
+MODEL_PRESET_FIELDS = ("warm_start", "wide_gbdt")
+
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
@@ -84,3 +105,13 @@ class RunConfig:
             "model",
         )
         return {**{k: d[k] for k in keys}, "train": keep_train}
+
+
+def with_preset(config: RunConfig, name: str, **keep) -> RunConfig:
+    """`config` with the model and training settings of preset `name` (fields named in `keep` as given)."""
+    values = {**PRESETS[name], **keep}
+    model = {k: v for k, v in values.items() if k in MODEL_PRESET_FIELDS}
+    train = {k: v for k, v in values.items() if k not in MODEL_PRESET_FIELDS}
+    return dataclasses.replace(
+        config, model=dataclasses.replace(config.model, **model), train=dataclasses.replace(config.train, **train)
+    )

@@ -15,6 +15,7 @@
       report.html            `make report`
       export/<version>/      SavedModels (`wide_deep.serving.export`)
       worker<k>/             the checkpoints of worker k of a multi-worker run
+      members/<k>/           an ensemble's member k: its checkpoints, best weights, summaries, history
 
 Every file is written atomically (a temporary name, then a rename), so a run killed at any
 moment leaves each file whole or absent.
@@ -85,6 +86,10 @@ class ModelDir:
     def worker(self, index: int) -> ModelDir:
         """The folder of worker `index` (> 0) of a multi-worker run: its own checkpoints, for resuming."""
         return ModelDir(self.path / f"worker{index}")
+
+    def member(self, index: int) -> ModelDir:
+        """The folder of member `index` of an ensemble (`--ensemble_seeds`): its own checkpoints and history."""
+        return ModelDir(self.path / "members" / str(index))
 
     def training_files(self) -> TrainingFiles:
         from wide_deep.core.trainer import TrainingFiles
@@ -219,7 +224,9 @@ class ModelDir:
         from wide_deep.core.trainer import Estimator
 
         config = self.load_config()
-        spec = self.load_spec().for_model(config.model.model_type, config.use_crosses, config.include_protected)
+        spec = self.load_spec().for_model(
+            config.model.model_type, config.use_crosses, config.include_protected, gbdt=config.model.wide_gbdt
+        )
         estimator = Estimator(self.training_files(), spec, self.load_state(), config.model, config.train, log=log)
         estimator.restore_best()
         return estimator

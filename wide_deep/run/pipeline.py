@@ -15,11 +15,14 @@ import time
 import numpy as np
 
 from feature_columns.errors import UserError
-from feature_columns.fitting import FittedState, fit_state, quality_report
+from feature_columns.fitting import GBDT, FittedState, fit_state, quality_report
 from feature_columns.spec import FeatureSpec
+from wide_deep.core import gbdt, warm_start
 from wide_deep.core.calibration import fit_calibrator
 from wide_deep.core.cluster import ClusterIdentity
+from wide_deep.core.ensemble import merge_cores
 from wide_deep.core.model import log_odds
+from wide_deep.core.tensors import Encoder
 from wide_deep.core.trainer import Estimator, layout_summary, steady_state_throughput
 from wide_deep.data import registry
 from wide_deep.data.dataset import LoadedData, Split, load_dataset
@@ -135,6 +138,11 @@ def prepare_data(
     return PreparedData(info, spec, state, loaded.splits, loaded.reference, loaded.training, loaded.report, quality)
 
 
+def _columns_only(state: FittedState) -> FittedState:
+    """The state of the spec's columns (without a GBDT's trees, which belong to one model)."""
+    return {name: entry for name, entry in state.items() if name != GBDT}
+
+
 def train_and_evaluate(
     config: RunConfig,
     data: PreparedData,
@@ -156,32 +164,80 @@ def train_and_evaluate(
     t_start = time.perf_counter()
     spec, run = data.spec, ModelDir(config.model_dir)
     run.claim()
-    if run.check_resumable(config, spec) and run.has_state() and run.load_state() != data.state:
+    saved = run.load_state() if run.check_resumable(config, spec) and run.has_state() else None
+    if saved is not None and _columns_only(saved) != _columns_only(data.state):
         raise UserError(
             f"--model_dir={run} was trained with preprocessing fitted on different data; use a new --model_dir"
         )
-    run.save_settings(config, spec, data.state)
-
-    routed = spec.for_model(config.model.model_type, config.use_crosses, config.include_protected)
-    model_config = dataclasses.replace(config.model, initial_bias=log_odds(float(data.reference.labels.mean())))
-    estimator = Estimator(
-        run.training_files(), routed, data.state, model_config, config.train, strategy=strategy, log=log
+    routed = spec.for_model(
+        config.model.model_type, config.use_crosses, config.include_protected, gbdt=config.model.wide_gbdt
     )
-    log(
-        f"model {config.model.model_type} (crosses {'on' if config.use_crosses else 'off'}): "
-        f"{estimator.core.count_params():,} parameters; {json.dumps(layout_summary(estimator.layout))}"
-    )
-    valid, test = (estimator.encode_split(data.splits[k].arrays, data.splits[k].labels) for k in ("valid", "test"))
+    state = _columns_only(data.state)
+    if routed.gbdt:  # the trees are part of the fitted preprocessing: fitted once, kept for a resume
+        if saved is not None and GBDT in saved:
+            state = saved
+        else:
+            fit_on = data.splits["train"] if "train" in data.splits else data.reference
+            state = gbdt.fit_trees(routed, state, fit_on, data.splits["valid"], config.train.seed, log)
+    run.save_settings(config, spec, state)
+    encoder = Encoder(routed, state, config.train.eval_batch_size)
+    valid, test = (encoder.encode_split(data.splits[k].arrays, data.splits[k].labels) for k in ("valid", "test"))
     train = None
     if not data.training.is_streamed:
-        train = estimator.encode_split(data.splits["train"].arrays, data.splits["train"].labels)
+        train = encoder.encode_split(data.splits["train"].arrays, data.splits["train"].labels)
+    reference = train if train is not None and data.reference is data.splits.get("train") else None
+    model_config = dataclasses.replace(config.model, initial_bias=log_odds(float(data.reference.labels.mean())))
+    start = None
+    if config.model.warm_start == "logistic" and encoder.layout.has_wide:
+        if reference is None:
+            reference = encoder.encode_split(data.reference.arrays, data.reference.labels)
+        start = warm_start.fit_logistic(reference, valid, encoder.layout, seed=config.train.seed)
+        if not model_config.l2_wide:  # the penalty C chose on validation keeps regularising the wide branch
+            model_config = dataclasses.replace(model_config, l2_wide=start.l2)
+        log(f"logistic regression for the wide branch: C={start.c:g} (validation AUC {start.valid_auc:.4f})")
+    members = config.model.ensemble_seeds
+    trained = []
     t_train = time.perf_counter()
-    history = estimator.train(
-        data.training,
-        train,
-        valid,
-        on_epoch_end=None if on_epoch_end is None else lambda row: on_epoch_end(row, estimator),
-    )
+    for member in range(members):
+        files, train_config = run.training_files(), config.train
+        if members > 1:
+            files = run.member(member).training_files()
+            train_config = dataclasses.replace(config.train, seed=(config.train.seed + member) % 2**32)
+            log(f"ensemble member {member + 1}/{members} (seed {train_config.seed})")
+        estimator = Estimator(
+            files,
+            routed,
+            state,
+            dataclasses.replace(model_config, ensemble_seeds=1),
+            train_config,
+            strategy=strategy,
+            log=log,
+            encoder=encoder,
+        )
+        if member == 0:
+            log(
+                f"model {config.model.model_type} (crosses {'on' if config.use_crosses else 'off'}): "
+                f"{estimator.core.count_params():,} parameters"
+                + (f" per member, {members} members" if members > 1 else "")
+                + f"; {json.dumps(layout_summary(estimator.layout))}"
+            )
+        history = estimator.train(
+            data.training,
+            train,
+            valid,
+            on_epoch_end=None if on_epoch_end is None else lambda row, e=estimator: on_epoch_end(row, e),
+            warm_start=start,
+        )
+        if routed.gbdt and warm_start.blend_trees(estimator, valid, state[GBDT], log):
+            estimator.best_manager.save(checkpoint_number=estimator.best_epoch(history) or 0)  # the blended model
+        trained.append((estimator, history))
+    if members > 1:
+        estimator = Estimator(
+            run.training_files(), routed, state, model_config, config.train, strategy=strategy, log=log, encoder=encoder
+        )
+        merge_cores(estimator.core, [member.core for member, _ in trained], encoder.layout)
+        estimator.best_manager.save(checkpoint_number=0)  # the merged model: what load_estimator reopens
+        log(f"ensemble: the {members} members merged into one model (the mean of their logits)")
     train_seconds = time.perf_counter() - t_train
 
     raw_valid = estimator.predict_encoded(valid.features)
@@ -200,12 +256,12 @@ def train_and_evaluate(
             "n_train": data.training.rows_per_epoch,
             "n_valid": len(valid),
             "n_test": len(test),
-            "train_examples_per_sec": steady_state_throughput(history),
+            "train_examples_per_sec": float(np.median([steady_state_throughput(h) for _, h in trained])),
             "batch_size": config.train.batch_size,
             "train_seconds": train_seconds,
             "seed": config.train.seed,
-            "epochs_trained": len(history),
-            "best_epoch": int(np.argmax([h["val_auc"] for h in history]) + 1) if history else None,
+            "epochs_trained": sum(len(h) for _, h in trained),
+            "best_epoch": estimator.best_epoch(history) if members == 1 else None,
             "model_type": config.model.model_type,
             "use_crosses": config.use_crosses,
             "dataset": data.info.name,
@@ -214,17 +270,19 @@ def train_and_evaluate(
             "peak_rss_mb": peak_rss_mb(),
         }
     )
+    if members > 1:
+        result["ensemble_members"] = [
+            {"seed": member.config.seed, "epochs_trained": len(h), "best_epoch": member.best_epoch(h)}
+            for member, h in trained
+        ]
     result["model_fingerprint"] = fingerprint = estimator.fingerprint()
     explainer = None
     if data.training.is_streamed:
         result["n_fit"] = len(data.reference)  # the fitting files: the evidence's training baselines
     if with_evidence and config.evidence:
         t_evidence = time.perf_counter()
-        reference = (
-            train
-            if train is not None and data.reference is data.splits.get("train")
-            else estimator.encode_split(data.reference.arrays, data.reference.labels)
-        )
+        if reference is None:
+            reference = encoder.encode_split(data.reference.arrays, data.reference.labels)
         evidence = collect(
             estimator,
             data,
@@ -248,7 +306,7 @@ def train_and_evaluate(
         path = export_saved_model(
             estimator.serving_model(),
             routed,
-            data.state,
+            state,
             run.export_root,
             threshold,
             calibrator,

@@ -7,13 +7,13 @@ import pytest
 
 from feature_columns.errors import UserError
 from tests.conftest import quiet, sme_config
-from wide_deep.research.ablation import PAPER_TABLE_2, ROW_METRICS, VARIANTS, ablation_study
+from wide_deep.research.ablation import ACCURATE, BEYOND, ENSEMBLE, PAPER_TABLE_2, ROW_METRICS, VARIANTS, ablation_study
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def test_ablation_writes_every_row_and_column(small_sme, tmp_path):
-    config = sme_config(small_sme, tmp_path / "unused")
+    config = sme_config(small_sme, tmp_path / "unused", accurate=False)
     results = ablation_study(
         config,
         seeds=2,
@@ -25,21 +25,26 @@ def test_ablation_writes_every_row_and_column(small_sme, tmp_path):
         log=quiet,
     )
     rows = pd.read_csv(results / "ablation.csv")
-    names = [v[0] for v in VARIANTS]
-    assert rows["model"].value_counts().reindex(names).tolist() == [2] * 6  # 6 variants × 2 seeds
+    names = [v[0] for v in VARIANTS] + [name for name, _, _ in BEYOND]
+    # 6 paper variants and 2 accurate ones, 2 seeds each; one ensemble whose 2 members have those seeds
+    assert rows["model"].value_counts().reindex(names).tolist() == [2] * 8 + [1]
     assert {"LightGBM (tuned)", "scikit-learn LR (wide + cross features)", "Oracle (true probability)"} <= set(
         rows["model"]
     )
     assert set(ROW_METRICS) <= set(rows.columns)
     trained = rows[rows["model"].isin(names)]
     assert trained[list(ROW_METRICS)].notna().all().all()
-    assert (trained["auc"] > 0.5).all() and (trained["epochs_trained"] == 3).all()
+    members = trained["model"].map(lambda name: 2 if name == ENSEMBLE else 1)  # quick: a 2-member ensemble
+    assert (trained["auc"] > 0.5).all() and (trained["epochs_trained"] == 3 * members).all()
     summary = pd.read_csv(results / "ablation_summary.csv")
     assert (summary["auc_ci_low"] <= summary["auc_mean"]).all() and (
         summary["auc_mean"] <= summary["auc_ci_high"]
     ).all()
     p_values = summary.set_index("model")["delong_p_vs_reference"]
     assert p_values.drop("Wide & Deep + Cross").between(0, 1).all() and pd.isna(p_values["Wide & Deep + Cross"])
+    versus_lightgbm = summary.set_index("model")["delong_p_vs_lightgbm"]
+    assert versus_lightgbm.drop("LightGBM (tuned)").between(0, 1).all() and pd.isna(versus_lightgbm["LightGBM (tuned)"])
+    assert summary.set_index("model").loc[ACCURATE, "auc_mean"] > 0.6
     table = (results / "ablation.md").read_text()
     for name, paper in PAPER_TABLE_2.items():
         assert f"| {name} |" in table and f"{paper[1]:.4f}" in table

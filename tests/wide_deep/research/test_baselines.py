@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import quiet
+from wide_deep.core.warm_start import C_GRID
 from wide_deep.evidence.metrics import auc
-from wide_deep.research.baselines import LOGISTIC_C_GRID, lightgbm_baseline, logistic_baseline
+from wide_deep.research.baselines import lightgbm_baseline, logistic_baseline
 from wide_deep.run.config import RunConfig
 from wide_deep.run.pipeline import prepare_data
 
@@ -28,6 +29,6 @@ def test_baselines_beat_chance_on_german_credit(german, baseline):
 
 def test_logistic_baseline_picks_c_on_validation(german):
     out = logistic_baseline(german, seed=0, log=quiet)
-    assert out["params"]["C"] in LOGISTIC_C_GRID
+    assert out["params"]["C"] in C_GRID
     again = logistic_baseline(german, seed=0, log=quiet)
     np.testing.assert_array_equal(out["test"], again["test"])  # deterministic
