@@ -18,7 +18,7 @@ from absl import flags
 from experiments import train
 from experiments.cli import define_study_flags, main_running, run_main
 
-train.define_flags(preset="paper")
+train.define_flags(preset="paper", include_protected=True)  # the paper's setup
 flags.DEFINE_integer("seeds", 5, "Seeds per variant (seed, seed+1, ...)", lower_bound=1)
 define_study_flags("ablation", "2 seeds, 3 epochs, at most 3,000 training rows, 200 bootstrap resamples")
 flags.DEFINE_integer("bootstrap_resamples", 1000, "Bootstrap resamples for the AUC confidence intervals")

@@ -14,7 +14,7 @@ from absl import flags
 from experiments import train
 from experiments.cli import define_study_flags, main_running, run_main
 
-train.define_flags(preset="paper")
+train.define_flags(preset="paper", include_protected=True)  # the paper's setup
 flags.DEFINE_integer("max_epochs", 50, "Length of the epoch curve (every epoch from 1 to this)")
 define_study_flags("sensitivity", "3 epochs, two values per sweep, at most 3,000 training rows")
 FLAGS = flags.FLAGS

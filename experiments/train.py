@@ -13,8 +13,9 @@ from absl import flags
 from experiments.cli import console_script, main_running
 
 
-def define_flags(preset: str = "accurate") -> None:
-    """Every training flag; `preset` is the default of --preset (the drivers of the paper's studies use "paper")."""
+def define_flags(preset: str = "accurate", include_protected: bool = False) -> None:
+    """Every training flag; `preset` and `include_protected` are the defaults of those flags (the drivers of the
+    paper's studies reproduce its setup: "paper", with the protected columns in the model as the paper had them)."""
     from wide_deep.run.config import PRESETS
 
     flags.DEFINE_enum(
@@ -63,7 +64,7 @@ def define_flags(preset: str = "accurate") -> None:
     flags.DEFINE_boolean("use_crosses", True, "Include the spec's crossed columns")
     flags.DEFINE_boolean(
         "include_protected",
-        False,
+        include_protected,
         "Keep columns marked `protected: true` (and crosses on them) in the "
         "model, as the paper did; by default they are used only for the fairness report",
     )
