@@ -124,17 +124,24 @@ class Trees:
             )
         return cls(tuple(columns), tuple(categorical), tuple(trees))
 
-    def leaf_labels(self, tree: int) -> list[str]:
-        """A readable rule for every leaf of a tree: the conditions on its path."""
+    def leaf_labels(self, tree: int, categories: dict[str, list[str]] | None = None) -> list[str]:
+        """A readable rule for every leaf of a tree: the conditions on its path. `categories[column][code]` names
+        a categorical column's codes (its vocabulary positions); without it the codes are shown."""
         t = self.trees[tree]
+        categories = categories or {}
         labels = []
         for path in t.paths():
             conditions = []
             for node, went_left in path:
                 name = self.columns[t.feature[node]]
                 if t.categories[node]:
-                    codes = ",".join(str(c) for c in t.categories[node])
-                    conditions.append(f"{name} {'in' if went_left else 'not in'} codes {{{codes}}}")
+                    names = categories.get(name)
+                    values = (
+                        ", ".join(names[c] if c < len(names) else f"code {c}" for c in t.categories[node])
+                        if names
+                        else "codes " + ",".join(str(c) for c in t.categories[node])
+                    )
+                    conditions.append(f"{name} {'in' if went_left else 'not in'} {{{values}}}")
                 else:
                     conditions.append(f"{name} {'<=' if went_left else '>'} {t.threshold[node]:.6g}")
             labels.append(" and ".join(conditions) or "all rows")

@@ -66,6 +66,12 @@ def test_trees_round_trip_and_describe_their_leaves(german_trees):
     labels = trees.leaf_labels(0)
     assert len(labels) == trees.trees[0].num_leaves and all(" and " in label or label for label in labels)
     assert any(name in labels[0] for name in trees.columns)
+    categorical = [name for name, is_categorical in zip(trees.columns, trees.categorical) if is_categorical]
+    names = {name: [f"{name}#{code}" for code in range(100)] for name in categorical}
+    named = [label for t in range(len(trees.trees)) for label in trees.leaf_labels(t, names)]
+    coded = [label for t in range(len(trees.trees)) for label in trees.leaf_labels(t)]
+    assert any("codes " in label for label in coded)  # a categorical split, shown by code without names ...
+    assert not any("codes " in label for label in named) and any("#" in label for label in named)  # ... or named
     shares = trees.feature_shares()
     assert shares.shape == (trees.cardinality, len(trees.columns))
     np.testing.assert_allclose(shares.sum(axis=1), 1.0, atol=1e-6)  # each leaf's output fully shared out

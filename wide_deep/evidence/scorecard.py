@@ -81,12 +81,22 @@ def build_scorecard(estimator, scaling: Scaling) -> tuple[pd.DataFrame, dict]:
     """(one row per characteristic and attribute, summary with base points and the deep term's description)."""
     weights, layout, spec = wide_weights(estimator), estimator.layout, estimator.spec
     rows, max_total = [], 0.0
+    trees = estimator.state.get(GBDT)
+    categories = (
+        {  # the trees' categorical codes are vocabulary positions: name them as the scorecard does
+            name: attribute_labels(spec.column(name), estimator.state[name])
+            for name, categorical in zip(trees.columns, trees.categorical)
+            if categorical
+        }
+        if trees is not None
+        else {}
+    )
     for segment in layout.wide_segments:
         w = weights["table"][segment.offset : segment.offset + segment.size]
         top = float(w.max())
         max_total += top
         if segment.tree is not None:  # a GBDT tree: each leaf an attribute, named by its path
-            labels, kind = estimator.state[GBDT].leaf_labels(segment.tree), "gbdt tree"
+            labels, kind = trees.leaf_labels(segment.tree, categories), "gbdt tree"
         else:
             column = spec.column(segment.name)
             labels = attribute_labels(column, estimator.state[segment.name])
