@@ -75,3 +75,20 @@ def test_trees_round_trip_and_describe_their_leaves(german_trees):
     shares = trees.feature_shares()
     assert shares.shape == (trees.cardinality, len(trees.columns))
     np.testing.assert_allclose(shares.sum(axis=1), 1.0, atol=1e-6)  # each leaf's output fully shared out
+
+
+def test_the_scorecard_names_a_categorical_split_by_its_training_values(german_trees):
+    from wide_deep.evidence.scorecard import tree_category_names
+
+    data, spec, _, _, trees = german_trees
+    names = tree_category_names(trees, spec, data.state)
+    for t, tree in enumerate(trees.trees):
+        node = next((n for n, cats in enumerate(tree.categories) if cats), None)
+        if node is None:
+            continue
+        column = trees.columns[tree.feature[node]]
+        left = {data.state[column].values[code] for code in tree.categories[node]}  # code = vocabulary position
+        label = next(label for label in trees.leaf_labels(t, names) if f"{column} in {{" in label)
+        assert set(label.split(f"{column} in {{")[1].split("}")[0].split(", ")) == left
+        return
+    pytest.fail("no categorical split in the German trees")

@@ -68,6 +68,17 @@ def attribute_labels(column, entry: FittedEntry) -> list[str]:
     )
 
 
+def tree_category_names(trees, spec, state: dict) -> dict[str, list[str]]:
+    """Names of the GBDT's categorical codes, per column: a code is a position in the training vocabulary
+    (the scorecard's labels without the out-of-vocabulary row, which the trees see as missing) or a hash bucket."""
+    names = {}
+    for name, categorical in zip(trees.columns, trees.categorical):
+        if categorical:
+            labels = attribute_labels(spec.column(name), state[name])
+            names[name] = labels if isinstance(state[name], HashBuckets) else labels[1:]
+    return names
+
+
 def wide_weights(estimator) -> dict:
     """The trained wide branch and fusion bias as NumPy: table [wide_size], dense kernel [Dw], bias."""
     core = estimator.core
@@ -82,15 +93,7 @@ def build_scorecard(estimator, scaling: Scaling) -> tuple[pd.DataFrame, dict]:
     weights, layout, spec = wide_weights(estimator), estimator.layout, estimator.spec
     rows, max_total = [], 0.0
     trees = estimator.state.get(GBDT)
-    categories = (
-        {  # the trees' categorical codes are vocabulary positions: name them as the scorecard does
-            name: attribute_labels(spec.column(name), estimator.state[name])
-            for name, categorical in zip(trees.columns, trees.categorical)
-            if categorical
-        }
-        if trees is not None
-        else {}
-    )
+    categories = {} if trees is None else tree_category_names(trees, spec, estimator.state)
     for segment in layout.wide_segments:
         w = weights["table"][segment.offset : segment.offset + segment.size]
         top = float(w.max())
