@@ -16,7 +16,7 @@ from pathlib import Path
 from absl import flags
 
 from experiments import train
-from experiments.cli import define_study_flags, main_running, run_main
+from experiments.cli import define_study_flags, drop_retracing_warnings, main_running, run_main
 
 train.define_flags(preset="paper", include_protected=True)  # the paper's setup
 flags.DEFINE_integer("seeds", 5, "Seeds per variant (seed, seed+1, ...)", lower_bound=1)
@@ -27,6 +27,7 @@ FLAGS = flags.FLAGS
 
 
 def ablation() -> None:
+    drop_retracing_warnings()
     from wide_deep.research.ablation import ablation_study
 
     start = time.perf_counter()

@@ -99,6 +99,16 @@ def console_script(define_flags: Callable[[], None], main: Callable[[list], None
     return run
 
 
+def drop_retracing_warnings() -> None:
+    """The studies build a fresh model, and so a fresh `tf.function`, for every run; TensorFlow counts their first
+    traces together and warns of "excessive retracing", though nothing is retraced. Drop that one message."""
+    import logging as python_logging
+
+    python_logging.getLogger("tensorflow").addFilter(
+        lambda record: "triggered tf.function retracing" not in record.getMessage()
+    )
+
+
 def define_study_flags(study: str, quick: str) -> None:
     """The flags the ablation and sensitivity drivers share beside the training flags."""
     from absl import flags

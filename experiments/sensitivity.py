@@ -12,7 +12,7 @@ from pathlib import Path
 from absl import flags
 
 from experiments import train
-from experiments.cli import define_study_flags, main_running, run_main
+from experiments.cli import define_study_flags, drop_retracing_warnings, main_running, run_main
 
 train.define_flags(preset="paper", include_protected=True)  # the paper's setup
 flags.DEFINE_integer("max_epochs", 50, "Length of the epoch curve (every epoch from 1 to this)")
@@ -21,6 +21,7 @@ FLAGS = flags.FLAGS
 
 
 def sensitivity() -> None:
+    drop_retracing_warnings()
     from wide_deep.research.sensitivity import sensitivity_study
 
     start = time.perf_counter()
