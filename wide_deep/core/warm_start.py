@@ -17,7 +17,8 @@ the model nothing to learn. After training, the trained model's logit and the tr
 are blended on the validation split (a logistic regression of the label on the two margins:
 three parameters, a · model + b · trees + c), and the blend is written into the weights: the
 model's weights times a, the tree leaves at b times their LightGBM values, the bias
-a · bias + c. The result is one additive model, at least as good on validation as either part.
+a · bias + c. The result is one additive model. The blend fits the log loss; it is kept only when it
+does not lower the validation AUC, the criterion that chose the epoch (otherwise the trees stay at zero).
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ def fit_logistic(
 def blend_trees(estimator, valid: EncodedSplit, trees, log=print) -> bool:
     """Blend the GBDT's trees into a trained model on the validation split (see the module docstring).
 
-    False when the model already holds its blend (a rerun of a finished run restores blended weights).
+    False when nothing changed: the model already holds its blend (a rerun of a finished run restores blended
+    weights), or the blend would lower the validation AUC, by which every candidate is chosen (the trees then
+    stay at zero).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -129,6 +132,11 @@ def blend_trees(estimator, valid: EncodedSplit, trees, log=print) -> bool:
     margins = np.column_stack([model, tree_margin(valid.features, layout, trees)])
     blend = LogisticRegression(C=1e6, max_iter=1000).fit(margins, valid.labels)
     (a, b), c = blend.coef_[0], float(blend.intercept_[0])
+    aucs = [roc_auc_score(valid.labels, m) for m in (model, margins[:, 1], blend.decision_function(margins))]
+    said = f"validation AUC {aucs[0]:.4f} model, {aucs[1]:.4f} trees, {aucs[2]:.4f} blend"
+    if aucs[2] < aucs[0]:  # the blend fits the log loss; the run is chosen by validation AUC, as every epoch is
+        log(f"GBDT not blended in: it would lower the validation AUC ({said}); the trees stay at zero")
+        return False
     table = wide.weights_table.numpy()
     table[:start] *= a
     table[start:] = b * leaf_values(layout, trees)
@@ -141,11 +149,7 @@ def blend_trees(estimator, valid: EncodedSplit, trees, log=print) -> bool:
             kernel.assign(kernel * a)
     bias = core.get_layer("fusion_bias").bias
     bias.assign(a * bias + c)
-    log(
-        f"GBDT blended on validation: {a:.3f} × model + {b:.3f} × trees {c:+.3f} (validation AUC "
-        f"{roc_auc_score(valid.labels, model):.4f} model, {roc_auc_score(valid.labels, margins[:, 1]):.4f} trees, "
-        f"{roc_auc_score(valid.labels, blend.decision_function(margins)):.4f} blend)"
-    )
+    log(f"GBDT blended on validation: {a:.3f} × model + {b:.3f} × trees {c:+.3f} ({said})")
     return True
 
 

@@ -43,6 +43,41 @@ def test_blending_trees_writes_a_times_model_plus_b_times_trees(sme_run):
     assert not warm_start.blend_trees(estimator, split, trees)  # already blended: nothing happens twice
 
 
+def test_a_blend_that_would_lower_the_validation_auc_is_not_kept(sme_run, monkeypatch):
+    import sklearn.linear_model
+
+    from feature_columns.fitting import GBDT
+    from wide_deep.run.model_dir import ModelDir
+
+    class AgainstTheTrees:  # a blend that leans hard against the trees: the AUC must fall
+        def __init__(self, **_):
+            self.coef_, self.intercept_ = np.array([[1.0, -5.0]]), np.array([0.0])
+
+        def fit(self, *_):
+            return self
+
+        def decision_function(self, margins):
+            return margins @ self.coef_[0]
+
+    run = ModelDir(sme_run)
+    estimator = run.load_estimator(log=lambda *_: None)
+    wide = estimator.core.get_layer("wide_ids_weights")
+    start = estimator.layout.wide_segments[warm_start.column_segments(estimator.layout)].offset
+    mask = wide.tree_mask.numpy()
+    mask[start:] = 0.0
+    wide.tree_mask.assign(mask)  # as trained, before the blend
+    split = estimator.encode_split({k: v[:400] for k, v in _arrays(run).items()}, np.zeros(400))
+    logits = estimator.logits_encoded(split.features)
+    split.labels[:] = logits + np.random.default_rng(0).normal(0, 0.3, 400) > np.median(logits)
+    before = [w.numpy().copy() for w in estimator.core.weights]
+    monkeypatch.setattr(sklearn.linear_model, "LogisticRegression", AgainstTheTrees)
+    said = []
+    assert not warm_start.blend_trees(estimator, split, estimator.state[GBDT], log=said.append)
+    assert "GBDT not blended in: it would lower the validation AUC" in said[0]
+    for old, new in zip(before, estimator.core.weights):
+        np.testing.assert_array_equal(old, new.numpy())  # nothing written: the trees stay at zero
+
+
 def _arrays(run):
     from feature_columns.inputs import prepare_frame
     from wide_deep.data.dataset import add_transaction_features
