@@ -5,9 +5,11 @@ streamed out of core under a memory limit) and scoring (a DataFrame with one app
 raw transactions), so the features cannot drift between the two.
 
 DuckDB is used because it aggregates tens of millions of Parquet rows per second on two
-cores with a bounded memory budget, spilling to disk when a group-by or sort does not fit;
-a hand-written chunked pandas loop would need its own spill logic for the sorted gap
-statistics.
+cores with a bounded memory budget, spilling to disk when a group-by or sort does not fit.
+The two statistics that need each id's transactions in time order (active days, longest
+gap) would cost a sort of the whole log; a log stored by id and time (as the generator and
+`make shards` write it) gets them from one streamed pass in file order instead, and any
+other log from DuckDB's window sort, with the same results (tested).
 
 Each transaction counts if it falls in (as_of - window_days, as_of]; transactions outside
 the window or for unknown ids are counted and reported, never silently dropped.
@@ -18,6 +20,7 @@ import dataclasses
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from feature_columns.errors import DataError
@@ -41,6 +44,72 @@ FEATURES = {
     "txn_amount_trend": "OLS slope of amount on time, per 30 days, relative to the mean amount",
     "txn_recent_vs_earlier": "log((last-30-day amount + 1) / (earlier monthly average + 1))",
 }
+
+DAY_US = 86_400_000_000
+SCAN_VECTORS = 256  # DuckDB vectors (2,048 rows each) per chunk of the ordered pass: about 0.5M rows
+
+
+def _ordered_day_stats(con, src: str, spec: TransactionSpec, apps: pd.DataFrame,
+                       window_us: int) -> tuple[pd.DataFrame, int, int] | None:
+    """Active days and the longest gap between consecutive transactions per id, and the counts of
+    rows with unknown ids and outside the window, in one streamed pass.
+
+    Both need each id's transactions in time order: a window sort of the whole log in SQL. Logs
+    are usually stored by id and time (the generator and `make shards` write them so), and then
+    one pass in file order with bounded memory gives the same numbers several times faster.
+    Returns None as soon as the order is broken (an id seen again after another, or time going
+    backwards within an id); the caller then uses the SQL window.
+    """
+    app_ids = apps["id"].to_numpy()
+    sorter = np.argsort(app_ids, kind="stable")
+    sorted_ids = app_ids[sorter]
+    as_of_us = apps["as_of"].to_numpy().astype("datetime64[us]").astype(np.int64)[sorter]
+    active_days = np.zeros(len(app_ids), dtype=np.int64)
+    max_gap = np.full(len(app_ids), np.nan)
+    con.execute("SET preserve_insertion_order=true")
+    result = con.execute(f'SELECT "{spec.id_column}", epoch_us(CAST("{spec.timestamp_column}" AS TIMESTAMP)) FROM {src}')
+    carry_pos, carry_d = np.empty(0, dtype=np.int64), np.empty(0)
+    unknown = outside = 0
+    try:
+        while True:
+            chunk = result.fetch_df_chunk(SCAN_VECTORS)
+            if chunk.empty:
+                stats = pd.DataFrame({"id": sorted_ids, "active_days": active_days, "max_inner_gap": max_gap})
+                return stats, unknown, outside
+            ids = chunk.iloc[:, 0].to_numpy()
+            ts_us = chunk.iloc[:, 1].to_numpy(dtype=np.float64, na_value=np.nan)
+            run_starts = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+            try:
+                head_pos = np.searchsorted(sorted_ids, ids[run_starts]).clip(0, len(sorted_ids) - 1)
+            except TypeError:  # ids of another type than the applications' (the SQL join decides)
+                return None
+            run_lengths = np.diff(np.append(run_starts, len(ids)))
+            pos = np.repeat(head_pos, run_lengths)
+            known = np.repeat(sorted_ids[head_pos] == ids[run_starts], run_lengths)
+            us_before = as_of_us[pos] - ts_us
+            in_window = (us_before >= 0) & (us_before < window_us)
+            keep = known & in_window
+            unknown += int(np.count_nonzero(~known))
+            outside += int(np.count_nonzero(known & ~in_window & ~np.isnan(us_before)))
+            pos = np.concatenate([carry_pos, pos[keep]])
+            d = np.concatenate([carry_d, us_before[keep] / DAY_US])
+            if len(pos) == 0:
+                continue
+            step = np.diff(pos)
+            same = step == 0
+            gaps = d[:-1][same] - d[1:][same]
+            if (step < 0).any() or (gaps < 0).any():
+                return None
+            day = np.floor(d)
+            new_day = np.ones(len(pos), dtype=bool)
+            new_day[1:] = ~same | (day[1:] != day[:-1])
+            if len(carry_pos):
+                new_day[0] = False
+            active_days += np.bincount(pos[new_day], minlength=len(sorted_ids))
+            np.fmax.at(max_gap, pos[1:][same], gaps)
+            carry_pos, carry_d = pos[-1:], d[-1:]
+    finally:
+        con.execute("SET preserve_insertion_order=false")
 
 
 @dataclasses.dataclass
@@ -88,24 +157,30 @@ def aggregate_transactions(source, applications: pd.DataFrame, spec: Transaction
     if missing:
         raise DataError(f"transactions: column(s) {missing} are missing (found {sorted(columns)}); see the spec's transactions block")
     w = float(spec.window_days)
+    window_us = int(round(w * DAY_US))
+    us_before = f'epoch_us(a.as_of) - epoch_us(CAST(t."{spec.timestamp_column}" AS TIMESTAMP))'
     is_in = f"CASE WHEN CAST(t.\"{spec.direction_column}\" AS VARCHAR) = '{spec.inflow_value}' THEN 1.0 ELSE 0.0 END" if spec.direction_column else "NULL"
+    ordered = _ordered_day_stats(con, src, spec, apps, window_us)
+    if ordered is not None:
+        con.register("order_stats", ordered[0])
+        order_sql = ""
+    else:
+        order_sql = f""", order_stats AS (
+        SELECT id, count(DISTINCT floor(d)) AS active_days, max(gap) AS max_inner_gap FROM (
+            SELECT id, d, d - lag(d) OVER (PARTITION BY id ORDER BY d) AS gap FROM win) GROUP BY id
+    )"""
     query = f"""
     WITH tx AS (
-        SELECT t."{spec.id_column}" AS id,
-               epoch(a.as_of) - epoch(CAST(t."{spec.timestamp_column}" AS TIMESTAMP)) AS secs_before,
+        SELECT t."{spec.id_column}" AS id, {us_before} AS us_before,
                CAST(t."{spec.amount_column}" AS DOUBLE) AS amount, {is_in} AS is_in
         FROM {src} t JOIN apps a ON t."{spec.id_column}" = a.id
     ), win AS (
-        SELECT id, secs_before / 86400.0 AS d, amount, is_in FROM tx
-        WHERE secs_before >= 0 AND secs_before < {w} * 86400
-    ), gaps AS (
-        SELECT id, d - lag(d) OVER (PARTITION BY id ORDER BY d) AS gap FROM win
-    ), gap_stats AS (
-        SELECT id, max(gap) AS max_inner_gap FROM gaps GROUP BY id
-    ), stats AS (
+        SELECT id, us_before / {DAY_US:.1f} AS d, amount, is_in FROM tx
+        WHERE us_before >= 0 AND us_before < {window_us}
+    ){order_sql}, stats AS (
         SELECT id, count(*) AS n, sum(amount) AS total, avg(amount) AS mean_amount, max(amount) AS max_amount,
                var_samp(amount) AS variance, stddev_samp(amount) AS sd,
-               count(DISTINCT floor(d)) AS active_days, min(d) AS min_d, max(d) AS max_d,
+               min(d) AS min_d, max(d) AS max_d,
                avg(is_in) AS inflow_share, sum(amount * is_in) AS inflow, sum(amount * (1 - is_in)) AS outflow,
                sum(CASE WHEN d < {w / 2} THEN 1 ELSE 0 END) AS n_recent,
                regr_slope(amount, -d) AS slope,
@@ -121,27 +196,29 @@ def aggregate_transactions(source, applications: pd.DataFrame, spec: Transaction
            s.mean_amount AS txn_mean_amount,
            s.max_amount AS txn_max_amount,
            s.sd / nullif(s.mean_amount, 0) AS txn_amount_cv,
-           coalesce(s.active_days, 0) / {w} AS txn_active_day_ratio,
-           CASE WHEN s.n IS NULL THEN {w} ELSE greatest(s.min_d, {w} - s.max_d, coalesce(g.max_inner_gap, 0)) END AS txn_longest_gap_days,
+           coalesce(o.active_days, 0) / {w} AS txn_active_day_ratio,
+           CASE WHEN s.n IS NULL THEN {w} ELSE greatest(s.min_d, {w} - s.max_d, coalesce(o.max_inner_gap, 0)) END AS txn_longest_gap_days,
            coalesce(s.min_d, {w}) AS txn_days_since_last,
            s.inflow_share AS txn_inflow_share,
            (s.inflow - s.outflow) / nullif(s.total, 0) AS txn_net_flow_ratio,
            (2.0 * s.n_recent - s.n) / nullif(s.n, 0) AS txn_count_trend,
            30.0 * s.slope / nullif(s.mean_amount, 0) AS txn_amount_trend,
            ln((coalesce(s.recent_amount, 0) + 1) / (coalesce(s.earlier_amount, 0) / {(w - 30) / 30} + 1)) AS txn_recent_vs_earlier
-    FROM apps a LEFT JOIN stats s ON a.id = s.id LEFT JOIN gap_stats g ON a.id = g.id
+    FROM apps a LEFT JOIN stats s ON a.id = s.id LEFT JOIN order_stats o ON a.id = o.id
     """
     features = con.execute(query).df()
-    counts = con.execute(f"""
-        SELECT count(*) FILTER (WHERE a.id IS NULL),
-               count(*) FILTER (WHERE a.id IS NOT NULL AND (epoch(a.as_of) - epoch(CAST(t."{spec.timestamp_column}" AS TIMESTAMP)) < 0
-                                 OR epoch(a.as_of) - epoch(CAST(t."{spec.timestamp_column}" AS TIMESTAMP)) >= {w} * 86400))
-        FROM {src} t LEFT JOIN apps a ON t."{spec.id_column}" = a.id""").fetchone()
+    if ordered is not None:
+        rows_unknown_id, rows_outside_window = ordered[1:]
+    else:
+        rows_unknown_id, rows_outside_window = con.execute(f"""
+            SELECT count(*) FILTER (WHERE a.id IS NULL),
+                   count(*) FILTER (WHERE a.id IS NOT NULL AND ({us_before} < 0 OR {us_before} >= {window_us}))
+            FROM {src} t LEFT JOIN apps a ON t."{spec.id_column}" = a.id""").fetchone()
     con.close()
     features = features.rename(columns={"id": id_column})
     order = pd.Index(features[id_column]).get_indexer(applications[id_column])
     features = features.iloc[order].reset_index(drop=True)
-    report = AggregationReport(rows_in_window=int(features["txn_count"].sum()), rows_outside_window=int(counts[1]),
-                               rows_unknown_id=int(counts[0]),
+    report = AggregationReport(rows_in_window=int(features["txn_count"].sum()), rows_outside_window=int(rows_outside_window),
+                               rows_unknown_id=int(rows_unknown_id),
                                enterprises_without_transactions=int((features["txn_count"] == 0).sum()))
     return features, report
