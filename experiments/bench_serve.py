@@ -6,7 +6,9 @@ Rows of the printed table (latencies in ms, medians and 99th percentiles of repe
 - rest_single_row / rest_batch_100: `POST :predict` to `experiments.serve` on loopback from a
   keep-alive client in this process (JSON encoding, HTTP, validation, model and response);
 - batch_scoring: `experiments.predict` in a subprocess over a Parquet file of `--scoring_rows`
-  rows (real applications with their aggregated features, repeated), rows/s and peak RSS.
+  rows (real applications with their aggregated features, repeated), rows/s and peak RSS;
+- raw_scoring: the same over the raw applications of `--data`, whose transaction features are
+  aggregated from the raw log on the way (specs with a transactions block only).
 
 `--compare_model_dirs` measures the in-process and batch rows of other model_dirs in the same
 run and prints them beside the first (`make bench-serve` compares the default model, whose wide
@@ -136,11 +138,35 @@ def in_process_rows(model_dir: Path) -> dict:
     rate, rss = batch_scoring(model_dir, frame)
     table["batch_scoring_rows_per_s"] = (rate, float("nan"), "rows/s")
     table["batch_scoring_peak_rss_mb"] = (rss, float("nan"), "MB")
+    raw = raw_scoring(model_dir)
+    if raw is not None:
+        table["raw_scoring_rows_per_s"] = (raw[0], float("nan"), "rows/s")
+        table["raw_scoring_peak_rss_mb"] = (raw[1], float("nan"), "MB")
     return {"version": model.version, "features": len(model.input_specs), "rows": rows, "table": table}
 
 
+def predict_rate(model_dir: Path, input_path: Path, output_dir: str, transactions: Path | None = None):
+    """`experiments.predict` in a subprocess: (rows/s, peak RSS MB) from its log."""
+    command = [
+        sys.executable,
+        "-m",
+        "experiments.predict",
+        f"--model_dir={model_dir}",
+        f"--input={input_path}",
+        f"--output={Path(output_dir) / 'scores.parquet'}",
+    ]
+    if transactions is not None:
+        command.append(f"--transactions={transactions}")
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    rate = float(re.search(r"\(([\d,]+) rows/s\)", proc.stdout).group(1).replace(",", ""))
+    rss = float(re.search(r"peak RSS ([\d,]+) MB", proc.stdout).group(1).replace(",", ""))
+    return rate, rss
+
+
 def batch_scoring(model_dir: Path, frame) -> tuple[float, float]:
-    """`experiments.predict` in a subprocess over `--scoring_rows` rows: (rows/s, peak RSS MB)."""
+    """`experiments.predict` over `--scoring_rows` rows with their aggregated features: (rows/s, peak RSS MB)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -153,23 +179,19 @@ def batch_scoring(model_dir: Path, frame) -> tuple[float, float]:
                 chunk = pa.concat_tables([source] * 50).slice(0, FLAGS.scoring_rows - written)
                 writer.write_table(chunk)
                 written += chunk.num_rows
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "experiments.predict",
-                f"--model_dir={model_dir}",
-                f"--input={path}",
-                f"--output={Path(tmp) / 'scores.parquet'}",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stderr[-2000:])
-    rate = float(re.search(r"\(([\d,]+) rows/s\)", proc.stdout).group(1).replace(",", ""))
-    rss = float(re.search(r"peak RSS ([\d,]+) MB", proc.stdout).group(1).replace(",", ""))
-    return rate, rss
+        return predict_rate(model_dir, path, tmp)
+
+
+def raw_scoring(model_dir: Path) -> tuple[float, float] | None:
+    """`experiments.predict` over the raw applications of `--data`, aggregating their transaction log
+    (None when the model's spec aggregates no transactions)."""
+    from wide_deep.serving.scoring import Scorer
+
+    log = Scorer(model_dir, log=lambda *_: None).transactions_for(Path(FLAGS.data))
+    if log is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return predict_rate(model_dir, Path(FLAGS.data), tmp, log)
 
 
 def rest_rows(model_dir: Path, rows: list[dict]) -> tuple[dict, int, dict]:

@@ -117,6 +117,9 @@ class Scorer:
         return transactions_path(self.spec.transactions, input_path, override)
 
 
+AGGREGATION_ROWS = 1_000_000
+
+
 def _output_columns(out: dict, ids, id_column: str | None, reasons: int) -> dict:
     columns = {} if ids is None else {id_column: pa.array(ids)}
     columns["probability"] = pa.array(out["probability"].numpy().astype("float64"))
@@ -153,15 +156,23 @@ def score_file(
     signature = scorer.export.require(EXPLAIN) if reasons else scorer.signature
     tx_source = scorer.transactions_for(input_path, transactions)
 
+    # Raw applications are aggregated a block at a time: one pass over the transaction log serves
+    # AGGREGATION_ROWS applications, which are then scored batch_rows at a time.
+    read_rows = max(batch_rows, AGGREGATION_ROWS) if tx_source is not None else batch_rows
+
     def prepared():  # runs one batch ahead of the model, on a worker thread
         offset = 0
         numeric = tuple(c.name for c in spec.input_columns if raw_dtype(c) == "float32")
-        for batch in record_batches(input_path, batch_rows, "input file", numeric=numeric):
-            frame = batch.to_pandas()
-            source = f"{input_path} (batch from row {offset})"
-            arrays = prepare_frame(spec, scorer.features(frame, tx_source, source), source)
-            ids = frame[spec.id_column].to_numpy() if spec.id_column and spec.id_column in frame.columns else None
-            yield ids, to_tensors(arrays)
+        for block in record_batches(input_path, read_rows, "input file", numeric=numeric):
+            frame = scorer.features(
+                block.to_pandas(), tx_source, f"{input_path} (rows {offset}-{offset + len(block) - 1})"
+            )
+            for start in range(0, len(frame), batch_rows):
+                batch = frame.iloc[start : start + batch_rows]
+                source = f"{input_path} (batch from row {offset + start})"
+                arrays = prepare_frame(spec, batch, source)
+                ids = batch[spec.id_column].to_numpy() if spec.id_column and spec.id_column in batch.columns else None
+                yield ids, to_tensors(arrays)
             offset += len(frame)
 
     rows, start = 0, time.perf_counter()

@@ -11,14 +11,18 @@ from feature_columns.inputs import prepare_frame
 from tests.conftest import quiet
 from wide_deep.data.dataset import read_labelled_file
 from wide_deep.run.model_dir import ModelDir
+from wide_deep.serving import scoring
 from wide_deep.serving.scoring import Scorer, batch_probabilities, score_file
 
 
 @pytest.fixture(scope="module")
 def scored(sme_run, small_sme, tmp_path_factory):
-    """Every small-SME application scored by `score_file` in 700-row batches, with 3 reasons."""
+    """Every small-SME application scored by `score_file` in 700-row batches, with 3 reasons; the raw
+    transactions aggregated 1,000 applications at a time, so batches and blocks do not line up."""
     out = tmp_path_factory.mktemp("scored") / "scores.parquet"
-    result = score_file(sme_run, small_sme / "applications.parquet", out, batch_rows=700, log=quiet, reasons=3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scoring, "AGGREGATION_ROWS", 1000)
+        result = score_file(sme_run, small_sme / "applications.parquet", out, batch_rows=700, log=quiet, reasons=3)
     return out, result
 
 
