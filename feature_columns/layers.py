@@ -25,7 +25,8 @@ from feature_columns.columns import BucketizedColumn, CategoricalColumn, Numeric
 from feature_columns.fitting import GBDT, FittedState, HashBuckets, NumericStats, Vocabulary
 from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY, raw_dtype
 from feature_columns.spec import ModelSpec
-from feature_columns.trees import TreeInputs, TreeLeaves, Trees
+from feature_columns.tree_layers import TreeInputs, TreeLeaves
+from feature_columns.trees import Trees
 
 UNSEEN_OUTPUT = "unseen_categories"
 
@@ -368,7 +369,7 @@ def build_preprocessor(
 
 
 def _tree_matrix(spec: ModelSpec, state: FittedState, trees: Trees, inputs: dict, indices: dict):
-    """The [B, F] float64 matrix the GBDT reads (see `feature_columns.trees.TreeInputs`)."""
+    """The [B, F] float64 matrix the GBDT reads (see `feature_columns.tree_layers.TreeInputs`)."""
     kinds, parts = [], []
     for name in trees.columns:
         entry = state.get(name)
