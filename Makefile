@@ -13,6 +13,8 @@ COMPARE_DIR ?= runs/default_no_gbdt
 INPUT ?=
 OUTPUT ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# OpenMP threads (LightGBM, scikit-learn) sleep rather than spin while they wait: see experiments/cli.py
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup data shards train predict serve report monitor ablation sensitivity test lint format bench bench-serve clean
 

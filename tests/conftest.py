@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as experiments/cli.py and the Makefile set it
 
 from pathlib import Path
 

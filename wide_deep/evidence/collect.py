@@ -77,17 +77,22 @@ def compare_to_baseline(baseline: dict, scores, arrays: dict) -> dict:
 
 
 def permutation_importance(estimator, arrays: dict, labels: np.ndarray, columns, seed: int) -> dict:
-    """Test AUC lost when one raw feature is shuffled (the others intact), on up to PERMUTATION_ROWS rows."""
+    """Test AUC lost when one raw feature is shuffled (the others intact), on up to PERMUTATION_ROWS rows.
+
+    The intact sample and one copy per shuffled column are stacked and scored in one pass (one
+    encoding and one batched prediction instead of one small pipeline per column)."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(labels), min(PERMUTATION_ROWS, len(labels)), replace=False)
-    sample = {k: v[idx] for k, v in arrays.items()}
+    sample = {c: arrays[c][idx] for c in columns}
     y = labels[idx]
-    base = metrics.auc(y, estimator.predict(sample))
-    out = {}
-    for column in columns:
-        shuffled = dict(sample)
-        shuffled[column] = sample[column][rng.permutation(len(idx))]
-        out[column] = base - metrics.auc(y, estimator.predict(shuffled))
+    orders = {column: rng.permutation(len(idx)) for column in columns}
+    stacked = {
+        c: np.concatenate([sample[c]] + [sample[c][orders[c]] if c == column else sample[c] for column in columns])
+        for c in columns
+    }
+    scores = estimator.predict(stacked).reshape(len(columns) + 1, len(idx))
+    base = metrics.auc(y, scores[0])
+    out = {column: base - metrics.auc(y, scores[i + 1]) for i, column in enumerate(columns)}
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
