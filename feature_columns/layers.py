@@ -369,7 +369,7 @@ def build_preprocessor(
 
 
 def _tree_matrix(spec: ModelSpec, state: FittedState, trees: Trees, inputs: dict, indices: dict):
-    """The [B, F] float64 matrix the GBDT reads (see `feature_columns.tree_layers.TreeInputs`)."""
+    """The [B, F] float32 matrix the GBDT reads (see `feature_columns.tree_layers.TreeInputs`)."""
     kinds, parts = [], []
     for name in trees.columns:
         entry = state.get(name)

@@ -88,13 +88,16 @@ def export_saved_model(
         unseen = outputs.get(UNSEEN_OUTPUT, tf.fill(tf.shape(probability), ""))
         return {"probability": probability, "decision": tf.cast(probability >= cutoff, tf.int64), UNSEEN_OUTPUT: unseen}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(name=PREDICT, fn=serve, input_signature=[raw_signature(spec)])
+    # A plain tf.Module saved by tf.saved_model.save: the models as attributes (their variables and
+    # lookup tables are tracked through them) and one traced function per signature. Keras'
+    # ExportArchive writes the same SavedModel but spends most of its time searching the graphs
+    # for resources to track.
+    module = tf.Module()
+    module.model = model
+    signatures = {PREDICT: tf.function(serve, input_signature=[raw_signature(spec)])}
     parse_spec = example_feature_spec(spec)
-    archive.add_endpoint(
-        name=EXAMPLES,
-        fn=lambda examples: serve(tf.io.parse_example(examples, parse_spec)),
+    signatures[EXAMPLES] = tf.function(
+        lambda examples: serve(tf.io.parse_example(examples, parse_spec)),
         input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
     )
     categorical = [c.name for c in spec.input_columns if isinstance(c, CategoricalColumn)]
@@ -105,9 +108,8 @@ def export_saved_model(
         features.update({name: numeric_values[:, i] for i, name in enumerate(numeric)})
         return serve(features)
 
-    archive.add_endpoint(
-        name=PACKED,
-        fn=serve_packed,
+    signatures[PACKED] = tf.function(
+        serve_packed,
         input_signature=[
             tf.TensorSpec([None, len(categorical)], tf.string, name="categorical"),
             tf.TensorSpec([None, len(numeric)], tf.float32, name="numeric"),
@@ -116,7 +118,8 @@ def export_saved_model(
     if explainer is not None:
         names = tf.constant(explainer.features)
         k = min(reasons, len(explainer.features))
-        archive.track(explainer.estimator.preprocessor)
+        module.explain_preprocessor = explainer.estimator.preprocessor
+        module.explain_core = explainer.estimator.core
 
         def explain(features):
             encoded = explainer.estimator.preprocessor(features)
@@ -134,10 +137,10 @@ def export_saved_model(
                 "residual": logit - explainer.intercept - tf.reduce_sum(contributions, axis=1),
             }
 
-        archive.add_endpoint(name=EXPLAIN, fn=explain, input_signature=[raw_signature(spec)])
+        signatures[EXPLAIN] = tf.function(explain, input_signature=[raw_signature(spec)])
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        archive.write_out(str(staging), verbose=False)
+        tf.saved_model.save(module, str(staging), signatures=signatures)
         layout = VersionLayout(staging)
         layout.sidecar.mkdir(exist_ok=True)
         spec.to_yaml(layout.spec)
