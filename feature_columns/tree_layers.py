@@ -49,20 +49,35 @@ class TreeLeaves(keras.layers.Layer):
                 out[i, : len(row)] = row
             return out.reshape(-1)
 
-        self._feature = tf.constant(table(lambda t: t.feature, 0, "int32"))
+        feature = table(lambda t: t.feature, 0, "int64")
+        missing = table(lambda t: [MISSING_KINDS.index(m) for m in t.missing], 0, "int64")
+        default_left = table(lambda t: t.default_left, False, "bool")
+        categorical = table(lambda t: [bool(c) for c in t.categories], False, "bool")
+        # A numeric split reads one of five versions of its feature in which LightGBM's missing-value
+        # rule is already applied (a value sent to the default side becomes -inf or +inf), so that
+        # deciding it is one comparison: 0 = NaN as 0; 1/2 = NaN → -inf/+inf; 3/4 = NaN or zero → -inf/+inf.
+        version = np.select(
+            [missing == 0, missing == 2, missing == 1], [0, np.where(default_left, 1, 2), np.where(default_left, 3, 4)]
+        )
+        self.numeric_splits = np.flatnonzero(~categorical)
+        self.categorical_splits = np.flatnonzero(categorical)
+        self._numeric_column = tf.constant(
+            version[self.numeric_splits] * len(trees.columns) + feature[self.numeric_splits]
+        )
         # The inputs are float32 values (or small integer codes), so `x <= t` for a float64 threshold t
         # equals `x <= t32` for the largest float32 t32 <= t: the decisions run in float32, exactly.
-        self._threshold = tf.constant(float32_at_most(table(lambda t: t.threshold, 0.0, "float64")))
-        self._default_left = tf.constant(table(lambda t: t.default_left, False, "bool"))
-        self._missing = tf.constant(table(lambda t: [MISSING_KINDS.index(m) for m in t.missing], 0, "int32"))
-        self._is_categorical = tf.constant(table(lambda t: [bool(c) for c in t.categories], False, "bool"))
-        bits = np.zeros((n_trees * splits, self.words), dtype="int64")
-        for i, t in enumerate(trees.trees):
-            for node, cats in enumerate(t.categories):
-                for c in cats:
-                    bits[i * splits + node, c // 32] |= 1 << (c % 32)
+        threshold = float32_at_most(table(lambda t: t.threshold, 0.0, "float64"))
+        self._numeric_threshold = tf.constant(threshold[self.numeric_splits])
+        self._categorical_feature = tf.constant(feature[self.categorical_splits])
+        bits = np.zeros((len(self.categorical_splits), self.words), dtype="int64")
+        flat_categories = [cats for t in trees.trees for cats in list(t.categories) + [()] * (splits - len(t.feature))]
+        for row, split in enumerate(self.categorical_splits):
+            for c in flat_categories[split]:
+                bits[row, c // 32] |= 1 << (c % 32)
         self._bits = tf.constant(bits.reshape(-1))
-        self._split_index = tf.constant(np.arange(n_trees * splits, dtype="int64") * self.words)
+        self._bit_row = tf.constant(np.arange(len(self.categorical_splits), dtype="int64") * self.words)
+        order = np.concatenate([self.numeric_splits, self.categorical_splits])
+        self._restore = tf.constant(np.argsort(order, kind="stable")) if self.has_categorical else None
         paths = np.zeros((n_trees, splits, leaves), dtype="float32")
         left_turns = np.full((n_trees, leaves), -1.0, dtype="float32")  # padding leaves are never reached
         for i, t in enumerate(trees.trees):
@@ -75,20 +90,28 @@ class TreeLeaves(keras.layers.Layer):
         self.shape_splits = (n_trees, splits)
 
     def call(self, x):
-        value = tf.gather(tf.cast(x, tf.float32), self._feature, axis=1)  # [B, T·S]
-        is_nan = tf.math.is_nan(value)
-        numeric = tf.where(is_nan & (self._missing != 2), tf.zeros_like(value), value)
-        to_default = ((self._missing == 1) & (tf.abs(numeric) <= ZERO_THRESHOLD_32)) | ((self._missing == 2) & is_nan)
-        go_left = tf.where(to_default, self._default_left, numeric <= self._threshold)
+        x = tf.cast(x, tf.float32)
+        is_nan = tf.math.is_nan(x)
+        as_zero = tf.where(is_nan, tf.zeros_like(x), x)
+        to_zero_side = tf.abs(as_zero) <= ZERO_THRESHOLD_32
+        low, high = tf.fill(tf.shape(x), -np.inf), tf.fill(tf.shape(x), np.inf)
+        versions = tf.concat(
+            [as_zero, tf.where(is_nan, low, x), tf.where(is_nan, high, x)]
+            + [tf.where(to_zero_side, low, as_zero), tf.where(to_zero_side, high, as_zero)],
+            axis=1,
+        )  # [B, 5F]
+        go_left = tf.gather(versions, self._numeric_column, axis=1) <= self._numeric_threshold
         if self.has_categorical:
-            listed = ~is_nan & (value >= 0) & (value < 32 * self.words)
+            value = tf.gather(x, self._categorical_feature, axis=1)
+            listed = ~tf.math.is_nan(value) & (value >= 0) & (value < 32 * self.words)
             code = tf.cast(tf.where(listed, value, tf.zeros_like(value)), tf.int64)
-            word = tf.gather(self._bits, self._split_index + code // 32)
+            word = tf.gather(self._bits, self._bit_row + code // 32)
             category_left = listed & (tf.bitwise.bitwise_and(tf.bitwise.right_shift(word, code % 32), 1) == 1)
-            go_left = tf.where(self._is_categorical, category_left, go_left)
+            go_left = tf.gather(tf.concat([go_left, category_left], axis=1), self._restore, axis=1)
         decisions = tf.reshape(tf.cast(go_left, tf.float32), [-1, *self.shape_splits])  # [B, T, S]
-        reached = tf.einsum("bts,tsl->btl", decisions, self._paths) == self._left_turns
-        return tf.argmax(tf.cast(reached, tf.int32), axis=2, output_type=tf.int64)
+        # one [B, S] @ [S, L] product per tree (a batched matmul over trees beat the equivalent einsum)
+        reached = tf.linalg.matmul(tf.transpose(decisions, [1, 0, 2]), self._paths) == self._left_turns[:, None, :]
+        return tf.transpose(tf.argmax(tf.cast(reached, tf.int32), axis=2, output_type=tf.int64))
 
 
 class TreeInputs(keras.layers.Layer):

@@ -54,10 +54,11 @@ class Encoder:
         return self._encode_fn(features)
 
     def encode(self, arrays: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
-        """Run the fitted preprocessing over a split (a batched tf.data pass), giving the core's inputs."""
+        """Run the fitted preprocessing over a split in blocks of `batch_size` rows, giving the core's inputs.
+        (Blocks are sliced from the whole tensors: a tf.data `from_tensor_slices(...).batch` pass costs
+        per row and column, more than the preprocessing itself.)"""
         inputs = {c.name: arrays[c.name] for c in self.spec.input_columns}  # the data may hold more columns
-        dataset = tf.data.Dataset.from_tensor_slices(to_tensors(inputs)).batch(self.batch_size)
-        parts = [self._encode_fn(batch) for batch in dataset]
+        parts = [self._encode_fn(block) for block in chunks(to_tensors(inputs), self.batch_size)]
         return {k: tf.concat([p[k] for p in parts], axis=0) for k in parts[0]}
 
     def encode_split(self, arrays: dict[str, np.ndarray], labels: np.ndarray) -> EncodedSplit:
