@@ -19,6 +19,7 @@ def float32_at_most(values: np.ndarray) -> np.ndarray:
     return rounded
 
 
+DECISIONS_PER_BLOCK = 1 << 22  # split decisions held at once (rows × splits of all trees)
 ZERO_THRESHOLD_32 = float(float32_at_most(np.array([ZERO_THRESHOLD]))[0])
 
 
@@ -88,9 +89,23 @@ class TreeLeaves(keras.layers.Layer):
         self._paths = tf.constant(paths)
         self._left_turns = tf.constant(left_turns)
         self.shape_splits = (n_trees, splits)
+        self.block_rows = max(256, DECISIONS_PER_BLOCK // (n_trees * splits))
 
     def call(self, x):
+        """Rows in blocks of `block_rows`, so that the [rows, T·S] decision tensors stay near 16 MB however
+        large the batch (a 100,000-row scoring batch would otherwise hold several gigabytes)."""
         x = tf.cast(x, tf.float32)
+        rows, width = tf.shape(x)[0], tf.shape(x)[1]
+
+        def in_blocks():
+            padded = tf.pad(x, [[0, (-rows) % self.block_rows], [0, 0]])
+            blocks = tf.reshape(padded, [-1, self.block_rows, width])
+            leaves = tf.map_fn(self._leaves, blocks, fn_output_signature=tf.int64, parallel_iterations=1)
+            return tf.reshape(leaves, [-1, self.shape_splits[0]])[:rows]
+
+        return tf.cond(rows <= self.block_rows, lambda: self._leaves(x), in_blocks)
+
+    def _leaves(self, x):
         is_nan = tf.math.is_nan(x)
         as_zero = tf.where(is_nan, tf.zeros_like(x), x)
         to_zero_side = tf.abs(as_zero) <= ZERO_THRESHOLD_32

@@ -42,8 +42,12 @@ def test_in_graph_leaves_equal_lightgbm_on_held_out_rows(german_trees):
     x = matrix(rows)
     assert np.isnan(x).any() and len(trees.trees) == tuned.trees > 10
     expected = tuned.model.predict(x, pred_leaf=True, num_iteration=tuned.trees)
-    leaves = TreeLeaves(trees)(tf.constant(x)).numpy()
+    layer = TreeLeaves(trees)
+    leaves = layer(tf.constant(x)).numpy()
     np.testing.assert_array_equal(leaves, expected)
+    layer.block_rows = 37  # a batch larger than a block is decided block by block, the last one partial
+    assert len(x) > 2 * layer.block_rows and len(x) % layer.block_rows
+    np.testing.assert_array_equal(layer(tf.constant(x)).numpy(), expected)
     margin = np.array([[tree.leaf_values[leaf] for tree, leaf in zip(trees.trees, row)] for row in leaves]).sum(1)
     np.testing.assert_allclose(margin, tuned.raw(x), atol=1e-9)  # the raw score is the sum of the leaves
 

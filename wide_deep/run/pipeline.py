@@ -303,6 +303,7 @@ def train_and_evaluate(
             f"credit-risk evidence (scorecard, reason codes, fairness, stability) in {result['evidence_seconds']:.0f} s"
         )
     if config.export:
+        t_export = time.perf_counter()
         path = export_saved_model(
             estimator.serving_model(),
             routed,
@@ -314,7 +315,8 @@ def train_and_evaluate(
             fingerprint=fingerprint,
         )
         result["export_path"] = str(path)
-        log(f"exported SavedModel to {path}")
+        result["export_seconds"] = time.perf_counter() - t_export
+        log(f"exported SavedModel to {path} in {result['export_seconds']:.0f} s")
     result["wall_seconds"] = time.perf_counter() - t_start
     result["peak_rss_mb"] = peak_rss_mb()
     run.save_metrics(result)
