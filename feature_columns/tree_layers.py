@@ -19,8 +19,23 @@ def float32_at_most(values: np.ndarray) -> np.ndarray:
     return rounded
 
 
+LEAF_TABLE_LIMIT = 1 << 24  # leaf-table entries (trees × 2^splits, one byte each) beyond which the matmul is used
 DECISIONS_PER_BLOCK = 1 << 22  # split decisions held at once (rows × splits of all trees)
 ZERO_THRESHOLD_32 = float(float32_at_most(np.array([ZERO_THRESHOLD]))[0])
+
+
+def leaf_table(trees, splits: int) -> np.ndarray:
+    """[T, 2^splits] int8: for each tree, the leaf reached when bit s of the column index is split s's
+    decision (1 = left); bits of splits a tree does not have are ignored."""
+    number = np.arange(1 << splits)
+    table = np.zeros((len(trees), 1 << splits), dtype=np.int8)
+    for i, tree in enumerate(trees):
+        for leaf, path in enumerate(tree.paths()):
+            reached = np.ones(len(number), dtype=bool)
+            for node, went_left in path:
+                reached &= ((number >> node) & 1) == int(went_left)
+            table[i, reached] = leaf
+    return table
 
 
 class TreeLeaves(keras.layers.Layer):
@@ -61,7 +76,9 @@ class TreeLeaves(keras.layers.Layer):
             [missing == 0, missing == 2, missing == 1], [0, np.where(default_left, 1, 2), np.where(default_left, 3, 4)]
         )
         self.numeric_splits = np.flatnonzero(~categorical)
+        # categorical splits grouped by the feature they read (one row gather per feature, below)
         self.categorical_splits = np.flatnonzero(categorical)
+        self.categorical_splits = self.categorical_splits[np.argsort(feature[self.categorical_splits], kind="stable")]
         self._numeric_column = tf.constant(
             version[self.numeric_splits] * len(trees.columns) + feature[self.numeric_splits]
         )
@@ -69,25 +86,37 @@ class TreeLeaves(keras.layers.Layer):
         # equals `x <= t32` for the largest float32 t32 <= t: the decisions run in float32, exactly.
         threshold = float32_at_most(table(lambda t: t.threshold, 0.0, "float64"))
         self._numeric_threshold = tf.constant(threshold[self.numeric_splits])
-        self._categorical_feature = tf.constant(feature[self.categorical_splits])
-        bits = np.zeros((len(self.categorical_splits), self.words), dtype="int64")
+        # A categorical split reads its feature's code (NaN, negative or beyond every listed code → one
+        # extra "unlisted" code). For each categorical feature a [codes, its splits] table holds which
+        # splits send each code left, so one row gather decides all of them.
+        self.codes = 32 * self.words + 1
         flat_categories = [cats for t in trees.trees for cats in list(t.categories) + [()] * (splits - len(t.feature))]
-        for row, split in enumerate(self.categorical_splits):
-            for c in flat_categories[split]:
-                bits[row, c // 32] |= 1 << (c % 32)
-        self._bits = tf.constant(bits.reshape(-1))
-        self._bit_row = tf.constant(np.arange(len(self.categorical_splits), dtype="int64") * self.words)
+        self.category_tables = []
+        for f in np.unique(feature[self.categorical_splits]):
+            on_feature = self.categorical_splits[feature[self.categorical_splits] == f]
+            goes_left = np.zeros((self.codes, len(on_feature)), dtype=bool)
+            for column, split in enumerate(on_feature):
+                goes_left[list(flat_categories[split]), column] = True
+            self.category_tables.append((int(f), tf.constant(goes_left)))
         order = np.concatenate([self.numeric_splits, self.categorical_splits])
         self._restore = tf.constant(np.argsort(order, kind="stable")) if self.has_categorical else None
-        paths = np.zeros((n_trees, splits, leaves), dtype="float32")
-        left_turns = np.full((n_trees, leaves), -1.0, dtype="float32")  # padding leaves are never reached
-        for i, t in enumerate(trees.trees):
-            for leaf, path in enumerate(t.paths()):
-                left_turns[i, leaf] = sum(went_left for _, went_left in path)
-                for node, went_left in path:
-                    paths[i, node, leaf] = 1.0 if went_left else -1.0
-        self._paths = tf.constant(paths)
-        self._left_turns = tf.constant(left_turns)
+        if n_trees << splits <= LEAF_TABLE_LIMIT:
+            # Few splits per tree: a row's decisions in a tree, read as a binary number, index a table of
+            # that tree's leaf for every combination of decisions (2^S entries per tree).
+            self._leaf_table = tf.constant(leaf_table(trees.trees, splits).reshape(-1))
+            self._bit_value = tf.constant((2.0 ** np.arange(splits)).astype("float32"))
+            self._tree_offset = tf.constant(np.arange(n_trees, dtype="int32") << splits)
+        else:
+            self._leaf_table = None
+            paths = np.zeros((n_trees, splits, leaves), dtype="float32")
+            left_turns = np.full((n_trees, leaves), -1.0, dtype="float32")  # padding leaves are never reached
+            for i, t in enumerate(trees.trees):
+                for leaf, path in enumerate(t.paths()):
+                    left_turns[i, leaf] = sum(went_left for _, went_left in path)
+                    for node, went_left in path:
+                        paths[i, node, leaf] = 1.0 if went_left else -1.0
+            self._paths = tf.constant(paths)
+            self._left_turns = tf.constant(left_turns)
         self.shape_splits = (n_trees, splits)
         self.block_rows = max(256, DECISIONS_PER_BLOCK // (n_trees * splits))
 
@@ -117,13 +146,14 @@ class TreeLeaves(keras.layers.Layer):
         )  # [B, 5F]
         go_left = tf.gather(versions, self._numeric_column, axis=1) <= self._numeric_threshold
         if self.has_categorical:
-            value = tf.gather(x, self._categorical_feature, axis=1)
-            listed = ~tf.math.is_nan(value) & (value >= 0) & (value < 32 * self.words)
-            code = tf.cast(tf.where(listed, value, tf.zeros_like(value)), tf.int64)
-            word = tf.gather(self._bits, self._bit_row + code // 32)
-            category_left = listed & (tf.bitwise.bitwise_and(tf.bitwise.right_shift(word, code % 32), 1) == 1)
-            go_left = tf.gather(tf.concat([go_left, category_left], axis=1), self._restore, axis=1)
+            listed = ~is_nan & (x >= 0) & (x < self.codes - 1)
+            code = tf.cast(tf.where(listed, x, tf.fill(tf.shape(x), float(self.codes - 1))), tf.int32)  # [B, F]
+            category_left = [tf.gather(table, code[:, f]) for f, table in self.category_tables]
+            go_left = tf.gather(tf.concat([go_left, *category_left], axis=1), self._restore, axis=1)
         decisions = tf.reshape(tf.cast(go_left, tf.float32), [-1, *self.shape_splits])  # [B, T, S]
+        if self._leaf_table is not None:
+            number = tf.cast(tf.linalg.matvec(decisions, self._bit_value), tf.int32)  # exact: below 2^24
+            return tf.cast(tf.gather(self._leaf_table, self._tree_offset + number), tf.int64)
         # one [B, S] @ [S, L] product per tree (a batched matmul over trees beat the equivalent einsum)
         reached = tf.linalg.matmul(tf.transpose(decisions, [1, 0, 2]), self._paths) == self._left_turns[:, None, :]
         return tf.transpose(tf.argmax(tf.cast(reached, tf.int32), axis=2, output_type=tf.int64))

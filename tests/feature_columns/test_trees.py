@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from feature_columns import tree_layers
 from feature_columns.fitting import GBDT, entry_from_json
 from feature_columns.tree_layers import TreeLeaves
 from feature_columns.trees import Trees
@@ -29,7 +30,7 @@ def german_trees():
     return data, spec, matrix, tuned, trees
 
 
-def test_in_graph_leaves_equal_lightgbm_on_held_out_rows(german_trees):
+def test_in_graph_leaves_equal_lightgbm_on_held_out_rows(german_trees, monkeypatch):
     data, spec, matrix, tuned, trees = german_trees
     rows = dict(data.splits["test"].arrays)
     for column in spec.input_columns:  # unseen categories, missing categories and missing numbers
@@ -48,6 +49,8 @@ def test_in_graph_leaves_equal_lightgbm_on_held_out_rows(german_trees):
     layer.block_rows = 37  # a batch larger than a block is decided block by block, the last one partial
     assert len(x) > 2 * layer.block_rows and len(x) % layer.block_rows
     np.testing.assert_array_equal(layer(tf.constant(x)).numpy(), expected)
+    monkeypatch.setattr(tree_layers, "LEAF_TABLE_LIMIT", 0)  # trees too large for a leaf table: path matrices
+    np.testing.assert_array_equal(TreeLeaves(trees)(tf.constant(x)).numpy(), expected)
     margin = np.array([[tree.leaf_values[leaf] for tree, leaf in zip(trees.trees, row)] for row in leaves]).sum(1)
     np.testing.assert_allclose(margin, tuned.raw(x), atol=1e-9)  # the raw score is the sum of the leaves
 
