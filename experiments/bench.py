@@ -7,8 +7,10 @@ Rows (examples/s, median of interleaved repeats):
   encoded training split, exactly what `make train` reports as train_examples_per_sec;
 - core_tight_loop: the same model and optimizers over unshuffled in-memory tensors;
 - mlp_tight_loop: a bare 256-128-64 MLP with Adam over in-memory tensors of the deep
-  branch's input width (the practical compute ceiling for the deep branch).
-Then the transaction aggregation's rows/s, and a scaling table: the training CLI run on
+  branch's input width (the practical compute ceiling for the deep branch);
+- keras_model_fit: the same Wide & Deep core compiled and trained with Keras `Model.fit` on
+  the same encoded split (the idiomatic Keras way).
+Then the transaction aggregation beside a plain DuckDB group-by, and a scaling table: the training CLI run on
 10k, 100k and 1M training rows (sharded Parquet files, rows drawn with replacement from the
 SME training split), once holding the data in memory and once with `--streaming`, each in
 its own process: seconds per epoch (median after the first) and peak RSS. The last line is
@@ -67,6 +69,19 @@ def mlp_reference(width: int, n: int, batch: int, hidden=(256, 128, 64)):
     return lambda: float(epoch())
 
 
+def keras_fit_reference(layout, encoded: dict, labels, batch: int):
+    """The same Wide & Deep core trained the way a Keras user would write it: `compile` and `Model.fit`
+    (one Adam at 1e-4, shuffled batches, binary cross-entropy on the logit), one epoch per call."""
+    import keras
+
+    from wide_deep.core.config import ModelConfig
+    from wide_deep.core.model import build_core
+
+    core = build_core(layout, ModelConfig())
+    core.compile(optimizer=keras.optimizers.Adam(1e-4), loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    return lambda: core.fit(encoded, labels, batch_size=batch, epochs=1, shuffle=True, verbose=0)
+
+
 def benchmark() -> None:
     import tempfile
 
@@ -104,6 +119,7 @@ def benchmark() -> None:
         "pipeline": (n, lambda: estimator.train_epoch(encoded, labels, next(epoch_counter))),
         "core_tight_loop": (full, lambda: float(estimator.steps.full_batches(head, labels[:full]))),
         "mlp_tight_loop": (full, mlp_reference(width, n, FLAGS.batch_size)),
+        "keras_model_fit": (n, keras_fit_reference(estimator.layout, encoded, labels, FLAGS.batch_size)),
     }
     timings = {name: [] for name in rows}
     for _, fn in rows.values():
@@ -122,6 +138,7 @@ def benchmark() -> None:
     for name, values in timings.items():
         print(f"{name:<18}{np.median(values):>14,.0f}{min(values):>12,.0f}{max(values):>12,.0f}")
     print(f"pipeline / core_tight_loop: {np.median(timings['pipeline']) / np.median(timings['core_tight_loop']):.2f}")
+    print(f"pipeline / keras_model_fit: {np.median(timings['pipeline']) / np.median(timings['keras_model_fit']):.2f}")
 
     if spec.transactions is not None:
         aggregation_rows(info, spec)
