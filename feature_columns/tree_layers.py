@@ -41,11 +41,13 @@ def leaf_table(trees, splits: int) -> np.ndarray:
 class TreeLeaves(keras.layers.Layer):
     """The leaf each tree sends each row to: a [B, F] matrix of float32 values → [B, T] int64 leaf indices.
 
-    Two vectorised steps instead of a walk level by level (the GEMM strategy of Hummingbird,
-    Nakandala et al. 2020): first every split of every tree is decided at once ([B, T, S]
-    booleans, 1 = the row goes left); then, per tree, a [S, L] matrix holds +1 where a leaf lies
-    left of a split and -1 where it lies right, so `decisions @ paths` equals a leaf's number of
-    left turns exactly when the row reaches that leaf. The cost no longer grows with the depth.
+    Two vectorised steps instead of a walk level by level, so the cost does not grow with the
+    depth: first every split of every tree is decided at once ([B, T, S] booleans, 1 = the row
+    goes left); then each tree's leaf is looked up in a table indexed by its decisions read as a
+    binary number, or, for trees with too many splits for such a table, found by the GEMM
+    strategy of Hummingbird (Nakandala et al. 2020): a per-tree [S, L] matrix holds +1 where a
+    leaf lies left of a split and -1 where it lies right, so `decisions @ paths` equals a leaf's
+    number of left turns exactly when the row reaches that leaf.
     """
 
     def __init__(self, trees: Trees, **kwargs):
@@ -54,9 +56,9 @@ class TreeLeaves(keras.layers.Layer):
         n_trees = len(trees.trees)
         splits = max([len(t.feature) for t in trees.trees] + [1])
         leaves = max([t.num_leaves for t in trees.trees] + [1])
-        codes = [c for t in trees.trees for cats in t.categories for c in cats]
-        self.words = max(1, (max(codes, default=0) // 32) + 1)
-        self.has_categorical = bool(codes)
+        listed_codes = [c for t in trees.trees for cats in t.categories for c in cats]
+        self.has_categorical = bool(listed_codes)
+        self.codes = max(listed_codes, default=-1) + 2  # every listed code, and one for "unlisted"
 
         def table(values, fill, dtype):
             out = np.full((n_trees, splits), fill, dtype=dtype)
@@ -86,10 +88,9 @@ class TreeLeaves(keras.layers.Layer):
         # equals `x <= t32` for the largest float32 t32 <= t: the decisions run in float32, exactly.
         threshold = float32_at_most(table(lambda t: t.threshold, 0.0, "float64"))
         self._numeric_threshold = tf.constant(threshold[self.numeric_splits])
-        # A categorical split reads its feature's code (NaN, negative or beyond every listed code → one
-        # extra "unlisted" code). For each categorical feature a [codes, its splits] table holds which
+        # A categorical split reads its feature's code (NaN, negative or beyond every listed code → the
+        # "unlisted" code). For each categorical feature a [codes, its splits] table holds which
         # splits send each code left, so one row gather decides all of them.
-        self.codes = 32 * self.words + 1
         flat_categories = [cats for t in trees.trees for cats in list(t.categories) + [()] * (splits - len(t.feature))]
         self.category_tables = []
         for f in np.unique(feature[self.categorical_splits]):

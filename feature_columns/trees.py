@@ -61,9 +61,6 @@ class Tree:
                     stack.append((child, step))
         return out
 
-    def depth(self) -> int:
-        return max((len(p) for p in self.paths()), default=0)
-
 
 @dataclasses.dataclass(frozen=True)
 class Trees:
