@@ -147,6 +147,12 @@ def check_ids(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> np.ndarray
     return ids.to_numpy()
 
 
+def needs_transactions(spec: FeatureSpec, columns) -> bool:
+    """Whether data with these columns must have its transaction features aggregated from a raw log:
+    the spec has a transactions block and the data lacks some aggregated feature."""
+    return spec.transactions is not None and not set(FEATURES) <= set(columns)
+
+
 def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transactions, source: str):
     """(`frame` with the aggregated transaction features, the aggregation report or None).
 
@@ -154,7 +160,7 @@ def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transaction
     aggregated feature (e.g. files written by `make shards`). `transactions` is a log path or a
     DataFrame of raw transactions.
     """
-    if spec.transactions is None or set(FEATURES) <= set(frame.columns):
+    if not needs_transactions(spec, frame.columns):
         return frame, None
     if not spec.id_column:
         raise DataError(f"{source}: the spec has a transactions block, so it needs an 'id' column to join on")

@@ -19,11 +19,12 @@ import pyarrow as pa
 
 from feature_columns.errors import DataError, UserError
 from feature_columns.inputs import prepare_frame, raw_dtype, to_tensors
-from wide_deep.data.dataset import add_transaction_features
+from wide_deep.data.dataset import add_transaction_features, needs_transactions
 from wide_deep.data.sources import (
     TableWriter,
     check_output,
     check_readable,
+    column_names,
     read_table,
     record_batches,
     transactions_path,
@@ -158,7 +159,8 @@ def score_file(
 
     # Raw applications are aggregated a block at a time: one pass over the transaction log serves
     # AGGREGATION_ROWS applications, which are then scored batch_rows at a time.
-    read_rows = max(batch_rows, AGGREGATION_ROWS) if tx_source is not None else batch_rows
+    aggregates = needs_transactions(spec, column_names(input_path))
+    read_rows = max(batch_rows, AGGREGATION_ROWS) if aggregates else batch_rows
 
     def prepared():  # runs one batch ahead of the model, on a worker thread
         offset = 0
