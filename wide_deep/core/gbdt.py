@@ -22,6 +22,7 @@ from feature_columns.inputs import to_tensors
 from feature_columns.layers import tree_input_model
 from feature_columns.spec import ModelSpec
 from feature_columns.trees import Trees
+from wide_deep.core.tensors import chunks
 
 GRID = {"num_leaves": (15, 63), "min_child_samples": (20, 100)}
 FIXED = {
@@ -94,11 +95,7 @@ class TreeMatrix:
 
     def __call__(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         tensors = to_tensors({name: arrays[name] for name in self.columns})
-        n = int(next(iter(tensors.values())).shape[0])
-        parts = [
-            self.model({k: v[s : s + self.batch_size] for k, v in tensors.items()}).numpy()
-            for s in range(0, n, self.batch_size)
-        ]
+        parts = [self.model(block).numpy() for block in chunks(tensors, self.batch_size)]
         return np.concatenate(parts).astype("float64")
 
 
