@@ -58,6 +58,11 @@ class EncodedLayout:
         return sum(s.size for s in self.wide_segments)
 
     @property
+    def column_segments(self) -> int:
+        """How many wide segments are columns of the spec (a GBDT's trees, if any, come after them)."""
+        return sum(1 for segment in self.wide_segments if segment.tree is None)
+
+    @property
     def has_wide(self) -> bool:
         return bool(self.wide_segments or self.wide_dense_names)
 

@@ -519,8 +519,8 @@ def steady_state_throughput(history: list[dict]) -> float:
 def layout_summary(layout: EncodedLayout) -> dict:
     return {
         "wide_table_size": layout.wide_size,
-        "wide_columns": [s.name for s in layout.wide_segments if s.tree is None],
-        "gbdt_trees": sum(1 for s in layout.wide_segments if s.tree is not None),
+        "wide_columns": [s.name for s in layout.wide_segments[: layout.column_segments]],
+        "gbdt_trees": len(layout.wide_segments) - layout.column_segments,
         "wide_dense_features": len(layout.wide_dense_names),
         "deep_dense_features": len(layout.deep_dense_names),
         "deep_embeddings": [list(e) for e in layout.deep_embeddings],

@@ -46,16 +46,11 @@ class WideStart:
     l2: float  # the same penalty per training row, for the trainer
 
 
-def column_segments(layout: EncodedLayout) -> int:
-    """How many wide segments are columns of the spec (the GBDT's trees come after them)."""
-    return sum(1 for segment in layout.wide_segments if segment.tree is None)
-
-
 def wide_design(encoded: dict, layout: EncodedLayout) -> sp.csr_matrix:
     """The wide branch's column inputs (not the GBDT's leaves) as a sparse design matrix: one-hot wide ids, then
     the wide dense columns."""
     parts = []
-    columns = column_segments(layout)
+    columns = layout.column_segments
     if "wide_ids" in encoded and columns:
         ids = np.asarray(encoded["wide_ids"])[:, :columns]
         width = sum(segment.size for segment in layout.wide_segments[:columns])
@@ -78,7 +73,7 @@ def leaf_values(layout: EncodedLayout, trees) -> np.ndarray:
 
 def tree_margin(encoded: dict, layout: EncodedLayout, trees) -> np.ndarray:
     """The GBDT's margin (its raw score) for encoded rows, from their leaf ids."""
-    columns = column_segments(layout)
+    columns = layout.column_segments
     ids = np.asarray(encoded["wide_ids"])[:, columns:] - layout.wide_segments[columns].offset
     return leaf_values(layout, trees)[ids].sum(axis=1)
 
@@ -101,7 +96,7 @@ def fit_logistic(
         if best is None or auc > best[1]:
             best = (c, auc, model.coef_[0].copy(), float(model.intercept_[0]))
     c, auc, coef, intercept = best
-    width = sum(segment.size for segment in layout.wide_segments[: column_segments(layout)])
+    width = sum(segment.size for segment in layout.wide_segments[: layout.column_segments])
     table = np.concatenate([coef[:width], np.zeros(layout.wide_size - width)])
     return WideStart(
         table=np.asarray(table, "float32"),
@@ -125,7 +120,7 @@ def blend_trees(estimator, valid: EncodedSplit, trees, log=print) -> bool:
 
     layout, core = estimator.layout, estimator.core
     wide = core.get_layer("wide_ids_weights")
-    start = layout.wide_segments[column_segments(layout)].offset
+    start = layout.wide_segments[layout.column_segments].offset
     if float(wide.tree_mask.numpy()[start:].max()) > 0:
         return False
     model = estimator.logits_encoded(valid.features).astype("float64")

@@ -45,7 +45,7 @@ class Explainer:
         self.bias = weights["bias"]
         parts, means = [], []
         self.table = tf.constant(weights["table"], tf.float32) if layout.wide_segments else None
-        self.columns = sum(1 for segment in layout.wide_segments if segment.tree is None)
+        self.columns = layout.column_segments
         if layout.wide_segments:
             ids = train_encoded["wide_ids"].numpy()
             means = [float(weights["table"][ids[:, k]].mean()) for k in range(len(layout.wide_segments))]

@@ -32,7 +32,7 @@ def test_blending_trees_writes_a_times_model_plus_b_times_trees(sme_run):
     run = ModelDir(sme_run)
     estimator = run.load_estimator(log=lambda *_: None)
     wide = estimator.core.get_layer("wide_ids_weights")
-    start = estimator.layout.wide_segments[warm_start.column_segments(estimator.layout)].offset
+    start = estimator.layout.wide_segments[estimator.layout.column_segments].offset
     assert wide.tree_mask.numpy()[start:].min() == 1  # blended: the trees count
     trees = estimator.state[GBDT]
     table = wide.weights_table.numpy()[start:]
@@ -62,7 +62,7 @@ def test_a_blend_that_would_lower_the_validation_auc_is_not_kept(sme_run, monkey
     run = ModelDir(sme_run)
     estimator = run.load_estimator(log=lambda *_: None)
     wide = estimator.core.get_layer("wide_ids_weights")
-    start = estimator.layout.wide_segments[warm_start.column_segments(estimator.layout)].offset
+    start = estimator.layout.wide_segments[estimator.layout.column_segments].offset
     mask = wide.tree_mask.numpy()
     mask[start:] = 0.0
     wide.tree_mask.assign(mask)  # as trained, before the blend
