@@ -1,0 +1,56 @@
+"""A starter spec for your own data: `make spec INPUT=loans.csv [LABEL=status] [OUTPUT=loans.yaml]`.
+
+Reads the first rows of the file, writes a YAML spec with a comment on every decision (see
+`feature_columns.inference`) and prints the warnings to check; an existing file is never overwritten.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from absl import flags
+
+from experiments.cli import main_running, run_main
+
+flags.DEFINE_string("input", None, "CSV or Parquet file of loans with their outcome", required=True)
+flags.DEFINE_string("label", None, "The outcome column (default: a column named like target, label, default, bad)")
+flags.DEFINE_string("output", None, "Where to write the spec (default: beside the input, <name>.spec.yaml)")
+flags.DEFINE_string("name", None, "The spec's name: it names runs and results (default: the input file's name)")
+FLAGS = flags.FLAGS
+
+
+def spec() -> None:
+    import pyarrow as pa
+
+    from feature_columns.errors import UserError
+    from feature_columns.inference import SAMPLE_ROWS, infer_spec
+    from wide_deep.data.sources import check_output, check_readable, record_batches, write_atomically
+
+    source = check_readable(FLAGS.input, "input file")
+    name = FLAGS.name or "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in source.stem)
+    output = Path(FLAGS.output or source.with_name(f"{source.stem}.spec.yaml"))
+    check_output(output, "spec file", [source], (".yaml", ".yml"))
+    if output.exists():
+        raise UserError(f"spec file {output} exists; it is never overwritten (name another with OUTPUT=...)")
+    batches = record_batches(source, SAMPLE_ROWS, "input file")
+    sample = pa.Table.from_batches([next(batches)]).to_pandas()
+    inferred = infer_spec(sample, FLAGS.label, name)
+    write_atomically(output, inferred.text)
+    for warning in inferred.warnings:
+        print(f"warning: {warning}")
+    print(
+        f"wrote {output}: {len(inferred.spec.columns)} columns from {len(sample):,} rows; check it, then "
+        f"make train DATASET={source} MODEL_DIR=runs/{name} FLAGS=--spec={output}"
+    )
+
+
+main = main_running(spec)
+
+
+def run() -> None:
+    """The console script's entry point (`python -m` runs the same)."""
+    run_main(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,237 @@
+"""A starter spec from a sample of a data file: `make spec INPUT=loans.csv [LABEL=status]`.
+
+Every column gets a type from what its values look like, and every decision is written into the
+YAML as a comment so the user can check it: the label and the value taken to mean default, an id
+column, numeric and categorical columns, small integer counts as bucketized columns, high
+cardinality as hash buckets, and the columns left out (constant, nearly empty, dates, and
+possible post-outcome leaks, which stay in the file commented out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pandas as pd
+
+from feature_columns.errors import DataError
+from feature_columns.inputs import canonical_categories
+from feature_columns.spec import FeatureSpec, load_spec_yaml
+
+LABEL_NAMES = re.compile(r"^(target|label|y|default|defaulted|is_default|bad|bad_flag|class|outcome|delinquent)$", re.I)
+DEFAULT_VALUES = {"1", "true", "yes", "y", "default", "defaulted", "bad", "charged off", "chargeoff", "delinquent"}
+# names of fields recorded after the loan's outcome is known (lending-club and SBA data hold many)
+LEAK_NAMES = re.compile(
+    r"status|recover|charge_?off|chgoff|paid|settle|collection|last_pymnt|out_prncp|total_rec", re.I
+)
+# attributes credit decisions must not use (ECOA/Reg B, the EU's anti-discrimination law): fairness report only
+PROTECTED_NAMES = re.compile(
+    r"sex|gender|(^|_)age($|_)|age_in|race|ethnic|religio|marital|marriage|national|foreign", re.I
+)
+LEAK_AUC = 0.95  # a single column that separates the label this well is almost surely recorded after the outcome
+NEARLY_EMPTY = 0.95  # share of missing values above which a column is left out
+MAX_VOCABULARY = 1000  # more distinct values than this: hash buckets
+MAX_COUNT_VALUES = 20  # integer columns with at most this many values: bucketized, one bucket per value
+SAMPLE_ROWS = 100_000
+
+
+@dataclasses.dataclass
+class InferredSpec:
+    """The spec, its YAML with a comment on each decision, and the warnings the user should read."""
+
+    spec: FeatureSpec
+    text: str
+    warnings: list[str]
+
+
+def infer_spec(frame: pd.DataFrame, label: str | None = None, name: str = "custom") -> InferredSpec:
+    """A starter spec for `frame` (a sample of the data: its first SAMPLE_ROWS rows are used)."""
+    frame = frame.head(SAMPLE_ROWS)
+    if frame.empty or not len(frame.columns):
+        raise DataError("the data has no rows to infer a spec from")
+    label = _find_label(frame, label)
+    values, counts = np.unique(canonical_categories(frame[label]), return_counts=True)
+    present = [(v, int(c)) for v, c in zip(values, counts) if v != ""]
+    if len(present) != 2:
+        shown = ", ".join(f"{v!r} ({c:,})" for v, c in present[:10])
+        raise DataError(
+            f"label column '{label}' has {len(present)} distinct value(s) ({shown}); a binary label needs 2"
+        )
+    positive, negative = _default_value(present)
+    y = (canonical_categories(frame[label]) == positive).astype(int)
+    labelled = canonical_categories(frame[label]) != ""
+
+    lines = [
+        f"# Starter spec inferred from {len(frame):,} rows; check every line before training.",
+        f"name: {name}",
+        "label:",
+        f"  column: {_quote(label)}",
+        f"  positive: [{_quote(positive)}]    # {_counts(present, positive)}: the value taken to mean default",
+        f"  negative: [{_quote(negative)}]",
+    ]
+    if not labelled.all():
+        lines.append(f"  missing: drop          # {int((~labelled).sum()):,} row(s) of the sample have no label")
+    id_column = _find_id(frame, label)
+    if id_column is not None:
+        lines.append(f"id: {_quote(id_column)}    # unique in every row")
+    lines.append("columns:")
+    warnings, left_out = [], []
+    for column in frame.columns:
+        if column in (label, id_column):
+            continue
+        entry, note, leak = _column_entry(frame[column], y[labelled], labelled)
+        if leak is not None and leak.separates:
+            warnings.append(f"column '{column}': {leak.reason}; left out (commented out in the spec)")
+            lines.append(f"  # - {entry}    # POSSIBLE LEAK: {leak.reason}")
+        elif leak is not None:
+            warnings.append(f"column '{column}': {leak.reason}; kept, check it")
+            lines.append(f"  - {entry}    # CHECK: {leak.reason}" + (f"; {note}" if note else ""))
+        elif entry is None:
+            left_out.append(f"  # {_quote(column)}: {note}")
+        else:
+            lines.append(f"  - {entry}" + (f"    # {note}" if note else ""))
+    if left_out:
+        lines += ["# left out:", *left_out]
+    lines.append("crosses: []    # e.g. - {keys: [region, product]} (pairs that matter together)")
+    text = "\n".join(lines) + "\n"
+    spec = FeatureSpec.from_dict(load_spec_yaml(text), source="the inferred spec")
+    return InferredSpec(spec, text, warnings)
+
+
+def _find_label(frame: pd.DataFrame, label: str | None) -> str:
+    if label is not None:
+        if label not in frame.columns:
+            raise DataError(f"label column '{label}' is not in the data (found: {list(frame.columns)[:30]})")
+        return label
+    guesses = [c for c in frame.columns if LABEL_NAMES.match(str(c).strip())]
+    if len(guesses) != 1:
+        found = f"candidates {guesses}" if guesses else "no column named like target, label, default or bad"
+        raise DataError(f"cannot tell which column is the label ({found}); name it (make spec LABEL=column)")
+    return guesses[0]
+
+
+def _default_value(present: list[tuple[str, int]]) -> tuple[str, str]:
+    """(positive, negative): a value that reads as default, else the rarer value (defaults are the minority)."""
+    named = [v for v, _ in present if v.strip().lower() in DEFAULT_VALUES]
+    positive = named[0] if len(named) == 1 else min(present, key=lambda vc: (vc[1], vc[0]))[0]
+    return positive, next(v for v, _ in present if v != positive)
+
+
+def _find_id(frame: pd.DataFrame, label: str) -> str | None:
+    for column in frame.columns:
+        if column == label:
+            continue
+        values = frame[column]
+        looks_like_id = re.search(r"(^|_|\b)id$|^id|_no$|number$", str(column), re.I) is not None
+        if looks_like_id and values.notna().all() and values.is_unique:
+            return column
+    return None
+
+
+def _column_entry(values: pd.Series, y: np.ndarray, labelled: np.ndarray) -> tuple[str | None, str, Leak | None]:
+    """(the spec entry or None, a note, a leak warning or None) for one column."""
+    name = _quote(values.name)
+    missing = float(values.isna().mean())
+    if missing > NEARLY_EMPTY:
+        return None, f"{missing:.0%} missing", None
+    present = values.dropna()
+    distinct = present.nunique()
+    if distinct <= 1:
+        return None, "constant", None
+    numeric = pd.to_numeric(present, errors="coerce") if not pd.api.types.is_numeric_dtype(present) else present
+    is_numeric = bool(numeric.notna().all()) and not pd.api.types.is_bool_dtype(present)
+    if not is_numeric and _looks_like_dates(present):
+        return None, "dates (a date difference could become a feature; not yet derived here)", None
+    notes = [f"{missing:.0%} missing"] if missing >= 0.05 else []
+    if is_numeric and distinct > 2:
+        whole = bool(np.all(np.floor(numeric) == numeric))
+        if whole and distinct <= MAX_COUNT_VALUES:
+            boundaries = ", ".join(_number(v) for v in sorted(numeric.unique())[1:])
+            entry = f"{{name: {name}, type: bucketized, boundaries: [{boundaries}]}}"
+            notes.append(f"{distinct} integer values: one bucket each")
+        else:
+            entry = f"{{name: {name}, type: numeric}}"
+        score = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")[labelled]
+    else:
+        kind = "categorical"
+        if distinct > MAX_VOCABULARY or distinct > 0.5 * len(present):
+            buckets = 1 << int(np.ceil(np.log2(max(2 * distinct, 2))))
+            entry = f"{{name: {name}, type: {kind}, hash_buckets: {min(buckets, 1 << 20)}}}"
+            notes.append(f"{distinct:,} distinct values: high cardinality, hashed")
+        else:
+            entry = f"{{name: {name}, type: {kind}, min_frequency: 5}}"
+            notes.append(f"{distinct} values")
+        score = _target_rate(canonical_categories(values)[labelled], y)
+    if PROTECTED_NAMES.search(str(values.name)):
+        entry = entry[:-1] + ", protected: true}"
+        notes.append("a protected attribute by its name: fairness report only, not in the model")
+    leak = _leak(str(values.name), score, y)
+    return entry, "; ".join(notes), leak
+
+
+def _looks_like_dates(present: pd.Series) -> bool:
+    if pd.api.types.is_datetime64_any_dtype(present):
+        return True
+    sample = present.astype(str).head(1000)
+    if not sample.str.contains(r"\d").all() or not sample.str.contains(r"[-/:]|[A-Za-z]{3}").all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.9)
+
+
+def _target_rate(codes: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each row's category replaced by the default rate of its category in the other half of the rows (so
+    that rare categories do not look predictive by themselves); NaN where the other half lacks the category."""
+    half = np.arange(len(codes)) % 2
+    score = np.full(len(codes), np.nan)
+    for part in (0, 1):
+        rates = pd.Series(y[half != part]).groupby(codes[half != part]).mean()
+        score[half == part] = pd.Series(codes[half == part]).map(rates).to_numpy(dtype="float64")
+    return score
+
+
+@dataclasses.dataclass
+class Leak:
+    """Why a column may hold information recorded after the outcome; `separates`: the data shows it."""
+
+    reason: str
+    separates: bool
+
+
+def _leak(name: str, score: np.ndarray, y: np.ndarray) -> Leak | None:
+    present = ~np.isnan(score)
+    if present.sum() >= 20 and 0 < y[present].sum() < present.sum():
+        auc = _auc(y[present], score[present])
+        auc = max(auc, 1 - auc)
+        if auc >= LEAK_AUC:
+            return Leak(
+                f"alone it separates the label with AUC {auc:.3f}, as fields recorded after the outcome do", True
+            )
+    if LEAK_NAMES.search(name):
+        return Leak(
+            "a name like those of fields recorded after the loan's outcome (is it known at application?)", False
+        )
+    return None
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    ranks = pd.Series(score).rank().to_numpy()
+    positives = int(y.sum())
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(y) - positives)))
+
+
+def _counts(present: list[tuple[str, int]], positive: str) -> str:
+    return ", ".join(f"{v!r}: {c:,} rows" for v, c in present) if positive else ""
+
+
+def _number(value) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _quote(value) -> str:
+    """A YAML scalar that reads back as the same string (quoted unless plainly safe)."""
+    text = str(value)
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text) and text.lower() not in ("true", "false", "null", "yes", "no"):
+        return text
+    return "'" + text.replace("'", "''") + "'"
