@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt setup.py | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt setup.py pyproject.toml | cksum | cut -d' ' -f1)
 
-# Pass absl flag overrides through, e.g. make train FLAGS="--epochs=5 --model_dir=runs/quick"
+# The same variables in every target (DATASET, MODEL_DIR, INPUT, OUTPUT); any other absl flag goes through
+# FLAGS, e.g. make train DATASET=taiwan MODEL_DIR=runs/taiwan FLAGS="--epochs=5"
 FLAGS ?=
 NUM_ENTERPRISES ?= 129880
 DATASET ?= sme
@@ -12,13 +13,14 @@ MODEL_DIR ?= runs/default
 COMPARE_DIR ?= runs/default_no_gbdt
 INPUT ?=
 OUTPUT ?=
+LABEL ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # OpenMP threads (LightGBM, scikit-learn) sleep rather than spin while they wait: see experiments/cli.py
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup data shards train predict serve report monitor ablation sensitivity test lint format bench bench-serve clean
+.PHONY: setup data shards spec train predict serve report monitor ablation sensitivity test lint format bench bench-serve clean
 
-$(STAMP): requirements.txt requirements-dev.txt setup.py
+$(STAMP): requirements.txt requirements-dev.txt setup.py pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing pinned dependencies into $(VENV) (first run only)..."
 	$(PY) -m pip install --quiet --upgrade pip
@@ -33,10 +35,13 @@ data: $(STAMP)
 	$(PY) -m experiments.generate_data --num_enterprises=$(NUM_ENTERPRISES) $(FLAGS)
 
 shards: $(STAMP)
-	$(PY) -m experiments.make_shards --dataset=$(DATASET) --output_dir=$(OUTPUT) $(FLAGS)
+	$(PY) -m experiments.make_shards --dataset=$(DATASET) $(if $(INPUT),--input=$(INPUT)) --output_dir=$(OUTPUT) $(FLAGS)
+
+spec: $(STAMP)
+	$(PY) -m experiments.spec --input=$(INPUT) $(if $(LABEL),--label=$(LABEL)) $(if $(OUTPUT),--output=$(OUTPUT)) $(FLAGS)
 
 train: $(STAMP)
-	$(PY) -m experiments.train $(FLAGS)
+	$(PY) -m experiments.train --dataset=$(DATASET) --model_dir=$(MODEL_DIR) $(FLAGS)
 
 predict: $(STAMP)
 	$(PY) -m experiments.predict --model_dir=$(MODEL_DIR) --input=$(INPUT) --output=$(OUTPUT) $(FLAGS)
@@ -60,8 +65,8 @@ bench: $(STAMP)
 	$(PY) -m experiments.bench $(FLAGS)
 
 bench-serve: $(STAMP)
-	@test -d $(MODEL_DIR)/export || $(MAKE) train FLAGS="--model_dir=$(MODEL_DIR)"
-	@test -d $(COMPARE_DIR)/export || $(MAKE) train FLAGS="--nowide_gbdt --model_dir=$(COMPARE_DIR)"
+	@test -d $(MODEL_DIR)/export || $(MAKE) train MODEL_DIR=$(MODEL_DIR)
+	@test -d $(COMPARE_DIR)/export || $(MAKE) train MODEL_DIR=$(COMPARE_DIR) FLAGS="--nowide_gbdt"
 	$(PY) -m experiments.bench_serve --model_dir=$(MODEL_DIR) --compare_model_dirs=$(COMPARE_DIR) $(FLAGS)
 
 # Two pytest workers (both cores); each test file runs whole on one of them (its fixtures built once).

@@ -53,5 +53,10 @@ def ablation() -> None:
 main = main_running(ablation)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The console script's entry point (`python -m` runs the same)."""
     run_main(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -228,10 +228,10 @@ def scaling_table(info, spec, sizes) -> None:
     import sys
     import tempfile
 
-    from wide_deep.data.registry import PROJECT_ROOT
+    from wide_deep.data.registry import PROJECT_ROOT, generated_data
     from wide_deep.run.model_dir import ModelDir
 
-    root = PROJECT_ROOT / "data/cache/bench"
+    root = generated_data() / "cache/bench"
     print(
         f"\nscaling: `experiments.train` on N training rows (Parquet shards of {ROWS_PER_FILE:,} rows drawn from the "
         f"SME "
@@ -276,5 +276,11 @@ def scaling_table(info, spec, sizes) -> None:
 
 main = main_running(benchmark)
 
-if __name__ == "__main__":
+
+def run() -> None:
+    """The console script's entry point (`python -m` runs the same)."""
     run_main(main)
+
+
+if __name__ == "__main__":
+    run()

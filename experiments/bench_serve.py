@@ -132,7 +132,7 @@ def in_process_rows(model_dir: Path) -> dict:
     }
     tensors = [{n: tf.constant(c[n], model.input_specs[n].dtype) for n in model.input_specs} for c in columns[:200]]
     table["in_process_signature_default"] = (
-        *percentiles(timed(lambda: model.signature(**tensors[next(i) % 200]), FLAGS.requests)),
+        *percentiles(timed(lambda: model.call(model.signature, tensors[next(i) % 200]), FLAGS.requests)),
         "ms",
     )
     rate, rss = batch_scoring(model_dir, frame)
@@ -264,5 +264,10 @@ def benchmark() -> None:
 main = main_running(benchmark)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The console script's entry point (`python -m` runs the same)."""
     run_main(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -16,12 +16,14 @@ from collections.abc import Callable
 from absl import logging
 
 from feature_columns.errors import UserError
+from wide_deep.core.startup import quiet_tensorflow_import
 
 # OpenMP threads (LightGBM, scikit-learn) that spin while waiting for work steal the cores from
 # every other busy thread: on 2 shared cores a LightGBM fit measured 2-10x slower, up to 80x inside
 # a run whose TensorFlow threads were also busy. Sleeping waits cost nothing measurable when idle.
 # Set before any OpenMP runtime starts (it reads the variable once); `make` exports it as well.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+quiet_tensorflow_import()  # wherever a command first imports TensorFlow
 
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 # TensorFlow reports file-system failures in its own errors, without an errno: their message is all there is
@@ -70,9 +72,14 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def run_main(main: Callable[[list], None]) -> None:
-    """`absl.app.run` with `parse_flags`."""
-    from absl import app
+    """`absl.app.run` with `parse_flags`; `--help` lists the command's flags also when it runs as a console script
+    (absl lists the flags of the module named by argv[0], which is then the script, not the command's module)."""
+    from absl import app, flags
 
+    for module, defined in flags.FLAGS.flags_by_module_dict().items():
+        if module.startswith("experiments.") and module != sys.argv[0]:
+            for flag in defined:
+                flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main, flags_parser=parse_flags)
 
 

@@ -39,5 +39,11 @@ def make_shards() -> None:
 
 main = main_running(make_shards)
 
-if __name__ == "__main__":
+
+def run() -> None:
+    """The console script's entry point (`python -m` runs the same)."""
     run_main(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -31,5 +31,11 @@ def monitor() -> None:
 
 main = main_running(monitor)
 
-if __name__ == "__main__":
+
+def run() -> None:
+    """The console script's entry point (`python -m` runs the same)."""
     run_main(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -42,5 +42,11 @@ def predict() -> None:
 
 main = main_running(predict)
 
-if __name__ == "__main__":
+
+def run() -> None:
+    """The console script's entry point (`python -m` runs the same)."""
     run_main(main)
+
+
+if __name__ == "__main__":
+    run()

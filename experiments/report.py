@@ -19,5 +19,11 @@ def report() -> None:
 
 main = main_running(report)
 
-if __name__ == "__main__":
+
+def run() -> None:
+    """The console script's entry point (`python -m` runs the same)."""
     run_main(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -39,5 +39,10 @@ def sensitivity() -> None:
 main = main_running(sensitivity)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The console script's entry point (`python -m` runs the same)."""
     run_main(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -37,5 +37,11 @@ def serve() -> None:
 
 main = main_running(serve)
 
-if __name__ == "__main__":
+
+def run() -> None:
+    """The console script's entry point (`python -m` runs the same)."""
     run_main(main)
+
+
+if __name__ == "__main__":
+    run()

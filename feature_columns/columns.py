@@ -40,6 +40,15 @@ def _check_indexed(column) -> None:
     _check_positive_int(column.name, "embedding_dim", column.embedding_dim)
 
 
+def argument_name(column: str) -> str:
+    """The name a raw column takes inside TensorFlow (Keras inputs, SavedModel signature arguments), which
+    allow only letters, digits and underscores there: other characters become `_`, and a name that would not
+    start with a letter or digit gets an `x` in front. Data files, `make predict` and REST use the column's
+    own name."""
+    safe = "".join(ch if (ch.isascii() and ch.isalnum()) or ch == "_" else "_" for ch in column)
+    return safe if safe[:1].isalnum() else f"x{safe}"
+
+
 def auto_embedding_dim(vocabulary_size: int) -> int:
     """Embedding width from the vocabulary size (fast.ai's rule of thumb, capped at 16)."""
     return int(max(2, min(16, round(1.6 * max(vocabulary_size, 1) ** 0.56))))

@@ -11,3 +11,14 @@ class SpecError(UserError):
 
 class DataError(UserError):
     """The data does not match the spec: the message names the column, row or value."""
+
+
+def data_row(row: int) -> str:
+    """How messages name a data row: its 0-based position and, for a CSV with a header line, its file line."""
+    return f"data row {row} (line {row + 2} of a CSV file)"
+
+
+def data_rows(rows) -> str:
+    """`data_row` for a few rows: `data rows [3, 9] (lines [5, 11] of a CSV file)`."""
+    rows = [int(r) for r in rows]
+    return f"data rows {rows} (lines {[r + 2 for r in rows]} of a CSV file)"

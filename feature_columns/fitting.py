@@ -202,8 +202,14 @@ def fit_state(spec, train: dict[str, np.ndarray]) -> FittedState:
     return state
 
 
-def quality_report(spec, state: FittedState, arrays: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
-    """Counts of imputed numerics and out-of-vocabulary categoricals: nothing is dropped silently."""
+def quality_report(
+    spec, state: FittedState, arrays: dict[str, np.ndarray], fitted_here: bool = False
+) -> dict[str, dict[str, int]]:
+    """Counts of imputed numerics and out-of-vocabulary categoricals: nothing is dropped silently.
+
+    An out-of-vocabulary value is `unlisted_to_oov` when the spec lists the vocabulary, `rare_to_oov` on
+    the rows the vocabulary was fitted on (`fitted_here`: seen fewer than `min_frequency` times) and
+    `unseen_to_oov` elsewhere."""
     report: dict[str, dict[str, int]] = {}
     for col in spec.columns:
         entry = state[col.name]
@@ -218,7 +224,10 @@ def quality_report(spec, state: FittedState, arrays: dict[str, np.ndarray]) -> d
             known = set(entry.values)
             missing = int(sum(1 for v in values if v == MISSING_CATEGORY)) if categorical else 0
             oov = int(sum(1 for v in values if v not in known)) - missing
-            counts = {k: v for k, v in (("missing_to_oov", missing), ("unseen_to_oov", oov)) if v}
+            oov_key = "rare_to_oov" if fitted_here else "unseen_to_oov"
+            if categorical and col.vocabulary is not None:
+                oov_key = "unlisted_to_oov"
+            counts = {k: v for k, v in (("missing_to_oov", missing), (oov_key, oov)) if v}
             if counts:
                 report[col.name] = counts
     return report

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from feature_columns.columns import CategoricalColumn, Column
-from feature_columns.errors import DataError
+from feature_columns.errors import DataError, data_row
 
 MISSING_CATEGORY = ""
 CROSS_SEPARATOR = "\x1f"
@@ -91,7 +91,7 @@ def numeric_values(values: pd.Series, name: str, source: str, row_offset: int = 
         if bad.size:
             first = int(bad[0])
             raise DataError(
-                f"{source}: column '{name}' is numeric in the spec but row {first + row_offset} holds "
+                f"{source}: column '{name}' is numeric in the spec but {data_row(first + row_offset)} holds "
                 f"{values.iloc[first]!r} ({bad.size} non-numeric value(s) in all); expected a number or an empty cell"
             )
     out = numeric.to_numpy(dtype="float64")
@@ -99,7 +99,7 @@ def numeric_values(values: pd.Series, name: str, source: str, row_offset: int = 
     if infinite.any():
         first = int(np.flatnonzero(infinite)[0])
         raise DataError(
-            f"{source}: column '{name}' row {first + row_offset} is {out[first]}; expected a finite number or an "
+            f"{source}: column '{name}' {data_row(first + row_offset)} is {out[first]}; expected a finite number or an "
             f"empty cell"
         )
     return out.astype("float32")

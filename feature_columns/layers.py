@@ -21,8 +21,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from feature_columns.columns import BucketizedColumn, CategoricalColumn, NumericColumn, auto_embedding_dim
-from feature_columns.fitting import GBDT, FittedState, HashBuckets, NumericStats, Vocabulary
+from feature_columns.columns import (
+    BucketizedColumn,
+    CategoricalColumn,
+    NumericColumn,
+    argument_name,
+    auto_embedding_dim,
+)
+from feature_columns.fitting import GBDT, FittedState, HashBuckets, NumericStats, Vocabulary, entry_from_json
 from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY, raw_dtype
 from feature_columns.spec import ModelSpec
 from feature_columns.tree_layers import TreeInputs, TreeLeaves
@@ -71,6 +77,7 @@ class EncodedLayout:
         return bool(self.deep_dense_names or self.deep_embeddings)
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class NumericEncoder(keras.layers.Layer):
     """Impute the training median, encode, and append a missing indicator: [B] → [B, width]."""
 
@@ -78,11 +85,15 @@ class NumericEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.encoding = encoding
         self.stats = stats
-        # an indicator only where the training split had missing values (elsewhere it would be constant 0)
-        self.with_indicator = stats.missing_rate > 0
+        self.with_indicator = self.has_indicator(stats)
         edges = np.asarray(stats.edges if stats.edges is not None else [0.0, 1.0], dtype="float32")
         self._lo = tf.constant(edges[:-1])
         self._width = tf.constant(edges[1:] - edges[:-1])
+
+    @staticmethod
+    def has_indicator(stats: NumericStats) -> bool:
+        """An indicator only where the training split had missing values (elsewhere it would be constant 0)."""
+        return stats.missing_rate > 0
 
     @property
     def output_width(self) -> int:
@@ -95,6 +106,14 @@ class NumericEncoder(keras.layers.Layer):
         else:
             names = [f"{column}:{self.encoding}"]
         return names + ([f"{column}:missing"] if self.with_indicator else [])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "encoding": self.encoding, "stats": self.stats.to_json()}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        return cls(config.pop("encoding"), entry_from_json("stats", config.pop("stats")), **config)
 
     def call(self, x):
         x = tf.cast(x, tf.float32)
@@ -112,6 +131,7 @@ class NumericEncoder(keras.layers.Layer):
         return encoded
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class NumericBlock(keras.layers.Layer):
     """Several single-output numeric encoders (quantile, zscore, log1p_zscore) as one vectorised layer.
 
@@ -122,10 +142,11 @@ class NumericBlock(keras.layers.Layer):
     vector because the fitted edges are strictly increasing.
     """
 
-    def __init__(self, encoders: list, **kwargs):
+    def __init__(self, columns: list[tuple[str, NumericStats]], **kwargs):
+        """`columns`: (encoding, fitted stats) per column, in order."""
         super().__init__(**kwargs)
-        self.encoders = [(e.encoding, e.stats, e.with_indicator) for e in encoders]
-        k = len(encoders)
+        self.encoders = [(encoding, stats, NumericEncoder.has_indicator(stats)) for encoding, stats in columns]
+        k = len(columns)
         longest = max([len(st.edges or ()) for _, st, _ in self.encoders] + [2])
         edges = np.full((k, longest), np.inf, dtype="float32")  # padded with +inf: rows stay sorted
         bins = np.ones(k, dtype="float32")
@@ -158,6 +179,18 @@ class NumericBlock(keras.layers.Layer):
                 next_indicator += 1
         self._order = tf.constant(order, tf.int32)
 
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "columns": [[encoding, stats.to_json()] for encoding, stats, _ in self.encoders],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        columns = [(encoding, entry_from_json("stats", stats)) for encoding, stats in config.pop("columns")]
+        return cls(columns, **config)
+
     def call(self, columns):
         x = tf.stack([tf.cast(c, tf.float32) for c in columns], axis=1)  # [B, K]
         missing = tf.math.is_nan(x)
@@ -178,6 +211,7 @@ class NumericBlock(keras.layers.Layer):
         return tf.gather(tf.concat([encoded, indicators], axis=1), self._order, axis=1)
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class Bucketize(keras.layers.Layer):
     """Bucket index of a float: i for boundaries[i-1] <= x < boundaries[i]; missing → len(boundaries)+1."""
 
@@ -185,12 +219,16 @@ class Bucketize(keras.layers.Layer):
         super().__init__(**kwargs)
         self.boundaries = [float(b) for b in boundaries]
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "boundaries": self.boundaries}
+
     def call(self, x):
         x = tf.cast(x, tf.float32)
         idx = tf.cast(tf.raw_ops.Bucketize(input=x, boundaries=self.boundaries), tf.int64)
         return tf.where(tf.math.is_nan(x), tf.constant(len(self.boundaries) + 1, tf.int64), idx)
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class JoinKeys(keras.layers.Layer):
     """Join cross keys into one string per row (the same join `feature_columns.fitting.cross_values` does)."""
 
@@ -199,6 +237,7 @@ class JoinKeys(keras.layers.Layer):
         return tf.strings.join(strings, separator=CROSS_SEPARATOR)
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class OffsetStack(keras.layers.Layer):
     """Stack per-column indices into [B, K] and add each column's offset into the shared wide table."""
 
@@ -206,21 +245,29 @@ class OffsetStack(keras.layers.Layer):
         super().__init__(**kwargs)
         self.offsets = [int(o) for o in offsets]
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "offsets": self.offsets}
+
     def call(self, indices):
         columns = [tf.cast(i, tf.int64) for i in indices]  # [B] per column, or [B, T] (the GBDT's leaves)
         stacked = tf.concat([c[:, None] if c.shape.rank == 1 else c for c in columns], axis=1)
         return stacked + tf.constant(self.offsets, tf.int64)[None, :]
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class OneHot(keras.layers.Layer):
     def __init__(self, depth: int, **kwargs):
         super().__init__(**kwargs)
         self.depth = int(depth)
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "depth": self.depth}
+
     def call(self, idx):
         return tf.one_hot(idx, self.depth, dtype=tf.float32)
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class UnseenCategoryNames(keras.layers.Layer):
     """Per row, the comma-joined names of columns whose non-missing value fell in the OOV bucket (index 0).
 
@@ -230,6 +277,9 @@ class UnseenCategoryNames(keras.layers.Layer):
     def __init__(self, names, **kwargs):
         super().__init__(**kwargs)
         self.names = list(names)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "names": self.names}
 
     def call(self, pairs):
         flags = tf.stack(
@@ -242,6 +292,7 @@ class UnseenCategoryNames(keras.layers.Layer):
         return tf.tensor_scatter_nd_update(tf.fill(tf.shape(flags)[:1], ""), rows, joined)
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class ConcatColumns(keras.layers.Layer):
     def call(self, parts):
         return tf.concat(parts, axis=1)
@@ -249,7 +300,7 @@ class ConcatColumns(keras.layers.Layer):
 
 def raw_inputs(spec: ModelSpec) -> dict[str, keras.KerasTensor]:
     """One 1-D Keras input per raw feature: strings for categoricals, float32 otherwise."""
-    return {c.name: keras.Input(shape=(), dtype=raw_dtype(c), name=c.name) for c in spec.input_columns}
+    return {c.name: keras.Input(shape=(), dtype=raw_dtype(c), name=argument_name(c.name)) for c in spec.input_columns}
 
 
 def _index_layer(name: str, entry: Vocabulary | HashBuckets) -> keras.layers.Layer:
@@ -273,9 +324,9 @@ def _encode_numeric_runs(parts: list, prefix: str) -> list:
     def flush():
         if len(run) > 1:
             out.append(
-                NumericBlock([e for e, _ in run], name=f"encode_{prefix}_{safe_name(run[0][0].name)}_block")(
-                    [x for _, x in run]
-                )
+                NumericBlock(
+                    [(e.encoding, e.stats) for e, _ in run], name=f"encode_{prefix}_{safe_name(run[0][0].name)}_block"
+                )([x for _, x in run])
             )
         elif run:
             out.append(run[0][0](run[0][1]))

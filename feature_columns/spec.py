@@ -10,13 +10,17 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from feature_columns.columns import COLUMN_TYPES, Column, CrossedColumn
+from feature_columns.columns import COLUMN_TYPES, Column, CrossedColumn, argument_name
 from feature_columns.errors import SpecError
+
+UNNAMED = "custom"  # the name of a spec that gives none
+LABEL_MISSING = ("error", "drop")
 
 MODEL_TYPES = ("wide", "deep", "wide_deep")
 
@@ -30,8 +34,11 @@ class LabelSpec:
     negative: tuple | None = None
     definition: str | None = None  # what a default means (stated in the report)
     rejected_column: str | None = None  # boolean column: rejected applications counted as defaults
+    missing: str = "error"  # a row without a label: "error" (stop, naming it) or "drop" (counted and reported)
 
     def __post_init__(self):
+        if self.missing not in LABEL_MISSING:
+            raise SpecError(f"label: missing={self.missing!r} is not one of {list(LABEL_MISSING)}")
         object.__setattr__(self, "positive", tuple(self.positive))
         if self.negative is not None:
             object.__setattr__(self, "negative", tuple(self.negative))
@@ -60,7 +67,7 @@ class FeatureSpec:
     columns: tuple[Column, ...]
     id_column: str | None = None
     transactions: TransactionSpec | None = None
-    name: str = "custom"
+    name: str = UNNAMED
 
     def __post_init__(self):
         object.__setattr__(self, "columns", tuple(self.columns))
@@ -75,6 +82,14 @@ class FeatureSpec:
             if col.name in seen:
                 raise SpecError(f"column '{col.name}' is named twice in the spec ({seen[col.name]} and {col.kind})")
             seen[col.name] = col.kind
+        by_argument: dict[str, str] = {}
+        for col in self.input_columns:
+            other = by_argument.setdefault(argument_name(col.name), col.name)
+            if other != col.name:
+                raise SpecError(
+                    f"columns '{other}' and '{col.name}' differ only in characters TensorFlow cannot hold in a name "
+                    f"(both become '{argument_name(col.name)}'); rename one of them"
+                )
         for col in self.crosses:
             for key in col.keys:
                 if key not in seen:
@@ -200,13 +215,15 @@ class FeatureSpec:
                     f"got {sorted(data['transactions'])}"
                 )
             transactions = TransactionSpec(**data["transactions"])
-        extra = {"gbdt": bool(data.get("gbdt", False))} if routed else {}
+        if not isinstance(data.get("gbdt", False), bool):
+            raise SpecError(f"{source}: 'gbdt' must be true or false, got {data['gbdt']!r}")
+        extra = {"gbdt": data.get("gbdt", False)} if routed else {}
         return cls(
             label=label,
             columns=tuple(columns),
             id_column=data.get("id"),
             transactions=transactions,
-            name=str(data.get("name", "custom")),
+            name=_parse_name(data.get("name", UNNAMED), source),
             **extra,
         )
 
@@ -218,7 +235,7 @@ class FeatureSpec:
         if path.is_dir():
             raise SpecError(f"spec file {path} is a directory; expected a YAML file")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_spec_yaml(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             raise SpecError(f"{path}: not valid YAML: {' '.join(str(err).split())[:300]}") from None
         except (OSError, UnicodeDecodeError) as err:
@@ -226,11 +243,52 @@ class FeatureSpec:
         return cls.from_dict(data, source=str(path))
 
 
+class SpecLoader(yaml.SafeLoader):
+    """YAML with the core schema's plain scalars (YAML 1.2): only true/false are booleans, only plain decimal
+    numbers are numbers. PyYAML's YAML 1.1 rules would turn `NO` (Norway), `yes`, `on` into booleans, `010`
+    into 8 and `1:30` into 90, silently changing vocabularies and label values; these stay the text written."""
+
+
+_REPLACED_TAGS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in _REPLACED_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?=[-+]?\.?[0-9])[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
+)
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?=[-+]?\.?[0-9])[-+]?(?:0|[1-9][0-9]*)?(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_spec_yaml(text: str):
+    """A spec file's YAML, read with `SpecLoader`."""
+    return yaml.load(text, Loader=SpecLoader)  # SpecLoader is a SafeLoader
+
+
+def _parse_name(name, source: str) -> str:
+    """The spec's `name`: it names the run's dataset in logs, metrics and the default results folder."""
+    name = str(name).strip()
+    if not name or any(sep in name for sep in ("/", "\\")) or name in (".", ".."):
+        raise SpecError(f"{source}: name {name!r} must be a non-empty word without path separators (e.g. name: loans)")
+    return name
+
+
 def _label_to_dict(label: LabelSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"column": label.column, "positive": list(label.positive)}
     if label.negative is not None:
         out["negative"] = list(label.negative)
     out.update({k: v for k, v in (("definition", label.definition), ("rejected_column", label.rejected_column)) if v})
+    if label.missing != "error":
+        out["missing"] = label.missing
     return out
 
 
@@ -239,7 +297,7 @@ def _parse_label(data, source: str) -> LabelSpec:
         return LabelSpec(column=data)
     if not isinstance(data, dict) or "column" not in data:
         raise SpecError(f"{source}: label must be a mapping with 'column' (and 'positive'), got {data!r}")
-    extra = set(data) - {"column", "positive", "negative", "definition", "rejected_column"}
+    extra = set(data) - {"column", "positive", "negative", "definition", "rejected_column", "missing"}
     if extra:
         raise SpecError(f"{source}: label has unknown field(s) {sorted(extra)}")
     return LabelSpec(
@@ -248,6 +306,7 @@ def _parse_label(data, source: str) -> LabelSpec:
         negative=None if data.get("negative") is None else as_tuple(data["negative"]),
         definition=data.get("definition"),
         rejected_column=data.get("rejected_column"),
+        missing=str(data.get("missing", "error")),
     )
 
 
@@ -297,6 +356,9 @@ def _parse_column(entry, index: int, source: str, crossed: bool) -> Column:
         raise SpecError(f"{where}: missing 'name'")
     if crossed and not entry.get("keys"):
         raise SpecError(f"{where}: a cross needs 'keys', e.g. keys: [city, industry]")
+    for field in dataclasses.fields(cls):
+        if isinstance(field.default, bool) and field.name in entry and not isinstance(entry[field.name], bool):
+            raise SpecError(f"{where}: '{field.name}' must be true or false, got {entry[field.name]!r}")
     for field in ("vocabulary", "boundaries", "keys"):
         if field in entry and entry[field] is not None:
             if not isinstance(entry[field], (list, tuple)):

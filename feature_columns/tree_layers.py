@@ -38,6 +38,7 @@ def leaf_table(trees, splits: int) -> np.ndarray:
     return table
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class TreeLeaves(keras.layers.Layer):
     """The leaf each tree sends each row to: a [B, F] matrix of float32 values → [B, T] int64 leaf indices.
 
@@ -121,6 +122,14 @@ class TreeLeaves(keras.layers.Layer):
         self.shape_splits = (n_trees, splits)
         self.block_rows = max(256, DECISIONS_PER_BLOCK // (n_trees * splits))
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "trees": self.trees.to_json()}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        return cls(Trees.from_json(config.pop("trees")), **config)
+
     def call(self, x):
         """Rows in blocks of `block_rows`, so that the [rows, T·S] decision tensors stay near 16 MB however
         large the batch (a 100,000-row scoring batch would otherwise hold several gigabytes)."""
@@ -133,6 +142,8 @@ class TreeLeaves(keras.layers.Layer):
             leaves = tf.map_fn(self._leaves, blocks, fn_output_signature=tf.int64, parallel_iterations=1)
             return tf.reshape(leaves, [-1, self.shape_splits[0]])[:rows]
 
+        if x.shape[0] is not None:  # a known batch size picks its path now (a constant tf.cond confuses grappler)
+            return self._leaves(x) if x.shape[0] <= self.block_rows else in_blocks()
         return tf.cond(rows <= self.block_rows, lambda: self._leaves(x), in_blocks)
 
     def _leaves(self, x):
@@ -160,6 +171,7 @@ class TreeLeaves(keras.layers.Layer):
         return tf.transpose(tf.argmax(tf.cast(reached, tf.int32), axis=2, output_type=tf.int64))
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class TreeInputs(keras.layers.Layer):
     """The [B, F] float32 matrix the trees read, from one tensor per tree feature (every value is a raw
     float32 input or a small integer code, so float32 holds it exactly).
@@ -171,6 +183,9 @@ class TreeInputs(keras.layers.Layer):
     def __init__(self, kinds: list[str], **kwargs):
         super().__init__(**kwargs)
         self.kinds = list(kinds)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "kinds": self.kinds}
 
     def call(self, parts):
         columns = []

@@ -48,6 +48,11 @@ def german_spec() -> FeatureSpec:
 
 @pytest.fixture
 def toy_frame() -> pd.DataFrame:
+    return make_toy_frame()
+
+
+def make_toy_frame() -> pd.DataFrame:
+    """400 rows: a city that moves the default rate, a tier, an amount with gaps, an age, the label y."""
     rng = np.random.default_rng(0)
     n = 400
     city = rng.choice(["a", "b", "c"], n)

@@ -144,6 +144,8 @@ def test_scoring_and_monitoring_mistakes(capsys, german_run, tmp_path):
         (predict(ragged, tmp_path / "o.csv"), "line 4 has 3 field(s); the header has 21"),
         (predict(dup, tmp_path / "o.csv"), "column 'purpose' appears twice"),
         (predict(blank, tmp_path / "o.csv"), "the first line holds no column names"),
+        (predict(good, tmp_path / "scores.json"), "name a .csv or .parquet or .pq file (got .json)"),
+        (lambda: monitor(german_run, good, output=tmp_path / "psi.csv"), "name a .json file"),
         (lambda: monitor(german_run, good, output=tmp_path), "is a directory"),
         (lambda: monitor(german_run, good, output=good), "is the input"),
     ]

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from feature_columns import DataError
+from feature_columns import DataError, FeatureSpec
 from feature_columns.fitting import (
     Buckets,
     HashBuckets,
@@ -19,6 +19,23 @@ from feature_columns.fitting import (
     save_state,
 )
 from feature_columns.inputs import prepare_frame
+
+
+def test_out_of_vocabulary_counts_say_why(toy_spec, toy_frame):
+    """Rare values pooled on the fitting rows are not 'unseen'; values outside a listed vocabulary are 'unlisted'."""
+    data = toy_spec.to_dict()
+    counts = toy_frame["city"].value_counts()
+    data["columns"][0]["min_frequency"] = int(counts.iloc[0])  # only the most frequent city keeps its own index
+    pooled = int(counts[counts < counts.iloc[0]].sum())
+    data["columns"][1]["vocabulary"] = ["1"]
+    spec = FeatureSpec.from_dict(data)
+    arrays = prepare_frame(spec, toy_frame)
+    state = fit_state(spec, arrays)
+    on_fit = quality_report(spec, state, arrays, fitted_here=True)
+    elsewhere = quality_report(spec, state, arrays)
+    assert pooled and on_fit["city"] == {"rare_to_oov": pooled} and elsewhere["city"] == {"unseen_to_oov": pooled}
+    unlisted = int((toy_frame["tier"] != 1).sum())
+    assert unlisted and on_fit["tier"] == elsewhere["tier"] == {"unlisted_to_oov": unlisted}
 
 
 def test_fit_uses_only_the_given_split(toy_spec, toy_frame):

@@ -59,7 +59,7 @@ def test_missing_column_is_named(toy_spec, toy_frame):
 def test_infinite_value_is_rejected_and_rows_count_from_the_offset(toy_spec, toy_frame):
     frame = toy_frame.copy()
     frame.loc[3, "age"] = np.inf
-    with pytest.raises(DataError, match="'age' row 3 is inf"):
+    with pytest.raises(DataError, match=r"'age' data row 3 \(line 5 of a CSV file\) is inf"):
         prepare_frame(toy_spec, frame)
-    with pytest.raises(DataError, match="'age' row 103 is inf"):
+    with pytest.raises(DataError, match="'age' data row 103 .* is inf"):
         prepare_frame(toy_spec, frame, row_offset=100)

@@ -83,6 +83,6 @@ def test_numeric_block_equals_one_encoder_per_column():
         values[::7] = np.nan
     columns[0][:3] = [-5.0, 1e9, encoders[0].stats.edges[3]]
     expected = tf.concat([e(tf.constant(v)) for e, v in zip(encoders, columns)], axis=1).numpy()
-    got = NumericBlock(encoders)([tf.constant(v) for v in columns]).numpy()
+    got = NumericBlock([(e.encoding, e.stats) for e in encoders])([tf.constant(v) for v in columns]).numpy()
     assert got.shape == expected.shape == (3000, 6)
     np.testing.assert_allclose(got, expected, atol=1e-6)

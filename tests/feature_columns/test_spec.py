@@ -57,6 +57,10 @@ def test_python_api_builds_the_same_spec_as_yaml():
         (lambda d: d["columns"].append({"name": "x", "type": "categorical", "route": "middle"}), "route='middle'"),
         (lambda d: d["columns"].append({"name": "y", "type": "numeric"}), "label or id column"),
         (lambda d: d.pop("label"), "missing 'label'"),
+        (
+            lambda d: d["columns"].append({"name": "x", "type": "numeric", "protected": "yes"}),
+            "'protected' must be true or false, got 'yes'",
+        ),
         (lambda d: d.update(label={"column": "y", "positive": [1], "negative": [1]}), "both positive and negative"),
     ],
 )
@@ -69,6 +73,28 @@ def test_invalid_specs_name_the_problem(change, message):
     change(data)
     with pytest.raises(SpecError, match=message):
         FeatureSpec.from_dict(data)
+
+
+def test_yaml_1_1_booleans_and_octals_stay_the_text_written(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "label: {column: approved, positive: [yes], negative: [no]}\n"
+        "columns:\n"
+        "  - {name: country, type: categorical, vocabulary: [DE, NO, SE, on, off, 010, '1:30', 7]}\n"
+        "  - {name: amount, type: numeric, protected: true}\n"
+        "  - {name: rate, type: bucketized, boundaries: [0.5, 10, 1e3]}\n"
+    )
+    spec = FeatureSpec.from_yaml(path)
+    assert spec.label.positive == ("yes",) and spec.label.negative == ("no",)
+    country, amount, rate = spec.columns
+    assert country.vocabulary == ("DE", "NO", "SE", "on", "off", "010", "1:30", "7")
+    assert amount.protected is True
+    assert rate.boundaries == (0.5, 10.0, 1000.0)
+    path.write_text(path.read_text().replace("protected: true", "protected: yes"))
+    with pytest.raises(SpecError, match="'protected' must be true or false, got 'yes'"):
+        FeatureSpec.from_yaml(path)
+    spec.to_yaml(tmp_path / "again.yaml")  # what the library writes reads back the same
+    assert FeatureSpec.from_yaml(tmp_path / "again.yaml") == spec
 
 
 def test_invalid_yaml_file_is_a_spec_error(tmp_path):

@@ -25,6 +25,7 @@ from feature_columns.trees import Trees
 from wide_deep.core.tensors import chunks
 
 GRID = {"num_leaves": (15, 63), "min_child_samples": (20, 100)}
+SETTINGS = [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]  # tried in this order
 FIXED = {
     "learning_rate": 0.05,
     "n_estimators": 3000,
@@ -59,14 +60,15 @@ class TunedLightGBM:
         return self.model.predict_proba(x, num_iteration=self.trees)[:, 1]
 
 
-def tune(x_train, y_train, x_valid, y_valid, categorical: list[int], seed: int) -> TunedLightGBM:
-    """The grid, each fit with early stopping on validation AUC; the best validation AUC wins."""
+def tune(x_train, y_train, x_valid, y_valid, categorical: list[int], seed: int, log=None) -> TunedLightGBM:
+    """The grid, each fit with early stopping on validation AUC; the best validation AUC wins (`log`: a line
+    per setting)."""
     import lightgbm as lgb
     from sklearn.metrics import roc_auc_score
 
     best, start = None, time.perf_counter()
-    for values in itertools.product(*GRID.values()):
-        params = dict(zip(GRID, values))
+    for number, params in enumerate(SETTINGS, 1):
+        fit_start = time.perf_counter()
         model = lgb.LGBMClassifier(**FIXED, **params, random_state=seed)
         model.fit(
             x_train,
@@ -78,6 +80,11 @@ def tune(x_train, y_train, x_valid, y_valid, categorical: list[int], seed: int) 
             callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
         )
         auc = float(roc_auc_score(y_valid, model.predict_proba(x_valid, num_iteration=model.best_iteration_)[:, 1]))
+        if log is not None:
+            log(
+                f"  LightGBM {number}/{len(SETTINGS)} {params}: validation AUC {auc:.4f}, "
+                f"{model.best_iteration_ or model.n_estimators_} trees, {time.perf_counter() - fit_start:.0f} s"
+            )
         if best is None or auc > best[0]:
             best = (auc, params, model)
     auc, params, model = best
@@ -102,7 +109,9 @@ class TreeMatrix:
 def fit_trees(spec: ModelSpec, state: FittedState, train, valid, seed: int, log=print) -> FittedState:
     """The state with the tuned LightGBM's trees under `GBDT` (`train`, `valid`: splits with arrays and labels)."""
     matrix = TreeMatrix(spec, state)
-    tuned = tune(matrix(train.arrays), train.labels, matrix(valid.arrays), valid.labels, matrix.categorical, seed)
+    log(f"GBDT wide branch: tuning LightGBM on validation ({len(SETTINGS)} settings)")
+    x_train, x_valid = matrix(train.arrays), matrix(valid.arrays)
+    tuned = tune(x_train, train.labels, x_valid, valid.labels, matrix.categorical, seed, log)
     booster = tuned.model.booster_
     trees = Trees.from_lightgbm(booster, matrix.columns, [j in matrix.categorical for j in range(len(matrix.columns))])
     trees = dataclasses.replace(trees, trees=trees.trees[: tuned.trees])

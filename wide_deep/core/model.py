@@ -22,6 +22,7 @@ from feature_columns.layers import UNSEEN_OUTPUT, EncodedLayout, safe_name
 from wide_deep.core.config import ModelConfig
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class SumIds(keras.layers.Layer):
     """Wide branch over categorical ids: sum of one scalar weight per active id.
 
@@ -36,6 +37,9 @@ class SumIds(keras.layers.Layer):
         self.table_size = table_size
         self.l2 = l2
         self.blend_from = blend_from
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "table_size": self.table_size, "l2": self.l2, "blend_from": self.blend_from}
 
     def build(self, input_shape):
         self.weights_table = self.add_weight(
@@ -61,12 +65,16 @@ class SumIds(keras.layers.Layer):
         return tf.reduce_sum(tf.gather(self.effective_table(), ids), axis=1)
 
 
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class FusionBias(keras.layers.Layer):
     """Sum of branch logits plus one trainable bias (initialised at the training log-odds)."""
 
     def __init__(self, initial: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.initial = float(initial)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "initial": self.initial}
 
     def build(self, input_shape):
         self.bias = self.add_weight(name="bias", shape=(), initializer=keras.initializers.Constant(self.initial))

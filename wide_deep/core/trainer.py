@@ -516,12 +516,18 @@ def steady_state_throughput(history: list[dict]) -> float:
     return float(np.median(rates[1:] if len(rates) > 1 else rates)) if rates else float("nan")
 
 
-def layout_summary(layout: EncodedLayout) -> dict:
-    return {
-        "wide_table_size": layout.wide_size,
-        "wide_columns": [s.name for s in layout.wide_segments[: layout.column_segments]],
-        "gbdt_trees": len(layout.wide_segments) - layout.column_segments,
-        "wide_dense_features": len(layout.wide_dense_names),
-        "deep_dense_features": len(layout.deep_dense_names),
-        "deep_embeddings": [list(e) for e in layout.deep_embeddings],
-    }
+def layout_summary(layout: EncodedLayout, hidden_units: tuple[int, ...]) -> list[str]:
+    """What each branch reads, one line per branch (the training log's model summary)."""
+    lines = []
+    if layout.has_wide:
+        trees = len(layout.wide_segments) - layout.column_segments
+        wide = [f"{layout.column_segments} one-hot column(s) ({layout.wide_size:,} weights in all)"]
+        wide += [f"{trees} GBDT tree(s) (a leaf each)"] if trees else []
+        wide += [f"{len(layout.wide_dense_names)} numeric feature(s)"] if layout.wide_dense_names else []
+        lines.append("  wide: " + " + ".join(wide))
+    if layout.has_deep:
+        deep = [f"{len(layout.deep_dense_names)} numeric feature(s)"] if layout.deep_dense_names else []
+        if layout.deep_embeddings:
+            deep.append("embeddings (width) " + ", ".join(f"{name} {dim}" for name, _, dim in layout.deep_embeddings))
+        lines.append("  deep: " + ", ".join(deep) + " → " + "-".join(map(str, hidden_units)) + " ReLU")
+    return lines

@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from feature_columns.errors import DataError
+from feature_columns.errors import DataError, data_row
 from feature_columns.spec import TransactionSpec
 from wide_deep.data.sources import duckdb_scan
 
@@ -143,7 +143,7 @@ def aggregate_transactions(source, applications: pd.DataFrame, spec: Transaction
                          "as_of": pd.to_datetime(applications[spec.as_of_column], errors="coerce")})
     if apps["as_of"].isna().any():
         row = int(apps["as_of"].isna().to_numpy().nonzero()[0][0])
-        raise DataError(f"applications: '{spec.as_of_column}' row {row} is not a date: {applications[spec.as_of_column].iloc[row]!r}")
+        raise DataError(f"applications: '{spec.as_of_column}' {data_row(row)} is not a date: {applications[spec.as_of_column].iloc[row]!r}")
     con.register("apps", apps)
     if not isinstance(source, (str, Path)):
         con.register("tx_frame", source)

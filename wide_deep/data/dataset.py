@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from feature_columns.errors import DataError
+from feature_columns.errors import DataError, data_row, data_rows
 from feature_columns.inputs import canonical_categories, canonical_category, prepare_frame
 from feature_columns.spec import FeatureSpec
 from wide_deep.data.aggregation import FEATURES, aggregate_transactions
@@ -85,9 +85,13 @@ class LoadedData:
                                    training=TrainingInput.in_memory(len(splits["train"])))
 
 
+UNLABELLED = -1  # encode_labels' value for a row whose label is empty (with `label.missing: drop`)
+
+
 def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str, negative: set[str] | None = None,
                   require_both_classes: bool = True, row_offset: int = 0) -> np.ndarray:
-    """Raw label values → 0/1 using the spec's positive (and optional negative) values.
+    """Raw label values → 0/1 using the spec's positive (and optional negative) values; with the spec's
+    `label.missing: drop`, UNLABELLED (-1) for an empty label (the callers drop those rows, see `labelled`).
 
     Without `negative` in the spec, the one value besides the positive ones is the negative
     class. A streamed batch passes the `negative` values found in the fitting files and
@@ -98,29 +102,38 @@ def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str, negative:
         raise DataError(f"{source}: label column '{column}' is missing (found: {list(frame.columns)[:30]})")
     raw = frame[column].to_numpy(dtype=object)
     values = canonical_categories(frame[column])
-    empty = np.flatnonzero(values == "")
-    if empty.size:
-        raise DataError(f"{source}: label column '{column}' is empty in {empty.size} row(s), first at row "
-                        f"{int(empty[0]) + row_offset}")
+    is_empty = values == ""
+    if is_empty.any() and spec.label.missing != "drop":
+        empty = np.flatnonzero(is_empty)
+        raise DataError(f"{source}: label column '{column}' is empty in {empty.size} row(s), first at "
+                        f"{data_row(int(empty[0]) + row_offset)}; add `missing: drop` under label in the spec to "
+                        f"leave such rows out")
+    values = np.where(is_empty, None, values)
     positive = {canonical_category(v) for v in spec.label.positive}
     if spec.label.negative is not None:
         negative = {canonical_category(v) for v in spec.label.negative}
     elif negative is None:
-        negative = set(np.unique(values)) - positive
+        negative = set(np.unique(values[~is_empty])) - positive
         if len(negative) > 1:
             raise DataError(f"{source}: label column '{column}' has values {sorted(negative)} besides the positive "
                             f"{sorted(positive)}; list the non-default value(s) under label.negative in the spec")
-    unknown = ~np.isin(values, list(positive | negative))
+    unknown = ~np.isin(values, list(positive | negative)) & ~is_empty
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
-        raise DataError(f"{source}: label column '{column}' row {row + row_offset} has value {raw[row]!r}; expected "
+        raise DataError(f"{source}: label column '{column}' {data_row(row + row_offset)} has value {raw[row]!r}; expected "
                         f"one of positive {sorted(positive)} or negative {sorted(negative)}")
-    labels = np.isin(values, list(positive)).astype("int64")
-    if require_both_classes and labels.min() == labels.max():
-        kind = "default" if labels[0] else "non-default"
-        raise DataError(f"{source}: label column '{column}' has only one class ({kind}, {len(labels)} rows); need "
+    labels = np.where(is_empty, UNLABELLED, np.isin(values, list(positive))).astype("int64")
+    known = labels[~is_empty]
+    if require_both_classes and (known.size == 0 or known.min() == known.max()):
+        kind = "no labelled row" if known.size == 0 else "default" if known[0] else "non-default"
+        raise DataError(f"{source}: label column '{column}' has only one class ({kind}, {known.size} rows); need "
                         f"both defaults and non-defaults to train")
     return labels
+
+
+def labelled(labels: np.ndarray) -> np.ndarray | None:
+    """The positions of the rows that have a label, or None when every row has one."""
+    return np.flatnonzero(labels != UNLABELLED) if (labels == UNLABELLED).any() else None
 
 
 def negative_label_values(frame: pd.DataFrame, spec: FeatureSpec) -> set[str] | None:
@@ -128,7 +141,7 @@ def negative_label_values(frame: pd.DataFrame, spec: FeatureSpec) -> set[str] | 
     if spec.label.negative is not None:
         return None
     positive = {canonical_category(v) for v in spec.label.positive}
-    return set(canonical_categories(frame[spec.label.column])) - positive
+    return set(canonical_categories(frame[spec.label.column])) - positive - {""}  # "": an empty label
 
 
 def check_ids(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> np.ndarray | None:
@@ -137,12 +150,16 @@ def check_ids(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> np.ndarray
     if spec.id_column not in frame.columns:
         raise DataError(f"{source}: id column '{spec.id_column}' is missing (found: {list(frame.columns)[:30]})")
     ids = frame[spec.id_column]
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"{source}: id column '{spec.id_column}' is empty in {int(missing.sum()):,} of {len(ids):,} "
+                        f"row(s), first at {data_rows(np.flatnonzero(missing)[:5])}; every row needs an id")
     duplicated = ids.duplicated(keep=False)
     if duplicated.any():
         first = ids[duplicated].iloc[0]
         first = first.item() if hasattr(first, "item") else first
-        rows = np.flatnonzero((ids == first).to_numpy())[:5].tolist()
-        raise DataError(f"{source}: id column '{spec.id_column}' repeats id {first!r} (rows {rows}); "
+        rows = np.flatnonzero((ids == first).to_numpy())[:5]
+        raise DataError(f"{source}: id column '{spec.id_column}' repeats id {first!r} ({data_rows(rows)}); "
                         f"{int(ids.duplicated().sum())} duplicate row(s) in all; ids must be unique")
     return ids.to_numpy()
 
@@ -181,11 +198,13 @@ def labelled_rows(spec: FeatureSpec, frame: pd.DataFrame, source: str, transacti
     labels = encode_labels(frame, spec, source)
     ids = check_ids(frame, spec, source)
     frame, aggregation = add_transaction_features(spec, frame, transactions, source)
-    arrays = prepare_frame(spec, frame, source)
+    arrays = prepare_frame(spec, frame, source)  # every row checked, so messages give the file's row numbers
     rejected = None
     if spec.label.rejected_column and spec.label.rejected_column in frame.columns:
         rejected = frame[spec.label.rejected_column].fillna(False).astype(bool).to_numpy()
-    return Split(arrays, labels, ids, rejected=rejected), aggregation
+    rows = Split(arrays, labels, ids, rejected=rejected)
+    keep = labelled(labels)
+    return (rows if keep is None else rows.take(keep)), aggregation
 
 
 def read_oracle(truth_path, ids: np.ndarray | None, id_column: str | None) -> np.ndarray | None:
@@ -212,13 +231,20 @@ def stratified_split(labels: np.ndarray, seed: int, fractions=(0.6, 0.2, 0.2)) -
     return {"train": np.sort(train), "valid": np.sort(valid), "test": np.sort(test)}
 
 
-def read_labelled_file(spec: FeatureSpec, data_path: str | Path, truth_path=None, log=print):
-    """(all rows of one file as a `Split`, its report): read, validated, with the transaction features."""
-    source = str(data_path)
-    frame = read_table(data_path)
+def read_labelled_file(spec: FeatureSpec, data: str | Path | pd.DataFrame, truth_path=None, log=print):
+    """(all rows of one file, or of a DataFrame, as a `Split`, its report): read, validated, with the
+    transaction features (a DataFrame's transaction log path is relative to the working folder)."""
+    in_memory = isinstance(data, pd.DataFrame)
+    source = "the DataFrame" if in_memory else str(data)
+    data_path = Path.cwd() / "DataFrame" if in_memory else data
     tx = transactions_path(spec.transactions, data_path) if spec.transactions is not None else None
+    log(f"reading {source}" + (f" and aggregating the transactions in {tx}" if tx is not None else ""))
+    frame = data if in_memory else read_table(data_path)
     rows, aggregation = labelled_rows(spec, frame, source, tx)
     report: dict[str, Any] = {"rows": int(len(frame)), "positive_rate": float(rows.labels.mean())}
+    if len(rows) < len(frame):
+        report["unlabelled_rows_dropped"] = len(frame) - len(rows)
+        log(f"{source}: {len(frame) - len(rows):,} row(s) without a label left out (label.missing: drop)")
     if aggregation is not None:
         report["transactions"] = dataclasses.asdict(aggregation)
         log(aggregation.summary())
@@ -226,10 +252,11 @@ def read_labelled_file(spec: FeatureSpec, data_path: str | Path, truth_path=None
     return rows, report
 
 
-def load_dataset(spec: FeatureSpec, data_path: str | Path, split_seed: int = 42, truth_path=None,
+def load_dataset(spec: FeatureSpec, data: str | Path | pd.DataFrame, split_seed: int = 42, truth_path=None,
                  log=print) -> LoadedData:
-    """Read and validate `data_path`, add aggregated transaction features, label and split 60/20/20."""
-    rows, report = read_labelled_file(spec, data_path, truth_path, log)
+    """Read and validate `data` (a file or a DataFrame), add aggregated transaction features, label and split
+    60/20/20."""
+    rows, report = read_labelled_file(spec, data, truth_path, log)
     splits = {name: rows.take(index) for name, index in stratified_split(rows.labels, split_seed).items()}
     train = splits["train"]
     return LoadedData(splits, train.arrays, train, TrainingInput.in_memory(len(train)), report)

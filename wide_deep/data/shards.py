@@ -43,6 +43,7 @@ from wide_deep.data.dataset import (
     add_transaction_features,
     check_ids,
     encode_labels,
+    labelled,
     labelled_rows,
     negative_label_values,
     read_oracle,
@@ -199,6 +200,9 @@ class TrainStream:
                 self.errors.append(err)
                 raise
             start += len(frame)
+            keep = labelled(labels)
+            if keep is not None:
+                arrays, labels = {name: values[keep] for name, values in arrays.items()}, labels[keep]
             yield arrays, labels.astype("float32")
 
     def dataset(self, encode, batch_size: int, seed: int, epoch, parallel: int = 4):
@@ -258,6 +262,9 @@ def write_shards(spec: FeatureSpec, data_path: str | Path, output_dir: str | Pat
     check_ids(frame, spec, str(data_path))
     tx = transactions_path(spec.transactions, data_path) if spec.transactions is not None else None
     frame, _ = add_transaction_features(spec, frame, tx, str(data_path))
+    keep = labelled(labels)
+    if keep is not None:
+        frame, labels = frame.iloc[keep].reset_index(drop=True), labels[keep]
     split = stratified_split(labels, split_seed)
     if num_shards > len(split["train"]):
         raise DataError(f"--num_shards={num_shards} is more than the {len(split['train'])} training rows")

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from feature_columns.errors import DataError, UserError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+TABLE_SUFFIXES = (".csv", *PARQUET_SUFFIXES)  # the formats TableWriter writes
 
 
 def is_parquet(path: str | Path) -> bool:
@@ -51,9 +52,10 @@ def check_readable(path: str | Path, what: str = "data file") -> Path:
     return path
 
 
-def check_output(path: str | Path, what: str, inputs=()) -> Path:
+def check_output(path: str | Path, what: str, inputs=(), suffixes: tuple[str, ...] | None = None) -> Path:
     """An output path that is safe to write: not empty, not a directory, not one of `inputs` (symlinks
-    resolved), in a folder that exists or can be made, on a writable file system. A UserError otherwise."""
+    resolved), ending in one of `suffixes` (when given: the format follows the suffix), in a folder that
+    exists or can be made, on a writable file system. A UserError otherwise."""
     if not str(path).strip():
         raise UserError(f"the {what} path is empty; name the file to write")
     path = Path(path)
@@ -65,6 +67,11 @@ def check_output(path: str | Path, what: str, inputs=()) -> Path:
             raise UserError(
                 f"{what} {path} is the input {source}: writing it would destroy the input; choose another file"
             )
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise UserError(
+            f"{what} {path}: the file format follows its suffix; name a {' or '.join(suffixes)} file "
+            f"(got {path.suffix or 'no suffix'})"
+        )
     make_folder(path.parent, f"the folder of {what} {path}")
     if not os.access(path.parent, os.W_OK):
         raise UserError(f"cannot write {what} {path}: its folder is not writable")

@@ -13,7 +13,7 @@ from pathlib import Path
 from feature_columns.errors import UserError
 from feature_columns.inputs import prepare_frame
 from wide_deep.data.dataset import add_transaction_features
-from wide_deep.data.sources import check_output, read_table, transactions_path, write_atomically
+from wide_deep.data.sources import check_output, check_readable, read_table, transactions_path, write_atomically
 from wide_deep.evidence.collect import compare_to_baseline
 from wide_deep.run.model_dir import EVIDENCE, ModelDir
 from wide_deep.serving.scoring import Scorer
@@ -28,8 +28,8 @@ def monitor(
     """Score `input_path` and compare it with the training baseline; with `output`, also write the result as
     JSON there (checked before any work: it must not be the input, nor a directory)."""
     if output is not None:
-        output = check_output(output, "--output", inputs=[input_path, transactions])
-    run, input_path = ModelDir(model_dir), Path(input_path)
+        output = check_output(output, "--output", [input_path, transactions], (".json",))
+    run, input_path = ModelDir(model_dir), check_readable(input_path, "input file")
     run.require(EVIDENCE, hint="train it with this version first")
     evidence = run.read_evidence()
     scorer = Scorer(run.path)

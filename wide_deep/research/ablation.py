@@ -1,6 +1,6 @@
 """The paper's Table 2 reproduced through the training path: six variants × seeds, baselines, oracle.
 
-Every variant is trained by `wide_deep.run.pipeline.train_and_evaluate` — the code
+Every variant is trained by `wide_deep.run.training.train_and_evaluate` — the code
 `experiments/train.py` runs — from a RunConfig that differs from the CLI's only in model
 type, crosses, seed and model_dir; the data are loaded and the preprocessing fitted once and
 shared. `ablation_study` is the whole study as `make ablation` runs it.
@@ -23,7 +23,8 @@ from wide_deep.evidence import metrics, stats
 from wide_deep.evidence.plots import pyplot
 from wide_deep.research.baselines import lightgbm_baseline, logistic_baseline
 from wide_deep.run.config import RunConfig, with_preset
-from wide_deep.run.pipeline import PreparedData, prepare_data, train_and_evaluate
+from wide_deep.run.pipeline import PreparedData, prepare_data
+from wide_deep.run.training import train_and_evaluate
 
 VARIANTS = (  # (row name, model_type, use_crosses), in the paper's order
     ("Logistic Regression", "wide", False),

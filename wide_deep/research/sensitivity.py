@@ -20,7 +20,8 @@ from wide_deep.data.training_input import require_in_memory
 from wide_deep.evidence import metrics
 from wide_deep.evidence.plots import pyplot
 from wide_deep.run.config import RunConfig
-from wide_deep.run.pipeline import PreparedData, prepare_data, train_and_evaluate
+from wide_deep.run.pipeline import PreparedData, prepare_data
+from wide_deep.run.training import train_and_evaluate
 
 BATCH_SIZES = (32, 64, 128, 256, 512, 1024)
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)

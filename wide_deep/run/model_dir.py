@@ -57,6 +57,23 @@ SUMMARIES = "summaries"
 EXPORT = "export"
 
 
+def changed_settings(previous: dict, now: dict) -> list[str]:
+    """`--flag: was A, now B` for each setting that differs (the nested model and train settings by their flag)."""
+
+    def flat(settings: dict) -> dict:
+        out = {}
+        for key, value in settings.items():
+            out.update(value if isinstance(value, dict) else {key: value})
+        return out
+
+    before, after = flat(previous), flat(now)
+    return [
+        f"--{key}: was {before.get(key)!r}, now {after.get(key)!r}"
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    ]
+
+
 class ModelDir:
     """One run's folder: paths, typed reads and atomic writes of everything in it."""
 
@@ -212,9 +229,9 @@ class ModelDir:
         previous = self.saved_model_shaping()
         now = json.loads(json.dumps(config.model_shaping(), default=str))
         if previous != now or self.saved_spec_text() != spec.to_yaml():
-            changed = sorted(k for k in now if previous.get(k) != now[k]) or ["spec"]
+            changed = changed_settings(previous, now) or ["the spec file's content changed"]
             raise UserError(
-                f"--model_dir={self.path} holds a run with different settings ({', '.join(changed)}); "
+                f"--model_dir={self.path} holds a run with different settings ({'; '.join(changed)}); "
                 f"use a new --model_dir or delete that one"
             )
         return True

@@ -27,6 +27,7 @@ renamed into place, so a server polling the export directory never sees a half-w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -36,17 +37,18 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from feature_columns.columns import CategoricalColumn
+from feature_columns.columns import CategoricalColumn, argument_name
 from feature_columns.fitting import FittedState, state_to_json
 from feature_columns.inputs import raw_dtype
 from feature_columns.layers import UNSEEN_OUTPUT
 from feature_columns.spec import ModelSpec
 from wide_deep.core.calibration import Calibrator
+from wide_deep.evidence.scorecard import Scaling
 from wide_deep.serving.saved_model import EXAMPLES, EXPLAIN, PACKED, PREDICT, VersionLayout
 
 
 def raw_signature(spec: ModelSpec) -> dict[str, tf.TensorSpec]:
-    return {c.name: tf.TensorSpec([None], raw_dtype(c), name=c.name) for c in spec.input_columns}
+    return {c.name: tf.TensorSpec([None], raw_dtype(c), name=argument_name(c.name)) for c in spec.input_columns}
 
 
 def example_feature_spec(spec: ModelSpec) -> dict[str, tf.io.FixedLenFeature]:
@@ -69,11 +71,13 @@ def export_saved_model(
     explainer=None,
     reasons: int = 3,
     fingerprint: str | None = None,
+    scaling: Scaling = Scaling(),
 ) -> Path:
     """Write `export_root/<unix timestamp>/`, the layout TensorFlow Serving scans for versions.
 
     `model` is `Estimator.serving_model()`: raw features → {"probability", "unseen_categories"};
     `calibrator` (fitted on validation) maps its probability, and the threshold applies after it.
+    Every signature also returns `score`: the probability in scorecard points (`scaling`'s PDO rule).
     """
     export_root = Path(export_root)
     export_root.mkdir(parents=True, exist_ok=True)
@@ -82,11 +86,22 @@ def export_saved_model(
     staging = export_root / f".staging-{version}-{os.getpid()}"
     cutoff = tf.constant(threshold, tf.float32)
 
+    def decided(probability, outputs) -> dict:
+        """The outputs every signature returns: probability, score (points), decision, unseen_categories ("" when
+        not tracked)."""
+        unseen = outputs.get(UNSEEN_OUTPUT, tf.fill(tf.shape(probability), ""))
+        p = tf.clip_by_value(tf.cast(probability, tf.float64), 1e-12, 1 - 1e-12)
+        score = scaling.offset - scaling.factor * (tf.math.log(p) - tf.math.log1p(-p))
+        return {
+            "probability": probability,
+            "score": score,
+            "decision": tf.cast(probability >= cutoff, tf.int64),
+            UNSEEN_OUTPUT: unseen,
+        }
+
     def serve(features):
         outputs = model(features, training=False)
-        probability = calibrator.apply_tf(outputs["probability"])
-        unseen = outputs.get(UNSEEN_OUTPUT, tf.fill(tf.shape(probability), ""))
-        return {"probability": probability, "decision": tf.cast(probability >= cutoff, tf.int64), UNSEEN_OUTPUT: unseen}
+        return decided(calibrator.apply_tf(outputs["probability"]), outputs)
 
     # A plain tf.Module saved by tf.saved_model.save: the models as attributes (their variables and
     # lookup tables are tracked through them) and one traced function per signature. Keras'
@@ -128,8 +143,7 @@ def export_saved_model(
             probability = calibrator.apply_tf(tf.sigmoid(logit))
             top_values, top_index = tf.math.top_k(contributions, k)
             return {
-                "probability": probability,
-                "decision": tf.cast(probability >= cutoff, tf.int64),
+                **decided(probability, encoded),
                 "logit": logit,
                 "contributions": contributions,
                 "reason_features": tf.gather(names, top_index),
@@ -147,7 +161,14 @@ def export_saved_model(
         layout.preprocessing.write_text(state_to_json(state))
         layout.packed_columns.write_text(json.dumps({"categorical": categorical, "numeric": numeric}))
         layout.model.write_text(
-            json.dumps({"fingerprint": fingerprint, "threshold": threshold, "calibration": calibrator.method})
+            json.dumps(
+                {
+                    "fingerprint": fingerprint,
+                    "threshold": threshold,
+                    "calibration": calibrator.method,
+                    "scorecard": dataclasses.asdict(scaling),
+                }
+            )
         )
         if explainer is not None:
             layout.explain.write_text(

@@ -78,7 +78,8 @@ def metadata(model: LoadedExport, name: str) -> dict:
             "name": tensor_name,
         }
 
-    inputs = {n: tensor_info(s, f"{PREDICT}_{n}:0") for n, s in model.input_specs.items()}
+    arguments = {model.arguments[n]: s for n, s in model.input_specs.items()}  # as the SavedModel names them
+    inputs = {a: tensor_info(s, f"{PREDICT}_{a}:0") for a, s in arguments.items()}
     outputs = {n: tensor_info(s, f"StatefulPartitionedCall:{i}") for i, (n, s) in enumerate(model.output_specs.items())}
     signature = {"inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict"}
     return {
@@ -219,6 +220,7 @@ def _columns_from_instances(instances, model: LoadedExport) -> dict[str, list]:
             "instances",
             "a non-empty list of objects",
         )
+    instances = [model.by_column_name(row) if isinstance(row, dict) else row for row in instances]
     for i, row in enumerate(instances):
         if not isinstance(row, dict):
             raise RequestError(
@@ -244,6 +246,7 @@ def _columns_from_inputs(inputs, model: LoadedExport) -> dict[str, list]:
             "inputs",
             "an object of equal-length lists",
         )
+    inputs = model.by_column_name(inputs)
     _check_names(inputs, model, "inputs")
     scalars = [n for n, v in inputs.items() if not isinstance(v, list)]
     if scalars and len(scalars) < len(inputs):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from feature_columns.columns import argument_name
 from feature_columns.errors import UserError
 from feature_columns.fitting import FittedState, state_from_json
 from feature_columns.inputs import MISSING_CATEGORY
@@ -68,10 +69,15 @@ class LoadedExport:
         self.signatures = self.saved_model.signatures
         self.signature = self.signatures[PREDICT]
         self.spec = ModelSpec.from_yaml(self.layout.spec)
-        signature_inputs = dict(self.signature.structured_input_signature[1])
-        order = [c.name for c in self.spec.input_columns]  # list features in the spec's order
-        names = [n for n in order if n in signature_inputs] + [n for n in signature_inputs if n not in order]
-        self.input_specs = {n: signature_inputs[n] for n in names}
+        # the signature's arguments are the columns' `argument_name`s; callers use the columns' own names
+        arguments = dict(self.signature.structured_input_signature[1])
+        self.arguments = {c.name: argument_name(c.name) for c in self.spec.input_columns}
+        missing = [column for column, argument in self.arguments.items() if argument not in arguments]
+        if missing or len(arguments) != len(self.arguments):
+            raise UserError(f"{self.path}: the {PREDICT} signature does not take the spec's columns {missing}")
+        self.input_specs = {column: arguments[argument] for column, argument in self.arguments.items()}
+        # TF Serving clients send the argument names: both are accepted (`by_column_name`)
+        self.aliases = {argument: column for column, argument in self.arguments.items() if argument != column}
         self.categorical = [n for n, s in self.input_specs.items() if s.dtype == tf.string]
         self.numeric = [n for n, s in self.input_specs.items() if s.dtype != tf.string]
         # the packed signature (one string and one float matrix) avoids per-input call overhead
@@ -82,9 +88,22 @@ class LoadedExport:
             self.packed = self.signatures[PACKED]
         self.output_specs = self.signature.structured_outputs
 
+    def call(self, signature, features: dict):
+        """Run a raw-feature signature on tensors named by column (renamed to its argument names)."""
+        return signature(**{self.arguments[name]: value for name, value in features.items()})
+
+    def by_column_name(self, named: dict) -> dict:
+        """`named` (a request's features) with signature argument names replaced by the columns' own names."""
+        if not self.aliases:
+            return named
+        return {self.aliases.get(name, name): value for name, value in named.items()}
+
     def require(self, signature: str):
         if signature not in self.signatures:
-            raise UserError(f"{self.path} has no {signature} signature (exported by an older version); retrain")
+            raise UserError(
+                f"{self.path} has no {signature} signature (exported by an older version, or trained without the "
+                f"evidence); retrain"
+            )
         return self.signatures[signature]
 
     def state(self) -> FittedState:
@@ -118,8 +137,8 @@ class LoadedExport:
                 numeric=tf.constant(numeric, shape=(len(rows), len(self.numeric))),
             )
         else:
-            outputs = self.signature(
-                **{n: tf.constant(columns[n], self.input_specs[n].dtype) for n in self.input_specs}
+            outputs = self.call(
+                self.signature, {n: tf.constant(columns[n], self.input_specs[n].dtype) for n in self.input_specs}
             )
         result = {}
         for name, tensor in outputs.items():

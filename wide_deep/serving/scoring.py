@@ -21,6 +21,7 @@ from feature_columns.errors import DataError, UserError
 from feature_columns.inputs import prepare_frame, raw_dtype, to_tensors
 from wide_deep.data.dataset import add_transaction_features, needs_transactions
 from wide_deep.data.sources import (
+    TABLE_SUFFIXES,
     TableWriter,
     check_output,
     check_readable,
@@ -96,7 +97,19 @@ class Scorer:
 
     def score_arrays(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The same for rows already prepared by `prepare_frame`."""
-        return {k: v.numpy() for k, v in self.signature(**to_tensors(arrays)).items()}
+        return {k: v.numpy() for k, v in self.export.call(self.signature, to_tensors(arrays)).items()}
+
+    def score_table(
+        self, frame: pd.DataFrame, transactions=None, reasons: int = 0, source: str = "applications"
+    ) -> pd.DataFrame:
+        """The columns `make predict` writes (id, probability, score, decision, unseen_categories, and with
+        `reasons` > 0 the top reasons), as a DataFrame in the rows' order."""
+        features = self.features(frame, transactions, source)
+        signature = self.export.require(EXPLAIN) if reasons else self.signature
+        out = self.export.call(signature, to_tensors(prepare_frame(self.spec, features, source)))
+        id_column = self.spec.id_column
+        ids = features[id_column].to_numpy() if id_column and id_column in features.columns else None
+        return pa.table(_output_columns(out, ids, id_column, reasons)).to_pandas()
 
     def score_applicant(self, application: dict, transactions: pd.DataFrame | None = None) -> dict:
         """One applicant (a dict of raw fields) with its raw transactions → probability, decision, features."""
@@ -124,6 +137,8 @@ AGGREGATION_ROWS = 1_000_000
 def _output_columns(out: dict, ids, id_column: str | None, reasons: int) -> dict:
     columns = {} if ids is None else {id_column: pa.array(ids)}
     columns["probability"] = pa.array(out["probability"].numpy().astype("float64"))
+    if "score" in out:  # exports written before scores were added lack it
+        columns["score"] = pa.array(out["score"].numpy())
     columns["decision"] = pa.array(out["decision"].numpy())
     if "unseen_categories" in out:
         columns["unseen_categories"] = pa.array(out["unseen_categories"].numpy(), type=pa.binary()).cast(pa.string())
@@ -150,7 +165,7 @@ def score_file(
     with `reasons` > 0 also reason_i / reason_i_contribution for the top reasons (the export's
     `serving_explain` signature). The output appears only when every row is scored. Returns counts and rows/s."""
     check_readable(input_path, "input file")
-    output_path = check_output(output_path, "output file", inputs=[input_path, transactions])
+    output_path = check_output(output_path, "output file", [input_path, transactions], TABLE_SUFFIXES)
     input_path = Path(input_path)
     scorer = Scorer(model_dir, log)
     spec = scorer.spec
@@ -180,7 +195,7 @@ def score_file(
     rows, start = 0, time.perf_counter()
     with TableWriter(output_path) as writer:
         for ids, tensors in prefetch(prepared()):
-            columns = _output_columns(signature(**tensors), ids, spec.id_column, reasons)
+            columns = _output_columns(scorer.export.call(signature, tensors), ids, spec.id_column, reasons)
             writer.write(pa.table(columns))
             rows += len(columns["probability"])
         if rows == 0:

@@ -16,6 +16,7 @@ in the app (`wide_deep.serving.rest.create_app`).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import time
@@ -134,7 +135,7 @@ def make_server(
         port=port,
         log_level="warning",
         http=guarded_protocol(limits),
-        loop="uvloop",
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",  # uvloop: optional, faster
         timeout_keep_alive=limits.keep_alive,
         timeout_graceful_shutdown=10,
         access_log=False,

@@ -6,7 +6,7 @@ import numpy as np
 
 from feature_columns.fitting import GBDT
 from tests.conftest import quiet
-from wide_deep.core.gbdt import GRID, TreeMatrix, fit_trees
+from wide_deep.core.gbdt import GRID, SETTINGS, TreeMatrix, fit_trees
 from wide_deep.run.config import RunConfig
 from wide_deep.run.pipeline import prepare_data
 
@@ -20,8 +20,12 @@ def test_fit_trees_adds_the_tuned_trees_to_the_state():
     assert {k: v for k, v in state.items() if k != GBDT} == data.state
     assert trees.columns == tuple(c.name for c in spec.input_columns)
     assert "personal_status_and_sex" not in trees.columns  # protected columns stay out of the trees too
-    assert "GBDT wide branch: LightGBM" in said[0] and f"with {len(trees.trees)} trees" in said[0]
-    assert any(str(leaves) in said[0] for leaves in GRID["num_leaves"])
+    assert said[0] == f"GBDT wide branch: tuning LightGBM on validation ({len(SETTINGS)} settings)"
+    assert [line.startswith(f"  LightGBM {i + 1}/{len(SETTINGS)} ") for i, line in enumerate(said[1:-1])] == [
+        True
+    ] * len(SETTINGS)
+    assert "GBDT wide branch: LightGBM" in said[-1] and f"with {len(trees.trees)} trees" in said[-1]
+    assert any(str(leaves) in said[-1] for leaves in GRID["num_leaves"])
     again = fit_trees(spec, data.state, data.splits["train"], data.splits["valid"], seed=0, log=quiet)[GBDT]
     assert again == trees  # deterministic
     x = TreeMatrix(spec, data.state)(data.splits["valid"].arrays)

@@ -68,7 +68,7 @@ def test_bad_transaction_inputs_are_named(tmp_path):
         aggregate_transactions(_tx().drop(columns=["amt"]), _apps(), SPEC, "eid")
     bad = _apps().astype({"as_of": object})
     bad.loc[1, "as_of"] = "someday"
-    with pytest.raises(DataError, match="'as_of' row 1 is not a date"):
+    with pytest.raises(DataError, match="'as_of' data row 1 .* is not a date"):
         aggregate_transactions(_tx(), bad, SPEC, "eid")
     with pytest.raises(DataError, match="no \\*.parquet files"):
         aggregate_transactions(tmp_path, _apps(), SPEC, "eid")

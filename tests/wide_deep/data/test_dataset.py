@@ -1,9 +1,11 @@
 """One labelled file read against its spec: validation by name, labels, ids, the stratified split."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from feature_columns import DataError
+from feature_columns import DataError, FeatureSpec
 from tests.conftest import quiet
 from wide_deep.data.dataset import Split, load_dataset, stratified_split
 
@@ -57,9 +59,10 @@ def test_splits_take_and_concatenate_every_field():
 @pytest.mark.parametrize("mutate, message", [
     (lambda f: f.drop(columns=["amount"]), r"column\(s\) \['amount'\]"),
     (lambda f: f.drop(columns=["y"]), "label column 'y' is missing"),
-    (lambda f: f.assign(y=np.where(np.arange(len(f)) == 7, 2, f["y"])), "row 7 has value 2"),
+    (lambda f: f.assign(y=np.where(np.arange(len(f)) == 7, 2, f["y"])), r"data row 7 \(line 9 of a CSV file\) has value 2"),
     (lambda f: f.assign(y=0), "only one class"),
-    (lambda f: f.assign(id=np.where(np.arange(len(f)) == 9, 3, f["id"])), r"repeats id 3 \(rows \[3, 9\]\)"),
+    (lambda f: f.assign(id=np.where(np.arange(len(f)) == 9, 3, f["id"])), r"repeats id 3 \(data rows \[3, 9\] \(lines \[5, 11\] of a CSV file\)\)"),
+    (lambda f: f.assign(id=np.nan), r"id column 'id' is empty in 400 of 400 row\(s\), first at data rows \[0, 1, 2, 3, 4\]"),
     (lambda f: f.assign(amount=f["amount"].astype(object).where(np.arange(len(f)) != 11, "twelve")), "'amount'.*row 11.*'twelve'"),
     (lambda f: f.assign(y=f["y"].astype(float).where(np.arange(len(f)) != 4, np.nan)), "empty in 1 row"),
 ])
@@ -89,3 +92,20 @@ def test_label_without_negative_list_must_be_binary(toy_spec, toy_frame, tmp_pat
     frame.loc[0, "y"] = "ugly"
     with pytest.raises(DataError, match="label.negative"):
         load_dataset(spec, _write(frame, tmp_path), log=quiet)
+
+
+def test_rows_without_a_label_are_an_error_unless_the_spec_drops_them(toy_spec, toy_frame, tmp_path):
+    frame = toy_frame.assign(y=toy_frame["y"].astype(float).where(np.arange(len(toy_frame)) % 10 != 3, np.nan))
+    path = _write(frame, tmp_path)
+    with pytest.raises(DataError, match=r"empty in 40 row\(s\), first at data row 3 .*missing: drop"):
+        load_dataset(toy_spec, path, log=quiet)
+    dropping = dataclasses.replace(toy_spec, label=dataclasses.replace(toy_spec.label, missing="drop"))
+    assert FeatureSpec.from_dict(dropping.to_dict()) == dropping  # the setting round-trips through YAML's dict
+    logs = []
+    loaded = load_dataset(dropping, path, log=logs.append)
+    assert loaded.report["unlabelled_rows_dropped"] == 40 and any("40 row(s) without a label" in line for line in logs)
+    kept_ids = np.concatenate([split.ids for split in loaded.splits.values()])
+    assert sorted(kept_ids.tolist()) == [i for i in range(len(frame)) if i % 10 != 3]
+    bad = frame.assign(amount=frame["amount"].astype(object).where(np.arange(len(frame)) != 13, "lots"))
+    with pytest.raises(DataError, match=r"'amount' is numeric in the spec but data row 13 "):  # row numbers still count every row of the file
+        load_dataset(dropping, _write(bad, tmp_path), log=quiet)

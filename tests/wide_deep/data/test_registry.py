@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from feature_columns.errors import UserError
-from wide_deep.data.registry import BUILTIN, PROJECT_ROOT, resolve
+from wide_deep.data.registry import PROJECT_ROOT, builtin, resolve
 
 
 def test_builtin_datasets_exist_with_their_specs():
@@ -13,7 +13,7 @@ def test_builtin_datasets_exist_with_their_specs():
         info = resolve(name, None, None)
         assert info.data.exists() and info.spec.exists() and info.truth is None
     sme = resolve("sme", None, None)
-    assert sme.synthetic and sme.spec == PROJECT_ROOT / "data/specs/sme.yaml" and sme == BUILTIN["sme"]
+    assert sme.synthetic and sme.spec == PROJECT_ROOT / "data/specs/sme.yaml" and sme == builtin("sme")
 
 
 def test_another_file_of_a_builtin_dataset_brings_its_own_truth():

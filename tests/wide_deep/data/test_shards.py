@@ -93,7 +93,7 @@ def test_a_bad_row_in_a_streamed_file_names_file_and_row(german_shards, german_s
     stream = TrainStream(german_spec, [str(path / "train-0.parquet"), str(tmp_path / "bad.parquet")], rows=300, total_rows=300)
     with pytest.raises(Exception):  # noqa: B017 - TensorFlow wraps it; the DataError itself is kept below
         _stream_values(stream, epoch=1)
-    with pytest.raises(DataError, match=r"bad.parquet: column 'credit_amount' is numeric in the spec but row 40 holds 'lots'"):
+    with pytest.raises(DataError, match=r"bad.parquet: column 'credit_amount' is numeric in the spec but data row 40 \(line 42 of a CSV file\) holds 'lots'"):
         stream.reraise_data_error()
 
 
@@ -115,7 +115,8 @@ def test_written_shards_hold_the_training_split_and_stream_deterministically(sma
     from wide_deep.data.shards import write_shards
     from wide_deep.evidence.metrics import auc
     from wide_deep.run.config import RunConfig
-    from wide_deep.run.pipeline import prepare_data, train_and_evaluate
+    from wide_deep.run.pipeline import prepare_data
+    from wide_deep.run.training import train_and_evaluate
 
     out = tmp_path / "shards"
     sizes = write_shards(sme_spec, small_sme / "applications.parquet", out, num_shards=3, split_seed=42, log=quiet)

@@ -25,7 +25,7 @@ def test_settings_are_saved_and_read_back_typed(toy_spec, toy_frame, tmp_path):
     assert json.loads(run.file(CONFIG).read_text())["model_shaping"] == json.loads(json.dumps(config.model_shaping()))
     assert json.loads(run.file(PREPROCESSING).read_text())["version"] == 1
     assert run.check_resumable(config, toy_spec)
-    with pytest.raises(UserError, match=r"different settings \(model\)"):
+    with pytest.raises(UserError, match=r"different settings \(--hidden_units: was \[4\], now \[256, 128, 64\]\)"):
         run.check_resumable(RunConfig(dataset="toy", include_protected=True), toy_spec)
     assert sorted(p.name for p in run.path.iterdir()) == sorted([CONFIG, SPEC, PREPROCESSING])  # nothing partial
 

@@ -13,7 +13,8 @@ from tests.conftest import quiet
 from wide_deep.core.config import TrainConfig
 from wide_deep.run.config import RunConfig
 from wide_deep.run.model_dir import ModelDir
-from wide_deep.run.pipeline import prepare_data, run_training, train_and_evaluate
+from wide_deep.run.pipeline import prepare_data, run_training
+from wide_deep.run.training import train_and_evaluate
 
 REQUIRED_KEYS = {
     "auc",
@@ -89,7 +90,7 @@ def test_rerun_resumes_and_changed_settings_are_refused(tmp_path):
     changed = dataclasses.replace(
         german(tmp_path, epochs=4), model=dataclasses.replace(RunConfig().model, hidden_units=(32,))
     )
-    with pytest.raises(UserError, match=r"different settings \(model\)"):
+    with pytest.raises(UserError, match=r"different settings \(--hidden_units: was \[256, 128, 64\], now \[32\]\)"):
         run_training(changed, log=quiet)
 
 
@@ -144,6 +145,9 @@ def test_a_user_csv_with_a_spec_and_bad_input_errors(tmp_path, toy_frame):
         prepare_data(dataclasses.replace(config, dataset=str(tmp_path / "bad.csv")), log=quiet)
     with pytest.raises(UserError, match="--spec"):
         prepare_data(RunConfig(dataset=str(tmp_path / "loans.csv")), log=quiet)
+    (tmp_path / "named.yaml").write_text("name: sme_loans_2024\n" + SPEC)  # the spec's name, not the file's
+    named = prepare_data(dataclasses.replace(config, spec=str(tmp_path / "named.yaml")), log=quiet)
+    assert named.info.name == "sme_loans_2024"
     (tmp_path / "dup.yaml").write_text(SPEC.replace("crosses:", "  - {name: city, type: numeric}\ncrosses:"))
     with pytest.raises(UserError, match="'city' is named twice"):
         prepare_data(dataclasses.replace(config, spec=str(tmp_path / "dup.yaml")), log=quiet)

@@ -75,7 +75,7 @@ def test_status_and_metadata(served):
     assert (
         signature["inputs"]["city"]["dtype"] == "DT_STRING" and signature["inputs"]["txn_count"]["dtype"] == "DT_FLOAT"
     )
-    assert set(signature["outputs"]) == {"probability", "decision", "unseen_categories"}
+    assert set(signature["outputs"]) == {"probability", "score", "decision", "unseen_categories"}
 
 
 def test_row_and_columnar_formats_match_the_batch_scorer(served):

@@ -42,6 +42,7 @@ def test_batch_scores_equal_the_trained_model(sme_run, small_sme, scored):
 def test_reasons_are_the_features_that_raised_the_risk(sme_run, scored):
     frame = pd.read_parquet(scored[0])
     assert {"reason_1", "reason_1_contribution", "reason_3", "reason_3_contribution"} <= set(frame.columns)
+    assert "unseen_categories" in frame.columns  # with reasons as without
     top = frame["reason_1_contribution"].to_numpy()
     assert (top >= 0).all() and (frame.loc[top > 0, "reason_1"] != "").all() and (top > 0).mean() > 0.5
     assert (frame["reason_1_contribution"] >= frame["reason_2_contribution"]).all()
@@ -101,3 +102,16 @@ def test_prepared_rows_score_like_raw_ones(sme_run, small_sme):
     np.testing.assert_array_equal(
         scorer.score_frame(frame)["probability"], scorer.score_arrays(prepare_frame(scorer.spec, frame))["probability"]
     )
+
+
+def test_scores_are_in_the_scorecards_points(sme_run, small_sme):
+    """Every output has `score`: the probability's log-odds in the scorecard's PDO points (the run's scaling)."""
+    from wide_deep.evidence.scorecard import Scaling
+
+    applications = pd.read_parquet(small_sme / "applications.parquet").head(50)
+    scorer = Scorer(sme_run, log=quiet)
+    table = scorer.score_table(applications, scorer.transactions_for(small_sme / "applications.parquet"))
+    p = table["probability"].to_numpy(dtype="float64")
+    scaling = Scaling(*ModelDir(sme_run).load_config().scorecard)
+    np.testing.assert_allclose(table["score"], scaling.score(np.log(p / (1 - p))), atol=1e-6)
+    assert list(table.columns)[:4] == ["enterprise_id", "probability", "score", "decision"]

@@ -1,0 +1,97 @@
+"""Wide & Deep credit models from Python: fit on a DataFrame, score a DataFrame, reopen a trained model_dir.
+
+    from wide_deep.api import CreditModel
+    model = CreditModel.fit(loans, "loans.yaml", model_dir="runs/loans")      # the accurate preset
+    scores = model.score(new_loans, reasons=3)   # id, probability, score, decision, unseen_categories, reasons
+    model = CreditModel.load("runs/loans")       # the newest export of a run trained by any command
+
+It is the training path of `make train` (the same RunConfig, pipeline, evidence and export), with the
+data and spec handed over as objects; settings are named as the flags are (`epochs=5`, `hidden_units=(64,)`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from feature_columns.errors import UserError
+from feature_columns.spec import FeatureSpec
+from wide_deep.core.config import ModelConfig, TrainConfig
+from wide_deep.core.startup import quiet_tensorflow_import
+from wide_deep.run.config import PRESETS, RunConfig, with_preset
+from wide_deep.run.model_dir import ModelDir
+from wide_deep.run.pipeline import GivenData, run_training
+
+quiet_tensorflow_import()  # a notebook's first TensorFlow import without the CUDA notices
+
+
+class CreditModel:
+    """A trained run: its newest export scores raw applications; `metrics` is what training measured."""
+
+    def __init__(self, model_dir: str | Path, log=print):
+        from wide_deep.serving.scoring import Scorer
+
+        self.model_dir = Path(model_dir)
+        self.scorer = Scorer(model_dir, log)
+
+    @classmethod
+    def load(cls, model_dir: str | Path, log=print) -> CreditModel:
+        return cls(model_dir, log)
+
+    @classmethod
+    def fit(
+        cls,
+        data: pd.DataFrame | str | Path,
+        spec: FeatureSpec | str | Path,
+        model_dir: str | Path,
+        preset: str = "accurate",
+        log=print,
+        **settings,
+    ) -> CreditModel:
+        """Train on `data` (a DataFrame, or a CSV/Parquet path) described by `spec` (a FeatureSpec or a YAML path),
+        evaluate on its test split, collect the evidence and export into `model_dir`; rerun to resume."""
+        if preset not in PRESETS:
+            raise UserError(f"preset={preset!r} is not one of {list(PRESETS)}")
+        config = run_config(preset, model_dir, **settings)
+        if isinstance(spec, FeatureSpec) or isinstance(data, pd.DataFrame):
+            spec = spec if isinstance(spec, FeatureSpec) else FeatureSpec.from_yaml(spec)
+            given = GivenData(data if isinstance(data, pd.DataFrame) else Path(data), spec)
+            name = f"DataFrame:{spec.name}" if isinstance(data, pd.DataFrame) else str(data)
+            config = dataclasses.replace(config, dataset=name, spec=None)
+        else:
+            given, config = None, dataclasses.replace(config, dataset=str(data), spec=str(spec))
+        run_training(config, log=log, given=given)
+        return cls(model_dir, log)
+
+    @property
+    def metrics(self) -> dict:
+        return ModelDir(self.model_dir).read_metrics()
+
+    def score(self, frame: pd.DataFrame, transactions=None, reasons: int = 0) -> pd.DataFrame:
+        """One row per application: the id (when the spec has one), probability, score (points), decision,
+        unseen_categories and, with `reasons` > 0, reason_i / reason_i_contribution (what raised the risk)."""
+        return self.scorer.score_table(frame, transactions, reasons, source="the DataFrame")
+
+
+def run_config(preset: str, model_dir: str | Path, **settings) -> RunConfig:
+    """The RunConfig of `preset` with `settings` (named as the flags are) applied to the run, model or training."""
+    fields = {
+        "run": {f.name for f in dataclasses.fields(RunConfig)} - {"model", "train", "model_dir"},
+        "model": {f.name for f in dataclasses.fields(ModelConfig)},
+        "train": {f.name for f in dataclasses.fields(TrainConfig)},
+    }
+    unknown = sorted(set(settings) - set().union(*fields.values()))
+    if unknown:
+        raise UserError(f"unknown setting(s) {unknown}; known: {sorted(set().union(*fields.values()))}")
+    keep = {k: v for k, v in settings.items() if k in PRESETS[preset]}
+    if "epochs" in settings and "min_steps" not in settings:
+        keep["min_steps"] = 0  # an explicit epoch count is honoured as given, as on the command line
+    config = with_preset(RunConfig(model_dir=str(model_dir)), preset, **keep)
+    return dataclasses.replace(
+        config,
+        **{k: v for k, v in settings.items() if k in fields["run"]},
+        model=dataclasses.replace(config.model, **{k: v for k, v in settings.items() if k in fields["model"]}),
+        train=dataclasses.replace(config.train, **{k: v for k, v in settings.items() if k in fields["train"]}),
+    )
