@@ -132,6 +132,7 @@ class Scorer:
 
 
 AGGREGATION_ROWS = 1_000_000
+EXPLAIN_ROWS = 8192  # rows per call of the reason-code signature
 
 
 def _output_columns(out: dict, ids, id_column: str | None, reasons: int) -> dict:
@@ -176,6 +177,8 @@ def score_file(
     # AGGREGATION_ROWS applications, which are then scored batch_rows at a time.
     aggregates = needs_transactions(spec, column_names(input_path))
     read_rows = max(batch_rows, AGGREGATION_ROWS) if aggregates else batch_rows
+    if reasons:  # integrated gradients hold steps × rows × features at once: smaller batches bound the memory
+        batch_rows = min(batch_rows, EXPLAIN_ROWS)
 
     def prepared():  # runs one batch ahead of the model, on a worker thread
         offset = 0
