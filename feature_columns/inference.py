@@ -142,7 +142,7 @@ def _column_entry(values: pd.Series, y: np.ndarray, labelled: np.ndarray) -> tup
     numeric = pd.to_numeric(present, errors="coerce") if not pd.api.types.is_numeric_dtype(present) else present
     is_numeric = bool(numeric.notna().all()) and not pd.api.types.is_bool_dtype(present)
     if not is_numeric and _looks_like_dates(present):
-        return None, "dates (a date difference could become a feature; not yet derived here)", None
+        return None, "dates (a derived months_between column can use them)", None
     notes = [f"{missing:.0%} missing"] if missing >= 0.05 else []
     if is_numeric and distinct > 2:
         whole = bool(np.all(np.floor(numeric) == numeric))

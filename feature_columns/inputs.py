@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from feature_columns.columns import CategoricalColumn, Column
+from feature_columns.derived import add_derived
 from feature_columns.errors import DataError, data_row
 
 MISSING_CATEGORY = ""
@@ -111,6 +112,7 @@ def prepare_frame(spec, frame: pd.DataFrame, source: str = "data", row_offset: i
     Raises DataError naming the column and row for a missing column or text in a numeric column
     (rows counted from `row_offset`: a streamed batch's position in its file).
     """
+    frame = add_derived(spec.derived, frame, source, row_offset)
     missing = [c for c in spec.raw_feature_names if c not in frame.columns]
     if missing:
         raise DataError(

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from feature_columns.columns import COLUMN_TYPES, Column, CrossedColumn, argument_name
+from feature_columns.derived import DerivedColumn
 from feature_columns.errors import SpecError
 
 UNNAMED = "custom"  # the name of a spec that gives none
@@ -68,9 +69,11 @@ class FeatureSpec:
     id_column: str | None = None
     transactions: TransactionSpec | None = None
     name: str = UNNAMED
+    derived: tuple[DerivedColumn, ...] = ()  # computed from raw columns before anything reads them
 
     def __post_init__(self):
         object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "derived", tuple(self.derived))
         self.validate()
 
     # --- validation -------------------------------------------------------------------
@@ -105,8 +108,27 @@ class FeatureSpec:
         for col in self.input_columns:
             if col.name in reserved:
                 raise SpecError(f"column '{col.name}' is the label or id column and cannot also be a feature")
+        self._validate_derived(seen, reserved)
         if not self.columns:
             raise SpecError("the spec has no feature columns")
+
+    def _validate_derived(self, kinds: dict[str, str], reserved: set) -> None:
+        names: set[str] = set()
+        for derived in self.derived:
+            if derived.name in names or derived.name in reserved:
+                raise SpecError(f"derived column '{derived.name}' is named twice, or is the label or id column")
+            if self.label.column in derived.sources:
+                raise SpecError(
+                    f"derived column '{derived.name}' is computed from the label '{self.label.column}': the model "
+                    f"would see the outcome"
+                )
+            names.add(derived.name)
+            kind = kinds.get(derived.name)
+            if kind is not None and (kind == "categorical") == derived.numeric:
+                expected = "numeric or bucketized" if derived.numeric else "categorical"
+                raise SpecError(
+                    f"column '{derived.name}' is {kind} but its derived values ({derived.kind}) make it {expected}"
+                )
 
     # --- views ------------------------------------------------------------------------
     @property
@@ -162,6 +184,7 @@ class FeatureSpec:
             id_column=self.id_column,
             transactions=self.transactions,
             name=self.name,
+            derived=self.derived,
             gbdt=gbdt and model_type != "deep",
         )
 
@@ -172,6 +195,8 @@ class FeatureSpec:
             out["id"] = self.id_column
         if self.transactions is not None:
             out["transactions"] = dataclasses.asdict(self.transactions)
+        if self.derived:
+            out["derived"] = [d.to_dict() for d in self.derived]
         out["columns"] = [_column_to_dict(c) for c in self.input_columns]
         if self.crosses:
             out["crosses"] = [_column_to_dict(c) for c in self.crosses]
@@ -191,13 +216,18 @@ class FeatureSpec:
             raise SpecError(f"{source}: expected a mapping with 'label' and 'columns', got {type(data).__name__}")
         routed = issubclass(cls, ModelSpec)
         unknown = (
-            set(data) - {"name", "label", "id", "transactions", "columns", "crosses"} - ({"gbdt"} if routed else set())
+            set(data)
+            - {"name", "label", "id", "transactions", "derived", "columns", "crosses"}
+            - ({"gbdt"} if routed else set())
         )
         if unknown:
             raise SpecError(
                 f"{source}: unknown top-level field(s) {sorted(unknown)}; expected name, label, id, transactions, "
-                f"columns, crosses"
+                f"derived, columns, crosses"
             )
+        derived = data.get("derived") or []
+        if not isinstance(derived, list):
+            raise SpecError(f"{source}: 'derived' must be a list of derived columns, got {derived!r}")
         if "label" not in data:
             raise SpecError(f"{source}: missing 'label' (e.g. label: {{column: target, positive: [1]}})")
         if not data.get("columns"):
@@ -224,6 +254,7 @@ class FeatureSpec:
             id_column=data.get("id"),
             transactions=transactions,
             name=_parse_name(data.get("name", UNNAMED), source),
+            derived=tuple(DerivedColumn.from_dict(d, f"{source}: derived[{i}]") for i, d in enumerate(derived)),
             **extra,
         )
 

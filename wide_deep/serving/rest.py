@@ -24,6 +24,7 @@ import json
 import logging
 import math
 
+import pandas as pd
 import tensorflow as tf
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +32,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from feature_columns.derived import add_derived
+from feature_columns.errors import DataError
 from feature_columns.inputs import MISSING_CATEGORY, canonical_category
 from wide_deep.serving.registry import ModelRegistry
 from wide_deep.serving.saved_model import PREDICT, LoadedExport
@@ -175,6 +178,22 @@ def parse_predict_request(body: bytes, model: LoadedExport) -> tuple[dict[str, l
     return _columns_from_inputs(payload["inputs"], model), False
 
 
+def _with_derived(rows: list[dict], model: LoadedExport) -> list[dict]:
+    """Rows that send the source columns of the model's derived inputs instead of their values, completed by the
+    code training used (`add_derived`); the sources themselves are then dropped."""
+    derived = [d for d in model.spec.derived if d.name in model.input_specs]
+    if not derived or all(d.name in row for row in rows for d in derived):
+        return rows
+    try:
+        frame = add_derived(model.spec.derived, pd.DataFrame(rows), "request")
+    except DataError as error:
+        raise RequestError(400, str(error)[:300], "instances", "the derived columns' source values") from None
+    sources = {s for d in model.spec.derived for s in d.sources} - set(model.input_specs)
+    frame = frame.drop(columns=[c for c in sources if c in frame.columns])
+    frame = frame.astype(object).where(frame.notna(), None)  # NaN → null: a missing value
+    return frame.to_dict("records")
+
+
 def _check_names(names, model: LoadedExport, where: str) -> None:
     missing = [n for n in model.input_specs if n not in names]
     if missing:
@@ -221,6 +240,8 @@ def _columns_from_instances(instances, model: LoadedExport) -> dict[str, list]:
             "a non-empty list of objects",
         )
     instances = [model.by_column_name(row) if isinstance(row, dict) else row for row in instances]
+    if all(isinstance(row, dict) for row in instances):
+        instances = _with_derived(instances, model)
     for i, row in enumerate(instances):
         if not isinstance(row, dict):
             raise RequestError(
@@ -247,6 +268,12 @@ def _columns_from_inputs(inputs, model: LoadedExport) -> dict[str, list]:
             "an object of equal-length lists",
         )
     inputs = model.by_column_name(inputs)
+    same_length = len({len(v) if isinstance(v, list) else -1 for v in inputs.values()}) == 1
+    if model.spec.derived and same_length and all(isinstance(v, list) for v in inputs.values()):
+        rows = [dict(zip(inputs, values)) for values in zip(*inputs.values())]
+        completed = _with_derived(rows, model)
+        if completed is not rows and completed:
+            inputs = {name: [row[name] for row in completed] for name in completed[0]}
     _check_names(inputs, model, "inputs")
     scalars = [n for n, v in inputs.items() if not isinstance(v, list)]
     if scalars and len(scalars) < len(inputs):

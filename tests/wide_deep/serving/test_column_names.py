@@ -1,4 +1,5 @@
-"""Any column name a CSV can hold works end to end: training, batch scoring, every signature, REST."""
+"""A user's own columns end to end (training, batch scoring, every signature, REST, a .keras file): any name a CSV
+can hold, and derived columns computed from raw ones."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ SPEC = textwrap.dedent("""
     name: odd_names
     label: {column: y, positive: [1]}
     id: id
+    derived:
+      - {name: months open, kind: months_between, start: opened, end: applied}
+      - {name: sector.2, kind: prefix, column: sector code, length: 2}
     columns:
+      - {name: months open, type: numeric}
+      - {name: sector.2, type: categorical}
       - {name: 'home city/region', type: categorical}
       - {name: '_tier', type: categorical}
       - {name: 'Loan-Amount (EUR)', type: numeric, encoding: log1p_zscore}
@@ -25,6 +31,17 @@ SPEC = textwrap.dedent("""
     crosses:
       - {keys: ['home city/region', 'age.years'], min_frequency: 2}
 """)
+
+
+def odd_frame() -> pd.DataFrame:
+    """The toy data with odd names, two dates and a code: the sources of the derived columns, not their values."""
+    frame = make_toy_frame().rename(columns=ODD)
+    rng = np.random.default_rng(1)
+    applied = pd.Timestamp("2024-06-01") + pd.to_timedelta(rng.integers(0, 90, len(frame)), unit="D")
+    opened = applied - pd.to_timedelta(rng.integers(30, 3000, len(frame)), unit="D")
+    frame["applied"], frame["opened"] = applied.strftime("%Y-%m-%d"), opened.strftime("%Y-%m-%d")
+    frame["sector code"] = rng.choice([541110, 722511, 441110], len(frame))
+    return frame
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +52,7 @@ def odd_run(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("odd")
     (folder / "spec.yaml").write_text(SPEC)
-    make_toy_frame().rename(columns=ODD).to_csv(folder / "loans.csv", index=False)
+    odd_frame().to_csv(folder / "loans.csv", index=False)
     config = RunConfig(
         dataset=str(folder / "loans.csv"),
         spec=str(folder / "spec.yaml"),
@@ -49,6 +66,7 @@ def odd_run(tmp_path_factory):
 
 
 def test_odd_column_names_train_score_and_serve(odd_run):
+    from feature_columns.derived import add_derived
     from wide_deep.serving.rest import metadata, parse_predict_request
     from wide_deep.serving.saved_model import EXAMPLES, LoadedExport
     from wide_deep.serving.scoring import Scorer, batch_probabilities, score_file
@@ -60,11 +78,18 @@ def test_odd_column_names_train_score_and_serve(odd_run):
     batch = batch_probabilities(folder / "scores.csv")
 
     export = LoadedExport(Scorer(folder / "m", log=quiet).export.path)
-    assert set(export.input_specs) == set(ODD.values())
+    assert set(export.input_specs) == set(ODD.values()) | {"months open", "sector.2"}
     assert export.arguments["home city/region"] == "home_city_region" and export.arguments["_tier"] == "x_tier"
     frame = pd.read_csv(folder / "loans.csv").head(5)
-    rows = json.loads(frame[list(ODD.values())].to_json(orient="records"))
+    derived = add_derived(export.spec.derived, frame, "test")
+    rows = json.loads(derived[list(export.input_specs)].to_json(orient="records"))
     expected = batch[:5]
+    sources = json.loads(frame[[*ODD.values(), "opened", "applied", "sector code"]].to_json(orient="records"))
+    from_sources = export.predict_columns(parse_predict_request(json.dumps({"instances": sources}).encode(), export)[0])
+    np.testing.assert_allclose(from_sources["probability"], expected, atol=1e-6)  # REST derives them as training did
+    columnar = {name: [row[name] for row in sources] for name in sources[0]}
+    from_columns = export.predict_columns(parse_predict_request(json.dumps({"inputs": columnar}).encode(), export)[0])
+    np.testing.assert_allclose(from_columns["probability"], expected, atol=1e-6)
     by_column = export.predict_columns(parse_predict_request(json.dumps({"instances": rows}).encode(), export)[0])
     np.testing.assert_allclose(by_column["probability"], expected, atol=1e-6)
     renamed = [{export.arguments[k]: v for k, v in row.items()} for row in rows]  # what a TF Serving client sends
