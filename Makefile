@@ -18,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # OpenMP threads (LightGBM, scikit-learn) sleep rather than spin while they wait: see experiments/cli.py
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup data shards spec train predict serve report monitor ablation sensitivity test lint format bench bench-serve clean
+.PHONY: setup install-check data shards spec train predict serve report monitor ablation sensitivity test lint format bench bench-serve clean
 
 $(STAMP): requirements.txt requirements-dev.txt setup.py pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ bench-serve: $(STAMP)
 # Two pytest workers (both cores); each test file runs whole on one of them (its fixtures built once).
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+# A fresh venv, `pip install .` from the registry, then train and score from outside the repository.
+install-check:
+	bash .ci/install-check
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -114,6 +115,12 @@ def collect(
     streamed), `test` the encoded test split, `scores` the test probabilities before
     (`raw_test`) and after (`test`) calibration.
     """
+    started = [time.perf_counter()]
+
+    def done(step: str) -> None:  # one progress line per step, with its seconds
+        log(f"  {step} ({time.perf_counter() - started[0]:.1f} s)")
+        started[0] = time.perf_counter()
+
     train_split, test_split = data.reference, data.splits["test"]
     train_x, train_y = train_split.arrays, train_split.labels
     test_x, test_y = test_split.arrays, test_split.labels
@@ -142,6 +149,7 @@ def collect(
     tables["stability"] = stability(train_x, test_x, train_scores, final_test, inputs)
     plain["psi"] = tables["stability"]["psi"]
     plain["csi_max"] = max((v["csi"] for v in tables["stability"]["csi"].values()), default=0.0)
+    done("calibration and stability (PSI, CSI)")
 
     parts = [data.reference.rejected, data.splits["valid"].rejected, test_split.rejected]
     all_rejected = None if any(r is None for r in parts) else np.concatenate(parts)
@@ -169,6 +177,8 @@ def collect(
         plain[f"max_abs_statistical_parity_difference_{name}"] = max(
             abs(g["statistical_parity_difference"]) for g in entry["groups"].values()
         )
+
+    done("fairness by protected attribute, proxy AUCs")
 
     scaling = Scaling(*config.scorecard)
     table, summary = build_scorecard(estimator, scaling)
@@ -206,9 +216,11 @@ def collect(
             for i, reasons in enumerate(reason_codes(explainer.features, contributions[:10]))
         ],
     }
+    done("scorecard and reason codes (integrated gradients on the test split)")
     tables["importance"] = {
         "wide_weights": table[["characteristic", "attribute", "weight", "points"]].to_dict(orient="records"),
         "permutation_auc_drop": permutation_importance(estimator, test_x, test_y, inputs, config.train.seed),
     }
+    done("permutation importance")
     test_scores = pd.DataFrame({"label": test_y, "probability": final_test, "probability_uncalibrated": raw_test})
     return Evidence(plain, tables, table, scorecard_markdown(table, summary, deep_share), test_scores, explainer)

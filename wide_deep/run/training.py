@@ -200,7 +200,7 @@ def train_and_evaluate(
         result["n_fit"] = len(data.reference)  # the fitting files: the evidence's training baselines
     if with_evidence and config.evidence:
         t_evidence = time.perf_counter()
-        log("credit-risk evidence: scorecard, reason codes, fairness, stability, permutation importance")
+        log("credit-risk evidence:")
         if reference is None:
             reference = encoder.encode_split(data.reference.arrays, data.reference.labels)
         evidence = collect(
@@ -219,9 +219,7 @@ def train_and_evaluate(
         evidence.tables["model_fingerprint"] = fingerprint  # the baseline belongs to this model (and its export)
         run.save_evidence(evidence.tables, evidence.test_scores, evidence.scorecard, evidence.scorecard_markdown)
         result["evidence_seconds"] = time.perf_counter() - t_evidence
-        log(
-            f"credit-risk evidence (scorecard, reason codes, fairness, stability) in {result['evidence_seconds']:.0f} s"
-        )
+        log(f"credit-risk evidence in {result['evidence_seconds']:.0f} s")
     if config.export:
         t_export = time.perf_counter()
         log(f"exporting the SavedModel to {run.export_root}")
