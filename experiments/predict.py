@@ -21,6 +21,9 @@ flags.DEFINE_integer(
     "Also write the top-k reason codes (features that raised the risk, with their contribution to the logit)",
     lower_bound=0,
 )
+flags.DEFINE_string(
+    "cutoff", None, "Replace the export's cut-off for the decisions: probability:P (decline at P or above) or score:S"
+)
 FLAGS = flags.FLAGS
 
 
@@ -36,6 +39,7 @@ def predict() -> None:
         FLAGS.transactions,
         log=lambda m: print(m, flush=True),
         reasons=FLAGS.reasons,
+        cutoff=FLAGS.cutoff,
     )
     print(f"peak RSS {peak_rss_mb():,.0f} MB")
 

@@ -22,6 +22,7 @@ flags.DEFINE_float("header_timeout", 10.0, "Seconds a client has to send a reque
 flags.DEFINE_float(
     "body_timeout", 30.0, "Seconds a client has to send a request's body (408 otherwise)", lower_bound=0.1
 )
+flags.DEFINE_boolean("access_log", True, "A line per request on stdout: client, method, path, status, latency")
 FLAGS = flags.FLAGS
 
 
@@ -31,7 +32,13 @@ def serve() -> None:
     from wide_deep.serving.server import serve as run_server
 
     run_server(
-        FLAGS.model_dir, FLAGS.model_name, FLAGS.host, FLAGS.port, FLAGS.poll_seconds, from_flags(ServerLimits, FLAGS)
+        FLAGS.model_dir,
+        FLAGS.model_name,
+        FLAGS.host,
+        FLAGS.port,
+        FLAGS.poll_seconds,
+        from_flags(ServerLimits, FLAGS),
+        FLAGS.access_log,
     )
 
 

@@ -77,6 +77,12 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
     flags.DEFINE_float("base_score", 600.0, "Scorecard: the score at --base_odds (higher score = lower risk)")
     flags.DEFINE_float("base_odds", 50.0, "Scorecard: good:bad odds at --base_score")
     flags.DEFINE_float("pdo", 20.0, "Scorecard: points to double the good:bad odds")
+    flags.DEFINE_string(
+        "cutoff",
+        "f1",
+        "The decision's cut-off, stored in the export: f1 (maximise F1 on validation), probability:P (decline at "
+        "P or above), score:S (decline at S points or below) or approval:R (approve the share R of validation)",
+    )
     flags.DEFINE_integer("epochs", None, "(preset) Maximum training epochs (early stopping usually ends sooner)")
     flags.DEFINE_integer(
         "min_steps", None, "(preset) Small data: allow at least this many optimizer steps, raising the epoch limit"
@@ -119,6 +125,9 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
     flags.DEFINE_integer("data_seed", 2024, "Seed of the synthetic SME generator")
     flags.DEFINE_boolean("deterministic", True, "Deterministic TensorFlow ops (same seed and flags → same metrics)")
     flags.DEFINE_boolean("export", True, "Export a SavedModel at the end")
+    flags.DEFINE_integer(
+        "keep_exports", 5, "Export versions kept in model_dir/export/ (the newest; 0: all)", lower_bound=0
+    )
     flags.DEFINE_enum(
         "distribution",
         "default",
@@ -130,10 +139,24 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
     for name, (check, expected) in FLAG_RULES.items():
         flags.register_validator(name, check, message=f"--{name} must be {expected}")
     flags.register_validator(
+        "cutoff", _valid_cutoff, message="--cutoff must be f1, probability:P, score:S or approval:R"
+    )
+    flags.register_validator(
         "hidden_units",
         lambda units: all(u.strip().isdigit() and int(u) > 0 for u in units),
         message="--hidden_units must be positive integers, e.g. 256,128,64",
     )
+
+
+def _valid_cutoff(rule: str) -> bool:
+    from feature_columns.errors import UserError
+    from wide_deep.evidence.metrics import parse_cutoff
+
+    try:
+        parse_cutoff(rule)
+    except UserError:
+        return False
+    return True
 
 
 def _finite(value) -> bool:

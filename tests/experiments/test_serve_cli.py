@@ -41,3 +41,6 @@ def test_the_server_answers_status_predict_and_bad_requests(sme_run, small_sme):
         output = process.communicate(timeout=60)[0]
     assert process.returncode == 0 and "serving wide_deep version" in output and "stopped" in output
     assert "Traceback" not in output
+    # the access log: a line per request with method, path, status and latency (wait_until_serving's GETs too)
+    assert '"POST /v1/models/wide_deep:predict" 200 ' in output and '"POST /v1/models/wide_deep:predict" 400 ' in output
+    assert '"GET /v1/models/wide_deep" 200 ' in output and " ms\n" in output

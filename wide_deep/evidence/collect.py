@@ -177,6 +177,7 @@ def collect(
         plain[f"max_abs_statistical_parity_difference_{name}"] = max(
             abs(g["statistical_parity_difference"]) for g in entry["groups"].values()
         )
+        plain[f"min_adverse_impact_ratio_{name}"] = entry["min_adverse_impact_ratio"]
 
     done("fairness by protected attribute, proxy AUCs")
 

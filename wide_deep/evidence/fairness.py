@@ -8,7 +8,14 @@ calibration (mean predicted vs observed, Brier). Against a reference group (the 
 - equal-opportunity difference: approval rate among non-defaulters (the favourable label),
   group minus reference;
 - average-odds difference: the mean of that difference among non-defaulters and among
-  defaulters.
+  defaulters;
+- adverse-impact ratio: approval rate(group) / approval rate(reference); below 0.8 fails the
+  four-fifths rule of the US Uniform Guidelines (fairlearn's demographic-parity ratio takes the
+  smallest such ratio over groups).
+
+A group with fewer than MIN_GROUP_ROWS rows, or fewer than MIN_GROUP_CLASS defaulters or
+non-defaulters, is marked `too_small` (its AUC and rates are noise: German credit's test split
+has groups of 8).
 
 Leaving a protected column out of the model does not stop the other features from encoding
 it, so `proxy_auc` measures how well the model's own inputs predict the protected attribute
@@ -28,6 +35,8 @@ from feature_columns.spec import FeatureSpec, ModelSpec
 from wide_deep.data.tabular import tree_frame
 
 MISSING_GROUP = "(missing)"
+MIN_GROUP_ROWS, MIN_GROUP_CLASS = 30, 5
+FOUR_FIFTHS = 0.8
 # what the report shows per group (group_metrics computes these and a few more)
 GROUP_METRICS = (
     "count",
@@ -39,6 +48,8 @@ GROUP_METRICS = (
     "statistical_parity_difference",
     "equal_opportunity_difference",
     "average_odds_difference",
+    "adverse_impact_ratio",
+    "too_small",
     "mean_predicted",
     "brier",
 )
@@ -82,17 +93,26 @@ def group_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, grou
             "approval_rate_defaulters": _rate(a[y == 1]),
             "mean_predicted": float(s.mean()),
             "brier": float(np.mean((s - y) ** 2)),
+            "too_small": bool(m.sum() < MIN_GROUP_ROWS or min(y.sum(), len(y) - y.sum()) < MIN_GROUP_CLASS),
         }
     reference = next(iter(rows))
     ref = rows[reference]
     for row in rows.values():
         row["statistical_parity_difference"] = row["approval_rate"] - ref["approval_rate"]
         row["equal_opportunity_difference"] = row["approval_rate_non_defaulters"] - ref["approval_rate_non_defaulters"]
+        row["adverse_impact_ratio"] = row["approval_rate"] / ref["approval_rate"] if ref["approval_rate"] > 0 else None
         row["average_odds_difference"] = 0.5 * (
             (row["approval_rate_non_defaulters"] - ref["approval_rate_non_defaulters"])
             + (row["approval_rate_defaulters"] - ref["approval_rate_defaulters"])
         )
-    return {"reference_group": reference, "groups": rows}
+    ratios = [r["adverse_impact_ratio"] for r in rows.values() if r["adverse_impact_ratio"] is not None]
+    return {
+        "reference_group": reference,
+        "groups": rows,
+        "min_adverse_impact_ratio": min(ratios, default=None),
+        "four_fifths_rule": "passes" if min(ratios, default=1.0) >= FOUR_FIFTHS else "fails",
+        "too_small_groups": [g for g, r in rows.items() if r["too_small"]],
+    }
 
 
 def proxy_auc(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn import metrics as skm
+
+from feature_columns.errors import UserError
 
 # metrics at the decision threshold: the default class's and the support-weighted over both classes
 THRESHOLD_METRICS = ("precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted")
@@ -21,6 +25,41 @@ def f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     precision, recall, thresholds = skm.precision_recall_curve(labels, scores)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     return float(thresholds[int(np.argmax(f1))])
+
+
+CUTOFF_KINDS = ("f1", "probability", "score", "approval")
+
+
+def parse_cutoff(rule: str) -> tuple[str, float | None]:
+    """`f1`, `probability:P`, `score:S` or `approval:R` → (kind, value); a UserError names what is wrong."""
+    kind, _, value = rule.partition(":")
+    if kind not in CUTOFF_KINDS or (kind == "f1") != (value == ""):
+        raise UserError(
+            f"cut-off {rule!r}: expected f1, probability:P (decline at P or above), score:S (decline at S points or "
+            f"below) or approval:R (approve the share R of the validation split)"
+        )
+    if kind == "f1":
+        return kind, None
+    try:
+        number = float(value)
+    except ValueError:
+        raise UserError(f"cut-off {rule!r}: {value!r} is not a number") from None
+    if not math.isfinite(number) or (kind in ("probability", "approval") and not 0 < number < 1):
+        raise UserError(f"cut-off {rule!r}: {kind} must be {'in (0, 1)' if kind != 'score' else 'finite'}")
+    return kind, number
+
+
+def decision_threshold(rule: str, labels: np.ndarray, scores: np.ndarray, scaling) -> float:
+    """The probability at or above which an applicant is declined, from a cut-off rule (`parse_cutoff`); `labels`
+    and `scores` are the validation split's (never test), `scaling` the scorecard's points rule."""
+    kind, value = parse_cutoff(rule)
+    if kind == "f1":
+        return f1_threshold(labels, scores)
+    if kind == "probability":
+        return value
+    if kind == "score":
+        return scaling.probability(value)
+    return float(np.quantile(np.asarray(scores, dtype="float64"), value))  # approval: that share scores below it
 
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:

@@ -281,8 +281,16 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
             f"<h3>{html.escape(name)}</h3><p>In the model: <b>{_fmt(entry['in_model'])}</b>. Proxy test: the model's "
             f"inputs predict this attribute with AUC <b>{_fmt(entry['proxy_auc'])}</b> (0.5 = no proxy). "
             f"Reference group: {html.escape(entry['reference_group'])}; approval = predicted probability below "
-            f"the threshold.</p>"
+            f"the threshold. Four-fifths rule (smallest adverse-impact ratio "
+            f"{_fmt(entry.get('min_adverse_impact_ratio'))}): <b>{entry.get('four_fifths_rule', 'not computed')}</b>."
+            f"</p>"
         )
+        if entry.get("too_small_groups"):
+            body += (
+                f"<p class='note'>Too small to read (under {fairness.MIN_GROUP_ROWS} rows or under "
+                f"{fairness.MIN_GROUP_CLASS} defaulters or non-defaulters): "
+                f"{html.escape(', '.join(entry['too_small_groups']))}; their AUC and rates are noise.</p>"
+            )
         body += _table([{"group": g, **row} for g, row in entry["groups"].items()], ["group", *fairness.GROUP_METRICS])
     parts.append(
         _section("fairness", "Fairness by protected attribute", body or "<p>No column is marked protected.</p>")

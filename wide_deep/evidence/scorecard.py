@@ -45,6 +45,10 @@ class Scaling:
     def score(self, logit: np.ndarray) -> np.ndarray:
         return self.offset - self.factor * np.asarray(logit, dtype="float64")
 
+    def probability(self, score: float) -> float:
+        """The default probability whose score is `score` (the inverse of `score` on probabilities)."""
+        return float(1.0 / (1.0 + math.exp(-(self.offset - score) / self.factor)))
+
 
 def attribute_labels(column, entry: FittedEntry) -> list[str]:
     """A readable label for every index of a wide column (index 0 of a vocabulary is out-of-vocabulary)."""

@@ -48,10 +48,12 @@ class RunConfig:
     include_protected: bool = False  # keep `protected: true` columns in the model (the paper's setup)
     calibration: str = "none"  # none | platt | isotonic, fitted on validation, carried in the export
     scorecard: tuple = (600.0, 50.0, 20.0)  # base score, base good:bad odds, points to double the odds
+    cutoff: str = "f1"  # the decision's cut-off: f1 | probability:P | score:S | approval:R (on validation)
     split_seed: int = 42
     num_enterprises: int = 129_880  # synthetic SME data size when it must be generated
     data_seed: int = 2024
     export: bool = True
+    keep_exports: int = 5  # export versions kept in model_dir/export/ (the newest; 0: all)
     evidence: bool = True  # credit-risk evidence after training (off: metrics only)
     distribution: str = "default"  # default (one process) | multi_worker (MultiWorkerMirroredStrategy, TF_CONFIG)
     model: ModelConfig = ModelConfig()

@@ -253,6 +253,16 @@ class ModelDir:
 
         return export_versions(self.export_root)
 
+    def prune_exports(self, keep: int) -> list[Path]:
+        """Delete all but the newest `keep` complete export versions (0: keep all); returns the deleted ones."""
+        import shutil
+
+        versions = self.export_versions()
+        old = versions[:-keep] if 0 < keep < len(versions) else []
+        for version in old:
+            shutil.rmtree(version)
+        return old
+
     def latest_export(self) -> Path | None:
         versions = self.export_versions()
         return versions[-1] if versions else None

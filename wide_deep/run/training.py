@@ -61,6 +61,15 @@ def _columns_only(state: FittedState) -> FittedState:
     return {name: entry for name, entry in state.items() if name != GBDT}
 
 
+def ignored_columns(dataset_spec, routed) -> tuple[str, ...]:
+    """Columns of the dataset's spec the routed model does not read (protected ones, the label and its rejected
+    flag), in spec order."""
+    used = set(routed.raw_feature_names)
+    unused = [c.name for c in dataset_spec.input_columns if c.name not in used]
+    label = dataset_spec.label
+    return (*unused, label.column, *([label.rejected_column] if label.rejected_column else []))
+
+
 def train_and_evaluate(
     config: RunConfig,
     data: PreparedData,
@@ -163,7 +172,8 @@ def train_and_evaluate(
     calibrator = fit_calibrator(config.calibration, valid.labels, raw_valid)  # validation split only
     run.save_calibrator(calibrator)
     valid_scores = calibrator.apply(raw_valid)
-    threshold = metrics.f1_threshold(valid.labels, valid_scores)  # chosen on validation, never on test
+    scaling = Scaling(*config.scorecard)
+    threshold = metrics.decision_threshold(config.cutoff, valid.labels, valid_scores, scaling)  # never on test
     raw_test = estimator.predict_encoded(test.features)
     test_scores = calibrator.apply(raw_test)
     result = metrics.evaluate(test.labels, test_scores, threshold)
@@ -232,11 +242,15 @@ def train_and_evaluate(
             calibrator,
             explainer,
             fingerprint=fingerprint,
-            scaling=Scaling(*config.scorecard),
+            scaling=scaling,
+            ignored_columns=ignored_columns(data.spec, routed),
         )
         result["export_path"] = str(path)
         result["export_seconds"] = time.perf_counter() - t_export
         log(f"exported SavedModel to {path} in {result['export_seconds']:.0f} s")
+        pruned = run.prune_exports(config.keep_exports)
+        if pruned:
+            log(f"removed {len(pruned)} older export version(s), keeping the newest {config.keep_exports}")
     result["wall_seconds"] = time.perf_counter() - t_start
     result["peak_rss_mb"] = peak_rss_mb()
     run.save_metrics(result)

@@ -72,12 +72,15 @@ def export_saved_model(
     reasons: int = 3,
     fingerprint: str | None = None,
     scaling: Scaling = Scaling(),
+    ignored_columns: tuple[str, ...] = (),
 ) -> Path:
     """Write `export_root/<unix timestamp>/`, the layout TensorFlow Serving scans for versions.
 
     `model` is `Estimator.serving_model()`: raw features → {"probability", "unseen_categories"};
     `calibrator` (fitted on validation) maps its probability, and the threshold applies after it.
     Every signature also returns `score`: the probability in scorecard points (`scaling`'s PDO rule).
+    `ignored_columns` are columns of the dataset's spec the model does not read (protected attributes,
+    the label): REST accepts and ignores them (`assets.extra/model.json`).
     """
     export_root = Path(export_root)
     export_root.mkdir(parents=True, exist_ok=True)
@@ -167,6 +170,7 @@ def export_saved_model(
                     "threshold": threshold,
                     "calibration": calibrator.method,
                     "scorecard": dataclasses.asdict(scaling),
+                    "ignored_columns": list(ignored_columns),
                 }
             )
         )

@@ -23,6 +23,7 @@ import ctypes
 import json
 import logging
 import math
+from typing import NamedTuple
 
 import pandas as pd
 import tensorflow as tf
@@ -131,8 +132,19 @@ def _categorical_value(value, field: str) -> str:
     )
 
 
-def parse_predict_request(body: bytes, model: LoadedExport) -> tuple[dict[str, list], bool]:
-    """JSON body → (validated columns, row_format). Raises RequestError on any client mistake."""
+class ParsedRequest(NamedTuple):
+    """A validated predict request: the model's input columns, whether it came in row format, the ids it
+    carried (echoed in the response) and the declared columns it sent that the model does not read."""
+
+    columns: dict[str, list]
+    row_format: bool
+    ids: list | None = None
+    ignored: tuple[str, ...] = ()
+    decline_at: float | None = None  # a per-request cut-off (probability) replacing the export's
+
+
+def parse_predict_request(body: bytes, model: LoadedExport) -> ParsedRequest:
+    """JSON body → a ParsedRequest. Raises RequestError on any client mistake."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -165,17 +177,43 @@ def parse_predict_request(body: bytes, model: LoadedExport) -> tuple[dict[str, l
             "body",
             '"instances" or "inputs"',
         )
-    unknown = sorted(set(payload) - {"instances", "inputs", "signature_name"})
+    unknown = sorted(set(payload) - {"instances", "inputs", "signature_name", "cutoff"})
     if unknown:
         raise RequestError(
             400,
             f"unknown top-level key(s) {shown(unknown)}",
             unknown[0][:ECHO_CHARS],
-            '"instances" or "inputs", "signature_name"',
+            '"instances" or "inputs", "signature_name", "cutoff"',
         )
+    decline_at = _cutoff(payload["cutoff"], model) if "cutoff" in payload else None
     if "instances" in payload:
-        return _columns_from_instances(payload["instances"], model), True
-    return _columns_from_inputs(payload["inputs"], model), False
+        parsed = _columns_from_instances(payload["instances"], model)
+    else:
+        parsed = _columns_from_inputs(payload["inputs"], model)
+    return parsed._replace(decline_at=decline_at)
+
+
+def _cutoff(value, model: LoadedExport) -> float:
+    """`{"probability": P}` or `{"score": S}` → the probability at or above which this request's rows are declined."""
+    expected = '{"probability": P} with 0 < P < 1, or {"score": S}'
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("probability", "score"):
+        raise RequestError(400, f"cutoff must be {expected}", "cutoff", expected)
+    kind, number = next(iter(value.items()))
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+        raise RequestError(400, f"cutoff.{kind} must be a finite number", f"cutoff.{kind}", expected)
+    if kind == "probability" and not 0 < number < 1:
+        raise RequestError(400, "cutoff.probability must be in (0, 1)", "cutoff.probability", expected)
+    return model.decline_at(kind, float(number))
+
+
+def _set_aside(named: dict, model: LoadedExport, ignored: set) -> object:
+    """Remove the id (returned) and the declared columns the model does not read (added to `ignored`)."""
+    id_column = model.spec.id_column
+    value = named.pop(id_column, None) if id_column else None
+    for name in [n for n in named if n in model.ignored_columns and n not in model.input_specs]:
+        named.pop(name)
+        ignored.add(name)
+    return value
 
 
 def _with_derived(rows: list[dict], model: LoadedExport) -> list[dict]:
@@ -231,7 +269,7 @@ def _convert(name: str, values: list, fields: list[str], model: LoadedExport) ->
     return out
 
 
-def _columns_from_instances(instances, model: LoadedExport) -> dict[str, list]:
+def _columns_from_instances(instances, model: LoadedExport) -> ParsedRequest:
     if not isinstance(instances, list) or not instances:
         raise RequestError(
             400,
@@ -240,6 +278,8 @@ def _columns_from_instances(instances, model: LoadedExport) -> dict[str, list]:
             "a non-empty list of objects",
         )
     instances = [model.by_column_name(row) if isinstance(row, dict) else row for row in instances]
+    ignored: set[str] = set()
+    ids = [_set_aside(row, model, ignored) if isinstance(row, dict) else None for row in instances]
     if all(isinstance(row, dict) for row in instances):
         instances = _with_derived(instances, model)
     for i, row in enumerate(instances):
@@ -251,15 +291,16 @@ def _columns_from_instances(instances, model: LoadedExport) -> dict[str, list]:
                 "an object mapping feature name to value",
             )
         _check_names(row, model, f"instances[{i}]")
-    return {
+    columns = {
         name: _convert(
             name, [row[name] for row in instances], [f"instances[{i}].{name}" for i in range(len(instances))], model
         )
         for name in model.input_specs
     }
+    return ParsedRequest(columns, True, ids if any(i is not None for i in ids) else None, tuple(sorted(ignored)))
 
 
-def _columns_from_inputs(inputs, model: LoadedExport) -> dict[str, list]:
+def _columns_from_inputs(inputs, model: LoadedExport) -> ParsedRequest:
     if not isinstance(inputs, dict):
         raise RequestError(
             400,
@@ -268,6 +309,10 @@ def _columns_from_inputs(inputs, model: LoadedExport) -> dict[str, list]:
             "an object of equal-length lists",
         )
     inputs = model.by_column_name(inputs)
+    ignored: set[str] = set()
+    ids = _set_aside(inputs, model, ignored)
+    if ids is not None and not isinstance(ids, list):
+        ids = [ids]
     same_length = len({len(v) if isinstance(v, list) else -1 for v in inputs.values()}) == 1
     if model.spec.derived and same_length and all(isinstance(v, list) for v in inputs.values()):
         rows = [dict(zip(inputs, values)) for values in zip(*inputs.values())]
@@ -296,18 +341,34 @@ def _columns_from_inputs(inputs, model: LoadedExport) -> dict[str, list]:
                 f"inputs.{name}",
                 f"a list of {lengths[first]} values",
             )
-    return {
+    if ids is not None and len(ids) != lengths[first]:
+        id_column = model.spec.id_column
+        raise RequestError(
+            400,
+            f"inputs.{id_column}: {len(ids)} ids for {lengths[first]} rows",
+            f"inputs.{id_column}",
+            "one id per row",
+        )
+    converted = {
         name: _convert(name, columns[name], [f"inputs.{name}[{i}]" for i in range(lengths[first])], model)
         for name in model.input_specs
     }
+    return ParsedRequest(converted, False, ids, tuple(sorted(ignored)))
 
 
-def format_predictions(outputs: dict[str, list], row_format: bool) -> dict:
-    """TF Serving's response shapes: a list of per-row objects, or an object of per-output lists."""
-    if not row_format:
-        return {"outputs": outputs}
-    names = list(outputs)
-    return {"predictions": [dict(zip(names, values)) for values in zip(*(outputs[n] for n in names))]}
+def format_predictions(outputs: dict[str, list], request: ParsedRequest, id_column: str | None = None) -> dict:
+    """TF Serving's response shapes: a list of per-row objects, or an object of per-output lists; the request's
+    ids come first in each row (or as a list), and `ignored_features` names the declared columns not read."""
+    if request.ids is not None and id_column:
+        outputs = {id_column: request.ids, **outputs}
+    if not request.row_format:
+        body = {"outputs": outputs}
+    else:
+        names = list(outputs)
+        body = {"predictions": [dict(zip(names, values)) for values in zip(*(outputs[n] for n in names))]}
+    if request.ignored:
+        body["ignored_features"] = list(request.ignored)
+    return body
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -434,8 +495,11 @@ def create_app(
 
 def _predict(model: LoadedExport, body: bytes) -> dict:
     try:
-        columns, row_format = parse_predict_request(body, model)
-        return format_predictions(model.predict_columns(columns), row_format)
+        request = parse_predict_request(body, model)
+        outputs = model.predict_columns(request.columns)
+        if request.decline_at is not None:
+            outputs["decision"] = [int(p >= request.decline_at) for p in outputs["probability"]]
+        return format_predictions(outputs, request, model.spec.id_column)
     finally:
         if len(body) > 1 << 20:
             release_free_memory()  # a large request's parsed rows are garbage now: give the pages back

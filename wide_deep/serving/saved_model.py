@@ -87,6 +87,10 @@ class LoadedExport:
             self.categorical, self.numeric = packed["categorical"], packed["numeric"]
             self.packed = self.signatures[PACKED]
         self.output_specs = self.signature.structured_outputs
+        # assets.extra/model.json: fingerprint, threshold, scaling, ... (absent from the oldest exports)
+        self.model_info = json.loads(self.layout.model.read_text()) if self.layout.model.exists() else {}
+        # declared columns the model does not read (protected attributes, the label): accepted and ignored by REST
+        self.ignored_columns = frozenset(self.model_info.get("ignored_columns", ()))
 
     def call(self, signature, features: dict):
         """Run a raw-feature signature on tensors named by column (renamed to its argument names)."""
@@ -97,6 +101,15 @@ class LoadedExport:
         if not self.aliases:
             return named
         return {self.aliases.get(name, name): value for name, value in named.items()}
+
+    def decline_at(self, kind: str, value: float) -> float:
+        """The probability cut-off of a per-request override: `probability` as it is, `score` through the export's
+        scorecard scaling (decline at that many points or fewer)."""
+        from wide_deep.evidence.scorecard import Scaling
+
+        if kind == "probability":
+            return value
+        return Scaling(**self.model_info.get("scorecard", {})).probability(value)
 
     def require(self, signature: str):
         if signature not in self.signatures:
@@ -112,9 +125,7 @@ class LoadedExport:
     @property
     def fingerprint(self) -> str | None:
         """The trained weights' fingerprint (None for exports written before it was recorded)."""
-        if not self.layout.model.exists():
-            return None
-        return json.loads(self.layout.model.read_text()).get("fingerprint")
+        return self.model_info.get("fingerprint")
 
     def explain_info(self) -> dict:
         """Feature order, intercept and baseline of the `serving_explain` contributions."""

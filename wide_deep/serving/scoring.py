@@ -30,6 +30,7 @@ from wide_deep.data.sources import (
     record_batches,
     transactions_path,
 )
+from wide_deep.evidence.metrics import parse_cutoff
 from wide_deep.run.model_dir import ModelDir
 from wide_deep.serving.saved_model import EXPLAIN, load_newest
 
@@ -135,12 +136,14 @@ AGGREGATION_ROWS = 1_000_000
 EXPLAIN_ROWS = 8192  # rows per call of the reason-code signature
 
 
-def _output_columns(out: dict, ids, id_column: str | None, reasons: int) -> dict:
+def _output_columns(out: dict, ids, id_column: str | None, reasons: int, decline_at: float | None = None) -> dict:
     columns = {} if ids is None else {id_column: pa.array(ids)}
-    columns["probability"] = pa.array(out["probability"].numpy().astype("float64"))
+    probability = out["probability"].numpy()
+    columns["probability"] = pa.array(probability.astype("float64"))
     if "score" in out:  # exports written before scores were added lack it
         columns["score"] = pa.array(out["score"].numpy())
-    columns["decision"] = pa.array(out["decision"].numpy())
+    decision = out["decision"].numpy() if decline_at is None else (probability >= decline_at).astype("int64")
+    columns["decision"] = pa.array(decision)
     if "unseen_categories" in out:
         columns["unseen_categories"] = pa.array(out["unseen_categories"].numpy(), type=pa.binary()).cast(pa.string())
     if reasons:
@@ -161,14 +164,23 @@ def score_file(
     transactions: str | Path | None = None,
     log=print,
     reasons: int = 0,
+    cutoff: str | None = None,
 ) -> dict:
     """Score every row of `input_path` into `output_path` (id, probability, decision, unseen_categories);
     with `reasons` > 0 also reason_i / reason_i_contribution for the top reasons (the export's
-    `serving_explain` signature). The output appears only when every row is scored. Returns counts and rows/s."""
+    `serving_explain` signature); `cutoff` (`probability:P` or `score:S`) replaces the export's cut-off for the
+    decisions. The output appears only when every row is scored. Returns counts and rows/s."""
     check_readable(input_path, "input file")
     output_path = check_output(output_path, "output file", [input_path, transactions], TABLE_SUFFIXES)
     input_path = Path(input_path)
+    decline_at = None
+    if cutoff is not None:
+        kind, value = parse_cutoff(cutoff)
+        if kind not in ("probability", "score"):
+            raise UserError(f"--cutoff={cutoff}: at scoring time, give probability:P or score:S")
     scorer = Scorer(model_dir, log)
+    if cutoff is not None:
+        decline_at = scorer.export.decline_at(kind, value)
     spec = scorer.spec
     signature = scorer.export.require(EXPLAIN) if reasons else scorer.signature
     tx_source = scorer.transactions_for(input_path, transactions)
@@ -198,7 +210,7 @@ def score_file(
     rows, start = 0, time.perf_counter()
     with TableWriter(output_path) as writer:
         for ids, tensors in prefetch(prepared()):
-            columns = _output_columns(scorer.export.call(signature, tensors), ids, spec.id_column, reasons)
+            columns = _output_columns(scorer.export.call(signature, tensors), ids, spec.id_column, reasons, decline_at)
             writer.write(pa.table(columns))
             rows += len(columns["probability"])
         if rows == 0:

@@ -19,6 +19,7 @@ import dataclasses
 import importlib.util
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -116,19 +117,50 @@ def guarded_protocol(limits: ServerLimits):
     return GuardedProtocol
 
 
+class AccessLog:
+    """ASGI middleware: one line per request, `client "METHOD path" status latency`, written to `stream`."""
+
+    def __init__(self, app, stream=None):
+        self.app, self.stream = app, stream
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [0]
+
+        async def send_noting_status(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            client = (scope.get("client") or ("-",))[0]
+            elapsed = (time.perf_counter() - start) * 1000
+            line = f'{client} "{scope["method"]} {scope["path"]}" {status[0] or "-"} {elapsed:.1f} ms\n'
+            stream = self.stream or sys.stdout
+            stream.write(line)
+            stream.flush()
+
+
 def make_server(
     registry: ModelRegistry,
     model_name: str = "wide_deep",
     host: str = "127.0.0.1",
     port: int = 8501,
     limits: ServerLimits = ServerLimits(),
+    access_log: bool = False,
 ):
-    """The uvicorn server for `registry` (not started): `server.run()` serves until `server.should_exit`."""
+    """The uvicorn server for `registry` (not started): `server.run()` serves until `server.should_exit`;
+    with `access_log`, a line per request on stdout."""
     import uvicorn
 
     app = create_app(
         registry, model_name, limits.max_body_bytes, limits.body_timeout, limits.max_inflight, limits.max_waiting
     )
+    if access_log:
+        app = AccessLog(app)
     config = uvicorn.Config(
         app,
         host=host,
@@ -150,6 +182,7 @@ def serve(
     port: int = 8501,
     poll_seconds: float = 2.0,
     limits: ServerLimits = ServerLimits(),
+    access_log: bool = True,
 ) -> None:
     """Load the newest loadable export and serve it until interrupted."""
     registry = ModelRegistry(model_dir, poll_seconds)
@@ -160,7 +193,7 @@ def serve(
         flush=True,
     )
     try:
-        make_server(registry, model_name, host, port, limits).run()
+        make_server(registry, model_name, host, port, limits, access_log).run()
     except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal
         print("stopped", flush=True)
     finally:

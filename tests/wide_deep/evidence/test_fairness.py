@@ -26,6 +26,19 @@ def test_group_metrics_by_hand():
     assert b["equal_opportunity_difference"] == pytest.approx(1 - 2 / 3)
     assert b["average_odds_difference"] == pytest.approx(0.5 * ((1 - 2 / 3) + (0 - 1 / 2)))
     assert a["default_rate"] == pytest.approx(2 / 5) and b["count"] == 4
+    # adverse-impact ratio: approval rate over the reference's (fairlearn's demographic_parity_ratio is the minimum)
+    assert b["adverse_impact_ratio"] == pytest.approx((2 / 4) / (3 / 5)) and a["adverse_impact_ratio"] == 1
+    assert out["min_adverse_impact_ratio"] == pytest.approx(5 / 6) and out["four_fifths_rule"] == "passes"
+    assert out["too_small_groups"] == ["a", "b"] and a["too_small"]  # 5 and 4 rows: noise
+    declined = fairness.group_metrics(labels, np.where(groups == "b", 0.9, scores), 0.5, groups)
+    assert declined["groups"]["b"]["adverse_impact_ratio"] == 0 and declined["four_fifths_rule"] == "fails"
+
+
+def test_large_groups_are_readable():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    out = fairness.group_metrics(labels, rng.random(400), 0.5, np.where(np.arange(400) < 380, "big", "tiny"))
+    assert out["too_small_groups"] == ["tiny"] and not out["groups"]["big"]["too_small"]
 
 
 def test_numeric_groups_and_proxy_auc():

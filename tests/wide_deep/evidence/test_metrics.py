@@ -57,3 +57,21 @@ def test_psi_by_hand():
     emptied = (1.0 - 0.5) * np.log(1.0 / 0.5) + (1e-4 - 0.5) * np.log(1e-4 / 0.5)  # an emptied bin counts as 0.0001
     assert metrics.psi_from_distributions(expected, {"0": 1.0}) == pytest.approx(emptied)
     assert [metrics.stability_flag(v) for v in (0.05, 0.2, 0.3)] == ["stable", "watch", "act"]
+
+
+def test_cutoff_rules_give_the_decline_threshold():
+    from feature_columns.errors import UserError
+    from wide_deep.evidence.scorecard import Scaling
+
+    rng = np.random.default_rng(0)
+    labels, scores = rng.integers(0, 2, 1000), rng.random(1000)
+    scaling = Scaling(600, 50, 20)
+    assert metrics.decision_threshold("f1", labels, scores, scaling) == metrics.f1_threshold(labels, scores)
+    assert metrics.decision_threshold("probability:0.3", labels, scores, scaling) == 0.3
+    at_520 = metrics.decision_threshold("score:520", labels, scores, scaling)
+    assert scaling.score(np.log(at_520 / (1 - at_520))) == pytest.approx(520)
+    approval = metrics.decision_threshold("approval:0.7", labels, scores, scaling)
+    assert np.mean(scores < approval) == pytest.approx(0.7, abs=0.002)  # 70 % of validation approved
+    for bad in ("median", "f1:2", "probability:1.5", "score:x", "approval:0", "probability:"):
+        with pytest.raises(UserError, match="cut-off"):
+            metrics.parse_cutoff(bad)

@@ -41,6 +41,19 @@ def test_files_and_folders_of_a_run(tmp_path):
     assert run.read_metrics() == {"auc": 0.7}
 
 
+def test_old_export_versions_are_pruned_to_the_newest(tmp_path):
+    run = ModelDir(tmp_path)
+    for version in (100, 200, 300, 1000):
+        (run.export_root / str(version)).mkdir(parents=True)
+        (run.export_root / str(version) / "saved_model.pb").write_bytes(b"")
+    (run.export_root / ".staging-400-1").mkdir()  # not a version: left alone
+    assert run.prune_exports(0) == [] and len(run.export_versions()) == 4
+    removed = run.prune_exports(2)
+    assert [p.name for p in removed] == ["100", "200"]  # by version number, not by name order
+    assert [p.name for p in run.export_versions()] == ["300", "1000"] and (run.export_root / ".staging-400-1").exists()
+    assert run.prune_exports(5) == []
+
+
 def test_a_damaged_or_missing_file_is_a_clear_error(tmp_path):
     run = ModelDir(tmp_path)
     with pytest.raises(UserError, match="is not a model_dir"):

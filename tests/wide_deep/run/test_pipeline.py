@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -100,6 +101,13 @@ def test_same_seed_same_metrics(tmp_path):
         assert results[0][key] == results[1][key], key
     other = run_training(german(tmp_path / "c", epochs=3, seed=8), log=quiet)
     assert other["log_loss"] != results[0]["log_loss"]
+
+
+def test_a_cutoff_rule_sets_the_threshold_on_validation(tmp_path):
+    config = dataclasses.replace(german(tmp_path, epochs=1), cutoff="approval:0.7")
+    result = train_and_evaluate(config, prepare_data(config, log=quiet), log=quiet, keep_scores=True)
+    valid = np.asarray(result["scores"]["valid"])
+    assert np.mean(valid < result["threshold"]) == pytest.approx(0.7, abs=0.01)  # 70 % of validation approved
 
 
 def test_preprocessing_fitted_on_other_data_is_refused(tmp_path):

@@ -94,6 +94,35 @@ def test_row_and_columnar_formats_match_the_batch_scorer(served):
     assert all(p["unseen_categories"] == "" for p in by_rows["predictions"])
 
 
+def test_the_id_is_echoed_and_declared_unused_columns_are_ignored(served):
+    """A row as make predict reads it (id, protected attribute, label) is accepted; only truly unknown fields fail."""
+    port, _, rows, _ = served
+    client = Client(port)
+    full = [dict(row, enterprise_id=f"E{i}", gender="f", label=0, rejected=False) for i, row in enumerate(rows[:2])]
+    status, body = client.predict({"instances": full})
+    assert status == 200 and [p["enterprise_id"] for p in body["predictions"]] == ["E0", "E1"]
+    assert body["ignored_features"] == ["gender", "label", "rejected"]
+    _, plain = client.predict({"instances": rows[:2]})
+    assert [p["probability"] for p in body["predictions"]] == [p["probability"] for p in plain["predictions"]]
+    assert "ignored_features" not in plain and "enterprise_id" not in plain["predictions"][0]
+    columns = {name: [row[name] for row in full] for name in full[0]}
+    status, by_columns = client.predict({"inputs": columns})
+    assert status == 200 and by_columns["outputs"]["enterprise_id"] == ["E0", "E1"]
+    status, error = client.predict({"instances": [dict(rows[0], nickname="x")]})
+    assert status == 400 and error["field"] == "instances[0].nickname"
+
+
+def test_a_request_may_set_its_own_cutoff(served):
+    port, _, rows, _ = served
+    client = Client(port)
+    _, body = client.predict({"instances": rows, "cutoff": {"probability": 0.5}})
+    assert [p["decision"] for p in body["predictions"]] == [int(p["probability"] >= 0.5) for p in body["predictions"]]
+    _, by_score = client.predict({"instances": rows, "cutoff": {"score": 0}})  # decline only at 0 points or fewer
+    assert all(p["decision"] == 0 for p in by_score["predictions"])
+    status, error = client.predict({"instances": rows, "cutoff": {"approval": 0.5}})
+    assert status == 400 and error["field"] == "cutoff"
+
+
 def test_unseen_category_is_scored_and_flagged(served):
     port, _, rows, _ = served
     row = dict(rows[0], city="Atlantis", industry_primary="space mining")

@@ -115,3 +115,14 @@ def test_scores_are_in_the_scorecards_points(sme_run, small_sme):
     scaling = Scaling(*ModelDir(sme_run).load_config().scorecard)
     np.testing.assert_allclose(table["score"], scaling.score(np.log(p / (1 - p))), atol=1e-6)
     assert list(table.columns)[:4] == ["enterprise_id", "probability", "score", "decision"]
+
+
+def test_make_predict_can_replace_the_cutoff(sme_run, small_sme, tmp_path):
+    from feature_columns.errors import UserError
+
+    out = tmp_path / "scores.csv"
+    score_file(sme_run, small_sme / "applications.parquet", out, log=quiet, cutoff="probability:0.5")
+    frame = pd.read_csv(out)
+    np.testing.assert_array_equal(frame["decision"], (frame["probability"] >= 0.5).astype(int))
+    with pytest.raises(UserError, match="at scoring time"):
+        score_file(sme_run, small_sme / "applications.parquet", tmp_path / "x.csv", log=quiet, cutoff="approval:0.5")
