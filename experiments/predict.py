@@ -24,6 +24,9 @@ flags.DEFINE_integer(
 flags.DEFINE_string(
     "cutoff", None, "Replace the export's cut-off for the decisions: probability:P (decline at P or above) or score:S"
 )
+flags.DEFINE_string(
+    "reason_codes", None, "With --reasons: CSV of code,feature,text replacing rows of the export's reason-code table"
+)
 FLAGS = flags.FLAGS
 
 
@@ -40,6 +43,7 @@ def predict() -> None:
         log=lambda m: print(m, flush=True),
         reasons=FLAGS.reasons,
         cutoff=FLAGS.cutoff,
+        reason_codes=FLAGS.reason_codes,
     )
     print(f"peak RSS {peak_rss_mb():,.0f} MB")
 

@@ -22,6 +22,9 @@ flags.DEFINE_float("header_timeout", 10.0, "Seconds a client has to send a reque
 flags.DEFINE_float(
     "body_timeout", 30.0, "Seconds a client has to send a request's body (408 otherwise)", lower_bound=0.1
 )
+flags.DEFINE_string(
+    "reason_codes", None, "CSV of code,feature,text replacing rows of the export's reason-code table (serving_explain)"
+)
 flags.DEFINE_boolean("access_log", True, "A line per request on stdout: client, method, path, status, latency")
 FLAGS = flags.FLAGS
 
@@ -39,6 +42,7 @@ def serve() -> None:
         FLAGS.poll_seconds,
         from_flags(ServerLimits, FLAGS),
         FLAGS.access_log,
+        FLAGS.reason_codes,
     )
 
 

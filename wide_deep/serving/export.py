@@ -44,6 +44,7 @@ from feature_columns.layers import UNSEEN_OUTPUT
 from feature_columns.spec import ModelSpec
 from wide_deep.core.calibration import Calibrator
 from wide_deep.evidence.scorecard import Scaling
+from wide_deep.serving.reasons import ReasonCodes
 from wide_deep.serving.saved_model import EXAMPLES, EXPLAIN, PACKED, PREDICT, VersionLayout
 
 
@@ -175,6 +176,7 @@ def export_saved_model(
             )
         )
         if explainer is not None:
+            ReasonCodes.default(explainer.features).write(layout.reason_codes)
             layout.explain.write_text(
                 json.dumps(
                     {

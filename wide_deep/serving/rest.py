@@ -37,7 +37,7 @@ from feature_columns.derived import add_derived
 from feature_columns.errors import DataError
 from feature_columns.inputs import MISSING_CATEGORY, canonical_category
 from wide_deep.serving.registry import ModelRegistry
-from wide_deep.serving.saved_model import PREDICT, LoadedExport
+from wide_deep.serving.saved_model import EXPLAIN, PREDICT, LoadedExport
 
 log = logging.getLogger("wide_deep.serving")
 DTYPE_NAMES = {tf.string: "DT_STRING", tf.float32: "DT_FLOAT", tf.int64: "DT_INT64"}
@@ -141,6 +141,7 @@ class ParsedRequest(NamedTuple):
     ids: list | None = None
     ignored: tuple[str, ...] = ()
     decline_at: float | None = None  # a per-request cut-off (probability) replacing the export's
+    signature: str = PREDICT  # or EXPLAIN: the outputs with reason codes
 
 
 def parse_predict_request(body: bytes, model: LoadedExport) -> ParsedRequest:
@@ -166,10 +167,9 @@ def parse_predict_request(body: bytes, model: LoadedExport) -> ParsedRequest:
             'an object with "instances" or "inputs"',
         )
     signature = payload.get("signature_name", PREDICT)
-    if signature != PREDICT:
-        raise RequestError(
-            400, f"signature_name {shown(signature)} is not served over REST", "signature_name", f'"{PREDICT}"'
-        )
+    if signature not in (PREDICT, EXPLAIN) or signature not in model.signatures:
+        served = f'"{PREDICT}"' + (f' or "{EXPLAIN}"' if EXPLAIN in model.signatures else "")
+        raise RequestError(400, f"signature_name {shown(signature)} is not served over REST", "signature_name", served)
     if ("instances" in payload) == ("inputs" in payload):
         raise RequestError(
             400,
@@ -190,7 +190,7 @@ def parse_predict_request(body: bytes, model: LoadedExport) -> ParsedRequest:
         parsed = _columns_from_instances(payload["instances"], model)
     else:
         parsed = _columns_from_inputs(payload["inputs"], model)
-    return parsed._replace(decline_at=decline_at)
+    return parsed._replace(decline_at=decline_at, signature=signature)
 
 
 def _cutoff(value, model: LoadedExport) -> float:
@@ -381,12 +381,23 @@ def create_app(
     body_timeout: float = 30.0,
     max_inflight: int = 4,
     max_waiting: int = 8,
+    reason_codes: str | None = None,
 ) -> Starlette:
     """The Starlette app; `registry` supplies the current model on every request.
 
     A request is admitted only while fewer than `max_inflight + max_waiting` are; its body must
-    arrive within `body_timeout` seconds (408 otherwise).
+    arrive within `body_timeout` seconds (408 otherwise). `reason_codes` is a user's reason-code
+    table (CSV) over the export's, for `serving_explain` requests.
     """
+    tables: dict[int, object] = {}  # export version → its reason-code table
+
+    def codes_of(model: LoadedExport):
+        if model.version not in tables:
+            tables[model.version] = model.reason_codes(reason_codes)
+        return tables[model.version]
+
+    if reason_codes is not None and EXPLAIN in registry.current.signatures:
+        codes_of(registry.current)  # a bad file is reported at start, not at the first request
     predict_slots = asyncio.Semaphore(max_inflight)
     admitted = 0
 
@@ -457,7 +468,7 @@ def create_app(
                 )
             body = await _read_body(request, max_body_bytes, body_timeout)
             async with predict_slots:
-                return JSONResponse(await run_in_threadpool(_predict, model, body))
+                return JSONResponse(await run_in_threadpool(_predict, model, body, codes_of))
         except RequestError as error:
             return error.response()
         except ClientDisconnect:
@@ -493,16 +504,33 @@ def create_app(
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, Exception: server_error})
 
 
-def _predict(model: LoadedExport, body: bytes) -> dict:
+def _predict(model: LoadedExport, body: bytes, codes_of) -> dict:
     try:
         request = parse_predict_request(body, model)
-        outputs = model.predict_columns(request.columns)
+        if request.signature == EXPLAIN:
+            outputs = _explained(model.explain_columns(request.columns), codes_of(model))
+        else:
+            outputs = model.predict_columns(request.columns)
         if request.decline_at is not None:
             outputs["decision"] = [int(p >= request.decline_at) for p in outputs["probability"]]
         return format_predictions(outputs, request, model.spec.id_column)
     finally:
         if len(body) > 1 << 20:
             release_free_memory()  # a large request's parsed rows are garbage now: give the pages back
+
+
+EXPLAINED_OUTPUTS = ("probability", "score", "decision", "unseen_categories")
+
+
+def _explained(outputs: dict[str, list], codes) -> dict[str, list]:
+    """`serving_explain` outputs → the predict outputs plus `reasons` per row: the features that raised the risk,
+    each with its reason code, text and contribution to the logit, largest first."""
+    result = {name: outputs[name] for name in EXPLAINED_OUTPUTS if name in outputs}
+    result["reasons"] = [
+        codes.reasons(names, values)
+        for names, values in zip(outputs["reason_features"], outputs["reason_contributions"])
+    ]
+    return result
 
 
 def release_free_memory() -> None:

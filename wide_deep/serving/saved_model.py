@@ -38,6 +38,7 @@ class VersionLayout:
         self.packed_columns = self.sidecar / "serving_packed_columns.json"
         self.explain = self.sidecar / "serving_explain.json"
         self.model = self.sidecar / "model.json"  # the model's fingerprint, threshold and calibration
+        self.reason_codes = self.sidecar / "reason_codes.csv"  # code and text of each explained feature
 
     @property
     def is_complete(self) -> bool:
@@ -102,6 +103,25 @@ class LoadedExport:
             return named
         return {self.aliases.get(name, name): value for name, value in named.items()}
 
+    def reason_codes(self, override: str | Path | None = None):
+        """The export's reason-code table (a default one for exports written before it), with a user's file over it."""
+        from wide_deep.serving.reasons import ReasonCodes
+
+        features = self.explain_info()["contribution_features"]
+        table = ReasonCodes.default(features)
+        if self.layout.reason_codes.exists():
+            table = ReasonCodes.read(self.layout.reason_codes, features, table)
+        return ReasonCodes.read(override, features, table) if override else table
+
+    def explain_columns(self, columns: dict[str, list]) -> dict[str, list]:
+        """Validated columns → the `serving_explain` outputs as lists (reason_features: a list of names per row)."""
+        return _as_lists(self.call(self.require(EXPLAIN), self._tensors(columns)))
+
+    def _tensors(self, columns: dict[str, list]) -> dict:
+        import tensorflow as tf
+
+        return {n: tf.constant(columns[n], self.input_specs[n].dtype) for n in self.input_specs}
+
     def decline_at(self, kind: str, value: float) -> float:
         """The probability cut-off of a per-request override: `probability` as it is, `score` through the export's
         scorecard scaling (decline at that many points or fewer)."""
@@ -148,18 +168,23 @@ class LoadedExport:
                 numeric=tf.constant(numeric, shape=(len(rows), len(self.numeric))),
             )
         else:
-            outputs = self.call(
-                self.signature, {n: tf.constant(columns[n], self.input_specs[n].dtype) for n in self.input_specs}
-            )
-        result = {}
-        for name, tensor in outputs.items():
-            values = tensor.numpy()
-            result[name] = [v.decode() for v in values] if values.dtype == object else values.tolist()
-        return result
+            outputs = self.call(self.signature, self._tensors(columns))
+        return _as_lists(outputs)
 
     def warm_up(self) -> None:
         """Trace and allocate before taking traffic."""
         self.predict_columns(self.example_columns())
+
+
+def _as_lists(outputs: dict) -> dict[str, list]:
+    """A signature's output tensors as (nested) lists, strings decoded."""
+    result = {}
+    for name, tensor in outputs.items():
+        values = tensor.numpy()
+        if values.dtype == object:
+            values = np.vectorize(bytes.decode, otypes=[object])(values) if values.size else values.astype(str)
+        result[name] = values.tolist()
+    return result
 
 
 def load_newest(versions: list[Path], log=print) -> LoadedExport:

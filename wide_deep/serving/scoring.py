@@ -110,7 +110,8 @@ class Scorer:
         out = self.export.call(signature, to_tensors(prepare_frame(self.spec, features, source)))
         id_column = self.spec.id_column
         ids = features[id_column].to_numpy() if id_column and id_column in features.columns else None
-        return pa.table(_output_columns(out, ids, id_column, reasons)).to_pandas()
+        codes = self.export.reason_codes() if reasons else None
+        return pa.table(_output_columns(out, ids, id_column, reasons, codes=codes)).to_pandas()
 
     def score_applicant(self, application: dict, transactions: pd.DataFrame | None = None) -> dict:
         """One applicant (a dict of raw fields) with its raw transactions → probability, decision, features."""
@@ -136,7 +137,9 @@ AGGREGATION_ROWS = 1_000_000
 EXPLAIN_ROWS = 8192  # rows per call of the reason-code signature
 
 
-def _output_columns(out: dict, ids, id_column: str | None, reasons: int, decline_at: float | None = None) -> dict:
+def _output_columns(
+    out: dict, ids, id_column: str | None, reasons: int, decline_at: float | None = None, codes=None
+) -> dict:
     columns = {} if ids is None else {id_column: pa.array(ids)}
     probability = out["probability"].numpy()
     columns["probability"] = pa.array(probability.astype("float64"))
@@ -152,6 +155,9 @@ def _output_columns(out: dict, ids, id_column: str | None, reasons: int, decline
         for i in range(names.shape[1]):
             keep = values[:, i] > 0  # only features that raised the risk are reasons
             columns[f"reason_{i + 1}"] = pa.array(np.where(keep, names[:, i], b""), type=pa.binary()).cast(pa.string())
+            if codes is not None:
+                code = [codes.code_of(n.decode()) if k else "" for n, k in zip(names[:, i], keep)]
+                columns[f"reason_{i + 1}_code"] = pa.array(code, type=pa.string())
             columns[f"reason_{i + 1}_contribution"] = pa.array(np.where(keep, values[:, i], 0.0))
     return columns
 
@@ -165,11 +171,13 @@ def score_file(
     log=print,
     reasons: int = 0,
     cutoff: str | None = None,
+    reason_codes: str | Path | None = None,
 ) -> dict:
     """Score every row of `input_path` into `output_path` (id, probability, decision, unseen_categories);
     with `reasons` > 0 also reason_i / reason_i_contribution for the top reasons (the export's
     `serving_explain` signature); `cutoff` (`probability:P` or `score:S`) replaces the export's cut-off for the
-    decisions. The output appears only when every row is scored. Returns counts and rows/s."""
+    decisions; with reasons, each gets its code from the export's reason-code table (with `reason_codes`, a
+    user's CSV over it). The output appears only when every row is scored. Returns counts and rows/s."""
     check_readable(input_path, "input file")
     output_path = check_output(output_path, "output file", [input_path, transactions], TABLE_SUFFIXES)
     input_path = Path(input_path)
@@ -181,6 +189,7 @@ def score_file(
     scorer = Scorer(model_dir, log)
     if cutoff is not None:
         decline_at = scorer.export.decline_at(kind, value)
+    codes = scorer.export.reason_codes(reason_codes) if reasons else None
     spec = scorer.spec
     signature = scorer.export.require(EXPLAIN) if reasons else scorer.signature
     tx_source = scorer.transactions_for(input_path, transactions)
@@ -210,7 +219,9 @@ def score_file(
     rows, start = 0, time.perf_counter()
     with TableWriter(output_path) as writer:
         for ids, tensors in prefetch(prepared()):
-            columns = _output_columns(scorer.export.call(signature, tensors), ids, spec.id_column, reasons, decline_at)
+            columns = _output_columns(
+                scorer.export.call(signature, tensors), ids, spec.id_column, reasons, decline_at, codes
+            )
             writer.write(pa.table(columns))
             rows += len(columns["probability"])
         if rows == 0:

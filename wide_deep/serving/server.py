@@ -151,13 +151,20 @@ def make_server(
     port: int = 8501,
     limits: ServerLimits = ServerLimits(),
     access_log: bool = False,
+    reason_codes: str | None = None,
 ):
     """The uvicorn server for `registry` (not started): `server.run()` serves until `server.should_exit`;
     with `access_log`, a line per request on stdout."""
     import uvicorn
 
     app = create_app(
-        registry, model_name, limits.max_body_bytes, limits.body_timeout, limits.max_inflight, limits.max_waiting
+        registry,
+        model_name,
+        limits.max_body_bytes,
+        limits.body_timeout,
+        limits.max_inflight,
+        limits.max_waiting,
+        reason_codes,
     )
     if access_log:
         app = AccessLog(app)
@@ -183,6 +190,7 @@ def serve(
     poll_seconds: float = 2.0,
     limits: ServerLimits = ServerLimits(),
     access_log: bool = True,
+    reason_codes: str | None = None,
 ) -> None:
     """Load the newest loadable export and serve it until interrupted."""
     registry = ModelRegistry(model_dir, poll_seconds)
@@ -193,11 +201,12 @@ def serve(
         flush=True,
     )
     try:
-        make_server(registry, model_name, host, port, limits, access_log).run()
-    except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal
-        print("stopped", flush=True)
+        make_server(registry, model_name, host, port, limits, access_log, reason_codes).run()
+    except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then (usually) re-raises the signal
+        pass
     finally:
         registry.stop()
+        print("stopped", flush=True)
 
 
 def free_port() -> int:

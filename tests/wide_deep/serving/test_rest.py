@@ -112,6 +112,23 @@ def test_the_id_is_echoed_and_declared_unused_columns_are_ignored(served):
     assert status == 400 and error["field"] == "instances[0].nickname"
 
 
+def test_serving_explain_answers_with_reason_codes(served):
+    """Adverse-action reasons over REST: the features that raised each applicant's risk, with code and text."""
+    port, _, rows, _ = served
+    client = Client(port)
+    status, body = client.predict({"instances": rows[:3], "signature_name": "serving_explain"})
+    _, plain = client.predict({"instances": rows[:3]})
+    assert status == 200
+    for explained, predicted in zip(body["predictions"], plain["predictions"]):
+        assert explained["probability"] == pytest.approx(predicted["probability"], abs=1e-6)
+        assert explained["reasons"] and all(r["contribution"] > 0 for r in explained["reasons"])
+        assert all(
+            r["code"].startswith("R") and r["text"].endswith("raised the estimated risk") for r in explained["reasons"]
+        )
+    status, error = client.predict({"instances": rows[:1], "signature_name": "serving_packed"})
+    assert status == 400 and error["field"] == "signature_name" and "serving_explain" in error["expected"]
+
+
 def test_a_request_may_set_its_own_cutoff(served):
     port, _, rows, _ = served
     client = Client(port)

@@ -43,6 +43,8 @@ def test_reasons_are_the_features_that_raised_the_risk(sme_run, scored):
     frame = pd.read_parquet(scored[0])
     assert {"reason_1", "reason_1_contribution", "reason_3", "reason_3_contribution"} <= set(frame.columns)
     assert "unseen_categories" in frame.columns  # with reasons as without
+    coded = frame["reason_1"].fillna("") != ""
+    assert coded.any() and frame.loc[coded, "reason_1_code"].str.match(r"R\d+").all()
     top = frame["reason_1_contribution"].to_numpy()
     assert (top >= 0).all() and (frame.loc[top > 0, "reason_1"] != "").all() and (top > 0).mean() > 0.5
     assert (frame["reason_1_contribution"] >= frame["reason_2_contribution"]).all()
