@@ -23,7 +23,7 @@ import pandas as pd
 from wide_deep.core.tensors import EncodedSplit
 from wide_deep.evidence import fairness, metrics
 from wide_deep.evidence.explain import Explainer, reason_codes
-from wide_deep.evidence.scorecard import Scaling, build_scorecard, scorecard_markdown
+from wide_deep.evidence.scorecard import Scaling, add_binning_statistics, build_scorecard, scorecard_markdown
 
 PERMUTATION_ROWS = 5000
 
@@ -183,6 +183,10 @@ def collect(
 
     scaling = Scaling(*config.scorecard)
     table, summary = build_scorecard(estimator, scaling)
+    if "wide_ids" in reference.features:  # binning statistics on the training rows
+        table = add_binning_statistics(
+            table, reference.features["wide_ids"].numpy(), reference.labels, estimator.layout.wide_segments
+        )
     explainer = Explainer(estimator, reference.features)
     explained = explainer.contributions(test.features)
     deep_share = None

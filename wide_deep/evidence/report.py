@@ -270,8 +270,10 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
                 f"lowest- and highest-scoring are shown, all are in scorecard.csv.</p>"
             )
         shown.append(group)
+    binning = [c for c in ("count", "bad_rate", "woe", "iv", "characteristic_iv") if c in card.columns]
     body += _table(
-        pd.concat(shown)[["characteristic", "attribute", "weight", "points"]].to_dict(orient="records"), digits=3
+        pd.concat(shown)[["characteristic", "attribute", "weight", "points", *binning]].to_dict(orient="records"),
+        digits=3,
     )
     parts.append(_section("scorecard", "Scorecard (wide branch)", body))
 

@@ -153,6 +153,53 @@ def build_scorecard(estimator, scaling: Scaling) -> tuple[pd.DataFrame, dict]:
     ), summary
 
 
+WOE_ADJUSTMENT = 0.5  # added to an attribute's good and bad counts when one of them is 0 (SAS PROC HPBIN's default)
+
+
+def add_binning_statistics(table: pd.DataFrame, wide_ids: np.ndarray, labels: np.ndarray, segments) -> pd.DataFrame:
+    """The scorecard with, per attribute, the training rows it holds (`count`), their defaults (`bad_count`),
+    `bad_rate`, weight of evidence `woe` = ln(share of goods / share of bads) (positive: safer than average) and
+    its information value `iv` = (share of goods - share of bads) × woe, plus `characteristic_iv`, their sum per
+    characteristic; rows sorted as a binning table reads: bins in order, categories, crosses and tree leaves by
+    points (safest first). Attributes without rows get no WoE; per-unit numeric rows get no statistics."""
+    labels = np.asarray(labels, dtype="float64")
+    goods_total, bads_total = float((1 - labels).sum()), float(labels.sum())
+    stats = []
+    for k, segment in enumerate(segments):
+        index = wide_ids[:, k] - segment.offset
+        count = np.bincount(index, minlength=segment.size).astype("float64")
+        bads = np.bincount(index, weights=labels, minlength=segment.size)
+        goods = count - bads
+        adjust = np.where((goods == 0) | (bads == 0), WOE_ADJUSTMENT, 0.0)
+        share_good, share_bad = (goods + adjust) / goods_total, (bads + adjust) / bads_total
+        with np.errstate(divide="ignore", invalid="ignore"):
+            woe = np.where(count > 0, np.log(share_good / share_bad), np.nan)
+            bad_rate = np.where(count > 0, bads / count, np.nan)
+        iv = np.where(count > 0, (share_good - share_bad) * woe, 0.0)
+        stats.append(
+            pd.DataFrame(
+                {
+                    "characteristic": segment.name,
+                    "attribute_index": np.arange(segment.size),
+                    "count": count.astype("int64"),
+                    "bad_count": bads.round().astype("int64"),
+                    "bad_rate": bad_rate,
+                    "woe": woe,
+                    "iv": iv,
+                }
+            )
+        )
+    out = table.merge(pd.concat(stats), on=["characteristic", "attribute_index"], how="left")
+    out["characteristic_iv"] = out.groupby("characteristic")["iv"].transform("sum")
+    out[["count", "bad_count"]] = out[["count", "bad_count"]].astype("Int64")  # empty for per-unit numeric rows
+    ordered = out["type"].isin(["bucketized", "numeric"]) | (out["attribute_index"] < 0)
+    out["_order"] = np.where(ordered, out["attribute_index"], -out["points"])
+    position = {name: i for i, name in enumerate(dict.fromkeys(out["characteristic"]))}
+    out["_characteristic"] = out["characteristic"].map(position)
+    out = out.sort_values(["_characteristic", "_order"], kind="stable").drop(columns=["_order", "_characteristic"])
+    return out.reset_index(drop=True)
+
+
 def score_from_table(
     table: pd.DataFrame, summary: dict, wide_ids: np.ndarray | None, wide_dense: np.ndarray | None, segments
 ) -> np.ndarray:
@@ -192,8 +239,23 @@ def scorecard_markdown(table: pd.DataFrame, summary: dict, deep_share: dict | No
             f"{deep_share['std']:.1f} points against {deep_share['wide_std']:.1f} for the wide points.",
             "",
         ]
+    binned = "woe" in table.columns
     for name, group in table.groupby("characteristic", sort=False):
-        lines += [f"## {name}", "", "| attribute | weight (logit) | points |", "|---|---:|---:|"]
-        lines += [f"| {r.attribute} | {r.weight:+.4f} | {r.points:.1f} |" for r in group.itertuples()]
+        if binned and group["count"].notna().any():
+            lines += [
+                f"## {name} (IV {group['characteristic_iv'].iloc[0]:.3f})",
+                "",
+                "| attribute | weight (logit) | points | count | bad rate | WoE | IV |",
+                "|---|---:|---:|---:|---:|---:|---:|",
+            ]
+            lines += [
+                f"| {r.attribute} | {r.weight:+.4f} | {r.points:.1f} | {r.count:,} | "
+                + (f"{r.bad_rate:.3f} | {r.woe:+.3f} |" if r.count else "– | – |")
+                + f" {r.iv:.4f} |"
+                for r in group.itertuples()
+            ]
+        else:
+            lines += [f"## {name}", "", "| attribute | weight (logit) | points |", "|---|---:|---:|"]
+            lines += [f"| {r.attribute} | {r.weight:+.4f} | {r.points:.1f} |" for r in group.itertuples()]
         lines.append("")
     return "\n".join(lines)

@@ -359,6 +359,7 @@ def _columns_from_inputs(inputs, model: LoadedExport) -> ParsedRequest:
 def format_predictions(outputs: dict[str, list], request: ParsedRequest, id_column: str | None = None) -> dict:
     """TF Serving's response shapes: a list of per-row objects, or an object of per-output lists; the request's
     ids come first in each row (or as a list), and `ignored_features` names the declared columns not read."""
+    outputs = {name: outputs[name] for name in sorted(outputs, key=lambda n: OUTPUT_ORDER.get(n, len(OUTPUT_ORDER)))}
     if request.ids is not None and id_column:
         outputs = {id_column: request.ids, **outputs}
     if not request.row_format:
@@ -520,6 +521,7 @@ def _predict(model: LoadedExport, body: bytes, codes_of) -> dict:
 
 
 EXPLAINED_OUTPUTS = ("probability", "score", "decision", "unseen_categories")
+OUTPUT_ORDER = {name: i for i, name in enumerate((*EXPLAINED_OUTPUTS, "reasons"))}  # the order responses list
 
 
 def _explained(outputs: dict[str, list], codes) -> dict[str, list]:

@@ -62,3 +62,43 @@ def test_attribute_labels_cover_every_index():
         "hash bucket 0",
         "hash bucket 1",
     ]
+
+
+def test_binning_statistics_by_hand():
+    """count, bad count, bad rate, WoE = ln(share of goods / share of bads), IV; zero counts adjusted by 0.5."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from wide_deep.evidence.scorecard import add_binning_statistics
+
+    segments = [SimpleNamespace(name="tier", offset=10, size=3), SimpleNamespace(name="city", offset=13, size=2)]
+    table = pd.DataFrame(
+        {
+            "characteristic": ["tier"] * 3 + ["city"] * 2,
+            "type": ["bucketized"] * 3 + ["categorical"] * 2,
+            "attribute_index": [0, 1, 2, 0, 1],
+            "attribute": ["< 1", "[1, 2)", ">= 2", "(other)", "north"],
+            "weight": [0.0, 0.1, 0.2, 0.0, -0.5],
+            "points": [5.0, 2.0, 0.0, 0.0, 14.0],
+        }
+    )
+    # tier: index 0 → 2 goods 2 bads, index 1 → 3 goods 0 bads, index 2 → no rows; city: 0 → 5 goods 2 bads ...
+    tier = np.array([0, 0, 0, 0, 1, 1, 1]) + 10
+    city = np.array([0, 0, 0, 0, 0, 0, 1]) + 13
+    labels = np.array([1, 1, 0, 0, 0, 0, 0])
+    out = add_binning_statistics(table, np.stack([tier, city], axis=1), labels, segments)
+    goods, bads = 5, 2
+    row = out[(out["characteristic"] == "tier") & (out["attribute_index"] == 0)].iloc[0]
+    assert (row["count"], row["bad_count"], row["bad_rate"]) == (4, 2, 0.5)
+    assert row["woe"] == pytest.approx(np.log((2 / goods) / (2 / bads)))
+    adjusted = out[(out["characteristic"] == "tier") & (out["attribute_index"] == 1)].iloc[0]
+    assert adjusted["woe"] == pytest.approx(np.log((3.5 / goods) / (0.5 / bads)))  # no bads: + 0.5 each
+    empty = out[(out["characteristic"] == "tier") & (out["attribute_index"] == 2)].iloc[0]
+    assert empty["count"] == 0 and np.isnan(empty["woe"]) and empty["iv"] == 0
+    expected_iv = (2 / goods - 2 / bads) * np.log((2 / goods) / (2 / bads)) + (3.5 / goods - 0.5 / bads) * np.log(
+        (3.5 / goods) / (0.5 / bads)
+    )
+    assert row["characteristic_iv"] == pytest.approx(expected_iv)
+    assert out[out["characteristic"] == "city"]["attribute"].tolist() == ["north", "(other)"]  # categories by points
+    assert out[out["characteristic"] == "tier"]["attribute_index"].tolist() == [0, 1, 2]  # bins in order
