@@ -7,7 +7,9 @@ stability, importance, reasons.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from feature_columns.errors import UserError
 from wide_deep.evidence import fairness, metrics, stats
 from wide_deep.evidence.plots import png_data_uri
 from wide_deep.run.model_dir import ModelDir
+from wide_deep.run.provenance import utc_now
 
 SECTIONS = (
     "label",
@@ -40,6 +43,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 h2{border-bottom:2px solid #444;padding-bottom:.2em;margin-top:2em}
+td.text{text-align:left;word-break:break-all}table.header th{text-align:left;white-space:nowrap}
 .flag-act{color:#b00;font-weight:bold}.flag-watch{color:#c70}.note{color:#555;font-size:.9em}img{max-width:100%}"""
 
 
@@ -70,6 +74,43 @@ def _figure(draw) -> str:
 
 def _section(key: str, title: str, body: str) -> str:
     return f"<section id='{key}'><h2>{html.escape(title)}</h2>{body}</section>"
+
+
+def _governance_header(run: ModelDir, m: dict, config) -> str:
+    """What a model-governance file needs first: which model, export, data, spec, settings and code."""
+    provenance = m.get("provenance", {})
+    export = run.latest_export()
+    spec_text = run.saved_spec_text() or ""
+    rows = [
+        {
+            "item": "model",
+            "value": f"{m.get('model_type')} on {m.get('dataset')}; fingerprint {m.get('model_fingerprint')}",
+        },
+        {"item": "export version", "value": export.name if export is not None else "(not exported)"},
+        {"item": "trained", "value": provenance.get("trained_at", "(not recorded)")},
+        {"item": "report rendered", "value": utc_now()},
+        {"item": "code version", "value": provenance.get("code_version", "(not recorded)")},
+        {
+            "item": "spec",
+            "value": f"{config.spec or 'built-in ' + str(config.dataset)}; sha256 "
+            f"{hashlib.sha256(spec_text.encode()).hexdigest()} (of the run's spec.yaml)",
+        },
+    ]
+    checksums = m.get("data_report", {}).get("sha256", {})
+    rows += [{"item": "data", "value": f"{path}: sha256 {digest}"} for path, digest in checksums.items()]
+    settings = _flat(config.to_dict())
+    rows.append({"item": "settings", "value": "; ".join(f"{k}={v}" for k, v in settings.items())})
+    body = "".join(
+        f"<tr><th>{html.escape(r['item'])}</th><td class='text'>{html.escape(str(r['value']))}</td></tr>" for r in rows
+    )
+    return f"<table class='header'>{body}</table>"
+
+
+def _flat(settings: dict) -> dict:
+    out = {}
+    for key, value in settings.items():
+        out.update(_flat(value) if isinstance(value, dict) else {key: value})
+    return out
 
 
 def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
@@ -349,10 +390,15 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
     parts.append(_section("reasons", "Reason codes", body))
 
     title = f"Model report: {m.get('dataset')} {m.get('model_type')}"
+    sections = "".join(parts)
+    contents = "".join(
+        f"<li><a href='#{key}'>{name}</a></li>"
+        for key, name in re.findall(r"<section id='([^']+)'><h2>(.*?)</h2>", sections)
+    )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
-        f"</head><body><h1>{html.escape(title)}</h1><p class='note'>Rendered from {html.escape(str(run))} by "
-        f"<code>make report</code>.</p>{''.join(parts)}</body></html>"
+        f"</head><body><h1>{html.escape(title)}</h1>{_governance_header(run, m, config)}"
+        f"<nav><h2>Contents</h2><ol>{contents}</ol></nav>{sections}</body></html>"
     )
     run.write_text(run.report.name, page)
     return run.report

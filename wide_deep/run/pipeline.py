@@ -24,9 +24,11 @@ from wide_deep.data import registry
 from wide_deep.data.dataset import LoadedData, Split, load_dataset
 from wide_deep.data.registry import DatasetInfo
 from wide_deep.data.shards import load_sharded
+from wide_deep.data.sources import transactions_path
 from wide_deep.data.training_input import TrainingInput
 from wide_deep.run.config import RunConfig
 from wide_deep.run.model_dir import ModelDir
+from wide_deep.run.provenance import data_checksums
 
 
 @dataclasses.dataclass
@@ -109,6 +111,12 @@ def prepare_data(
     else:
         registry.ensure_generated(info, config.num_enterprises, config.data_seed, log)
         loaded = load_dataset(spec, info.data, split_seed=config.split_seed, truth_path=info.truth, log=log)
+    sources = (
+        [given.data] if given is not None else [config.train_data or info.data, config.valid_data, config.test_data]
+    )
+    if spec.transactions is not None and given is None and not config.sharded:
+        sources.append(transactions_path(spec.transactions, info.data))
+    report = {**loaded.report, "sha256": data_checksums(sources)}  # what the run read, for the governance file
     fitted_now = state is None
     if fitted_now:
         state = fit_state(spec, loaded.fit_arrays)  # training data only
@@ -130,7 +138,7 @@ def prepare_data(
                 f"  {name}: "
                 + "; ".join(f"{col} {', '.join(f'{k}={v:,}' for k, v in c.items())}" for col, c in counts.items())
             )
-    return PreparedData(info, spec, state, loaded.splits, loaded.reference, loaded.training, loaded.report, quality)
+    return PreparedData(info, spec, state, loaded.splits, loaded.reference, loaded.training, report, quality)
 
 
 def run_training(config: RunConfig, log=print, strategy=None, given: GivenData | None = None) -> dict:

@@ -24,6 +24,7 @@ from wide_deep.evidence.scorecard import Scaling
 from wide_deep.run.config import RunConfig
 from wide_deep.run.model_dir import ModelDir
 from wide_deep.run.pipeline import PreparedData
+from wide_deep.run.provenance import code_version, utc_now
 from wide_deep.run.resources import peak_rss_mb
 
 TABLE_KEYS = (
@@ -197,6 +198,7 @@ def train_and_evaluate(
             "data_quality": data.quality,
             "data_report": data.report,
             "peak_rss_mb": peak_rss_mb(),
+            "provenance": {"trained_at": utc_now(), "code_version": code_version()},
         }
     )
     if members > 1:

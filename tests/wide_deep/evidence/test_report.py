@@ -42,6 +42,14 @@ def test_report_has_every_section_with_numbers(sme_run):
     assert parser.images >= 4  # ROC, KS, gains and calibration plots, embedded
     assert "gender" in parser.sections["fairness"] and "Proxy test" in parser.sections["fairness"]
     assert "excluded from the model" in parser.sections["data"]  # protected columns: the run's own setting
+    assert "Four-fifths rule" in parser.sections["fairness"]
+    page = path.read_text()
+    header = page[page.index("<table class='header'>") : page.index("<nav>")]
+    for item in ("export version", "trained", "code version", "spec", "data", "settings"):
+        assert f"<th>{item}</th>" in header
+    assert re.search(r"applications\.parquet: sha256 [0-9a-f]{64}", header)  # the data file the run read
+    assert re.search(r"transactions: sha256 [0-9a-f]{64} \(\d+ files\)", header)
+    assert [f"#{key}" for key in SECTIONS] == re.findall(r"<li><a href='(#[^']+)'>", page)  # the table of contents
 
 
 def test_report_needs_a_trained_model_dir(tmp_path):
