@@ -47,6 +47,25 @@ td.text{text-align:left;word-break:break-all}table.header th{text-align:left;whi
 .flag-act{color:#b00;font-weight:bold}.flag-watch{color:#c70}.note{color:#555;font-size:.9em}img{max-width:100%}"""
 
 
+# metrics.json keys → the labels the report shows
+METRIC_LABELS = {
+    "brier": "Brier score",
+    "log_loss": "log loss",
+    "psi": "PSI (train → test scores)",
+    "threshold": "cut-off (probability)",
+    "precision": "precision (defaults)",
+    "recall": "recall (defaults)",
+    "f1": "F1 (defaults)",
+    "accuracy": "accuracy",
+    "oracle_auc": "oracle AUC (true probabilities)",
+}
+
+
+def _p_value(p: float) -> str:
+    """A p-value as a validator reads it: never 0.0000."""
+    return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
 def _fmt(value, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "–"
@@ -59,17 +78,19 @@ def _fmt(value, digits: int = 4) -> str:
     return html.escape(str(value))
 
 
-def _table(rows: list[dict], columns: list[str] | None = None, digits: int = 4) -> str:
+def _table(rows: list[dict], columns: list[str] | None = None, digits: int = 4, labels: dict | None = None) -> str:
+    """An HTML table of `rows`; `labels` names columns in the header (the key itself otherwise)."""
     if not rows:
         return "<p class='note'>(none)</p>"
     columns = columns or list(dict.fromkeys(k for r in rows for k in r))  # every key any row has
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    head = "".join(f"<th>{html.escape((labels or {}).get(c, c))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c), digits)}</td>" for c in columns) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _figure(draw) -> str:
-    return f"<img alt='plot' src='{png_data_uri(draw)}'>"
+def _figure(draw, alt: str) -> str:
+    """A plot embedded as PNG; `alt` says what it shows (read aloud, shown when images are off)."""
+    return f"<img alt='{html.escape(alt, quote=True)}' src='{png_data_uri(draw)}'>"
 
 
 def _section(key: str, title: str, body: str) -> str:
@@ -163,27 +184,18 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
         {"metric": "Gini", "value": m["gini"], "ci_low": 2 * auc_ci[0] - 1, "ci_high": 2 * auc_ci[1] - 1},
         {"metric": "KS", "value": m["ks"], "ci_low": ks_ci[0], "ci_high": ks_ci[1]},
     ]
-    rows += [
-        {"metric": k, "value": m.get(k)}
-        for k in (
-            "brier",
-            "log_loss",
-            "hosmer_lemeshow_p",
-            "psi",
-            "threshold",
-            "precision",
-            "recall",
-            "f1",
-            "accuracy",
-            "oracle_auc",
-        )
-        if m.get(k) is not None
-    ]
+    rows += [{"metric": label, "value": m.get(k)} for k, label in METRIC_LABELS.items() if m.get(k) is not None]
+    if m.get("hosmer_lemeshow_p") is not None:
+        rows.insert(5, {"metric": "Hosmer–Lemeshow p-value", "value": _p_value(m["hosmer_lemeshow_p"])})
     parts.append(
         _section(
             "metrics",
             "Metrics on the test split (95% bootstrap intervals)",
-            _table(rows, ["metric", "value", "ci_low", "ci_high"]),
+            _table(
+                rows,
+                ["metric", "value", "ci_low", "ci_high"],
+                labels={"ci_low": "95% CI low", "ci_high": "95% CI high"},
+            ),
         )
     )
 
@@ -199,26 +211,39 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
                     ax.plot([0, 1], [0, 1], "--", color="grey"),
                     ax.set_xlabel("false positive rate"),
                     ax.set_ylabel("true positive rate"),
-                )
+                ),
+                f"ROC curve of the test split, AUC {m['auc']:.4f}, against the diagonal of a random score",
             ),
         )
     )
     order = np.sort(p)
     bad_cdf = np.searchsorted(np.sort(p[y == 1]), order, side="right") / max((y == 1).sum(), 1)
     good_cdf = np.searchsorted(np.sort(p[y == 0]), order, side="right") / max((y == 0).sum(), 1)
+    at_ks = int(np.argmax(np.abs(good_cdf - bad_cdf)))
+
+    def ks_plot(ax):
+        ax.plot(order, good_cdf, label="non-defaults")
+        ax.plot(order, bad_cdf, label="defaults")
+        ax.vlines(order[at_ks], bad_cdf[at_ks], good_cdf[at_ks], colors="black", linestyles=":", label="KS")
+        ax.annotate(
+            f"KS {m['ks']:.3f}",
+            (order[at_ks], (good_cdf[at_ks] + bad_cdf[at_ks]) / 2),
+            xytext=(6, 0),
+            textcoords="offset points",
+        )
+        ax.set_xlabel("predicted probability of default")
+        ax.set_ylabel("cumulative share")
+        ax.legend()
+
     parts.append(
         _section(
             "ks",
             "KS plot",
             f"<p>KS {_fmt(m['ks'])} at probability {_fmt(m.get('ks_score'))}</p>"
             + _figure(
-                lambda ax: (
-                    ax.plot(order, good_cdf, label="non-defaults"),
-                    ax.plot(order, bad_cdf, label="defaults"),
-                    ax.set_xlabel("predicted probability"),
-                    ax.set_ylabel("cumulative share"),
-                    ax.legend(),
-                )
+                ks_plot,
+                f"Cumulative shares of non-defaults and defaults by predicted probability; the largest gap, KS "
+                f"{m['ks']:.3f}, is marked at probability {order[at_ks]:.3f}",
             ),
         )
     )
@@ -227,14 +252,15 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
     parts.append(
         _section(
             "gains",
-            "Gains table (decile 1 = riskiest)",
+            "Gains table (deciles of the predicted probability of default; decile 1 = riskiest)",
             _table(gains)
             + _figure(
                 lambda ax: (
                     ax.bar([g["decile"] for g in gains], [g["bad_rate"] for g in gains]),
-                    ax.set_xlabel("score decile"),
+                    ax.set_xlabel("decile of predicted probability (1 = riskiest)"),
                     ax.set_ylabel("bad rate"),
-                )
+                ),
+                "Bad rate by decile of predicted probability of default on the test split, riskiest decile first",
             ),
         )
     )
@@ -279,7 +305,7 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
             "calibration",
             "Calibration",
             _table(cal_rows)
-            + _figure(reliability)
+            + _figure(reliability, "Observed default rate against mean predicted probability in 10 equal-count bins")
             + "<p class='note'>Reliability table (10 equal-count bins):</p>"
             + _table((after or before)["reliability"]),
         )

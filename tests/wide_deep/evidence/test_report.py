@@ -50,6 +50,10 @@ def test_report_has_every_section_with_numbers(sme_run):
     assert re.search(r"applications\.parquet: sha256 [0-9a-f]{64}", header)  # the data file the run read
     assert re.search(r"transactions: sha256 [0-9a-f]{64} \(\d+ files\)", header)
     assert [f"#{key}" for key in SECTIONS] == re.findall(r"<li><a href='(#[^']+)'>", page)  # the table of contents
+    alts = re.findall(r"<img alt='([^']*)'", page)
+    assert len(alts) >= 4 and all(len(alt) > 30 for alt in alts)  # each plot says what it shows
+    assert "hosmer_lemeshow_p" not in parser.sections["metrics"] and "Hosmer–Lemeshow p-value" in page
+    assert "0.0000" not in parser.sections["metrics"].split("Hosmer–Lemeshow p-value")[1][:20]
 
 
 def test_report_needs_a_trained_model_dir(tmp_path):
