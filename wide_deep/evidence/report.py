@@ -39,7 +39,7 @@ SECTIONS = (
 MAX_ATTRIBUTES_SHOWN = 20
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em;display:block;max-width:100%;overflow-x:auto}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 h2{border-bottom:2px solid #444;padding-bottom:.2em;margin-top:2em}
