@@ -19,6 +19,7 @@ from sklearn import metrics as skm
 from feature_columns.errors import UserError
 from wide_deep.evidence import fairness, metrics, stats
 from wide_deep.evidence.plots import png_data_uri
+from wide_deep.run.config import flat_settings
 from wide_deep.run.model_dir import ModelDir
 from wide_deep.run.provenance import utc_now
 
@@ -119,19 +120,12 @@ def _governance_header(run: ModelDir, m: dict, config) -> str:
     ]
     checksums = m.get("data_report", {}).get("sha256", {})
     rows += [{"item": "data", "value": f"{path}: sha256 {digest}"} for path, digest in checksums.items()]
-    settings = _flat(config.to_dict())
+    settings = flat_settings(config.to_dict())
     rows.append({"item": "settings", "value": "; ".join(f"{k}={v}" for k, v in settings.items())})
     body = "".join(
         f"<tr><th>{html.escape(r['item'])}</th><td class='text'>{html.escape(str(r['value']))}</td></tr>" for r in rows
     )
     return f"<table class='header'>{body}</table>"
-
-
-def _flat(settings: dict) -> dict:
-    out = {}
-    for key, value in settings.items():
-        out.update(_flat(value) if isinstance(value, dict) else {key: value})
-    return out
 
 
 def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:

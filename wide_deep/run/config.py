@@ -109,6 +109,15 @@ class RunConfig:
         return {**{k: d[k] for k in keys}, "train": keep_train}
 
 
+def flat_settings(settings: dict) -> dict:
+    """A config's dict (`RunConfig.to_dict`, or its saved parts) with the nested model and train settings lifted to
+    the top, each under its flag's name."""
+    out = {}
+    for key, value in settings.items():
+        out.update(flat_settings(value) if isinstance(value, dict) else {key: value})
+    return out
+
+
 def with_preset(config: RunConfig, name: str, **keep) -> RunConfig:
     """`config` with the model and training settings of preset `name` (fields named in `keep` as given)."""
     values = {**PRESETS[name], **keep}

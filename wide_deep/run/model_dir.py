@@ -34,7 +34,7 @@ from feature_columns.errors import UserError
 from feature_columns.fitting import FittedState, state_from_json, state_to_json
 from feature_columns.spec import FeatureSpec
 from wide_deep.data.sources import make_folder, write_atomically, write_frame
-from wide_deep.run.config import RunConfig
+from wide_deep.run.config import RunConfig, flat_settings
 
 if TYPE_CHECKING:  # TensorFlow is imported only by what trains or loads a model
     from wide_deep.core.calibration import Calibrator
@@ -59,14 +59,7 @@ EXPORT = "export"
 
 def changed_settings(previous: dict, now: dict) -> list[str]:
     """`--flag: was A, now B` for each setting that differs (the nested model and train settings by their flag)."""
-
-    def flat(settings: dict) -> dict:
-        out = {}
-        for key, value in settings.items():
-            out.update(value if isinstance(value, dict) else {key: value})
-        return out
-
-    before, after = flat(previous), flat(now)
+    before, after = flat_settings(previous), flat_settings(now)
     return [
         f"--{key}: was {before.get(key)!r}, now {after.get(key)!r}"
         for key in sorted(set(before) | set(after))
