@@ -137,7 +137,7 @@ def plot_sensitivity(table: pd.DataFrame, path: Path, dataset: str) -> None:
         if log_x:
             ax.set_xscale("log", base=2 if sweep_name == "batch_size" else 10)
             ax.set_xticks(part["value"], [f"{v:g}" for v in part["value"]], fontsize=7)
-        ax.set(xlabel=label, title=f"Wide & Deep + Cross vs {label}")
+        ax.set(xlabel=label, ylabel="test AUC and F1", title=f"Wide & Deep + Cross vs {label}")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Sensitivity on {dataset} (test split)")
