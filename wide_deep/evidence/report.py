@@ -320,6 +320,16 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
             f"for the wide points.</p>"
         )
     shown = []
+    trees = card["type"] == "gbdt tree"
+    if trees.any():  # hundreds of trees, each leaf named by its path: a summary here, every leaf in scorecard.csv
+        leaf_points = card.loc[trees].groupby("characteristic")["points"].agg(lambda p: p.max() - p.min())
+        body += (
+            f"<p class='note'>{trees.groupby(card['characteristic']).any().sum():,} GBDT trees with "
+            f"{int(trees.sum()):,} leaves are wide characteristics too (each leaf an attribute named by its path); "
+            f"a tree's points span {leaf_points.median():.2f} points at the median and {leaf_points.max():.2f} at "
+            f"most. They are listed in scorecard.csv, not here.</p>"
+        )
+        card = card.loc[~trees]
     for name, group in card.groupby("characteristic", sort=False):
         if (
             len(group) > MAX_ATTRIBUTES_SHOWN
