@@ -16,7 +16,7 @@ from pathlib import Path
 from absl import flags
 
 from experiments import train
-from experiments.cli import define_study_flags, drop_retracing_warnings, main_running, run_main
+from experiments.cli import command, define_study_flags, drop_retracing_warnings
 
 train.define_flags(preset="paper", include_protected=True)  # the paper's setup
 flags.DEFINE_integer("seeds", 5, "Seeds per variant (seed, seed+1, ...)", lower_bound=1)
@@ -50,12 +50,7 @@ def ablation() -> None:
     )
 
 
-main = main_running(ablation)
-
-
-def run() -> None:
-    """The console script's entry point (`python -m` runs the same)."""
-    run_main(main)
+main, run = command(ablation)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import time
 import numpy as np
 from absl import flags
 
-from experiments.cli import main_running, run_main
+from experiments.cli import command
 
 flags.DEFINE_string("dataset", "sme", "Built-in dataset to benchmark on")
 flags.DEFINE_integer("batch_size", 256, "Training batch size")
@@ -274,12 +274,7 @@ def scaling_table(info, spec, sizes) -> None:
         print(f"{rows:>10,} | {cells[0]} | {cells[1][1:]}", flush=True)
 
 
-main = main_running(benchmark)
-
-
-def run() -> None:
-    """The console script's entry point (`python -m` runs the same)."""
-    run_main(main)
+main, run = command(benchmark)
 
 
 if __name__ == "__main__":

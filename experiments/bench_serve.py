@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from experiments.cli import main_running, run_main
+from experiments.cli import command
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir with an export")
 flags.DEFINE_string(
@@ -261,12 +261,7 @@ def benchmark() -> None:
             print(f"{name:<32}{p50:>12,.3f}{theirs:>12,.3f}{p50 / theirs:>8.2f}  {unit}")
 
 
-main = main_running(benchmark)
-
-
-def run() -> None:
-    """The console script's entry point (`python -m` runs the same)."""
-    run_main(main)
+main, run = command(benchmark)
 
 
 if __name__ == "__main__":

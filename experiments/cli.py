@@ -96,6 +96,12 @@ def main_running(action: Callable[[], object]) -> Callable[[list], None]:
     return main
 
 
+def command(action: Callable[[], object]) -> tuple[Callable[[list], None], Callable[[], None]]:
+    """(the absl `main` running `action`, the console script's entry point; `python -m` runs the same)."""
+    main = main_running(action)
+    return main, lambda: run_main(main)
+
+
 def from_flags(config_class, values, **overrides):
     """A config dataclass whose fields are read from the flags of the same names (`overrides` win)."""
     names = {f.name for f in dataclasses.fields(config_class)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from experiments.cli import main_running, run_main
+from experiments.cli import command
 
 flags.DEFINE_string(
     "dataset", "sme", "sme | taiwan | german, or a path to a CSV/Parquet file (then --spec is required)"
@@ -37,12 +37,7 @@ def make_shards() -> None:
     )
 
 
-main = main_running(make_shards)
-
-
-def run() -> None:
-    """The console script's entry point (`python -m` runs the same)."""
-    run_main(main)
+main, run = command(make_shards)
 
 
 if __name__ == "__main__":

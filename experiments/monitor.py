@@ -10,7 +10,7 @@ import sys
 
 from absl import flags
 
-from experiments.cli import main_running, run_main
+from experiments.cli import command
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir (its evidence.json holds the baseline)")
 flags.DEFINE_string("input", None, "CSV or Parquet file of new applications (raw features)", required=True)
@@ -29,12 +29,7 @@ def monitor() -> None:
         sys.exit(1)
 
 
-main = main_running(monitor)
-
-
-def run() -> None:
-    """The console script's entry point (`python -m` runs the same)."""
-    run_main(main)
+main, run = command(monitor)
 
 
 if __name__ == "__main__":

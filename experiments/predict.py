@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from experiments.cli import main_running, run_main
+from experiments.cli import command
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; its newest export/<version>/ is used")
 flags.DEFINE_string("input", None, "CSV or Parquet file with the raw feature columns", required=True)
@@ -48,12 +48,7 @@ def predict() -> None:
     print(f"peak RSS {peak_rss_mb():,.0f} MB")
 
 
-main = main_running(predict)
-
-
-def run() -> None:
-    """The console script's entry point (`python -m` runs the same)."""
-    run_main(main)
+main, run = command(predict)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from experiments.cli import main_running, run_main
+from experiments.cli import command
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; the report is written inside it")
 flags.DEFINE_integer("bootstrap_resamples", 500, "Resamples for the metrics' confidence intervals", lower_bound=50)
@@ -17,12 +17,7 @@ def report() -> None:
     print(f"wrote {render_report(FLAGS.model_dir, FLAGS.bootstrap_resamples)}")
 
 
-main = main_running(report)
-
-
-def run() -> None:
-    """The console script's entry point (`python -m` runs the same)."""
-    run_main(main)
+main, run = command(report)
 
 
 if __name__ == "__main__":

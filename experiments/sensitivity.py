@@ -12,7 +12,7 @@ from pathlib import Path
 from absl import flags
 
 from experiments import train
-from experiments.cli import define_study_flags, drop_retracing_warnings, main_running, run_main
+from experiments.cli import command, define_study_flags, drop_retracing_warnings
 
 train.define_flags(preset="paper", include_protected=True)  # the paper's setup
 flags.DEFINE_integer("max_epochs", 50, "Length of the epoch curve (every epoch from 1 to this)")
@@ -36,12 +36,7 @@ def sensitivity() -> None:
     print(f"wrote {results}/sensitivity.csv and sensitivity.png in {(time.perf_counter() - start) / 60:.1f} min")
 
 
-main = main_running(sensitivity)
-
-
-def run() -> None:
-    """The console script's entry point (`python -m` runs the same)."""
-    run_main(main)
+main, run = command(sensitivity)
 
 
 if __name__ == "__main__":

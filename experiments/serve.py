@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from experiments.cli import main_running, run_main
+from experiments.cli import command
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir; its newest export/<version>/ is served")
 flags.DEFINE_string("model_name", "wide_deep", "The <name> in /v1/models/<name>")
@@ -46,12 +46,7 @@ def serve() -> None:
     )
 
 
-main = main_running(serve)
-
-
-def run() -> None:
-    """The console script's entry point (`python -m` runs the same)."""
-    run_main(main)
+main, run = command(serve)
 
 
 if __name__ == "__main__":

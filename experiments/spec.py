@@ -10,7 +10,7 @@ from pathlib import Path
 
 from absl import flags
 
-from experiments.cli import main_running, run_main
+from experiments.cli import command
 
 flags.DEFINE_string("input", None, "CSV or Parquet file of loans with their outcome", required=True)
 flags.DEFINE_string("label", None, "The outcome column (default: a column named like target, label, default, bad)")
@@ -44,12 +44,7 @@ def spec() -> None:
     )
 
 
-main = main_running(spec)
-
-
-def run() -> None:
-    """The console script's entry point (`python -m` runs the same)."""
-    run_main(main)
+main, run = command(spec)
 
 
 if __name__ == "__main__":

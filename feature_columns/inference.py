@@ -67,7 +67,7 @@ def infer_spec(frame: pd.DataFrame, label: str | None = None, name: str = "custo
         f"name: {name}",
         "label:",
         f"  column: {_quote(label)}",
-        f"  positive: [{_quote(positive)}]    # {_counts(present, positive)}: the value taken to mean default",
+        f"  positive: [{_quote(positive)}]    # {_counts(present)}: the value taken to mean default",
         f"  negative: [{_quote(negative)}]",
     ]
     if not labelled.all():
@@ -221,8 +221,8 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(y) - positives)))
 
 
-def _counts(present: list[tuple[str, int]], positive: str) -> str:
-    return ", ".join(f"{v!r}: {c:,} rows" for v, c in present) if positive else ""
+def _counts(present: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{v!r}: {c:,} rows" for v, c in present)
 
 
 def _number(value) -> str:

@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from feature_columns.derived import add_derived
-from feature_columns.errors import DataError
+from feature_columns.errors import DataError, UserError
 from feature_columns.inputs import MISSING_CATEGORY, canonical_category
 from wide_deep.serving.registry import ModelRegistry
 from wide_deep.serving.saved_model import EXPLAIN, PREDICT, LoadedExport
@@ -199,11 +199,12 @@ def _cutoff(value, model: LoadedExport) -> float:
     if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("probability", "score"):
         raise RequestError(400, f"cutoff must be {expected}", "cutoff", expected)
     kind, number = next(iter(value.items()))
-    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
         raise RequestError(400, f"cutoff.{kind} must be a finite number", f"cutoff.{kind}", expected)
-    if kind == "probability" and not 0 < number < 1:
-        raise RequestError(400, "cutoff.probability must be in (0, 1)", "cutoff.probability", expected)
-    return model.decline_at(kind, float(number))
+    try:
+        return model.decline_at(f"{kind}:{number!r}")  # the rule make predict --cutoff takes, checked the same way
+    except UserError as error:
+        raise RequestError(400, str(error)[:200], f"cutoff.{kind}", expected) from None
 
 
 def _set_aside(named: dict, model: LoadedExport, ignored: set) -> object:

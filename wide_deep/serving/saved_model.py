@@ -122,11 +122,16 @@ class LoadedExport:
 
         return {n: tf.constant(columns[n], self.input_specs[n].dtype) for n in self.input_specs}
 
-    def decline_at(self, kind: str, value: float) -> float:
-        """The probability cut-off of a per-request override: `probability` as it is, `score` through the export's
-        scorecard scaling (decline at that many points or fewer)."""
+    def decline_at(self, rule: str) -> float:
+        """The probability cut-off of a scoring-time override (`make predict --cutoff`, a REST request's cutoff):
+        `probability:P` as it is, `score:S` through the export's scorecard scaling (decline at S points or fewer).
+        A UserError for any other rule (`approval:R` needs the validation split, which only training has)."""
+        from wide_deep.evidence.metrics import parse_cutoff
         from wide_deep.evidence.scorecard import Scaling
 
+        kind, value = parse_cutoff(rule)
+        if kind not in ("probability", "score"):
+            raise UserError(f"--cutoff={rule}: at scoring time, give probability:P or score:S")
         if kind == "probability":
             return value
         return Scaling(**self.model_info.get("scorecard", {})).probability(value)

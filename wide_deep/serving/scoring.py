@@ -30,7 +30,6 @@ from wide_deep.data.sources import (
     record_batches,
     transactions_path,
 )
-from wide_deep.evidence.metrics import parse_cutoff
 from wide_deep.run.model_dir import ModelDir
 from wide_deep.serving.saved_model import EXPLAIN, load_newest
 
@@ -106,12 +105,18 @@ class Scorer:
         """The columns `make predict` writes (id, probability, score, decision, unseen_categories, and with
         `reasons` > 0 the top reasons), as a DataFrame in the rows' order."""
         features = self.features(frame, transactions, source)
-        signature = self.export.require(EXPLAIN) if reasons else self.signature
+        signature, codes = self.explained(reasons)
         out = self.export.call(signature, to_tensors(prepare_frame(self.spec, features, source)))
         id_column = self.spec.id_column
         ids = features[id_column].to_numpy() if id_column and id_column in features.columns else None
-        codes = self.export.reason_codes() if reasons else None
         return pa.table(_output_columns(out, ids, id_column, reasons, codes=codes)).to_pandas()
+
+    def explained(self, reasons: int, reason_codes: str | Path | None = None):
+        """(the signature to call, the reason-code table or None): with `reasons` > 0, `serving_explain` and the
+        export's table (a user's CSV over it); otherwise the plain signature."""
+        if not reasons:
+            return self.signature, None
+        return self.export.require(EXPLAIN), self.export.reason_codes(reason_codes)
 
     def score_applicant(self, application: dict, transactions: pd.DataFrame | None = None) -> dict:
         """One applicant (a dict of raw fields) with its raw transactions → probability, decision, features."""
@@ -181,17 +186,10 @@ def score_file(
     check_readable(input_path, "input file")
     output_path = check_output(output_path, "output file", [input_path, transactions], TABLE_SUFFIXES)
     input_path = Path(input_path)
-    decline_at = None
-    if cutoff is not None:
-        kind, value = parse_cutoff(cutoff)
-        if kind not in ("probability", "score"):
-            raise UserError(f"--cutoff={cutoff}: at scoring time, give probability:P or score:S")
     scorer = Scorer(model_dir, log)
-    if cutoff is not None:
-        decline_at = scorer.export.decline_at(kind, value)
-    codes = scorer.export.reason_codes(reason_codes) if reasons else None
+    decline_at = scorer.export.decline_at(cutoff) if cutoff is not None else None
+    signature, codes = scorer.explained(reasons, reason_codes)
     spec = scorer.spec
-    signature = scorer.export.require(EXPLAIN) if reasons else scorer.signature
     tx_source = scorer.transactions_for(input_path, transactions)
 
     # Raw applications are aggregated a block at a time: one pass over the transaction log serves
