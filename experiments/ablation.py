@@ -2,6 +2,7 @@
 
     make ablation                      # SME data, 5 seeds → results/sme/
     make ablation DATASET=taiwan
+    make ablation FLAGS=--rows=sequences   # the sequence towers and fusion options → results/sme/sequences/
     python -m experiments.ablation --quick --dataset=german --results_dir=/tmp/r
 
 Every training flag of experiments/train.py applies (they are the same flags).
@@ -23,6 +24,13 @@ flags.DEFINE_integer("seeds", 5, "Seeds per variant (seed, seed+1, ...)", lower_
 define_study_flags("ablation", "2 seeds, 3 epochs, at most 3,000 training rows, 200 bootstrap resamples")
 flags.DEFINE_integer("bootstrap_resamples", 1000, "Bootstrap resamples for the AUC confidence intervals")
 flags.DEFINE_boolean("baselines", True, "Also run LightGBM and scikit-learn logistic regression")
+flags.DEFINE_enum(
+    "rows",
+    "all",
+    ["all", "paper", "sequences"],
+    "Which rows to train: all, paper (the six variants and the accurate ones), or sequences (the accurate model "
+    "with and without the spec's sequence towers and fusion options, into results/<dataset>/sequences/)",
+)
 FLAGS = flags.FLAGS
 
 
@@ -42,6 +50,7 @@ def ablation() -> None:
         quick=FLAGS.quick,
         command=command,
         log=lambda m: print(m, flush=True),
+        rows=FLAGS.rows,
     )
     print((results / "ablation.md").read_text())
     print(

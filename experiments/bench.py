@@ -99,15 +99,19 @@ def benchmark() -> None:
     registry.ensure_generated(info, FLAGS.num_enterprises, 2024)
     spec = FeatureSpec.from_yaml(info.spec)
     train = load_dataset(spec, info.data, log=lambda *_: None).splits["train"]
-    routed = spec.for_model("wide_deep", use_crosses=True)  # what `make train` trains (protected columns out)
-    estimator = Estimator(
-        ModelDir(tempfile.mkdtemp()).training_files(),
-        routed,
-        fit_state(spec, train.arrays),
-        ModelConfig(),
-        TrainConfig(batch_size=FLAGS.batch_size, deterministic=FLAGS.deterministic),
-        log=lambda *_: None,
-    )
+    state = fit_state(spec, train.arrays)
+
+    def estimator_for(model: ModelConfig):  # what `make train` trains (protected columns out)
+        return Estimator(
+            ModelDir(tempfile.mkdtemp()).training_files(),
+            spec.for_model("wide_deep", use_crosses=True, sequences=model.sequences),
+            state,
+            model,
+            TrainConfig(batch_size=FLAGS.batch_size, deterministic=FLAGS.deterministic),
+            log=lambda *_: None,
+        )
+
+    estimator = estimator_for(ModelConfig())
     encoded = estimator.encode(train.arrays)
     labels = tf.constant(train.labels.astype("float32"))
     n = len(train)
@@ -121,6 +125,12 @@ def benchmark() -> None:
         "mlp_tight_loop": (full, mlp_reference(width, n, FLAGS.batch_size)),
         "keras_model_fit": (n, keras_fit_reference(estimator.layout, encoded, labels, FLAGS.batch_size)),
     }
+    for tower in ("gru", "tcn") if spec.sequences else ():  # the spec's sequences through a tower, beside the rest
+        towered = estimator_for(ModelConfig(sequences="both", sequence_tower=tower))
+        rows[f"pipeline_{tower}"] = (
+            n,
+            lambda e=towered, x=towered.encode(train.arrays): e.train_epoch(x, labels, next(epoch_counter)),
+        )
     timings = {name: [] for name in rows}
     for _, fn in rows.values():
         fn()  # trace and warm up
@@ -139,6 +149,9 @@ def benchmark() -> None:
         print(f"{name:<18}{np.median(values):>14,.0f}{min(values):>12,.0f}{max(values):>12,.0f}")
     print(f"pipeline / core_tight_loop: {np.median(timings['pipeline']) / np.median(timings['core_tight_loop']):.2f}")
     print(f"pipeline / keras_model_fit: {np.median(timings['pipeline']) / np.median(timings['keras_model_fit']):.2f}")
+    for tower in ("gru", "tcn") if spec.sequences else ():
+        ratio = np.median(timings[f"pipeline_{tower}"]) / np.median(timings["pipeline"])
+        print(f"pipeline_{tower} / pipeline (sequence tower, the paper's model): {ratio:.2f}")
 
     if spec.transactions is not None:
         aggregation_rows(info, spec)
@@ -157,6 +170,7 @@ def aggregation_rows(info, spec) -> None:
     import duckdb
 
     from wide_deep.data.aggregation import aggregate_transactions
+    from wide_deep.data.sequences import bin_transactions
     from wide_deep.data.sources import duckdb_scan, read_table, transactions_path
 
     tx = spec.transactions
@@ -181,9 +195,15 @@ def aggregation_rows(info, spec) -> None:
         nonlocal rows_in_window
         rows_in_window = aggregate_transactions(log, apps, tx, spec.id_column)[1].rows_in_window
 
-    seconds = {"ours": [], "duckdb_9_aggregates": []}
+    log_sequences = [seq for seq in spec.sequences if seq.bin_days is not None]
+
+    def sequences():  # the spec's time-binned sequences (its `sequences:` block), from the same log
+        bin_transactions(log, apps, tx, spec.id_column, log_sequences)
+
+    runs = (("ours", ours), ("duckdb_9_aggregates", reference)) + ((("sequences", sequences),) if log_sequences else ())
+    seconds = {name: [] for name, _ in runs}
     for _ in range(AGGREGATION_REPEATS):
-        for name, fn in (("ours", ours), ("duckdb_9_aggregates", reference)):
+        for name, fn in runs:
             start = time.perf_counter()
             fn()
             seconds[name].append(time.perf_counter() - start)
@@ -195,6 +215,10 @@ def aggregation_rows(info, spec) -> None:
         print(f"{name:<22}{np.median(values):>8.2f} s{rows_in_window / np.median(values):>14,.0f} rows/s")
     ratio = np.median(seconds["ours"]) / np.median(seconds["duckdb_9_aggregates"])
     print(f"aggregation ours / reference time: {ratio:.2f}")
+    if log_sequences:
+        shape = ", ".join(f"{q.name} {q.steps} × {len(q.channels)}" for q in log_sequences)
+        ratio = np.median(seconds["sequences"]) / np.median(seconds["ours"])
+        print(f"sequences ({shape}) / aggregation time: {ratio:.2f}")
 
 
 ROWS_PER_FILE = 25_000

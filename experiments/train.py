@@ -104,6 +104,21 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
         1,
         "K > 1: train K members with seeds seed..seed+K-1 and export one model averaging their logits",
     )
+    flags.DEFINE_enum(
+        "sequences",
+        "aggregates",
+        ["aggregates", "both", "sequence"],
+        "What the deep branch sees of the spec's `sequences:`: aggregates (none: the paper's model), both (the "
+        "sequences through a tower beside the aggregates), sequence (in place of the deep-only aggregates)",
+    )
+    flags.DEFINE_enum("sequence_tower", "gru", ["gru", "tcn"], "The tower over each sequence: GRU or TCN")
+    flags.DEFINE_integer("sequence_units", 16, "Width of the sequence tower", lower_bound=1)
+    flags.DEFINE_enum(
+        "fusion",
+        "sum",
+        ["sum", "gate", "attention"],
+        "How the branches meet: sum of logits (the paper), or per-applicant weights from a learned gate or attention",
+    )
     flags.DEFINE_integer("batch_size", 256, "Training batch size")
     flags.DEFINE_float(
         "learning_rate", None, "(preset) Learning rate (deep branch, and wide unless --wide_learning_rate)"

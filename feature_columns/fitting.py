@@ -26,6 +26,7 @@ import numpy as np
 from feature_columns.columns import BucketizedColumn, CategoricalColumn, CrossedColumn, NumericColumn
 from feature_columns.errors import DataError
 from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY
+from feature_columns.sequences import SequenceColumn
 from feature_columns.trees import Trees
 
 STATE_VERSION = 1
@@ -88,7 +89,24 @@ class NumericStats:
         return out
 
 
-FittedEntry = Vocabulary | HashBuckets | Buckets | NumericStats | Trees
+@dataclasses.dataclass(frozen=True)
+class SequenceStats:
+    """Per channel of a sequence: the training split's mean and std of its observed cells (after the
+    signed log1p of `log_scaled` channels), and the share of masked (all-missing) steps."""
+
+    channel_mean: tuple[float, ...]
+    channel_std: tuple[float, ...]
+    masked_rate: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel_mean": list(self.channel_mean),
+            "channel_std": list(self.channel_std),
+            "masked_rate": self.masked_rate,
+        }
+
+
+FittedEntry = Vocabulary | HashBuckets | Buckets | NumericStats | Trees | SequenceStats
 FittedState = dict[str, FittedEntry]
 IndexedEntry = (Vocabulary, HashBuckets, Buckets)  # entries whose column becomes one integer index per row
 
@@ -103,6 +121,12 @@ def entry_from_json(name: str, data: dict[str, Any]) -> FittedEntry:
         return Buckets(tuple(float(b) for b in data["boundaries"]), float(data.get("missing_rate", 0.0)))
     if "trees" in data:
         return Trees.from_json(data)
+    if "channel_mean" in data:
+        return SequenceStats(
+            tuple(float(v) for v in data["channel_mean"]),
+            tuple(float(v) for v in data["channel_std"]),
+            float(data.get("masked_rate", 0.0)),
+        )
     if "median" in data:
         edges = data.get("edges")
         return NumericStats(
@@ -173,6 +197,27 @@ def _bucket_boundaries(values: np.ndarray, col: BucketizedColumn) -> tuple[float
     return tuple(float(b) for b in np.unique(inner))
 
 
+def signed_log1p(values: np.ndarray) -> np.ndarray:
+    """sign(x) · log(1 + |x|): heavy-tailed amounts on a scale an MLP or a tower can use (the graph does the same)."""
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def _sequence_stats(values: np.ndarray, col: SequenceColumn) -> SequenceStats:
+    """`values` [rows, steps, channels] → per-channel mean/std over observed cells (see SequenceStats)."""
+    means, stds = [], []
+    for c, channel in enumerate(col.channels):
+        cells = values[:, :, c].astype("float64").ravel()
+        cells = cells[~np.isnan(cells)]
+        if cells.size == 0:
+            raise DataError(f"training split: sequence '{col.name}' channel '{channel}' has no non-missing values")
+        if channel in col.log_scaled:
+            cells = signed_log1p(cells)
+        means.append(float(cells.mean()))
+        stds.append(float(cells.std()) or 1.0)
+    masked = float(np.isnan(values).all(axis=2).mean())
+    return SequenceStats(tuple(means), tuple(stds), masked)
+
+
 def fit_state(spec, train: dict[str, np.ndarray]) -> FittedState:
     """Learn everything data-dependent from the training split only."""
     state: FittedState = {}
@@ -194,6 +239,8 @@ def fit_state(spec, train: dict[str, np.ndarray]) -> FittedState:
             state[col.name] = _numeric_stats(values, col)
         elif isinstance(col, BucketizedColumn):
             state[col.name] = Buckets(_bucket_boundaries(values, col), float(np.isnan(values).mean()))
+        elif isinstance(col, SequenceColumn):
+            state[col.name] = _sequence_stats(values, col)
     for cross in spec.crosses:
         if cross.hash_buckets is not None:
             state[cross.name] = HashBuckets(cross.hash_buckets)

@@ -21,6 +21,7 @@ import pandas as pd
 from feature_columns.columns import CategoricalColumn, Column
 from feature_columns.derived import add_derived
 from feature_columns.errors import DataError, data_row
+from feature_columns.sequences import SequenceColumn
 
 MISSING_CATEGORY = ""
 CROSS_SEPARATOR = "\x1f"
@@ -113,19 +114,32 @@ def prepare_frame(spec, frame: pd.DataFrame, source: str = "data", row_offset: i
     (rows counted from `row_offset`: a streamed batch's position in its file).
     """
     frame = add_derived(spec.derived, frame, source, row_offset)
-    missing = [c for c in spec.raw_feature_names if c not in frame.columns]
+    needed = [name for col in spec.input_columns for name in data_columns(col)]
+    missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
     if missing:
         raise DataError(
-            f"{source}: column(s) {missing} named in the spec are missing (found: {list(frame.columns)[:30]})"
+            f"{source}: column(s) {missing[:20]} named in the spec are missing (found: {list(frame.columns)[:30]})"
         )
     arrays: dict[str, np.ndarray] = {}
     for col in spec.input_columns:
-        values = frame[col.name]
-        if isinstance(col, CategoricalColumn):
-            arrays[col.name] = canonical_categories(values)
+        if isinstance(col, SequenceColumn):
+            steps = [numeric_values(frame[name], name, source, row_offset) for name in col.source_columns]
+            arrays[col.name] = np.stack(steps, axis=1).reshape(len(frame), col.steps, len(col.channels))
+        elif isinstance(col, CategoricalColumn):
+            arrays[col.name] = canonical_categories(frame[col.name])
         else:
-            arrays[col.name] = numeric_values(values, col.name, source, row_offset)
+            arrays[col.name] = numeric_values(frame[col.name], col.name, source, row_offset)
     return arrays
+
+
+def data_columns(column: Column) -> tuple[str, ...]:
+    """The data columns a model input is read from: its own, or a sequence's step columns."""
+    return column.source_columns if isinstance(column, SequenceColumn) else (column.name,)
+
+
+def input_shape(column: Column) -> tuple[int, ...]:
+    """A raw model input's shape per row: () for a column, (steps, channels) for a sequence."""
+    return (column.steps, len(column.channels)) if isinstance(column, SequenceColumn) else ()
 
 
 def to_tensors(arrays: dict[str, np.ndarray]) -> dict:

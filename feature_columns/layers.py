@@ -9,6 +9,8 @@ categoricals, float32 for numerics) to the encoded tensors the branches consume:
 - `wide_dense` float32 [B, Dw]: numeric columns routed to the linear branch (their encoding).
 - `deep_dense` float32 [B, Dd]: numeric encodings, missing indicators and one-hot indicators.
 - `deep_ids_<column>` int64 [B]: indices of columns the deep branch embeds.
+- `deep_sequence_<name>` float32 [B, T, C + 1]: a sequence's channels, encoded, with a last channel
+  that is 1 where the step was observed and 0 where it is masked.
 - `unseen_categories` string [B] (serving only): see `build_preprocessor(report_unseen=True)`.
 """
 
@@ -28,8 +30,17 @@ from feature_columns.columns import (
     argument_name,
     auto_embedding_dim,
 )
-from feature_columns.fitting import GBDT, FittedState, HashBuckets, NumericStats, Vocabulary, entry_from_json
-from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY, raw_dtype
+from feature_columns.fitting import (
+    GBDT,
+    FittedState,
+    HashBuckets,
+    NumericStats,
+    SequenceStats,
+    Vocabulary,
+    entry_from_json,
+)
+from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY, input_shape, raw_dtype
+from feature_columns.sequences import SequenceColumn
 from feature_columns.spec import ModelSpec
 from feature_columns.tree_layers import TreeInputs, TreeLeaves
 from feature_columns.trees import Trees
@@ -58,6 +69,7 @@ class EncodedLayout:
     wide_dense_names: tuple[str, ...]
     deep_dense_names: tuple[str, ...]
     deep_embeddings: tuple[tuple[str, int, int], ...]  # (column, cardinality, dim)
+    sequences: tuple[tuple[str, int, int], ...] = ()  # (sequence, steps, encoded width = channels + 1)
 
     @property
     def wide_size(self) -> int:
@@ -74,7 +86,7 @@ class EncodedLayout:
 
     @property
     def has_deep(self) -> bool:
-        return bool(self.deep_dense_names or self.deep_embeddings)
+        return bool(self.deep_dense_names or self.deep_embeddings or self.sequences)
 
 
 @keras.saving.register_keras_serializable(package="wide_deep_credit")
@@ -212,6 +224,37 @@ class NumericBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="wide_deep_credit")
+class SequenceEncoder(keras.layers.Layer):
+    """[B, T, C] raw steps → [B, T, C + 1]: signed log1p of the log-scaled channels, the training split's
+    z-score per channel, missing cells at the channel mean (0), and a last channel flagging observed steps
+    (a step whose channels are all missing is masked: 0 in every channel and in the flag)."""
+
+    def __init__(self, log_scaled: list[bool], stats: SequenceStats, **kwargs):
+        super().__init__(**kwargs)
+        self.log_scaled = [bool(v) for v in log_scaled]
+        self.stats = stats
+        self._is_log = tf.constant(self.log_scaled)
+        self._mean = tf.constant(stats.channel_mean, tf.float32)
+        self._std = tf.constant(stats.channel_std, tf.float32)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "log_scaled": self.log_scaled, "stats": self.stats.to_json()}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        return cls(config.pop("log_scaled"), entry_from_json("stats", config.pop("stats")), **config)
+
+    def call(self, x):
+        x = tf.cast(x, tf.float32)
+        missing = tf.math.is_nan(x)
+        x = tf.where(self._is_log, tf.sign(x) * tf.math.log1p(tf.abs(x)), x)
+        z = tf.where(missing, 0.0, (x - self._mean) / self._std)
+        observed = tf.cast(tf.logical_not(tf.reduce_all(missing, axis=-1, keepdims=True)), tf.float32)
+        return tf.concat([z * observed, observed], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
 class Bucketize(keras.layers.Layer):
     """Bucket index of a float: i for boundaries[i-1] <= x < boundaries[i]; missing → len(boundaries)+1."""
 
@@ -299,8 +342,12 @@ class ConcatColumns(keras.layers.Layer):
 
 
 def raw_inputs(spec: ModelSpec) -> dict[str, keras.KerasTensor]:
-    """One 1-D Keras input per raw feature: strings for categoricals, float32 otherwise."""
-    return {c.name: keras.Input(shape=(), dtype=raw_dtype(c), name=argument_name(c.name)) for c in spec.input_columns}
+    """One Keras input per raw feature: strings for categoricals, float32 otherwise; [steps, channels] per row
+    for a sequence."""
+    return {
+        c.name: keras.Input(shape=input_shape(c), dtype=raw_dtype(c), name=argument_name(c.name))
+        for c in spec.input_columns
+    }
 
 
 def _index_layer(name: str, entry: Vocabulary | HashBuckets) -> keras.layers.Layer:
@@ -366,8 +413,18 @@ def build_preprocessor(
 
     wide_ids, segments, wide_dense, wide_dense_names = [], [], [], []
     deep_dense, deep_dense_names, deep_ids, deep_embeddings = [], [], {}, []
+    sequences, sequence_layout = {}, []
     offset = 0
     for col in spec.columns:
+        if isinstance(col, SequenceColumn):
+            encoder = SequenceEncoder(
+                [c in col.log_scaled for c in col.channels],
+                state[col.name],
+                name=f"encode_sequence_{safe_name(col.name)}",
+            )
+            sequences[col.name] = encoder(inputs[col.name])
+            sequence_layout.append((col.name, col.steps, len(col.channels) + 1))
+            continue
         to_wide, to_deep = col.route in ("wide", "both"), col.route in ("deep", "both")
         if isinstance(col, NumericColumn):
             for target, names, flag in (
@@ -413,6 +470,8 @@ def build_preprocessor(
         outputs["deep_dense"] = ConcatColumns(name="deep_dense")(deep_dense)
     for name, idx in deep_ids.items():
         outputs[f"deep_ids_{safe_name(name)}"] = idx
+    for name, encoded in sequences.items():
+        outputs[f"deep_sequence_{safe_name(name)}"] = encoded
     vocabulary_columns = [
         c.name for c in spec.input_columns if isinstance(c, CategoricalColumn) and isinstance(state[c.name], Vocabulary)
     ]
@@ -420,7 +479,13 @@ def build_preprocessor(
         outputs[UNSEEN_OUTPUT] = UnseenCategoryNames(vocabulary_columns, name=UNSEEN_OUTPUT)(
             [(indices[n], inputs[n]) for n in vocabulary_columns]
         )
-    layout = EncodedLayout(tuple(segments), tuple(wide_dense_names), tuple(deep_dense_names), tuple(deep_embeddings))
+    layout = EncodedLayout(
+        tuple(segments),
+        tuple(wide_dense_names),
+        tuple(deep_dense_names),
+        tuple(deep_embeddings),
+        tuple(sequence_layout),
+    )
     return keras.Model(inputs, outputs, name="preprocessor"), layout
 
 
@@ -441,7 +506,7 @@ def _tree_matrix(spec: ModelSpec, state: FittedState, trees: Trees, inputs: dict
 def tree_input_model(spec: ModelSpec, state: FittedState, columns: list[str]) -> tuple[keras.Model, list[bool]]:
     """(raw features → the GBDT's input matrix over `columns`, which of them are categorical): what LightGBM is
     fitted on, built from the same layers the model evaluates its trees on."""
-    inputs = raw_inputs(spec)
+    inputs = {name: tensor for name, tensor in raw_inputs(spec).items() if name in columns}
     indices = {
         c.name: _index_layer(c.name, state[c.name])(inputs[c.name])
         for c in spec.input_columns

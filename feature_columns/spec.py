@@ -19,11 +19,15 @@ import yaml
 from feature_columns.columns import COLUMN_TYPES, Column, CrossedColumn, argument_name
 from feature_columns.derived import DerivedColumn
 from feature_columns.errors import SpecError
+from feature_columns.sequences import SequenceColumn, parse_sequence
 
 UNNAMED = "custom"  # the name of a spec that gives none
 LABEL_MISSING = ("error", "drop")
 
 MODEL_TYPES = ("wide", "deep", "wide_deep")
+# what the deep branch sees of the spec's sequences: none (the aggregates alone, the paper's model), both, or the
+# sequences in place of the deep-only columns that summarise the same data
+SEQUENCE_USES = ("aggregates", "both", "sequence")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +64,26 @@ class TransactionSpec:
     inflow_value: str = "in"
     as_of_column: str = "application_date"
     window_days: int = 180
+
+
+# the columns a transactions block adds to the data (wide_deep.data.aggregation computes them)
+TRANSACTION_FEATURES = {
+    "txn_count": "number of transactions in the window",
+    "txn_total_amount": "sum of amounts (both directions)",
+    "txn_daily_avg_amount": "total amount / window days",
+    "txn_amount_variance": "sample variance of amounts",
+    "txn_mean_amount": "mean amount",
+    "txn_max_amount": "largest amount",
+    "txn_amount_cv": "std / mean of amounts (volatility relative to mean)",
+    "txn_active_day_ratio": "distinct active days / window days",
+    "txn_longest_gap_days": "longest run of days without a transaction (window edges included)",
+    "txn_days_since_last": "days from the last transaction to the as-of date",
+    "txn_inflow_share": "share of transactions that are inflows",
+    "txn_net_flow_ratio": "(inflow - outflow) / total amount",
+    "txn_count_trend": "(count in recent half - count in earlier half) / count",
+    "txn_amount_trend": "OLS slope of amount on time, per 30 days, relative to the mean amount",
+    "txn_recent_vs_earlier": "log((last-30-day amount + 1) / (earlier monthly average + 1))",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +133,10 @@ class FeatureSpec:
             if col.name in reserved:
                 raise SpecError(f"column '{col.name}' is the label or id column and cannot also be a feature")
         self._validate_derived(seen, reserved)
+        for seq in self.sequences:
+            bad = set(seq.source_columns) & reserved
+            if bad:
+                raise SpecError(f"sequence '{seq.name}': reads the label or id column {sorted(bad)}")
         if not self.columns:
             raise SpecError("the spec has no feature columns")
 
@@ -137,6 +165,16 @@ class FeatureSpec:
         return tuple(c for c in self.columns if not isinstance(c, CrossedColumn))
 
     @property
+    def sequences(self) -> tuple[SequenceColumn, ...]:
+        return tuple(c for c in self.columns if isinstance(c, SequenceColumn))
+
+    def without_sequences(self):
+        """This spec without its sequences (a run that does not use them does not compute them)."""
+        if not self.sequences:
+            return self
+        return dataclasses.replace(self, columns=tuple(c for c in self.columns if not isinstance(c, SequenceColumn)))
+
+    @property
     def crosses(self) -> tuple[CrossedColumn, ...]:
         return tuple(c for c in self.columns if isinstance(c, CrossedColumn))
 
@@ -155,7 +193,12 @@ class FeatureSpec:
         return tuple(c for c in self.input_columns if c.protected)
 
     def for_model(
-        self, model_type: str, use_crosses: bool, include_protected: bool = False, gbdt: bool = False
+        self,
+        model_type: str,
+        use_crosses: bool,
+        include_protected: bool = False,
+        gbdt: bool = False,
+        sequences: str = "aggregates",
     ) -> ModelSpec:
         """The routing for one of the paper's six variants (and, with `gbdt`, a GBDT in the wide branch).
 
@@ -164,20 +207,36 @@ class FeatureSpec:
         ones as embeddings. `use_crosses=False` drops the crossed columns. Columns marked
         `protected: true`, and crosses built on them, are left out of the model unless
         `include_protected` (they remain in the data for the fairness report).
+
+        `sequences` (one of SEQUENCE_USES) says what the deep branch sees of the spec's sequence
+        columns: `aggregates` leaves them out; `both` adds them; `sequence` adds them and takes out
+        of the deep branch what summarises the same data (the transaction aggregates of a log
+        sequence, the source columns of a column sequence), keeping their wide part.
         """
         if model_type not in MODEL_TYPES:
             raise SpecError(f"model_type={model_type!r} is not one of {list(MODEL_TYPES)}")
+        if sequences not in SEQUENCE_USES:
+            raise SpecError(f"sequences={sequences!r} is not one of {list(SEQUENCE_USES)}")
+        if sequences != "aggregates" and not self.sequences:
+            raise SpecError(
+                f"the spec '{self.name}' declares no sequences (a `sequences:` block), so there is none to use"
+            )
+        if sequences != "aggregates" and model_type == "wide":
+            raise SpecError("sequences feed the deep branch's tower; a wide-only model has none")
         protected = set() if include_protected else {c.name for c in self.protected_columns}
         columns = [
             c
             for c in self.columns
             if (use_crosses or not isinstance(c, CrossedColumn))
+            and (sequences != "aggregates" or not isinstance(c, SequenceColumn))
             and c.name not in protected
             and not set(c.source_columns) & protected
         ]
+        if sequences == "sequence":
+            columns = _without_deep_summaries(columns, self)
         if model_type != "wide_deep":
             route = "wide" if model_type == "wide" else "deep"
-            columns = [dataclasses.replace(c, route=route) for c in columns]
+            columns = [c if isinstance(c, SequenceColumn) else dataclasses.replace(c, route=route) for c in columns]
         return ModelSpec(
             label=self.label,
             columns=tuple(columns),
@@ -197,7 +256,9 @@ class FeatureSpec:
             out["transactions"] = dataclasses.asdict(self.transactions)
         if self.derived:
             out["derived"] = [d.to_dict() for d in self.derived]
-        out["columns"] = [_column_to_dict(c) for c in self.input_columns]
+        out["columns"] = [_column_to_dict(c) for c in self.input_columns if not isinstance(c, SequenceColumn)]
+        if self.sequences:
+            out["sequences"] = [s.to_dict() for s in self.sequences]
         if self.crosses:
             out["crosses"] = [_column_to_dict(c) for c in self.crosses]
         if getattr(self, "gbdt", False):
@@ -217,13 +278,13 @@ class FeatureSpec:
         routed = issubclass(cls, ModelSpec)
         unknown = (
             set(data)
-            - {"name", "label", "id", "transactions", "derived", "columns", "crosses"}
+            - {"name", "label", "id", "transactions", "derived", "columns", "crosses", "sequences"}
             - ({"gbdt"} if routed else set())
         )
         if unknown:
             raise SpecError(
                 f"{source}: unknown top-level field(s) {sorted(unknown)}; expected name, label, id, transactions, "
-                f"derived, columns, crosses"
+                f"derived, columns, sequences, crosses"
             )
         derived = data.get("derived") or []
         if not isinstance(derived, list):
@@ -245,6 +306,11 @@ class FeatureSpec:
                     f"got {sorted(data['transactions'])}"
                 )
             transactions = TransactionSpec(**data["transactions"])
+        sequences = data.get("sequences") or []
+        if not isinstance(sequences, list):
+            raise SpecError(f"{source}: 'sequences' must be a list of sequences, got {sequences!r}")
+        window = transactions.window_days if transactions is not None else None
+        columns += [parse_sequence(entry, i, source, window) for i, entry in enumerate(sequences)]
         if not isinstance(data.get("gbdt", False), bool):
             raise SpecError(f"{source}: 'gbdt' must be true or false, got {data['gbdt']!r}")
         extra = {"gbdt": data.get("gbdt", False)} if routed else {}
@@ -413,6 +479,21 @@ class ModelSpec(FeatureSpec):
 
     def for_model(self, model_type: str, use_crosses: bool, include_protected: bool = False, gbdt: bool = False):
         raise SpecError("a ModelSpec is already routed; route the dataset's FeatureSpec instead")
+
+
+def _without_deep_summaries(columns: list, spec: FeatureSpec) -> list:
+    """`columns` without the deep-branch use of what the spec's sequences summarise: the transaction
+    aggregates (log sequences) and the sequences' own source columns (column sequences)."""
+    summaries = set()
+    for seq in spec.sequences:
+        summaries |= set(TRANSACTION_FEATURES) if seq.bin_days is not None else set(seq.source_columns)
+    out = []
+    for col in columns:
+        if isinstance(col, SequenceColumn) or col.name not in summaries or col.route == "wide":
+            out.append(col)
+        elif col.route == "both":
+            out.append(dataclasses.replace(col, route="wide"))
+    return out
 
 
 def load_spec(path: str | Path) -> FeatureSpec:

@@ -88,22 +88,46 @@ def toy_spec() -> FeatureSpec:
     )
 
 
-def toy_estimator(toy_spec, toy_frame, folder, model_type: str = "wide_deep", hidden_units=(8,), **train):
-    """An untrained Estimator on the toy data with a small MLP: (estimator, prepared arrays, labels)."""
+def add_toy_history(frame: pd.DataFrame, steps: int = 4) -> pd.DataFrame:
+    """The toy frame with a 4-step history in two channels (v_1..v_4 heavy-tailed, w_1..w_4), whose last steps move
+    the label; the first step is missing for one row in five (a short history)."""
+    rng = np.random.default_rng(1)
+    n = len(frame)
+    out = frame.copy()
+    for t in range(1, steps + 1):
+        out[f"v_{t}"] = rng.lognormal(2, 1, n) * (1 + out["y"] * t / steps)
+        out[f"w_{t}"] = rng.normal(0, 1, n) + 0.5 * out["y"] * (t == steps)
+    out.loc[::5, ["v_1", "w_1"]] = np.nan
+    return out
+
+
+TOY_HISTORY = {
+    "name": "history",
+    "channels": {"v": [f"v_{t}" for t in range(1, 5)], "w": [f"w_{t}" for t in range(1, 5)]},
+    "log_scaled": ["v"],
+}
+
+
+def toy_estimator(
+    toy_spec, toy_frame, folder, model_type: str = "wide_deep", hidden_units=(8,), model: dict | None = None, **train
+):
+    """An untrained Estimator on the toy data with a small MLP: (estimator, prepared arrays, labels). `model`:
+    more ModelConfig settings (with `sequences`, also how the spec is routed)."""
     from feature_columns.fitting import fit_state
     from feature_columns.inputs import prepare_frame
     from wide_deep.core.config import ModelConfig, TrainConfig
     from wide_deep.core.trainer import Estimator
     from wide_deep.run.model_dir import ModelDir
 
-    spec = toy_spec.for_model(model_type, use_crosses=True)
+    model = model or {}
+    spec = toy_spec.for_model(model_type, use_crosses=True, sequences=model.get("sequences", "aggregates"))
     arrays = prepare_frame(spec, toy_frame)
     config = TrainConfig(**{"batch_size": 64, "learning_rate": 1e-2, "epochs": 3, **train})
     estimator = Estimator(
         ModelDir(folder).training_files(),
         spec,
         fit_state(spec, arrays),
-        ModelConfig(model_type=model_type, hidden_units=hidden_units),
+        ModelConfig(model_type=model_type, hidden_units=hidden_units, **model),
         config,
         log=quiet,
     )
@@ -143,6 +167,23 @@ def sme_run(small_sme, tmp_path_factory) -> Path:
 
     model_dir = tmp_path_factory.mktemp("run") / "sme"
     run_training(sme_config(small_sme, model_dir), log=quiet)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def sme_sequence_run(small_sme, tmp_path_factory) -> Path:
+    """A small SME run with the weekly transaction sequence through a TCN beside the aggregates and a gated fusion
+    (evidence and export included): its model_dir."""
+    import dataclasses
+
+    from wide_deep.run.pipeline import run_training
+
+    model_dir = tmp_path_factory.mktemp("run") / "sme_sequence"
+    config = sme_config(small_sme, model_dir)
+    model = dataclasses.replace(
+        config.model, sequences="both", sequence_tower="tcn", sequence_units=8, fusion="gate", hidden_units=(32, 16)
+    )
+    run_training(dataclasses.replace(config, model=model), log=quiet)
     return model_dir
 
 

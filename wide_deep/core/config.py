@@ -22,6 +22,26 @@ class ModelConfig:
     wide_gbdt: bool = False  # the leaves of LightGBM trees (tuned on validation) as wide columns
     # K > 1: K members trained with seeds seed..seed+K-1, merged into one model whose logit is their mean
     ensemble_seeds: int = 1
+    # what the deep branch sees of the spec's sequences: "aggregates" (none of them: the paper's model), "both",
+    # or "sequence" (the sequences in place of the deep-only columns summarising the same data)
+    sequences: str = "aggregates"
+    sequence_tower: str = "gru"  # the tower over each sequence input: "gru" or "tcn" (dilated causal convolutions)
+    sequence_units: int = 16  # the tower's width: a handful of channels per step needs few units
+    fusion: str = "sum"  # "sum" (the paper), "gate" or "attention": per-applicant weights of the two branches
+
+    def __post_init__(self):
+        from feature_columns.errors import UserError
+
+        if self.fusion != "sum" and self.model_type != "wide_deep":
+            raise UserError(
+                f"--fusion={self.fusion} weighs the wide and the deep branch; --model_type="
+                f"{self.model_type} has only one"
+            )
+        if self.ensemble_seeds > 1 and (self.fusion != "sum" or self.sequences != "aggregates"):
+            raise UserError(
+                "--ensemble_seeds > 1 merges MLP members only; it cannot be combined with --fusion or "
+                "--sequences (train single models, or use --fusion=sum --sequences=aggregates)"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -93,7 +93,201 @@ def encoded_inputs(layout: EncodedLayout) -> dict[str, keras.KerasTensor]:
         inputs["deep_dense"] = keras.Input(shape=(len(layout.deep_dense_names),), dtype="float32", name="deep_dense")
     for name, _, _ in layout.deep_embeddings:
         inputs[f"deep_ids_{safe_name(name)}"] = keras.Input(shape=(), dtype="int64", name=f"deep_ids_{safe_name(name)}")
+    for name, steps, width in layout.sequences:
+        key = f"deep_sequence_{safe_name(name)}"
+        inputs[key] = keras.Input(shape=(steps, width), dtype="float32", name=key)
     return inputs
+
+
+SEQUENCE_TOWERS = ("gru", "tcn")
+FUSIONS = ("sum", "gate", "attention")
+
+
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
+class BranchFusion(keras.layers.Layer):
+    """Per-applicant weights over the wide and deep logits, from the deep branch's last hidden layer:
+    [wide, deep, hidden] → g_wide · wide + g_deep · deep.
+
+    `gate`: g = 2 σ(hidden · A + c), one independent gate per branch; `attention`: g = 2 softmax over
+    the two branches of (hidden · Q) · key_branch / √k. Both start at g = (1, 1), the paper's sum.
+    """
+
+    def __init__(self, mode: str, key_dim: int = 8, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.key_dim = int(key_dim)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode, "key_dim": self.key_dim}
+
+    def build(self, input_shape):
+        hidden = int(input_shape[2][-1])
+        if self.mode == "gate":
+            self.kernel = self.add_weight(name="kernel", shape=(hidden, 2), initializer="zeros")
+            self.offset = self.add_weight(name="offset", shape=(2,), initializer="zeros")
+        else:
+            self.query = self.add_weight(name="query", shape=(hidden, self.key_dim), initializer="zeros")
+            self.keys = self.add_weight(name="keys", shape=(2, self.key_dim), initializer="glorot_uniform")
+
+    def gates(self, hidden):
+        """[B, 2]: the weights of the wide and the deep logit."""
+        if self.mode == "gate":
+            return 2.0 * tf.sigmoid(hidden @ self.kernel + self.offset)
+        scores = (hidden @ self.query) @ tf.transpose(self.keys) / math.sqrt(self.key_dim)
+        return 2.0 * tf.nn.softmax(scores, axis=-1)
+
+    def call(self, parts):
+        wide, deep, hidden = parts
+        gates = self.gates(hidden)
+        return gates[:, 0] * wide + gates[:, 1] * deep
+
+
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
+class MaskedGRUCell(keras.layers.Layer):
+    """A GRU cell that skips masked steps: h_t = m_t · GRU(x_t, h_t-1) + (1 - m_t) · h_t-1, with m_t the step's
+    observed flag (the input's last channel). At m ∈ {0, 1} this is Keras' masking; written as a product it is
+    smooth in m, so integrated gradients along a path on which the flag moves stay complete."""
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.cell = keras.layers.GRUCell(self.units, name="gru_cell")
+        self.state_size = self.units
+        self.output_size = self.units
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units}
+
+    def build(self, input_shape):
+        self.cell.build(input_shape)
+
+    def call(self, inputs, states, training=False):
+        previous = states[0] if isinstance(states, (list, tuple)) else states
+        observed = inputs[:, -1:]
+        updated, _ = self.cell(inputs, [previous], training=training)
+        h = observed * updated + (1.0 - observed) * previous
+        return h, [h]
+
+
+class DeepBranch:
+    """The deep branch as two functions, used both to build the core and to explain it:
+
+    - `vector(encoded)`: the flat deep input d = [encoded numerics, embeddings, each sequence's steps];
+    - `head(d)`: d → (deep logit [B], last hidden layer [B, H]): each sequence's steps go through the
+      tower (GRU or TCN), whose output joins the rest of d in the MLP.
+
+    Built with `create=True` it makes the layers (`build_core`); otherwise it finds them in a core.
+    """
+
+    def __init__(self, layout: EncodedLayout, config: ModelConfig, core: keras.Model | None = None):
+        self.layout, self.config = layout, config
+        members = config.ensemble_seeds
+        regularizer = keras.regularizers.L2(config.l2_deep) if config.l2_deep else None
+
+        def layer(name: str, make):
+            return core.get_layer(name) if core is not None else make(name)
+
+        self.embeddings = [
+            (
+                name,
+                layer(
+                    f"deep_embedding_{safe_name(name)}",
+                    lambda n, s=size, d=dim: keras.layers.Embedding(s, d * members, name=n),
+                ),
+            )
+            for name, size, dim in layout.deep_embeddings
+        ]
+        self.flat_width = len(layout.deep_dense_names) + sum(dim * members for _, _, dim in layout.deep_embeddings)
+        self.towers = [
+            (name, steps, width, self._tower_layers(name, width, layer)) for name, steps, width in layout.sequences
+        ]
+        self.hidden = []
+        for i, units in enumerate(config.hidden_units):
+            group = [
+                layer(
+                    f"deep_hidden_{i}",
+                    lambda n, u=units: keras.layers.Dense(
+                        u * members,
+                        activation=None if config.batch_norm else "relu",
+                        kernel_regularizer=regularizer,
+                        name=n,
+                    ),
+                )
+            ]
+            if config.batch_norm:
+                group += [
+                    layer(f"deep_batch_norm_{i}", lambda n: keras.layers.BatchNormalization(name=n)),
+                    layer(f"deep_relu_{i}", lambda n: keras.layers.Activation("relu", name=n)),
+                ]
+            if config.dropout > 0:
+                group.append(layer(f"deep_dropout_{i}", lambda n: keras.layers.Dropout(config.dropout, name=n)))
+            self.hidden += group
+        # warm-started, the deep branch begins as a no-op: the model starts as the wide branch's regression
+        initializer = "zeros" if config.warm_start != "none" else "glorot_uniform"
+        self.logit = layer(
+            "deep_logit",
+            lambda n: keras.layers.Dense(
+                1, use_bias=False, kernel_initializer=initializer, kernel_regularizer=regularizer, name=n
+            ),
+        )
+
+    def _tower_layers(self, name: str, width: int, layer) -> list:
+        units, safe = self.config.sequence_units, safe_name(name)
+        if self.config.sequence_tower == "gru":
+            return [layer(f"deep_gru_{safe}", lambda n: keras.layers.RNN(MaskedGRUCell(units), unroll=True, name=n))]
+        steps = {n: s for n, s, _ in self.layout.sequences}[name]
+        layers, dilation, reach, i = [], 1, 1, 0
+        while True:  # dilated causal convolutions, kernel 3, until the receptive field covers every step
+            layers.append(
+                layer(
+                    f"deep_tcn_{safe}_{i}",
+                    lambda n, d=dilation: keras.layers.Conv1D(
+                        units, 3, padding="causal", dilation_rate=d, activation="relu", name=n
+                    ),
+                )
+            )
+            reach += 2 * dilation
+            dilation, i = dilation * 2, i + 1
+            if reach >= steps:
+                break
+        layers.append(layer(f"deep_tcn_{safe}_skip", lambda n: keras.layers.Conv1D(units, 1, name=n)))
+        return layers
+
+    def _tower(self, layers: list, steps: tf.Tensor):
+        observed = steps[:, :, -1]
+        if self.config.sequence_tower == "gru":
+            return layers[0](steps)
+        h = layers[-1](steps)  # the residual path's projection to the tower's width
+        for conv in layers[:-1]:
+            h = h + conv(h)
+        weights = observed[:, :, None]
+        pooled = keras.ops.sum(h * weights, axis=1) / keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)
+        return keras.ops.concatenate([h[:, -1, :], pooled], axis=1)
+
+    def vector(self, encoded: dict) -> tf.Tensor:
+        parts = [encoded["deep_dense"]] if "deep_dense" in encoded else []
+        parts += [emb(encoded[f"deep_ids_{safe_name(name)}"]) for name, emb in self.embeddings]
+        parts += [
+            keras.ops.reshape(encoded[f"deep_sequence_{safe_name(name)}"], (-1, steps * width))
+            for name, steps, width, _ in self.towers
+        ]
+        return parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, axis=1)
+
+    def head(self, d, training: bool | None = None):
+        parts = [d[:, : self.flat_width]] if self.flat_width else []
+        offset = self.flat_width
+        for _, steps, width, layers in self.towers:
+            block = keras.ops.reshape(d[:, offset : offset + steps * width], (-1, steps, width))
+            parts.append(self._tower(layers, block))
+            offset += steps * width
+        h = parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, axis=1)
+        for layer in self.hidden:
+            h = (
+                layer(h, training=training)
+                if layer.name.startswith(("deep_batch_norm_", "deep_dropout_"))
+                else layer(h)
+            )
+        return keras.ops.squeeze(self.logit(h), -1), h
 
 
 def build_core(layout: EncodedLayout, config: ModelConfig) -> keras.Model:
@@ -101,14 +295,17 @@ def build_core(layout: EncodedLayout, config: ModelConfig) -> keras.Model:
 
     With `config.ensemble_seeds` = K > 1 the deep branch is K times as wide (embeddings and
     hidden layers): the shape of K merged members (`wide_deep.core.ensemble`), side by side.
+    With `config.fusion` other than `sum`, the wide and deep logits are weighted per applicant
+    (`BranchFusion`) before the bias.
     """
-    members = config.ensemble_seeds
     inputs = encoded_inputs(layout)
-    logits = []
+    wide_parts = []
     if "wide_ids" in inputs:
         trees = [segment for segment in layout.wide_segments if segment.tree is not None]
         blend_from = trees[0].offset if trees else None
-        logits.append(SumIds(layout.wide_size, config.l2_wide, blend_from, name="wide_ids_weights")(inputs["wide_ids"]))
+        wide_parts.append(
+            SumIds(layout.wide_size, config.l2_wide, blend_from, name="wide_ids_weights")(inputs["wide_ids"])
+        )
     if "wide_dense" in inputs:
         dense = keras.layers.Dense(
             1,
@@ -117,35 +314,16 @@ def build_core(layout: EncodedLayout, config: ModelConfig) -> keras.Model:
             name="wide_dense_weights",
             kernel_regularizer=keras.regularizers.L2(config.l2_wide) if config.l2_wide else None,
         )
-        logits.append(keras.ops.squeeze(dense(inputs["wide_dense"]), -1))
+        wide_parts.append(keras.ops.squeeze(dense(inputs["wide_dense"]), -1))
+    logits = list(wide_parts)
     if layout.has_deep:
-        parts = [inputs["deep_dense"]] if "deep_dense" in inputs else []
-        for name, size, dim in layout.deep_embeddings:
-            parts.append(
-                keras.layers.Embedding(size, dim * members, name=f"deep_embedding_{safe_name(name)}")(
-                    inputs[f"deep_ids_{safe_name(name)}"]
-                )
-            )
-        h = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="deep_concat")(parts)
-        regularizer = keras.regularizers.L2(config.l2_deep) if config.l2_deep else None
-        for i, units in enumerate(config.hidden_units):
-            h = keras.layers.Dense(
-                units * members,
-                activation=None if config.batch_norm else "relu",
-                kernel_regularizer=regularizer,
-                name=f"deep_hidden_{i}",
-            )(h)
-            if config.batch_norm:
-                h = keras.layers.BatchNormalization(name=f"deep_batch_norm_{i}")(h)
-                h = keras.layers.Activation("relu", name=f"deep_relu_{i}")(h)
-            if config.dropout > 0:
-                h = keras.layers.Dropout(config.dropout, name=f"deep_dropout_{i}")(h)
-        # warm-started, the deep branch begins as a no-op: the model starts as the wide branch's regression
-        initializer = "zeros" if config.warm_start != "none" else "glorot_uniform"
-        deep = keras.layers.Dense(
-            1, use_bias=False, kernel_initializer=initializer, kernel_regularizer=regularizer, name="deep_logit"
-        )(h)
-        logits.append(keras.ops.squeeze(deep, -1))
+        branch = DeepBranch(layout, config)
+        deep, hidden = branch.head(branch.vector(inputs))
+        if config.fusion != "sum" and wide_parts:
+            wide = wide_parts[0] if len(wide_parts) == 1 else keras.ops.add(*wide_parts)
+            logits = [BranchFusion(config.fusion, name="deep_fusion")([wide, deep, hidden])]
+        else:
+            logits.append(deep)
     logit = FusionBias(config.initial_bias, name="fusion_bias")(logits)
     return keras.Model(inputs, logit, name=f"{config.model_type}_core")
 

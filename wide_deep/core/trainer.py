@@ -516,7 +516,7 @@ def steady_state_throughput(history: list[dict]) -> float:
     return float(np.median(rates[1:] if len(rates) > 1 else rates)) if rates else float("nan")
 
 
-def layout_summary(layout: EncodedLayout, hidden_units: tuple[int, ...]) -> list[str]:
+def layout_summary(layout: EncodedLayout, model: ModelConfig) -> list[str]:
     """What each branch reads, one line per branch (the training log's model summary)."""
     lines = []
     if layout.has_wide:
@@ -529,5 +529,12 @@ def layout_summary(layout: EncodedLayout, hidden_units: tuple[int, ...]) -> list
         deep = [f"{len(layout.deep_dense_names)} numeric feature(s)"] if layout.deep_dense_names else []
         if layout.deep_embeddings:
             deep.append("embeddings (width) " + ", ".join(f"{name} {dim}" for name, _, dim in layout.deep_embeddings))
-        lines.append("  deep: " + ", ".join(deep) + " → " + "-".join(map(str, hidden_units)) + " ReLU")
+        deep += [
+            f"sequence {name} ({steps} steps × {width - 1} channels) → {model.sequence_tower.upper()} "
+            f"{model.sequence_units}"
+            for name, steps, width in layout.sequences
+        ]
+        lines.append("  deep: " + ", ".join(deep) + " → " + "-".join(map(str, model.hidden_units)) + " ReLU")
+    if model.fusion != "sum" and layout.has_wide and layout.has_deep:
+        lines.append(f"  fusion: per-applicant {model.fusion} weights of the wide and deep logits")
     return lines

@@ -132,18 +132,29 @@ def blend_trees(estimator, valid: EncodedSplit, trees, log=print) -> bool:
     if aucs[2] < aucs[0]:  # the blend fits the log loss; the run is chosen by validation AUC, as every epoch is
         log(f"GBDT not blended in: it would lower the validation AUC ({said}); the trees stay at zero")
         return False
+    names = {layer.name for layer in core.layers}
+    scaled = [core.get_layer(n).kernel for n in ("wide_dense_weights", "deep_logit") if n in names]
+    bias = core.get_layer("fusion_bias").bias
+    before = [v.numpy() for v in (wide.weights_table, wide.tree_mask, bias, *scaled)]
     table = wide.weights_table.numpy()
     table[:start] *= a
     table[start:] = b * leaf_values(layout, trees)
     wide.weights_table.assign(table)
     wide.tree_mask.assign(np.ones_like(table))
-    names = {layer.name for layer in core.layers}
-    for name in ("wide_dense_weights", "deep_logit"):
-        if name in names:
-            kernel = core.get_layer(name).kernel
-            kernel.assign(kernel * a)
-    bias = core.get_layer("fusion_bias").bias
+    for kernel in scaled:
+        kernel.assign(kernel * a)
     bias.assign(a * bias + c)
+    if "deep_fusion" in names:  # the trees' term passes through the wide gate: the blend is checked as it came out
+        fused = roc_auc_score(valid.labels, estimator.logits_encoded(valid.features))
+        if fused < aucs[0]:
+            for variable, value in zip((wide.weights_table, wide.tree_mask, bias, *scaled), before):
+                variable.assign(value)
+            log(
+                f"GBDT not blended in: through the fusion gate it would lower the validation AUC to {fused:.4f} "
+                f"({said}); the trees stay at zero"
+            )
+            return False
+        said += f", {fused:.4f} through the fusion gate"
     log(f"GBDT blended on validation: {a:.3f} × model + {b:.3f} × trees {c:+.3f} ({said})")
     return True
 

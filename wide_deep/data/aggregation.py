@@ -24,26 +24,10 @@ import numpy as np
 import pandas as pd
 
 from feature_columns.errors import DataError, data_row
+from feature_columns.spec import TRANSACTION_FEATURES as FEATURES
 from feature_columns.spec import TransactionSpec
 from wide_deep.data.sources import duckdb_scan
 
-FEATURES = {
-    "txn_count": "number of transactions in the window",
-    "txn_total_amount": "sum of amounts (both directions)",
-    "txn_daily_avg_amount": "total amount / window days",
-    "txn_amount_variance": "sample variance of amounts",
-    "txn_mean_amount": "mean amount",
-    "txn_max_amount": "largest amount",
-    "txn_amount_cv": "std / mean of amounts (volatility relative to mean)",
-    "txn_active_day_ratio": "distinct active days / window days",
-    "txn_longest_gap_days": "longest run of days without a transaction (window edges included)",
-    "txn_days_since_last": "days from the last transaction to the as-of date",
-    "txn_inflow_share": "share of transactions that are inflows",
-    "txn_net_flow_ratio": "(inflow - outflow) / total amount",
-    "txn_count_trend": "(count in recent half - count in earlier half) / count",
-    "txn_amount_trend": "OLS slope of amount on time, per 30 days, relative to the mean amount",
-    "txn_recent_vs_earlier": "log((last-30-day amount + 1) / (earlier monthly average + 1))",
-}
 
 DAY_US = 86_400_000_000
 SCAN_VECTORS = 256  # DuckDB vectors (2,048 rows each) per chunk of the ordered pass: about 0.5M rows
@@ -129,21 +113,19 @@ def _source_sql(source) -> str:
     return duckdb_scan(source, "transactions") if isinstance(source, (str, Path)) else "tx_frame"
 
 
-def aggregate_transactions(source, applications: pd.DataFrame, spec: TransactionSpec, id_column: str,
-                           memory_limit: str = "2GB", threads: int = 2) -> tuple[pd.DataFrame, AggregationReport]:
-    """Features for every id in `applications` (ids with no transactions get counts of 0 and NULL ratios).
-
-    `source` is a Parquet file/directory, a CSV file, or a DataFrame of raw transactions.
-    """
+def transaction_source(source, applications: pd.DataFrame, spec: TransactionSpec, id_column: str,
+                       memory_limit: str = "2GB", threads: int = 2) -> tuple[duckdb.DuckDBPyConnection, str, pd.DataFrame]:
+    """(a DuckDB connection with the applications registered as `apps`, the log's SQL source, `apps`: row,
+    id, as_of), checked: the as-of dates parse, the log can be read and has the spec's columns."""
     if spec.as_of_column not in applications.columns:
         raise DataError(f"applications: the as-of column '{spec.as_of_column}' (transactions.as_of_column in the spec) is missing")
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit='{memory_limit}'; SET threads={int(threads)}; SET preserve_insertion_order=false")
-    apps = pd.DataFrame({"id": applications[id_column].to_numpy(),
+    apps = pd.DataFrame({"row": np.arange(len(applications), dtype=np.int64), "id": applications[id_column].to_numpy(),
                          "as_of": pd.to_datetime(applications[spec.as_of_column], errors="coerce")})
     if apps["as_of"].isna().any():
         row = int(apps["as_of"].isna().to_numpy().nonzero()[0][0])
         raise DataError(f"applications: '{spec.as_of_column}' {data_row(row)} is not a date: {applications[spec.as_of_column].iloc[row]!r}")
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit='{memory_limit}'; SET threads={int(threads)}; SET preserve_insertion_order=false")
     con.register("apps", apps)
     if not isinstance(source, (str, Path)):
         con.register("tx_frame", source)
@@ -151,11 +133,23 @@ def aggregate_transactions(source, applications: pd.DataFrame, spec: Transaction
     try:
         columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     except duckdb.Error as err:
+        con.close()
         raise DataError(f"transactions: cannot read {source if isinstance(source, (str, Path)) else 'frame'}: {err}") from None
     needed = [spec.id_column, spec.timestamp_column, spec.amount_column] + ([spec.direction_column] if spec.direction_column else [])
     missing = [c for c in needed if c not in columns]
     if missing:
+        con.close()
         raise DataError(f"transactions: column(s) {missing} are missing (found {sorted(columns)}); see the spec's transactions block")
+    return con, src, apps
+
+
+def aggregate_transactions(source, applications: pd.DataFrame, spec: TransactionSpec, id_column: str,
+                           memory_limit: str = "2GB", threads: int = 2) -> tuple[pd.DataFrame, AggregationReport]:
+    """Features for every id in `applications` (ids with no transactions get counts of 0 and NULL ratios).
+
+    `source` is a Parquet file/directory, a CSV file, or a DataFrame of raw transactions.
+    """
+    con, src, apps = transaction_source(source, applications, spec, id_column, memory_limit, threads)
     w = float(spec.window_days)
     window_us = int(round(w * DAY_US))
     us_before = f'epoch_us(a.as_of) - epoch_us(CAST(t."{spec.timestamp_column}" AS TIMESTAMP))'

@@ -21,6 +21,7 @@ from feature_columns.errors import DataError, data_row, data_rows
 from feature_columns.inputs import canonical_categories, canonical_category, prepare_frame
 from feature_columns.spec import FeatureSpec
 from wide_deep.data.aggregation import FEATURES, aggregate_transactions
+from wide_deep.data.sequences import bin_transactions, log_sequence_columns
 from wide_deep.data.sources import read_table, transactions_path
 from wide_deep.data.training_input import TrainingInput
 
@@ -165,16 +166,21 @@ def check_ids(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> np.ndarray
 
 
 def needs_transactions(spec: FeatureSpec, columns) -> bool:
-    """Whether data with these columns must have its transaction features aggregated from a raw log:
-    the spec has a transactions block and the data lacks some aggregated feature."""
-    return spec.transactions is not None and not set(FEATURES) <= set(columns)
+    """Whether data with these columns must have transaction features computed from a raw log: the spec
+    has a transactions block and the data lacks some aggregated feature or log-sequence column."""
+    return spec.transactions is not None and not set(transaction_columns(spec)) <= set(columns)
+
+
+def transaction_columns(spec: FeatureSpec) -> list[str]:
+    """The columns the spec's transactions block adds to the data: the aggregates and the log sequences."""
+    return list(FEATURES) + log_sequence_columns(spec) if spec.transactions is not None else []
 
 
 def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transactions, source: str):
-    """(`frame` with the aggregated transaction features, the aggregation report or None).
+    """(`frame` with the aggregated transaction features and log sequences, the aggregation report or None).
 
     Nothing to do when the spec has no transactions block or the frame already holds every
-    aggregated feature (e.g. files written by `make shards`). `transactions` is a log path or a
+    column it adds (e.g. files written by `make shards`). `transactions` is a log path or a
     DataFrame of raw transactions.
     """
     if not needs_transactions(spec, frame.columns):
@@ -185,11 +191,16 @@ def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transaction
         raise DataError(f"{source}: the spec aggregates raw transactions, but no transactions were given "
                         f"(and the columns {sorted(FEATURES)[:3]}... are not in the input)")
     features, report = aggregate_transactions(transactions, frame, spec.transactions, spec.id_column)
-    clash = [c for c in features.columns if c != spec.id_column and c in frame.columns]
+    features = features.drop(columns=[spec.id_column])
+    log_sequences = [seq for seq in spec.sequences if seq.bin_days is not None]
+    if log_sequences:
+        binned = bin_transactions(transactions, frame, spec.transactions, spec.id_column, log_sequences)
+        features = pd.concat([features, binned], axis=1)
+    clash = [c for c in features.columns if c in frame.columns]
     if clash:
-        raise DataError(f"{source}: column(s) {clash} exist in the data and are also produced by the transaction "
-                        f"aggregation")
-    return pd.concat([frame.reset_index(drop=True), features.drop(columns=[spec.id_column])], axis=1), report
+        raise DataError(f"{source}: column(s) {clash[:5]} exist in the data and are also computed from the "
+                        f"transaction log")
+    return pd.concat([frame.reset_index(drop=True), features], axis=1), report
 
 
 def labelled_rows(spec: FeatureSpec, frame: pd.DataFrame, source: str, transactions=None):

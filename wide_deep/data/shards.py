@@ -36,11 +36,11 @@ import pyarrow as pa
 from feature_columns.errors import DataError
 from feature_columns.inputs import prepare_frame, raw_dtype
 from feature_columns.spec import FeatureSpec
-from wide_deep.data.aggregation import FEATURES
 from wide_deep.data.dataset import (
     LoadedData,
     Split,
     add_transaction_features,
+    needs_transactions,
     check_ids,
     encode_labels,
     labelled,
@@ -137,7 +137,7 @@ def load_sharded(spec: FeatureSpec, train: str, valid: str, test: str, num_worke
     common = min(per_worker)
     fit_files = files if fit_shards <= 0 else files[:fit_shards]
     if streaming:
-        if spec.transactions is not None and not set(FEATURES) <= set(column_names(files[0])):
+        if needs_transactions(spec, column_names(files[0])):
             raise DataError(f"--streaming reads training files that already hold the aggregated transaction features; "
                             f"{files[0]} has none (write them with `make shards`)")
         train_frame = read_files(fit_files)

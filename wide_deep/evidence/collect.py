@@ -20,6 +20,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from feature_columns.sequences import SequenceColumn
 from wide_deep.core.tensors import EncodedSplit
 from wide_deep.evidence import fairness, metrics
 from wide_deep.evidence.explain import Explainer, reason_codes
@@ -146,7 +147,8 @@ def collect(
     )
 
     train_scores = calibrator.apply(estimator.predict_encoded(reference.features))
-    tables["stability"] = stability(train_x, test_x, train_scores, final_test, inputs)
+    scalars = [c.name for c in model_spec.input_columns if not isinstance(c, SequenceColumn)]  # PSI per column
+    tables["stability"] = stability(train_x, test_x, train_scores, final_test, scalars)
     plain["psi"] = tables["stability"]["psi"]
     plain["csi_max"] = max((v["csi"] for v in tables["stability"]["csi"].values()), default=0.0)
     done("calibration and stability (PSI, CSI)")
@@ -204,6 +206,23 @@ def collect(
             "wide_characteristics": wide_names,
         }
     tables["scorecard"] = {**summary, "deep_share": deep_share, "rows": len(table)}
+    gates = explainer.gates(test.features)
+    if gates is not None:  # a fused model: how far each applicant's branch weights move from the paper's (1, 1)
+        tables["fusion"] = {
+            "mode": config.model.fusion,
+            "baseline_wide_gate": explainer.wide_gate,
+            **{
+                f"{branch}_gate": {
+                    "mean": float(gates[:, k].mean()),
+                    "std": float(gates[:, k].std()),
+                    "p5": float(np.percentile(gates[:, k], 5)),
+                    "p95": float(np.percentile(gates[:, k], 95)),
+                }
+                for k, branch in enumerate(("wide", "deep"))
+            },
+        }
+        plain["fusion_wide_gate_mean"] = tables["fusion"]["wide_gate"]["mean"]
+        plain["fusion_deep_gate_mean"] = tables["fusion"]["deep_gate"]["mean"]
     plain["score_mean_test"] = float(scaling.score(explained["logit"]).mean())
 
     contributions = explained["contributions"]

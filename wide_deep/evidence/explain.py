@@ -7,13 +7,21 @@
   go into the intercept;
 - deep branch: integrated gradients (Sundararajan et al. 2017) of the deep logit along the
   straight line from a baseline to the applicant's deep input (the concatenation of the
-  encoded numerics, one-hot indicators and embeddings), `steps` midpoint Riemann steps. The
-  baseline is the training-split mean of that input vector ("the average applicant"); the
-  deep logit at the baseline goes into the intercept. Completeness: the attributions sum to
-  deep(x) - deep(baseline) up to the Riemann error, which is returned as `residual` so the
-  decomposition can be checked (a test asserts it is small).
+  encoded numerics, one-hot indicators, embeddings and sequence steps), `steps` midpoint
+  Riemann steps. The baseline is the training-split mean of that input vector ("the average
+  applicant"); the deep logit at the baseline goes into the intercept. Completeness: the
+  attributions sum to deep(x) - deep(baseline) up to the Riemann error, which is returned as
+  `residual` so the decomposition can be checked (a test asserts it is small).
 
-A feature routed to both branches gets the sum of its two parts; a cross is its own feature.
+With a fused model (logit = bias + g_w(d)·W(x) + g_d(d)·D(d), the gates g computed from the
+deep input d), the integrated gradients are those of F(d) = g_w(d)·W(x) + g_d(d)·D(d) with the
+applicant's wide term W(x) held fixed: they sum to F(d) - F(baseline), and F(baseline) =
+g_w(baseline)·W(x) + g_d(baseline)·D(baseline) is exact in W, so each wide contribution is
+scaled by the baseline's wide gate and the rest goes into the intercept. The gates' effect
+on an applicant is thereby credited to the deep features that set them.
+
+A feature routed to both branches gets the sum of its two parts; a cross is its own feature;
+a sequence is one feature (all its steps and channels).
 Positive contributions push the default risk up: the top-k positive ones are the reasons.
 """
 
@@ -23,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 from feature_columns.fitting import GBDT
-from feature_columns.layers import safe_name
 from wide_deep.core import tensors
+from wide_deep.core.model import DeepBranch
 from wide_deep.evidence.scorecard import wide_weights
 
 
@@ -64,62 +72,76 @@ class Explainer:
         )
         parts += [_raw_feature(n) for n in layout.wide_dense_names]
         self.has_deep = layout.has_deep
+        self.wide_gate = 1.0
         if self.has_deep:
-            self._embeddings = [
-                (name, core.get_layer(f"deep_embedding_{safe_name(name)}")) for name, _, _ in layout.deep_embeddings
-            ]
-            hidden = [
-                layer
-                for layer in core.layers
-                if layer.name.startswith(("deep_hidden_", "deep_batch_norm_", "deep_relu_"))
-            ]
-            self._head_layers = hidden + [core.get_layer("deep_logit")]
+            self.branch = DeepBranch(layout, estimator.model_config, core)
+            names = {layer.name for layer in core.layers}
+            self.fusion = core.get_layer("deep_fusion") if "deep_fusion" in names else None
             deep_parts = [_raw_feature(n) for n in layout.deep_dense_names]
-            for name, layer in self._embeddings:
+            for name, layer in self.branch.embeddings:
                 deep_parts += [name] * layer.output_dim  # the layout's dim, times K for a merged ensemble
-            self.baseline = tf.reduce_mean(self.deep_input(train_encoded), axis=0)
-            self.baseline_logit = float(self.deep_logit(self.baseline[None, :])[0])
+            for name, steps, width in layout.sequences:
+                deep_parts += [name] * (steps * width)
+            self.baseline = tf.reduce_mean(self.branch.vector(train_encoded), axis=0)
+            baseline_deep, baseline_gates = self.deep_terms(self.baseline[None, :])
+            self.baseline_logit = float(baseline_deep[0] * baseline_gates[0, 1])
+            self.wide_gate = float(baseline_gates[0, 0])
             parts += deep_parts
         self.features = list(dict.fromkeys(parts))
         # parts → raw features: a 0/1 matrix so contributions per part sum into features in one matmul
         self.to_features = tf.constant(
             np.stack([[1.0 if p == f else 0.0 for f in self.features] for p in parts]), tf.float32
         )
-        self.intercept = (
-            self.bias
-            + float(self.segment_means.sum())
-            + float(self.dense_kernel @ self.dense_means)
-            + (self.baseline_logit if self.has_deep else 0.0)
-        )
+        wide_mean = float(self.segment_means.sum()) + float(self.dense_kernel @ self.dense_means)
+        self.intercept = self.bias + self.wide_gate * wide_mean + (self.baseline_logit if self.has_deep else 0.0)
         self._explain_fn = tf.function(
             lambda piece: (self.contributions_tf(piece), estimator.core(piece, training=False)), reduce_retracing=True
         )
 
-    def deep_input(self, encoded: dict[str, tf.Tensor]) -> tf.Tensor:
-        parts = [tf.cast(encoded["deep_dense"], tf.float32)] if "deep_dense" in encoded else []
-        parts += [layer(encoded[f"deep_ids_{safe_name(name)}"]) for name, layer in self._embeddings]
-        return tf.concat(parts, axis=1)
+    def deep_terms(self, d: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(the deep logit D(d) [B], the branch gates [B, 2]: ones unless the model fuses with a gate)."""
+        deep, hidden = self.branch.head(d, training=False)
+        gates = self.fusion.gates(hidden) if self.fusion is not None else tf.ones([tf.shape(d)[0], 2])
+        return deep, gates
+
+    def wide_term(self, encoded: dict[str, tf.Tensor]) -> tf.Tensor:
+        """W(x) [B]: the wide branch's logit term."""
+        out = tf.zeros([tf.shape(next(iter(encoded.values())))[0]])
+        if self.table is not None:
+            out += tf.reduce_sum(tf.gather(self.table, encoded["wide_ids"]), axis=1)
+        if "wide_dense" in encoded:
+            out += tf.reduce_sum(tf.cast(encoded["wide_dense"], tf.float32) * self.dense_kernel[None, :], axis=1)
+        return out
 
     def deep_logits(self, encoded: dict[str, tf.Tensor], chunk: int = 65536) -> np.ndarray:
-        """The deep branch's logit term for encoded rows (float64), in chunks."""
+        """The logit less the bias and the wide term (the deep branch's logit, times its gate, plus what the
+        gates change of the wide term), for encoded rows (float64), in chunks."""
+        out = []
+        for piece in tensors.chunks(encoded, chunk):
+            logit = self.estimator.core(piece, training=False)
+            out.append((logit - self.bias - self.wide_term(piece)).numpy())
+        return np.concatenate(out).astype("float64")
+
+    def gates(self, encoded: dict[str, tf.Tensor], chunk: int = 65536) -> np.ndarray | None:
+        """[B, 2]: each applicant's wide and deep weights (None when the branches are summed)."""
+        if not self.has_deep or self.fusion is None:
+            return None
         return np.concatenate(
-            [self.deep_logit(self.deep_input(piece)).numpy() for piece in tensors.chunks(encoded, chunk)]
-        ).astype("float64")
+            [self.deep_terms(self.branch.vector(piece))[1].numpy() for piece in tensors.chunks(encoded, chunk)]
+        )
 
-    def deep_logit(self, h: tf.Tensor) -> tf.Tensor:
-        for layer in self._head_layers:
-            h = layer(h, training=False) if "batch_norm" in layer.name else layer(h)
-        return tf.squeeze(h, -1)
-
-    def _integrated_gradients(self, x: tf.Tensor) -> tf.Tensor:
-        """All `steps` midpoints of the path in one batched pass: [steps · B, D] through the head, one gradient."""
+    def _integrated_gradients(self, x: tf.Tensor, wide: tf.Tensor) -> tf.Tensor:
+        """All `steps` midpoints of the path in one batched pass: [steps · B, D] through the head, one gradient
+        of F = g_w · W + g_d · D with each row's wide term W fixed."""
         delta = x - self.baseline[None, :]
         fractions = (tf.range(self.steps, dtype=tf.float32) + 0.5) / self.steps
         points = self.baseline[None, None, :] + fractions[:, None, None] * delta[None, :, :]  # [steps, B, D]
         flat = tf.reshape(points, [-1, tf.shape(x)[1]])
+        fixed_wide = tf.tile(wide, [self.steps])
         with tf.GradientTape() as tape:
             tape.watch(flat)
-            out = tf.reduce_sum(self.deep_logit(flat))
+            deep, gates = self.deep_terms(flat)
+            out = tf.reduce_sum(gates[:, 0] * fixed_wide + gates[:, 1] * deep)
         gradients = tf.reshape(tape.gradient(out, flat), tf.shape(points))
         return delta * tf.reduce_mean(gradients, axis=0)
 
@@ -128,17 +150,20 @@ class Explainer:
         parts = []
         if self.table is not None:
             centred = tf.gather(self.table, encoded["wide_ids"]) - self.segment_means[None, :]
-            parts.append(centred[:, : self.columns])
+            parts.append(self.wide_gate * centred[:, : self.columns])
             if self.tree_shares is not None:
                 parts.append(
-                    self._tree_contributions(encoded["wide_ids"][:, self.columns :], centred[:, self.columns :])
+                    self.wide_gate
+                    * self._tree_contributions(encoded["wide_ids"][:, self.columns :], centred[:, self.columns :])
                 )
         if "wide_dense" in encoded:
             parts.append(
-                (tf.cast(encoded["wide_dense"], tf.float32) - self.dense_means[None, :]) * self.dense_kernel[None, :]
+                self.wide_gate
+                * (tf.cast(encoded["wide_dense"], tf.float32) - self.dense_means[None, :])
+                * self.dense_kernel[None, :]
             )
         if self.has_deep:
-            parts.append(self._integrated_gradients(self.deep_input(encoded)))
+            parts.append(self._integrated_gradients(self.branch.vector(encoded), self.wide_term(encoded)))
         return tf.concat(parts, axis=1) @ self.to_features
 
     def _tree_contributions(self, leaf_ids: tf.Tensor, centred: tf.Tensor) -> tf.Tensor:

@@ -319,6 +319,18 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
             f"{d['p5']:.1f} to {d['p95']:.1f}, standard deviation {d['std']:.1f} against {d['wide_std']:.1f} "
             f"for the wide points.</p>"
         )
+    if ev.get("fusion"):
+        f = ev["fusion"]
+        body += (
+            f"<p>Fusion by {html.escape(f['mode'])}: each applicant's wide and deep logits are weighted (the paper "
+            f"sums them, weights 1 and 1). On the test split the wide weight has mean {f['wide_gate']['mean']:.3f} "
+            f"(5th–95th percentile {f['wide_gate']['p5']:.3f} to {f['wide_gate']['p95']:.3f}) and the deep weight "
+            f"{f['deep_gate']['mean']:.3f} ({f['deep_gate']['p5']:.3f} to {f['deep_gate']['p95']:.3f}). The table's "
+            f"points are the wide weights unscaled; the deep term above carries what the gates change, so the "
+            f"points plus that term still give each applicant's score. Reason codes scale the wide contributions by "
+            f"the average applicant's wide weight ({f['baseline_wide_gate']:.3f}) and credit the rest to the deep "
+            f"inputs that set the weights.</p>"
+        )
     shown = []
     trees = card["type"] == "gbdt tree"
     if trees.any():  # hundreds of trees, each leaf named by its path: a summary here, every leaf in scorecard.csv

@@ -44,6 +44,17 @@ BEYOND = (  # (name, wide GBDT, an ensemble of the study's seeds)
     ("Wide & Deep + Cross, warm start (accurate, no GBDT)", False, False),
     (ENSEMBLE, True, True),
 )
+# beyond the paper (its future work): the accurate model with the spec's sequences through a tower, and fused by a
+# gate or attention; compared with the accurate model (the aggregates only). (name, sequences, tower, fusion)
+SEQUENCE_VARIANTS = (
+    ("Accurate + sequence (GRU) beside the aggregates", "both", "gru", "sum"),
+    ("Accurate + sequence (TCN) beside the aggregates", "both", "tcn", "sum"),
+    ("Accurate, sequence (GRU) in place of the deep aggregates", "sequence", "gru", "sum"),
+    ("Accurate, gate fusion", "aggregates", "gru", "gate"),
+    ("Accurate, attention fusion", "aggregates", "gru", "attention"),
+    ("Accurate + sequence (GRU), gate fusion", "both", "gru", "gate"),
+)
+ROWS = ("all", "paper", "sequences")  # which rows a study runs: everything, the paper's and beyond, the sequence rows
 LIGHTGBM = "LightGBM (tuned)"
 PAPER_TABLE_2 = {  # test-set AUC, precision, recall, F1 as printed in the paper (None: illegible)
     "Logistic Regression": (0.6509, 0.6526, 0.6849, 0.6203),
@@ -63,13 +74,42 @@ ROW_METRICS = (
     "threshold",
     "train_seconds",
     "train_examples_per_sec",
+    "serve_ms",
 )
 
 
 def _row(name, seed, test_y, valid_y, scores, extra) -> dict:
     threshold = metrics.f1_threshold(valid_y, scores["valid"])
     result = metrics.evaluate(test_y, scores["test"], threshold)
-    return {"model": name, "seed": seed, **{k: result[k] for k in ROW_METRICS if k in result}, **extra}
+    return {
+        "model": name,
+        "seed": seed,
+        "serve_ms": np.nan,
+        **{k: result[k] for k in ROW_METRICS if k in result},
+        **extra,
+    }
+
+
+def single_row_latency_ms(model_dir: str, data: PreparedData, repeats: int = 200) -> float:
+    """Median milliseconds to score one raw test row in process (preprocessing and model in one traced call):
+    the trained run reopened as `make predict` and the export see it."""
+    import tensorflow as tf
+
+    from feature_columns.inputs import to_tensors
+    from wide_deep.run.model_dir import ModelDir
+
+    estimator = ModelDir(model_dir).load_estimator(log=lambda *_: None)
+    model = estimator.serving_model()
+    names = [c.name for c in estimator.spec.input_columns]
+    row = to_tensors({name: data.splits["test"].arrays[name][:1] for name in names})
+    call = tf.function(lambda features: model(features, training=False))
+    call(row)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call(row)["probability"].numpy()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
 
 
 def run_ablation(
@@ -80,29 +120,46 @@ def run_ablation(
     baselines: bool = True,
     log=print,
     quick: bool = False,
+    rows: str = "all",
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Rows of ablation.csv and, per model, test scores of shape (n_test, n_seeds)."""
+    """Rows of ablation.csv and, per model, test scores of shape (n_test, n_seeds). `rows` (one of ROWS) picks the
+    trained rows: the paper's and beyond it, the accurate model and the sequence rows, or all of them."""
     data.training.require_held("the ablation")
     runs_dir = Path(runs_dir)
     if runs_dir.exists():
         shutil.rmtree(runs_dir)  # fresh runs: a resumed run would report no training time
     valid_y, test_y = data.splits["valid"].labels, data.splits["test"].labels
-    rows, scores = [], {}
-    variants = [
-        (
-            name,
-            dataclasses.replace(
-                base, use_crosses=crosses, model=dataclasses.replace(base.model, model_type=model_type)
-            ),
-        )
-        for name, model_type, crosses in VARIANTS
-    ]
+    selection, rows, scores = rows, [], {}
+    limits = {"epochs": base.train.epochs, "min_steps": 0} if quick else {}  # a smoke run stays short
+    variants = []
+    if selection != "sequences":
+        variants += [
+            (
+                name,
+                dataclasses.replace(
+                    base, use_crosses=crosses, model=dataclasses.replace(base.model, model_type=model_type)
+                ),
+            )
+            for name, model_type, crosses in VARIANTS
+        ]
     for name, gbdt, ensemble in BEYOND:
-        limits = {"epochs": base.train.epochs, "min_steps": 0} if quick else {}  # a smoke run stays short
+        if selection == "sequences" and name != ACCURATE:
+            continue
         accurate = with_preset(base, "accurate", wide_gbdt=gbdt, **limits)
         members = max(seeds, 2) if ensemble else 1
-        model = dataclasses.replace(accurate.model, model_type="wide_deep", ensemble_seeds=members)
+        model = dataclasses.replace(
+            accurate.model, model_type="wide_deep", ensemble_seeds=members, sequences="aggregates", fusion="sum"
+        )
         variants.append((name, dataclasses.replace(accurate, use_crosses=True, model=model)))
+    if selection != "paper" and data.spec.sequences:
+        for name, sequences, tower, fusion in SEQUENCE_VARIANTS:
+            accurate = with_preset(base, "accurate", **limits)
+            model = dataclasses.replace(
+                accurate.model, model_type="wide_deep", sequences=sequences, sequence_tower=tower, fusion=fusion
+            )
+            variants.append((name, dataclasses.replace(accurate, use_crosses=True, model=model)))
+    elif selection != "paper":
+        log(f"the spec '{data.spec.name}' declares no sequences: no sequence rows")
     for index, (name, variant) in enumerate(variants):
         per_seed = []
         members = variant.model.ensemble_seeds
@@ -129,6 +186,8 @@ def run_ablation(
                     },
                 )
             )
+            if seed == base.train.seed and members == 1:  # one single-row latency per variant
+                rows[-1]["serve_ms"] = single_row_latency_ms(config.model_dir, data)
             per_seed.append(result["scores"]["test"])
             log(
                 f"    test AUC {rows[-1]['auc']:.4f}  F1 {rows[-1]['f1']:.4f}  {result['train_seconds']:.0f} s, "
@@ -193,6 +252,11 @@ def summarize(
             entry["delong_p_vs_reference"] = test["p_value"]
         else:
             entry["delong_p_vs_reference"] = np.nan
+        entry["delong_p_vs_accurate"] = np.nan
+        if name in {v[0] for v in SEQUENCE_VARIANTS} and ACCURATE in scores:
+            entry["delong_p_vs_accurate"] = stats.delong_test(
+                test_y, scores[ACCURATE].mean(axis=1), scores[name].mean(axis=1)
+            )["p_value"]
         entry["delong_p_vs_lightgbm"] = np.nan
         if lightgbm is not None and name != LIGHTGBM:
             entry["delong_p_vs_lightgbm"] = stats.delong_test(test_y, lightgbm.mean(axis=1), scores[name].mean(axis=1))[
@@ -212,21 +276,31 @@ def _p(value) -> str:
 
 def markdown_table(summary: pd.DataFrame, dataset: str, command: str, seconds: float) -> str:
     """The summary as Markdown; the paper's own figures are shown beside the SME rows only (its data)."""
-    paper_columns = dataset == "sme"
+    paper_columns = dataset == "sme" and summary["model"].isin(list(PAPER_TABLE_2)).any()
+    versus_accurate = summary["delong_p_vs_accurate"].notna().any()
     lines = [
         f"# Ablation on `{dataset}` (test split)",
         "",
         f"Made by `{command}` in {seconds / 60:.1f} minutes on a {os.cpu_count()}-core machine. "
         "Mean ± std over seeds; 95% CI: stratified bootstrap of the seed-mean AUC over test rows; "
         f"DeLong p: two-sided test of the seed-averaged probabilities against {REFERENCE}, and against "
-        f"{LIGHTGBM}. The paper's six variants use its Table 1 settings (`--preset=paper`); the "
-        f"accurate rows use `make train`'s defaults. Precision, recall and F1 are for the default class at the "
-        "threshold that maximises F1 on validation; F1 (w) is support-weighted over both classes.",
+        f"{LIGHTGBM}"
+        + (
+            f", and (sequence and fusion rows) against {ACCURATE}, the same model without them"
+            if versus_accurate
+            else ""
+        )
+        + ". The paper's six variants use its Table 1 settings (`--preset=paper`); the "
+        "accurate rows use `make train`'s defaults. Precision, recall and F1 are for the default class at the "
+        "threshold that maximises F1 on validation; F1 (w) is support-weighted over both classes. ex/s: training "
+        "examples per second (steady-state median, batch 256); serve ms: median time to score one raw row in "
+        "process (first seed).",
         "",
-        "| Model | AUC | 95% CI | DeLong p | DeLong p vs LightGBM | Precision | Recall | F1 | F1 (w) | KS | Gini "
-        "| Brier | Log loss | Train s | ex/s |"
+        "| Model | AUC | 95% CI | DeLong p | DeLong p vs LightGBM |"
+        + (" DeLong p vs accurate |" if versus_accurate else "")
+        + " Precision | Recall | F1 | F1 (w) | KS | Gini | Brier | Log loss | Train s | ex/s | serve ms |"
         + (" Paper AUC | Paper P | Paper R | Paper F1 |" if paper_columns else ""),
-        "|---" * (15 + 4 * paper_columns) + "|",
+        "|---" * (16 + versus_accurate + 4 * paper_columns) + "|",
     ]
     for _, r in summary.iterrows():
         cells = [
@@ -236,6 +310,7 @@ def markdown_table(summary: pd.DataFrame, dataset: str, command: str, seconds: f
             _p(r["delong_p_vs_reference"]),
             _p(r["delong_p_vs_lightgbm"]),
         ]
+        cells += [_p(r["delong_p_vs_accurate"])] if versus_accurate else []
         cells += [
             _pm(r[f"{k}_mean"], r[f"{k}_std"], 3) for k in ("precision", "recall", "f1", "f1_weighted", "ks", "gini")
         ]
@@ -244,6 +319,7 @@ def markdown_table(summary: pd.DataFrame, dataset: str, command: str, seconds: f
             _pm(r["log_loss_mean"], r["log_loss_std"]),
             "–" if np.isnan(r["train_seconds_mean"]) else f"{r['train_seconds_mean']:.0f}",
             "–" if np.isnan(r["train_examples_per_sec_mean"]) else f"{r['train_examples_per_sec_mean']:,.0f}",
+            "–" if np.isnan(r["serve_ms_mean"]) else f"{r['serve_ms_mean']:.2f}",
         ]
         if paper_columns:
             cells += ["–" if v is None else f"{v:.4f}" for v in PAPER_TABLE_2.get(r["model"], (None,) * 4)]
@@ -305,6 +381,7 @@ def ablation_study(
     quick: bool = False,
     command: str = "make ablation",
     log=print,
+    rows: str = "all",
 ) -> Path:
     """The whole study as `make ablation` runs it: prepare the data once, train every variant and
     baseline, write ablation.csv, ablation_summary.csv, ablation.md, roc.png and calibration.png.
@@ -317,14 +394,22 @@ def ablation_study(
     if quick:
         seeds, resamples = min(seeds, 2), min(resamples, 200)
         base = dataclasses.replace(base, train=dataclasses.replace(base.train, epochs=min(base.train.epochs, 3)))
-    data = prepare_data(base, log=log)
+    # the data keep the spec's sequences (each row's model is routed with or without them)
+    data = prepare_data(dataclasses.replace(base, model=dataclasses.replace(base.model, sequences="both")), log=log)
     if quick:
         data = data.limited(base.split_seed, train=3000, valid=1000, test=1000)
     name = data.info.name
-    results = Path(results_dir or f"results/{name}")
+    results = Path(results_dir or (f"results/{name}" + ("/sequences" if rows == "sequences" else "")))
     results.mkdir(parents=True, exist_ok=True)
     rows, scores = run_ablation(
-        base, data, seeds, Path(runs_dir or f"runs/ablation/{name}"), baselines=baselines, log=log, quick=quick
+        base,
+        data,
+        seeds,
+        Path(runs_dir or f"runs/ablation/{name}"),
+        baselines=baselines,
+        log=log,
+        quick=quick,
+        rows=rows,
     )
     test_y = data.splits["test"].labels
     summary = summarize(rows, scores, test_y, resamples, seed=base.train.seed)

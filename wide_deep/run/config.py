@@ -86,6 +86,13 @@ class RunConfig:
         }
         return cls(**values, model=ModelConfig(**model), train=TrainConfig(**train))
 
+    def route(self, spec):
+        """The dataset's FeatureSpec routed for this run's model (`FeatureSpec.for_model`)."""
+        model = self.model
+        return spec.for_model(
+            model.model_type, self.use_crosses, self.include_protected, gbdt=model.wide_gbdt, sequences=model.sequences
+        )
+
     def model_shaping(self) -> dict[str, Any]:
         """The parts that must match for a rerun to resume from the same model_dir's checkpoints."""
         d = self.to_dict()

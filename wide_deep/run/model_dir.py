@@ -234,9 +234,7 @@ class ModelDir:
         from wide_deep.core.trainer import Estimator
 
         config = self.load_config()
-        spec = self.load_spec().for_model(
-            config.model.model_type, config.use_crosses, config.include_protected, gbdt=config.model.wide_gbdt
-        )
+        spec = config.route(self.load_spec())
         estimator = Estimator(self.training_files(), spec, self.load_state(), config.model, config.train, log=log)
         estimator.restore_best()
         return estimator

@@ -97,9 +97,7 @@ def train_and_evaluate(
         raise UserError(
             f"--model_dir={run} was trained with preprocessing fitted on different data; use a new --model_dir"
         )
-    routed = spec.for_model(
-        config.model.model_type, config.use_crosses, config.include_protected, gbdt=config.model.wide_gbdt
-    )
+    routed = config.route(spec)
     state = _columns_only(data.state)
     if routed.gbdt:  # the trees are part of the fitted preprocessing: fitted once, kept for a resume
         if saved is not None and GBDT in saved:
@@ -148,7 +146,7 @@ def train_and_evaluate(
                 f"{estimator.core.count_params():,} parameters"
                 + (f" per member, {members} members" if members > 1 else "")
             )
-            for line in layout_summary(estimator.layout, config.model.hidden_units):
+            for line in layout_summary(estimator.layout, config.model):
                 log(line)
         history = estimator.train(
             data.training,

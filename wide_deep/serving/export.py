@@ -35,11 +35,12 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from feature_columns.columns import CategoricalColumn, argument_name
 from feature_columns.fitting import FittedState, state_to_json
-from feature_columns.inputs import raw_dtype
+from feature_columns.inputs import input_shape, raw_dtype
 from feature_columns.layers import UNSEEN_OUTPUT
 from feature_columns.spec import ModelSpec
 from wide_deep.core.calibration import Calibrator
@@ -49,17 +50,24 @@ from wide_deep.serving.saved_model import EXAMPLES, EXPLAIN, PACKED, PREDICT, Ve
 
 
 def raw_signature(spec: ModelSpec) -> dict[str, tf.TensorSpec]:
-    return {c.name: tf.TensorSpec([None], raw_dtype(c), name=argument_name(c.name)) for c in spec.input_columns}
+    return {
+        c.name: tf.TensorSpec([None, *input_shape(c)], raw_dtype(c), name=argument_name(c.name))
+        for c in spec.input_columns
+    }
 
 
 def example_feature_spec(spec: ModelSpec) -> dict[str, tf.io.FixedLenFeature]:
-    """How `serving_tf_example` parses each raw feature; absent features become missing values."""
-    return {
-        c.name: tf.io.FixedLenFeature([], tf.string, default_value="")
-        if isinstance(c, CategoricalColumn)
-        else tf.io.FixedLenFeature([], tf.float32, default_value=float("nan"))
-        for c in spec.input_columns
-    }
+    """How `serving_tf_example` parses each raw feature; absent features become missing values. A sequence
+    is one float list of steps × channels values, step by step (oldest first), as the raw signature's
+    [steps, channels] tensor flattened."""
+    out = {}
+    for c in spec.input_columns:
+        if isinstance(c, CategoricalColumn):
+            out[c.name] = tf.io.FixedLenFeature([], tf.string, default_value="")
+        else:
+            shape = list(input_shape(c))
+            out[c.name] = tf.io.FixedLenFeature(shape, tf.float32, default_value=np.full(shape, np.nan, "float32"))
+    return out
 
 
 def export_saved_model(
@@ -127,13 +135,14 @@ def export_saved_model(
         features.update({name: numeric_values[:, i] for i, name in enumerate(numeric)})
         return serve(features)
 
-    signatures[PACKED] = tf.function(
-        serve_packed,
-        input_signature=[
-            tf.TensorSpec([None, len(categorical)], tf.string, name="categorical"),
-            tf.TensorSpec([None, len(numeric)], tf.float32, name="numeric"),
-        ],
-    )
+    if not spec.sequences:  # a scalar per column: a sequence input does not pack into the numeric matrix
+        signatures[PACKED] = tf.function(
+            serve_packed,
+            input_signature=[
+                tf.TensorSpec([None, len(categorical)], tf.string, name="categorical"),
+                tf.TensorSpec([None, len(numeric)], tf.float32, name="numeric"),
+            ],
+        )
     if explainer is not None:
         names = tf.constant(explainer.features)
         k = min(reasons, len(explainer.features))
@@ -163,7 +172,8 @@ def export_saved_model(
         layout.sidecar.mkdir(exist_ok=True)
         spec.to_yaml(layout.spec)
         layout.preprocessing.write_text(state_to_json(state))
-        layout.packed_columns.write_text(json.dumps({"categorical": categorical, "numeric": numeric}))
+        if PACKED in signatures:
+            layout.packed_columns.write_text(json.dumps({"categorical": categorical, "numeric": numeric}))
         layout.model.write_text(
             json.dumps(
                 {

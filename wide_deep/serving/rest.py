@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import dataclasses
 import json
 import logging
 import math
@@ -36,6 +37,7 @@ from starlette.routing import Route
 from feature_columns.derived import add_derived
 from feature_columns.errors import DataError, UserError
 from feature_columns.inputs import MISSING_CATEGORY, canonical_category
+from wide_deep.data.dataset import add_transaction_features, transaction_columns
 from wide_deep.serving.registry import ModelRegistry
 from wide_deep.serving.saved_model import EXPLAIN, PREDICT, LoadedExport
 
@@ -255,7 +257,107 @@ def _check_names(names, model: LoadedExport, where: str) -> None:
         )
 
 
+def _sequence_value(value, field: str, shape: tuple[int, int]) -> list[list[float]]:
+    """A sequence input: `steps` lists (oldest first) of `channels` numbers or nulls."""
+    steps, channels = shape
+    expected = f"a list of {steps} steps (oldest first), each a list of {channels} numbers or nulls"
+    if not isinstance(value, list) or len(value) != steps:
+        raise RequestError(400, f"{field}: expected {expected}, got {shown(value)}", field, expected)
+    out = []
+    for t, step in enumerate(value):
+        if not isinstance(step, list) or len(step) != channels:
+            raise RequestError(
+                400, f"{field}[{t}]: expected {channels} numbers or nulls, got {shown(step)}", f"{field}[{t}]", expected
+            )
+        out.append([_numeric_value(v, f"{field}[{t}][{c}]") for c, v in enumerate(step)])
+    return out
+
+
+TRANSACTIONS_FIELD = "transactions"  # an instance's raw transaction log, when the model aggregates one
+
+
+def _with_transactions(rows: list[dict], model: LoadedExport) -> list[dict]:
+    """Rows that carry their raw transactions (`"transactions": [{timestamp, amount, direction}, ...]` and the
+    as-of date) instead of the transaction features: the aggregates and log sequences are computed by the code
+    training used (`add_transaction_features`), and the rows completed with them."""
+    tx = model.spec.transactions
+    carrying = [TRANSACTIONS_FIELD in row for row in rows]
+    if tx is None or not any(carrying):
+        return rows
+    if not all(carrying):
+        i = carrying.index(False)
+        raise RequestError(
+            400,
+            f"instances[{i}]: every instance or none carries '{TRANSACTIONS_FIELD}'",
+            f"instances[{i}].{TRANSACTIONS_FIELD}",
+            "a list of transactions in every instance",
+        )
+    fields = [tx.timestamp_column, tx.amount_column] + ([tx.direction_column] if tx.direction_column else [])
+    key = model.spec.id_column or "__row"
+    applications, records, out = [], [], []
+    for i, row in enumerate(rows):
+        row = dict(row)
+        log, as_of = row.pop(TRANSACTIONS_FIELD), row.pop(tx.as_of_column, None)
+        where = f"instances[{i}].{TRANSACTIONS_FIELD}"
+        if as_of is None:
+            raise RequestError(
+                400,
+                f"instances[{i}]: '{tx.as_of_column}' (the as-of date of the transactions) is missing",
+                f"instances[{i}].{tx.as_of_column}",
+                "a date such as 2024-03-31",
+            )
+        if not isinstance(log, list) or not all(isinstance(t, dict) for t in log):
+            raise RequestError(
+                400, f"{where}: expected a list of objects with {fields}", where, f"objects with {fields}"
+            )
+        for j, record in enumerate(log):
+            missing = [f for f in fields if f not in record]
+            if missing:
+                raise RequestError(400, f"{where}[{j}]: missing {missing}", f"{where}[{j}]", f"objects with {fields}")
+            records.append({tx.id_column: i, **{f: record[f] for f in fields}})
+        applications.append({key: i, tx.as_of_column: as_of})
+        out.append(row)
+    spec = model.spec if model.spec.id_column else dataclasses.replace(model.spec, id_column=key)
+    try:
+        frame, _ = add_transaction_features(
+            spec, pd.DataFrame(applications), pd.DataFrame(records, columns=[tx.id_column, *fields]), "request"
+        )
+    except DataError as error:
+        raise RequestError(400, str(error)[:300], "instances", "transactions the model can aggregate") from None
+    computed = [c for c in transaction_columns(model.spec) if c in frame.columns]
+    values = frame[computed].astype(object).where(frame[computed].notna(), None)
+    for row, features in zip(out, values.to_dict("records")):
+        row.update({name: value for name, value in features.items() if name in model.input_specs})
+        for seq in model.spec.sequences:
+            if seq.bin_days is not None:
+                row[seq.name] = [[features[cols[t]] for cols in seq.columns] for t in range(seq.steps)]
+    return out
+
+
+def _with_sequence_sources(rows: list[dict], model: LoadedExport) -> list[dict]:
+    """Rows that send a sequence's step columns (as the data file has them, e.g. Taiwan's BILL_AMT1..6) instead of
+    the sequence itself: the sequence is assembled from them and the columns the model does not read dropped."""
+    sequences = [c for c in model.spec.sequences if c.name in model.input_specs]
+    out = []
+    for row in rows:
+        missing = [seq for seq in sequences if seq.name not in row and all(c in row for c in seq.source_columns)]
+        if not missing:
+            out.append(row)
+            continue
+        row = dict(row)
+        for seq in missing:
+            row[seq.name] = [[row[cols[t]] for cols in seq.columns] for t in range(seq.steps)]
+        for seq in missing:
+            for column in seq.source_columns:
+                if column not in model.input_specs:
+                    row.pop(column, None)
+        out.append(row)
+    return out
+
+
 def _convert(name: str, values: list, fields: list[str], model: LoadedExport) -> list:
+    if name in model.sequences:
+        return [_sequence_value(value, field, model.sequences[name]) for value, field in zip(values, fields)]
     convert = _categorical_value if model.input_specs[name].dtype == tf.string else _numeric_value
     out = []
     for value, field in zip(values, fields):
@@ -282,7 +384,7 @@ def _columns_from_instances(instances, model: LoadedExport) -> ParsedRequest:
     ignored: set[str] = set()
     ids = [_set_aside(row, model, ignored) if isinstance(row, dict) else None for row in instances]
     if all(isinstance(row, dict) for row in instances):
-        instances = _with_derived(instances, model)
+        instances = _with_sequence_sources(_with_derived(_with_transactions(instances, model), model), model)
     for i, row in enumerate(instances):
         if not isinstance(row, dict):
             raise RequestError(
@@ -315,9 +417,13 @@ def _columns_from_inputs(inputs, model: LoadedExport) -> ParsedRequest:
     if ids is not None and not isinstance(ids, list):
         ids = [ids]
     same_length = len({len(v) if isinstance(v, list) else -1 for v in inputs.values()}) == 1
-    if model.spec.derived and same_length and all(isinstance(v, list) for v in inputs.values()):
+    if (
+        (model.spec.derived or model.spec.sequences)
+        and same_length
+        and all(isinstance(v, list) for v in inputs.values())
+    ):
         rows = [dict(zip(inputs, values)) for values in zip(*inputs.values())]
-        completed = _with_derived(rows, model)
+        completed = _with_sequence_sources(_with_derived(rows, model), model)
         if completed is not rows and completed:
             inputs = {name: [row[name] for row in completed] for name in completed[0]}
     _check_names(inputs, model, "inputs")

@@ -80,7 +80,9 @@ class LoadedExport:
         # TF Serving clients send the argument names: both are accepted (`by_column_name`)
         self.aliases = {argument: column for column, argument in self.arguments.items() if argument != column}
         self.categorical = [n for n, s in self.input_specs.items() if s.dtype == tf.string]
-        self.numeric = [n for n, s in self.input_specs.items() if s.dtype != tf.string]
+        self.numeric = [n for n, s in self.input_specs.items() if s.dtype != tf.string and s.shape.rank == 1]
+        # sequence inputs: name → (steps, channels) per row
+        self.sequences = {n: tuple(s.shape[1:]) for n, s in self.input_specs.items() if s.shape.rank > 1}
         # the packed signature (one string and one float matrix) avoids per-input call overhead
         self.packed = None
         if PACKED in self.signatures and self.layout.packed_columns.exists():
@@ -158,7 +160,11 @@ class LoadedExport:
 
     def example_columns(self) -> dict[str, list]:
         """One row of missing values: every input present, nothing known."""
-        return {n: [MISSING_CATEGORY] for n in self.categorical} | {n: [float("nan")] for n in self.numeric}
+        return (
+            {n: [MISSING_CATEGORY] for n in self.categorical}
+            | {n: [float("nan")] for n in self.numeric}
+            | {n: [np.full(shape, np.nan).tolist()] for n, shape in self.sequences.items()}
+        )
 
     def predict_columns(self, columns: dict[str, list]) -> dict[str, list]:
         """Validated columns (canonical strings / floats with NaN for missing) → output lists."""

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from feature_columns.errors import DataError, UserError
-from feature_columns.inputs import prepare_frame, raw_dtype, to_tensors
+from feature_columns.inputs import data_columns, prepare_frame, raw_dtype, to_tensors
 from wide_deep.data.dataset import add_transaction_features, needs_transactions
 from wide_deep.data.sources import (
     TABLE_SUFFIXES,
@@ -201,7 +201,7 @@ def score_file(
 
     def prepared():  # runs one batch ahead of the model, on a worker thread
         offset = 0
-        numeric = tuple(c.name for c in spec.input_columns if raw_dtype(c) == "float32")
+        numeric = tuple(name for c in spec.input_columns if raw_dtype(c) == "float32" for name in data_columns(c))
         for block in record_batches(input_path, read_rows, "input file", numeric=numeric):
             frame = scorer.features(
                 block.to_pandas(), tx_source, f"{input_path} (rows {offset}-{offset + len(block) - 1})"
@@ -243,5 +243,14 @@ def example_rows(model_dir: str | Path, applications: str | Path, n: int) -> tup
     scorer, applications = Scorer(model_dir), Path(applications)
     apps = read_table(applications).head(n)
     frame = scorer.features(apps, scorer.transactions_for(applications))
-    names = [c.name for c in scorer.spec.input_columns]
-    return frame, json.loads(frame[names].to_json(orient="records"))
+    sequences = scorer.spec.sequences
+    names = [c.name for c in scorer.spec.input_columns if c not in sequences]
+    rows = json.loads(frame[names].to_json(orient="records"))
+    if sequences:  # a sequence is sent as its [steps][channels] values, null for missing
+        arrays = prepare_frame(scorer.spec, frame)
+        for seq in sequences:
+            values = arrays[seq.name].astype(object)
+            values[np.isnan(arrays[seq.name])] = None
+            for row, value in zip(rows, values):
+                row[seq.name] = value.tolist()
+    return frame, rows

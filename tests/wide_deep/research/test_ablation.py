@@ -7,7 +7,16 @@ import pytest
 
 from feature_columns.errors import UserError
 from tests.conftest import quiet, sme_config
-from wide_deep.research.ablation import ACCURATE, BEYOND, ENSEMBLE, PAPER_TABLE_2, ROW_METRICS, VARIANTS, ablation_study
+from wide_deep.research.ablation import (
+    ACCURATE,
+    BEYOND,
+    ENSEMBLE,
+    PAPER_TABLE_2,
+    ROW_METRICS,
+    SEQUENCE_VARIANTS,
+    VARIANTS,
+    ablation_study,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -23,6 +32,7 @@ def test_ablation_writes_every_row_and_column(small_sme, tmp_path):
         quick=True,
         command="test",
         log=quiet,
+        rows="paper",
     )
     rows = pd.read_csv(results / "ablation.csv")
     names = [v[0] for v in VARIANTS] + [name for name, _, _ in BEYOND]
@@ -50,6 +60,24 @@ def test_ablation_writes_every_row_and_column(small_sme, tmp_path):
         assert f"| {name} |" in table and f"{paper[1]:.4f}" in table
     for image in ("roc.png", "calibration.png"):
         assert (results / image).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_sequence_rows_compare_with_the_accurate_model(small_sme, tmp_path):
+    """`--rows=sequences`: the accurate model, each sequence and fusion row (DeLong-tested against it), with training
+    throughput and single-row latency, into results/<dataset>/sequences unless told otherwise."""
+    config = sme_config(small_sme, tmp_path / "unused", accurate=False)
+    results = ablation_study(
+        config, 1, tmp_path / "runs", tmp_path / "results", 50, baselines=False, quick=True, log=quiet, rows="sequences"
+    )
+    summary = pd.read_csv(results / "ablation_summary.csv").set_index("model")
+    names = [ACCURATE] + [v[0] for v in SEQUENCE_VARIANTS]
+    assert list(summary.index) == names + ["Oracle (true probability)"]
+    assert summary.loc[names[1:], "delong_p_vs_accurate"].between(0, 1).all()
+    assert pd.isna(summary.loc[ACCURATE, "delong_p_vs_accurate"])
+    assert (summary.loc[names, "serve_ms_mean"] > 0).all() and (
+        summary.loc[names, "train_examples_per_sec_mean"] > 0
+    ).all()
+    assert "DeLong p vs accurate" in (results / "ablation.md").read_text()
 
 
 def test_the_ablation_refuses_streamed_input(tmp_path):
