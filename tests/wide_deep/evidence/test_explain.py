@@ -103,3 +103,23 @@ def test_sequence_towers_and_fusions_keep_the_decomposition(toy_history, tmp_pat
     else:
         assert np.ptp(gates[:, 0]) > 0  # trained, the weights differ between applicants
         np.testing.assert_allclose(explainer.gates(encoded), gates, atol=1e-6)
+
+
+@pytest.mark.parametrize("tower, fusion", [("gru", "attention"), ("tcn", "gate")])
+def test_sequence_models_round_trip_through_a_keras_file(toy_history, tmp_path, tower, fusion):
+    """The sequence encoder, both towers and both fusion layers have configs and are registered: `model.save` /
+    `keras.models.load_model` give the same serving model."""
+    import keras
+
+    from feature_columns.inputs import to_tensors
+
+    spec, frame = toy_history
+    model = {"sequences": "both", "sequence_tower": tower, "sequence_units": 4, "fusion": fusion}
+    estimator, arrays, _ = toy_estimator(spec, frame, tmp_path / "run", model=model)
+    serving = estimator.serving_model()
+    serving.save(tmp_path / "serving.keras")
+    again = keras.models.load_model(tmp_path / "serving.keras")
+    features = to_tensors(arrays)
+    np.testing.assert_allclose(
+        again(features)["probability"].numpy(), serving(features)["probability"].numpy(), atol=1e-6
+    )
