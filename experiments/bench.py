@@ -111,7 +111,7 @@ def benchmark() -> None:
             log=lambda *_: None,
         )
 
-    estimator = estimator_for(ModelConfig())
+    estimator = estimator_for(ModelConfig(sequences="aggregates"))  # the paper's model
     encoded = estimator.encode(train.arrays)
     labels = tf.constant(train.labels.astype("float32"))
     n = len(train)

@@ -106,10 +106,11 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
     )
     flags.DEFINE_enum(
         "sequences",
-        "aggregates",
-        ["aggregates", "both", "sequence"],
-        "What the deep branch sees of the spec's `sequences:`: aggregates (none: the paper's model), both (the "
-        "sequences through a tower beside the aggregates), sequence (in place of the deep-only aggregates)",
+        "auto",
+        ["auto", "aggregates", "both", "sequence"],
+        "What the deep branch sees of the spec's `sequences:`: auto (both, when the spec declares any), aggregates "
+        "(none: the paper's model), both (the sequences through a tower beside the aggregates), sequence (in place of "
+        "the deep-only aggregates)",
     )
     flags.DEFINE_enum("sequence_tower", "gru", ["gru", "tcn"], "The tower over each sequence: GRU or TCN")
     flags.DEFINE_integer("sequence_units", 16, "Width of the sequence tower", lower_bound=1)

@@ -27,7 +27,7 @@ LABEL_MISSING = ("error", "drop")
 MODEL_TYPES = ("wide", "deep", "wide_deep")
 # what the deep branch sees of the spec's sequences: none (the aggregates alone, the paper's model), both, or the
 # sequences in place of the deep-only columns that summarise the same data
-SEQUENCE_USES = ("aggregates", "both", "sequence")
+SEQUENCE_USES = ("auto", "aggregates", "both", "sequence")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,12 +211,15 @@ class FeatureSpec:
         `sequences` (one of SEQUENCE_USES) says what the deep branch sees of the spec's sequence
         columns: `aggregates` leaves them out; `both` adds them; `sequence` adds them and takes out
         of the deep branch what summarises the same data (the transaction aggregates of a log
-        sequence, the source columns of a column sequence), keeping their wide part.
+        sequence, the source columns of a column sequence), keeping their wide part; `auto` is
+        `both` when the spec declares sequences and the model has a deep branch, else `aggregates`.
         """
         if model_type not in MODEL_TYPES:
             raise SpecError(f"model_type={model_type!r} is not one of {list(MODEL_TYPES)}")
         if sequences not in SEQUENCE_USES:
             raise SpecError(f"sequences={sequences!r} is not one of {list(SEQUENCE_USES)}")
+        if sequences == "auto":
+            sequences = "both" if self.sequences and model_type != "wide" else "aggregates"
         if sequences != "aggregates" and not self.sequences:
             raise SpecError(
                 f"the spec '{self.name}' declares no sequences (a `sequences:` block), so there is none to use"

@@ -113,3 +113,8 @@ def test_routing_options():
     with pytest.raises(SpecError, match="wide-only"):
         spec.for_model("wide", True, sequences="both")
     assert spec.without_sequences().sequences == ()
+    # auto: the declared sequences wherever there is a deep branch
+    assert [c.name for c in spec.for_model("wide_deep", True, sequences="auto").sequences] == ["weekly"]
+    assert [c.name for c in spec.for_model("deep", True, sequences="auto").sequences] == ["weekly"]
+    assert not spec.for_model("wide", True, sequences="auto").sequences
+    assert not spec_with([]).for_model("wide_deep", True, sequences="auto").sequences

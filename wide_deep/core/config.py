@@ -22,12 +22,18 @@ class ModelConfig:
     wide_gbdt: bool = False  # the leaves of LightGBM trees (tuned on validation) as wide columns
     # K > 1: K members trained with seeds seed..seed+K-1, merged into one model whose logit is their mean
     ensemble_seeds: int = 1
-    # what the deep branch sees of the spec's sequences: "aggregates" (none of them: the paper's model), "both",
-    # or "sequence" (the sequences in place of the deep-only columns summarising the same data)
-    sequences: str = "aggregates"
+    # what the deep branch sees of the spec's sequences: "auto" (all of them, beside the aggregates, when the spec
+    # declares any), "aggregates" (none: the paper's model), "both", or "sequence" (the sequences in place of the
+    # deep-only columns summarising the same data)
+    sequences: str = "auto"
     sequence_tower: str = "gru"  # the tower over each sequence input: "gru" or "tcn" (dilated causal convolutions)
     sequence_units: int = 16  # the tower's width: a handful of channels per step needs few units
     fusion: str = "sum"  # "sum" (the paper), "gate" or "attention": per-applicant weights of the two branches
+
+    @property
+    def sequence_use(self) -> str:
+        """`sequences` as routing takes it: an ensemble (it merges MLP members only) leaves auto's sequences out."""
+        return "aggregates" if self.sequences == "auto" and self.ensemble_seeds > 1 else self.sequences
 
     def __post_init__(self):
         from feature_columns.errors import UserError
@@ -37,7 +43,7 @@ class ModelConfig:
                 f"--fusion={self.fusion} weighs the wide and the deep branch; --model_type="
                 f"{self.model_type} has only one"
             )
-        if self.ensemble_seeds > 1 and (self.fusion != "sum" or self.sequences != "aggregates"):
+        if self.ensemble_seeds > 1 and (self.fusion != "sum" or self.sequences in ("both", "sequence")):
             raise UserError(
                 "--ensemble_seeds > 1 merges MLP members only; it cannot be combined with --fusion or "
                 "--sequences (train single models, or use --fusion=sum --sequences=aggregates)"

@@ -136,8 +136,10 @@ def run_ablation(
         variants += [
             (
                 name,
-                dataclasses.replace(
-                    base, use_crosses=crosses, model=dataclasses.replace(base.model, model_type=model_type)
+                dataclasses.replace(  # the paper's models: its aggregates, no sequences
+                    base,
+                    use_crosses=crosses,
+                    model=dataclasses.replace(base.model, model_type=model_type, sequences="aggregates"),
                 ),
             )
             for name, model_type, crosses in VARIANTS
@@ -395,7 +397,9 @@ def ablation_study(
         seeds, resamples = min(seeds, 2), min(resamples, 200)
         base = dataclasses.replace(base, train=dataclasses.replace(base.train, epochs=min(base.train.epochs, 3)))
     # the data keep the spec's sequences (each row's model is routed with or without them)
-    data = prepare_data(dataclasses.replace(base, model=dataclasses.replace(base.model, sequences="both")), log=log)
+    data = prepare_data(
+        dataclasses.replace(base, model=dataclasses.replace(base.model, sequences="auto", ensemble_seeds=1)), log=log
+    )
     if quick:
         data = data.limited(base.split_seed, train=3000, valid=1000, test=1000)
     name = data.info.name

@@ -33,7 +33,7 @@ def _reference(base: RunConfig, model_dir: Path, **train) -> RunConfig:
         model_dir=str(model_dir),
         use_crosses=True,
         export=False,
-        model=dataclasses.replace(base.model, model_type="wide_deep"),
+        model=dataclasses.replace(base.model, model_type="wide_deep", sequences="aggregates"),  # the paper's model
         train=dataclasses.replace(base.train, **train),
     )
 

@@ -90,7 +90,11 @@ class RunConfig:
         """The dataset's FeatureSpec routed for this run's model (`FeatureSpec.for_model`)."""
         model = self.model
         return spec.for_model(
-            model.model_type, self.use_crosses, self.include_protected, gbdt=model.wide_gbdt, sequences=model.sequences
+            model.model_type,
+            self.use_crosses,
+            self.include_protected,
+            gbdt=model.wide_gbdt,
+            sequences=model.sequence_use,
         )
 
     def model_shaping(self) -> dict[str, Any]:

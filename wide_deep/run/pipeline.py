@@ -90,7 +90,7 @@ def prepare_data(
     else:
         info = registry.resolve(config.dataset, config.train_data, config.spec)
         spec = FeatureSpec.from_yaml(info.spec)
-    if config.model.sequences == "aggregates":
+    if config.model.sequence_use == "aggregates":
         spec = spec.without_sequences()  # nor computed from the log, nor read
     if config.dataset not in registry.BUILTIN_NAMES and spec.name != UNNAMED:  # a user's file goes by its spec's name
         info = dataclasses.replace(info, name=spec.name)

@@ -139,7 +139,6 @@ class Scorer:
 
 
 AGGREGATION_ROWS = 1_000_000
-EXPLAIN_ROWS = 8192  # rows per call of the reason-code signature
 
 
 def _output_columns(
@@ -197,7 +196,9 @@ def score_file(
     aggregates = needs_transactions(spec, column_names(input_path))
     read_rows = max(batch_rows, AGGREGATION_ROWS) if aggregates else batch_rows
     if reasons:  # integrated gradients hold steps × rows × features at once: smaller batches bound the memory
-        batch_rows = min(batch_rows, EXPLAIN_ROWS)
+        from wide_deep.evidence.explain import explain_rows
+
+        batch_rows = min(batch_rows, explain_rows(bool(scorer.export.sequences)))
 
     def prepared():  # runs one batch ahead of the model, on a worker thread
         offset = 0
