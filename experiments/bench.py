@@ -195,7 +195,7 @@ def aggregation_rows(info, spec) -> None:
         nonlocal rows_in_window
         rows_in_window = aggregate_transactions(log, apps, tx, spec.id_column)[1].rows_in_window
 
-    log_sequences = [seq for seq in spec.sequences if seq.bin_days is not None]
+    log_sequences = spec.log_sequences
 
     def sequences():  # the spec's time-binned sequences (its `sequences:` block), from the same log
         bin_transactions(log, apps, tx, spec.id_column, log_sequences)

@@ -88,6 +88,10 @@ class SequenceColumn:
         """The data columns, step-major: step 0's channels, then step 1's, ..."""
         return tuple(self.columns[c][t] for t in range(self.steps) for c in range(len(self.channels)))
 
+    def steps_of(self, values) -> list[list]:
+        """A row's sequence as [steps][channels] values (oldest step first), from a mapping of its data columns."""
+        return [[values[cols[t]] for cols in self.columns] for t in range(self.steps)]
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
         if self.bin_days is not None:

@@ -168,6 +168,11 @@ class FeatureSpec:
     def sequences(self) -> tuple[SequenceColumn, ...]:
         return tuple(c for c in self.columns if isinstance(c, SequenceColumn))
 
+    @property
+    def log_sequences(self) -> tuple[SequenceColumn, ...]:
+        """The sequences binned from the transaction log (their columns are computed, not read)."""
+        return tuple(seq for seq in self.sequences if seq.bin_days is not None)
+
     def without_sequences(self):
         """This spec without its sequences (a run that does not use them does not compute them)."""
         if not self.sequences:

@@ -192,9 +192,8 @@ def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transaction
                         f"(and the columns {sorted(FEATURES)[:3]}... are not in the input)")
     features, report = aggregate_transactions(transactions, frame, spec.transactions, spec.id_column)
     features = features.drop(columns=[spec.id_column])
-    log_sequences = [seq for seq in spec.sequences if seq.bin_days is not None]
-    if log_sequences:
-        binned = bin_transactions(transactions, frame, spec.transactions, spec.id_column, log_sequences)
+    if spec.log_sequences:
+        binned = bin_transactions(transactions, frame, spec.transactions, spec.id_column, spec.log_sequences)
         features = pd.concat([features, binned], axis=1)
     clash = [c for c in features.columns if c in frame.columns]
     if clash:

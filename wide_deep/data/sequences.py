@@ -38,7 +38,7 @@ DIRECTED = {"inflow_amount", "outflow_amount", "inflow_count", "outflow_count"}
 
 def log_sequence_columns(spec) -> list[str]:
     """Every data column the spec's log sequences are written to."""
-    return [c for seq in spec.sequences if seq.bin_days is not None for c in seq.source_columns]
+    return [c for seq in spec.log_sequences for c in seq.source_columns]
 
 
 def bin_transactions(source, applications: pd.DataFrame, tx: TransactionSpec, id_column: str,

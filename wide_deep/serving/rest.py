@@ -328,9 +328,7 @@ def _with_transactions(rows: list[dict], model: LoadedExport) -> list[dict]:
     values = frame[computed].astype(object).where(frame[computed].notna(), None)
     for row, features in zip(out, values.to_dict("records")):
         row.update({name: value for name, value in features.items() if name in model.input_specs})
-        for seq in model.spec.sequences:
-            if seq.bin_days is not None:
-                row[seq.name] = [[features[cols[t]] for cols in seq.columns] for t in range(seq.steps)]
+        row.update({seq.name: seq.steps_of(features) for seq in model.spec.log_sequences})
     return out
 
 
@@ -346,7 +344,7 @@ def _with_sequence_sources(rows: list[dict], model: LoadedExport) -> list[dict]:
             continue
         row = dict(row)
         for seq in missing:
-            row[seq.name] = [[row[cols[t]] for cols in seq.columns] for t in range(seq.steps)]
+            row[seq.name] = seq.steps_of(row)
         for seq in missing:
             for column in seq.source_columns:
                 if column not in model.input_specs:
