@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from feature_columns.errors import DataError
-from feature_columns.inputs import prepare_frame, raw_dtype
+from feature_columns.inputs import input_shape, prepare_frame, raw_dtype
 from feature_columns.spec import FeatureSpec
 from wide_deep.data.dataset import (
     LoadedData,
@@ -212,7 +212,7 @@ class TrainStream:
         """
         import tensorflow as tf
 
-        signature = ({c.name: tf.TensorSpec([None], raw_dtype(c)) for c in self.spec.input_columns},
+        signature = ({c.name: tf.TensorSpec([None, *input_shape(c)], raw_dtype(c)) for c in self.spec.input_columns},
                      tf.TensorSpec([None], tf.float32))
         epoch_seed = seed * 1_000_003 + epoch
         files = tf.data.Dataset.from_tensor_slices(self.files)
