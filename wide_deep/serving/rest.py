@@ -332,25 +332,22 @@ def _with_transactions(rows: list[dict], model: LoadedExport) -> list[dict]:
     return out
 
 
-def _with_sequence_sources(rows: list[dict], model: LoadedExport) -> list[dict]:
+def assemble_sequences(rows: list[dict], model: LoadedExport) -> list[dict]:
     """Rows that send a sequence's step columns (as the data file has them, e.g. Taiwan's BILL_AMT1..6) instead of
     the sequence itself: the sequence is assembled from them and the columns the model does not read dropped."""
     sequences = [c for c in model.spec.sequences if c.name in model.input_specs]
-    out = []
-    for row in rows:
+
+    def assembled(row: dict) -> dict:
         missing = [seq for seq in sequences if seq.name not in row and all(c in row for c in seq.source_columns)]
         if not missing:
-            out.append(row)
-            continue
-        row = dict(row)
-        for seq in missing:
-            row[seq.name] = seq.steps_of(row)
-        for seq in missing:
-            for column in seq.source_columns:
-                if column not in model.input_specs:
-                    row.pop(column, None)
-        out.append(row)
-    return out
+            return row
+        sources = {column for seq in missing for column in seq.source_columns} - set(model.input_specs)
+        out = {name: value for name, value in row.items() if name not in sources}
+        out.update({seq.name: seq.steps_of(row) for seq in missing})
+        return out
+
+    completed = [assembled(row) for row in rows]
+    return rows if all(a is r for a, r in zip(completed, rows)) else completed
 
 
 def _convert(name: str, values: list, fields: list[str], model: LoadedExport) -> list:
@@ -382,7 +379,7 @@ def _columns_from_instances(instances, model: LoadedExport) -> ParsedRequest:
     ignored: set[str] = set()
     ids = [_set_aside(row, model, ignored) if isinstance(row, dict) else None for row in instances]
     if all(isinstance(row, dict) for row in instances):
-        instances = _with_sequence_sources(_with_derived(_with_transactions(instances, model), model), model)
+        instances = assemble_sequences(_with_derived(_with_transactions(instances, model), model), model)
     for i, row in enumerate(instances):
         if not isinstance(row, dict):
             raise RequestError(
@@ -421,7 +418,7 @@ def _columns_from_inputs(inputs, model: LoadedExport) -> ParsedRequest:
         and all(isinstance(v, list) for v in inputs.values())
     ):
         rows = [dict(zip(inputs, values)) for values in zip(*inputs.values())]
-        completed = _with_sequence_sources(_with_derived(rows, model), model)
+        completed = assemble_sequences(_with_derived(rows, model), model)
         if completed is not rows and completed:
             inputs = {name: [row[name] for row in completed] for name in completed[0]}
     _check_names(inputs, model, "inputs")

@@ -113,3 +113,20 @@ def test_rest_instance_may_carry_its_raw_transactions(scorer, small_sme):
     del instances[1]["application_date"]
     with pytest.raises(RequestError, match=r"instances\[1\]: 'application_date'"):
         parse_predict_request(json.dumps({"instances": instances}).encode(), scorer.export)
+
+
+def test_rest_assembles_a_column_sequence_from_its_columns():
+    """A column sequence sent as the columns it is declared from (as Taiwan's rows hold them): assembled oldest
+    first; the columns the model reads besides keep their values, the others are dropped; a row that sends the
+    sequence itself is left as it is."""
+    from types import SimpleNamespace
+
+    from feature_columns.sequences import parse_sequence
+    from wide_deep.serving.rest import assemble_sequences
+
+    seq = parse_sequence({"name": "m", "channels": {"bill": ["b2", "b1"], "paid": ["p2", "p1"]}}, 0, "test", None)
+    model = SimpleNamespace(spec=SimpleNamespace(sequences=(seq,)), input_specs={"m": None, "b1": None, "x": None})
+    rows = [{"x": 1, "b1": 10, "b2": 20, "p1": 1, "p2": 2}]
+    assert assemble_sequences(rows, model) == [{"x": 1, "b1": 10, "m": [[20, 2], [10, 1]]}]
+    given = [{"x": 1, "b1": 10, "m": [[0, 0], [0, 0]]}]
+    assert assemble_sequences(given, model) is given
