@@ -146,8 +146,8 @@ class ParsedRequest(NamedTuple):
     signature: str = PREDICT  # or EXPLAIN: the outputs with reason codes
 
 
-def parse_predict_request(body: bytes, model: LoadedExport) -> ParsedRequest:
-    """JSON body → a ParsedRequest. Raises RequestError on any client mistake."""
+def _json_object(body: bytes, expected: str) -> dict:
+    """A request body as a JSON object (`expected`: what it should hold, for the error)."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -166,8 +166,14 @@ def parse_predict_request(body: bytes, model: LoadedExport) -> ParsedRequest:
             400,
             f"the body must be a JSON object, got {type(payload).__name__}",
             "body",
-            'an object with "instances" or "inputs"',
+            expected,
         )
+    return payload
+
+
+def parse_predict_request(body: bytes, model: LoadedExport) -> ParsedRequest:
+    """JSON body → a ParsedRequest. Raises RequestError on any client mistake."""
+    payload = _json_object(body, 'an object with "instances" or "inputs"')
     signature = payload.get("signature_name", PREDICT)
     if signature not in (PREDICT, EXPLAIN) or signature not in model.signatures:
         served = f'"{PREDICT}"' + (f' or "{EXPLAIN}"' if EXPLAIN in model.signatures else "")
@@ -193,6 +199,43 @@ def parse_predict_request(body: bytes, model: LoadedExport) -> ParsedRequest:
     else:
         parsed = _columns_from_inputs(payload["inputs"], model)
     return parsed._replace(decline_at=decline_at, signature=signature)
+
+
+def parse_classify_request(body: bytes, model: LoadedExport) -> ParsedRequest:
+    """A TF Serving `:classify` body (`examples`: objects of features, `context`: features every example shares)
+    → a ParsedRequest in row format. Raises RequestError on any client mistake, naming `examples[i]`."""
+    payload = _json_object(body, 'an object with "examples"')
+    unknown = sorted(set(payload) - {"examples", "context", "signature_name"})
+    if unknown:
+        raise RequestError(400, f"unknown top-level key(s) {shown(unknown)}", unknown[0][:ECHO_CHARS], '"examples"')
+    if payload.get("signature_name", PREDICT) not in ("", PREDICT):
+        raise RequestError(
+            400, f"signature_name {shown(payload['signature_name'])} is not classified", "signature_name", PREDICT
+        )
+    context, examples = payload.get("context", {}), payload.get("examples")
+    if not isinstance(context, dict):
+        raise RequestError(400, '"context" must be an object of features', "context", "an object")
+    if not isinstance(examples, list) or not examples:
+        raise RequestError(400, '"examples" must be a non-empty list of objects', "examples", "a list of objects")
+    instances = [{**context, **example} if isinstance(example, dict) else example for example in examples]
+    try:
+        return _columns_from_instances(instances, model)
+    except RequestError as error:  # the same checks as :predict's rows, named as the client sent them
+        rename = {"instances": "examples"}
+        raise RequestError(
+            error.status,
+            error.message.replace("instances[", "examples[").replace('"instances"', '"examples"'),
+            rename.get(error.field, (error.field or "").replace("instances[", "examples[")) or None,
+            error.expected,
+        ) from None
+
+
+def classify(model: LoadedExport, body: bytes) -> dict:
+    """`:classify`: TF Serving's classification response, classes "0" (no default) and "1" (default) with their
+    probabilities per example."""
+    request = parse_classify_request(body, model)
+    probability = model.predict_columns(request.columns)["probability"]
+    return {"results": [[["0", 1.0 - p], ["1", p]] for p in probability]}
 
 
 def _cutoff(value, model: LoadedExport) -> float:
@@ -562,15 +605,17 @@ def create_app(
         admitted += 1
         try:
             model, verb = resolve(request.path_params["path"])
-            if verb != "predict":
+            if verb not in ("predict", "classify"):
                 raise RequestError(
                     404,
-                    f"unsupported method ':{verb[:ECHO_CHARS]}'; this server implements ':predict'",
+                    f"unsupported method ':{verb[:ECHO_CHARS]}'; this server implements ':predict' and ':classify'",
                     "path",
-                    "POST /v1/models/<name>:predict",
+                    "POST /v1/models/<name>:predict or :classify",
                 )
             body = await _read_body(request, max_body_bytes, body_timeout)
             async with predict_slots:
+                if verb == "classify":
+                    return JSONResponse(await run_in_threadpool(classify, model, body))
                 return JSONResponse(await run_in_threadpool(_predict, model, body, codes_of))
         except RequestError as error:
             return error.response()

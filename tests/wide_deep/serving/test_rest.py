@@ -94,6 +94,25 @@ def test_row_and_columnar_formats_match_the_batch_scorer(served):
     assert all(p["unseen_categories"] == "" for p in by_rows["predictions"])
 
 
+def test_classify_answers_tf_servings_classification_format(served):
+    """`:classify` takes TF Serving's `examples` (with shared `context`) and returns classes "0" and "1" with their
+    probabilities, the same as `:predict`; mistakes name `examples[i]`."""
+    port, model_dir, rows, _ = served
+    client = Client(port)
+    shared = {"city": rows[0]["city"]}
+    examples = [{k: v for k, v in row.items() if k != "city"} for row in rows[:3]]
+    status, body = client.request("POST", "/v1/models/wide_deep:classify", {"context": shared, "examples": examples})
+    assert status == 200 and len(body["results"]) == 3
+    expected = expected_probabilities(model_dir, [{**row, **shared} for row in rows[:3]])
+    for result, p in zip(body["results"], expected):
+        assert [label for label, _ in result] == ["0", "1"] and result[1][1] == pytest.approx(p, abs=1e-6)
+        assert result[0][1] + result[1][1] == pytest.approx(1.0)
+    status, body = client.request("POST", "/v1/models/wide_deep:classify", {"examples": [{"city": "x"}]})
+    assert status == 400 and body["field"].startswith("examples[0].") and "examples[0]" in body["error"]
+    status, body = client.request("POST", "/v1/models/wide_deep:classify", {"instances": rows[:1]})
+    assert status == 400 and "instances" in body["error"]
+
+
 def test_the_id_is_echoed_and_declared_unused_columns_are_ignored(served):
     """A row as make predict reads it (id, protected attribute, label) is accepted; only truly unknown fields fail."""
     port, _, rows, _ = served
@@ -247,7 +266,7 @@ def test_an_internal_error_is_one_log_line_and_a_500_without_details(served, mon
     [
         ("/v1/models/other:predict", "model_name"),
         ("/v1/models/wide_deep/versions/1:predict", "version"),
-        ("/v1/models/wide_deep:classify", "path"),
+        ("/v1/models/wide_deep:regress", "path"),
         ("/v2/anything", "path"),
     ],
 )
