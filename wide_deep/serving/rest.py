@@ -638,7 +638,7 @@ def create_app(
             404,
             f"no such resource: {request.method} {request.url.path[:ECHO_CHARS]}",
             "path",
-            "/v1/models/<name>[:predict|/metadata]",
+            "/v1/models/<name>[:predict|:classify|/metadata]",
         ).response()
 
     async def server_error(request: Request, exc) -> Response:
