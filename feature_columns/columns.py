@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from feature_columns.errors import SpecError
 
 ROUTES = ("wide", "deep", "both")
+CROSS_NAME = "_x_"  # joins a cross's keys into its default name (city_x_industry_primary)
 NUMERIC_ENCODINGS = ("zscore", "log1p_zscore", "quantile", "ple")
 DEEP_CATEGORICAL_ENCODINGS = ("embedding", "indicator")
 DEFAULT_NUMERIC_ENCODING = "quantile"
@@ -188,7 +189,7 @@ class CrossedColumn:
         keys = tuple(self.keys) if not isinstance(self.keys, str) else (self.keys,)
         object.__setattr__(self, "keys", keys)
         if not self.name:
-            object.__setattr__(self, "name", "_x_".join(keys))
+            object.__setattr__(self, "name", CROSS_NAME.join(keys))
         if len(keys) < 2:
             raise SpecError(f"cross '{self.name}': needs at least two keys, got {list(keys)}")
         if len(set(keys)) != len(keys):

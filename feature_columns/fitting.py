@@ -174,7 +174,7 @@ def _numeric_stats(values: np.ndarray, col: NumericColumn) -> NumericStats:
     if present.size == 0:
         raise DataError(f"training split: numeric column '{col.name}' has no non-missing values")
     median = float(np.median(present))
-    transformed = np.sign(present) * np.log1p(np.abs(present)) if col.encoding == "log1p_zscore" else present
+    transformed = signed_log1p(present) if col.encoding == "log1p_zscore" else present
     std = float(transformed.std())
     edges = None
     if col.encoding in ("ple", "quantile"):

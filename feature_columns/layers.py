@@ -89,6 +89,11 @@ class EncodedLayout:
         return bool(self.deep_dense_names or self.deep_embeddings or self.sequences)
 
 
+def signed_log1p(x):
+    """sign(x) · log(1 + |x|) in the graph: `feature_columns.fitting.signed_log1p`, which fits the statistics."""
+    return tf.sign(x) * tf.math.log1p(tf.abs(x))
+
+
 @keras.saving.register_keras_serializable(package="wide_deep_credit")
 class NumericEncoder(keras.layers.Layer):
     """Impute the training median, encode, and append a missing indicator: [B] → [B, width]."""
@@ -136,7 +141,7 @@ class NumericEncoder(keras.layers.Layer):
             encoded = ple if self.encoding == "ple" else tf.reduce_mean(ple, axis=1, keepdims=True)
         else:
             if self.encoding == "log1p_zscore":
-                x = tf.sign(x) * tf.math.log1p(tf.abs(x))
+                x = signed_log1p(x)
             encoded = ((x - self.stats.mean) / self.stats.std)[:, None]
         if self.with_indicator:
             encoded = tf.concat([encoded, tf.cast(missing, tf.float32)[:, None]], axis=1)
@@ -216,8 +221,7 @@ class NumericBlock(keras.layers.Layer):
         quantile = tf.transpose(
             (tf.cast(bin_index, tf.float32) + tf.clip_by_value((xt - lo) / width, 0.0, 1.0)) / self._bins[:, None]
         )
-        signed_log = tf.sign(x) * tf.math.log1p(tf.abs(x))
-        zscore = (tf.where(self._is_log[None, :], signed_log, x) - self._mean[None, :]) / self._std[None, :]
+        zscore = (tf.where(self._is_log[None, :], signed_log1p(x), x) - self._mean[None, :]) / self._std[None, :]
         encoded = tf.where(self._is_quantile[None, :], quantile, zscore)
         indicators = tf.cast(tf.gather(missing, self._indicator_columns, axis=1), tf.float32)
         return tf.gather(tf.concat([encoded, indicators], axis=1), self._order, axis=1)
@@ -248,7 +252,7 @@ class SequenceEncoder(keras.layers.Layer):
     def call(self, x):
         x = tf.cast(x, tf.float32)
         missing = tf.math.is_nan(x)
-        x = tf.where(self._is_log, tf.sign(x) * tf.math.log1p(tf.abs(x)), x)
+        x = tf.where(self._is_log, signed_log1p(x), x)
         z = tf.where(missing, 0.0, (x - self._mean) / self._std)
         observed = tf.cast(tf.logical_not(tf.reduce_all(missing, axis=-1, keepdims=True)), tf.float32)
         return tf.concat([z * observed, observed], axis=-1)

@@ -195,7 +195,7 @@ def collect(
     if summary["has_deep_term"]:
         layout = estimator.layout
         wide_names = [s.name for s in layout.wide_segments] + [n.split(":")[0] for n in layout.wide_dense_names]
-        deep_points = -scaling.factor * explainer.deep_logits(test.features)
+        deep_points = -scaling.factor * explained["deep_term"]
         wide_points = scaling.score(explained["logit"]) - deep_points
         deep_share = {
             "mean": float(deep_points.mean()),

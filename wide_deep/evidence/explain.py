@@ -122,15 +122,6 @@ class Explainer:
             out += tf.reduce_sum(tf.cast(encoded["wide_dense"], tf.float32) * self.dense_kernel[None, :], axis=1)
         return out
 
-    def deep_logits(self, encoded: dict[str, tf.Tensor], chunk: int = 65536) -> np.ndarray:
-        """The logit less the bias and the wide term (the deep branch's logit, times its gate, plus what the
-        gates change of the wide term), for encoded rows (float64), in chunks."""
-        out = []
-        for piece in tensors.chunks(encoded, chunk):
-            logit = self.estimator.core(piece, training=False)
-            out.append((logit - self.bias - self.wide_term(piece)).numpy())
-        return np.concatenate(out).astype("float64")
-
     def gates(self, encoded: dict[str, tf.Tensor], chunk: int = 65536) -> np.ndarray | None:
         """[B, 2]: each applicant's wide and deep weights (None when the branches are summed)."""
         if not self.has_deep or self.fusion is None:
@@ -190,17 +181,27 @@ class Explainer:
         return tf.sparse.sparse_dense_matmul(by_leaf, self.tree_shares)
 
     def contributions(self, encoded: dict[str, tf.Tensor], chunk: int | None = None) -> dict[str, np.ndarray]:
-        """intercept (scalar), contributions [B, F] by `self.features`, the model's logit [B], residual [B]."""
-        contributions, logit = [], []
+        """intercept (scalar), contributions [B, F] by `self.features`, the model's logit [B], residual [B], and
+        deep_term [B]: the logit less the bias and the wide term (the deep branch's logit, times its gate, plus what
+        the gates change of the wide term)."""
+        contributions, logit, wide = [], [], []
         chunk = chunk or explain_rows(bool(self.estimator.layout.sequences))
         for piece in tensors.chunks(encoded, chunk):
             c, z = self._explain_fn(piece)
             contributions.append(c.numpy())
             logit.append(z.numpy())
+            wide.append(self.wide_term(piece).numpy())
         contributions = np.concatenate(contributions).astype("float64")
         logit = np.concatenate(logit).astype("float64")
         residual = logit - (self.intercept + contributions.sum(axis=1))
-        return {"intercept": self.intercept, "contributions": contributions, "logit": logit, "residual": residual}
+        deep_term = logit - self.bias - np.concatenate(wide).astype("float64")
+        return {
+            "intercept": self.intercept,
+            "contributions": contributions,
+            "logit": logit,
+            "residual": residual,
+            "deep_term": deep_term,
+        }
 
 
 def reason_codes(features: list[str], contributions: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:

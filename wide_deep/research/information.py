@@ -1,7 +1,7 @@
 """How much could any model gain from the raw transaction log beyond the aggregates? A probe on synthetic data.
 
-A tuned LightGBM (`wide_deep.core.gbdt.tune`, the baseline's routine) is fitted on the same split with the
-spec's features, then with one addition at a time, and each is DeLong-tested against the first:
+A tuned LightGBM (`wide_deep.core.gbdt.tune` on `TreeMatrix`: the baseline's routine and inputs) is fitted on
+the same split with the spec's features, then with one addition at a time, and each is DeLong-tested against the first:
 
 - `sequence`: every value of the spec's sequences (one column per step and channel);
 - `log_amount_stats`: each id's standard deviation and mean of log amounts in the window (for log-normal
@@ -18,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from wide_deep.core.gbdt import tune
-from wide_deep.data.tabular import tree_frame
+from wide_deep.core.gbdt import TreeMatrix, tune
 from wide_deep.evidence import metrics, stats
 
 LATENT = ("trend", "volatility", "gap_days")
@@ -46,45 +45,26 @@ def log_amount_stats(transactions, applications: pd.DataFrame, spec) -> pd.DataF
     return frame.set_index("id").reindex(applications[spec.id_column].to_numpy())
 
 
-def _matrix(frame: pd.DataFrame) -> tuple[np.ndarray, list[int]]:
-    """A tree frame as LightGBM's float matrix (categories as their positions, unseen missing) and the
-    categorical columns' indices."""
-    categorical = [j for j, c in enumerate(frame.columns) if isinstance(frame[c].dtype, pd.CategoricalDtype)]
-    columns = [
-        frame[c].cat.codes.replace(-1, np.nan) if isinstance(frame[c].dtype, pd.CategoricalDtype) else frame[c]
-        for c in frame.columns
-    ]
-    return np.column_stack([np.asarray(c, dtype="float64") for c in columns]), categorical
-
-
 def probe(data, truth_path, log_amounts: pd.DataFrame, seed: int = 42, log=print) -> pd.DataFrame:
     """Test AUC of the tuned LightGBM for each feature set, its gain over the spec's features and the DeLong p."""
     labels = {k: data.splits[k].labels for k in SPLITS}
     ids = {k: data.splits[k].ids for k in SPLITS}
-    plain = data.spec.for_model("wide_deep", use_crosses=False)
-    sequences = data.spec.for_model("wide_deep", use_crosses=False, sequences="both")
+    matrix = TreeMatrix(data.spec.for_model("wide", use_crosses=False), data.state)  # the LightGBM baseline's inputs
+    base = {k: matrix(data.splits[k].arrays) for k in SPLITS}
     truth = pd.read_parquet(truth_path).set_index(data.spec.id_column)
-    extras = {
-        "features": lambda k: tree_frame(plain, data.state, data.splits[k].arrays),
-        "sequence": lambda k: tree_frame(sequences, data.state, data.splits[k].arrays),
-        "log_amount_stats": lambda k: pd.concat(
-            [tree_frame(plain, data.state, data.splits[k].arrays), log_amounts.loc[ids[k]].reset_index(drop=True)],
-            axis=1,
+    additions = {  # feature set → the columns added to the spec's features, per split
+        "features": lambda k: np.empty((len(base[k]), 0)),
+        "sequence": lambda k: np.column_stack(
+            [data.splits[k].arrays[seq.name].reshape(len(base[k]), -1) for seq in data.spec.sequences]
         ),
-        "latent": lambda k: pd.concat(
-            [
-                tree_frame(plain, data.state, data.splits[k].arrays),
-                truth.loc[ids[k], list(LATENT)].reset_index(drop=True),
-            ],
-            axis=1,
-        ),
+        "log_amount_stats": lambda k: log_amounts.loc[ids[k]].to_numpy(),
+        "latent": lambda k: truth.loc[ids[k], list(LATENT)].to_numpy(),
     }
     rows, reference = [], None
-    for name, frame_of in extras.items():
-        x = {k: frame_of(k) for k in SPLITS}
-        (train, categorical), valid, test = _matrix(x["train"]), _matrix(x["valid"])[0], _matrix(x["test"])[0]
-        tuned = tune(train, labels["train"], valid, labels["valid"], categorical, seed)
-        scores = tuned.proba(test)
+    for name, added in additions.items():
+        x = {k: np.column_stack([base[k], added(k)]).astype("float64") for k in SPLITS}
+        tuned = tune(x["train"], labels["train"], x["valid"], labels["valid"], matrix.categorical, seed)
+        scores = tuned.proba(x["test"])
         reference = scores if reference is None else reference
         row = {
             "features": name,

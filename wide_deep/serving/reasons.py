@@ -13,9 +13,9 @@ import csv
 import dataclasses
 from pathlib import Path
 
+from feature_columns.columns import CROSS_NAME
 from feature_columns.errors import UserError
 
-CROSS_NAME = "_x_"  # how crossed columns are named (city_x_industry_primary)
 COLUMNS = ("code", "feature", "text")
 
 

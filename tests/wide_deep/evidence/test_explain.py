@@ -56,7 +56,7 @@ def test_deep_logit_reconstruction_matches_the_core(toy_spec, toy_frame, tmp_pat
         estimator.logits_encoded(encoded),
         atol=1e-5,
     )
-    np.testing.assert_allclose(explainer.deep_logits(encoded), deep.numpy(), atol=1e-5)
+    np.testing.assert_allclose(explainer.contributions(encoded)["deep_term"], deep.numpy(), atol=1e-5)
 
 
 @pytest.fixture
