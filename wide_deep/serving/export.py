@@ -19,10 +19,11 @@ A fourth signature, `serving_packed`, takes the same features as two matrices (`
 string [B, C] and `numeric` float32 [B, N], column order in `assets.extra/serving_packed_columns.json`):
 two input tensors instead of one per feature, which halves single-row latency in Python.
 
-Each version directory also carries `assets.extra/spec.yaml` and `assets.extra/preprocessing.json`
-(the TensorFlow Serving place for sidecar files; `wide_deep.serving.saved_model.VersionLayout`
-names them), so a version is self-describing. A version is written under a temporary name and
-renamed into place, so a server polling the export directory never sees a half-written model.
+Each version directory also carries `assets.extra/spec.yaml`, `assets.extra/preprocessing.json` and
+TensorFlow Serving's warm-up requests (`wide_deep.serving.warmup`) in TensorFlow Serving's place for sidecar
+files (`wide_deep.serving.saved_model.VersionLayout` names them), so a version is self-describing. A version
+is written under a temporary name and renamed into place, so a server polling the export directory never sees
+a half-written model.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from wide_deep.core.calibration import Calibrator
 from wide_deep.evidence.scorecard import Scaling
 from wide_deep.serving.reasons import ReasonCodes
 from wide_deep.serving.saved_model import EXAMPLES, EXPLAIN, PACKED, PREDICT, VersionLayout
+from wide_deep.serving.warmup import write_warmup_requests
 
 
 def raw_signature(spec: ModelSpec) -> dict[str, tf.TensorSpec]:
@@ -185,6 +187,7 @@ def export_saved_model(
                 }
             )
         )
+        write_warmup_requests(layout.warmup, signatures)
         if explainer is not None:
             ReasonCodes.default(explainer.features).write(layout.reason_codes)
             layout.explain.write_text(

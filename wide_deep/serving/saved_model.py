@@ -7,6 +7,8 @@
       assets.extra/serving_packed_columns.json   column order of the `serving_packed` signature
       assets.extra/serving_explain.json          feature order and intercept of `serving_explain`
       assets.extra/model.json                    the trained weights' fingerprint, the threshold, the calibration
+      assets.extra/reason_codes.csv              code and text of each explained feature
+      assets.extra/tf_serving_warmup_requests    requests TensorFlow Serving (and our server) replays on loading
 
 `LoadedExport` is what the batch scorer, the monitor and the REST server all hold.
 """
@@ -39,6 +41,7 @@ class VersionLayout:
         self.explain = self.sidecar / "serving_explain.json"
         self.model = self.sidecar / "model.json"  # the model's fingerprint, threshold and calibration
         self.reason_codes = self.sidecar / "reason_codes.csv"  # code and text of each explained feature
+        self.warmup = self.sidecar / "tf_serving_warmup_requests"  # the name TF Serving looks for
 
     @property
     def is_complete(self) -> bool:
@@ -182,9 +185,20 @@ class LoadedExport:
             outputs = self.call(self.signature, self._tensors(columns))
         return _as_lists(outputs)
 
-    def warm_up(self) -> None:
-        """Trace and allocate before taking traffic."""
-        self.predict_columns(self.example_columns())
+    def warm_up(self) -> list[str]:
+        """Trace and allocate before taking traffic: replay the version's TensorFlow Serving warm-up requests
+        (one row per signature), or, for an export written before them, score one row of missing values.
+        Returns the signatures warmed."""
+        from wide_deep.serving.warmup import read_warmup_requests
+
+        if not self.layout.warmup.exists():
+            self.predict_columns(self.example_columns())
+            return [PACKED if self.packed is not None else PREDICT]
+        warmed = []
+        for name, inputs in read_warmup_requests(self.layout.warmup):
+            self.require(name)(**inputs)
+            warmed.append(name)
+        return warmed
 
 
 def _as_lists(outputs: dict) -> dict[str, list]:
