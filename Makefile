@@ -14,11 +14,12 @@ COMPARE_DIR ?= runs/default_no_gbdt
 INPUT ?=
 OUTPUT ?=
 LABEL ?=
+REPORTS ?= results/*/report.html
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # OpenMP threads (LightGBM, scikit-learn) sleep rather than spin while they wait: see experiments/cli.py
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup install-check data shards spec train predict serve report monitor ablation sensitivity test lint format bench bench-serve clean
+.PHONY: setup install-check data shards spec train predict serve report check-report browser monitor ablation sensitivity test lint format bench bench-serve clean
 
 $(STAMP): requirements.txt requirements-dev.txt setup.py pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,19 @@ report: $(STAMP)
 
 monitor: $(STAMP)
 	$(PY) -m experiments.monitor --model_dir=$(MODEL_DIR) --input=$(INPUT) $(FLAGS)
+
+# The reports laid out in headless Chromium at 1280 and 1024 px: fails on anything wider than the page
+# (screenshots in runs/report_check/). Installs Debian's chromium first when it is missing.
+check-report: $(STAMP)
+	$(if $(findstring --browser,$(FLAGS)),,@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+		|| command -v google-chrome >/dev/null || $(MAKE) --no-print-directory browser)
+	$(PY) -m experiments.check_report --reports="$(REPORTS)" --screenshot_dir=runs/report_check $(FLAGS)
+
+browser:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the layout check..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "error: install Chromium (Debian: sudo apt-get install chromium) or pass FLAGS=--browser=PATH" >&2; exit 2; fi
 
 ablation: $(STAMP)
 	$(PY) -m experiments.ablation --dataset=$(DATASET) $(FLAGS)

@@ -108,7 +108,8 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def gains_table(labels: np.ndarray, scores: np.ndarray, groups: int = 10) -> list[dict]:
-    """Bad rate and lift by score decile, riskiest first (decile 1 = highest predicted default risk)."""
+    """Bad rate and lift by decile of the predicted probability, riskiest first (decile 1 = highest
+    probabilities); `scores` are probabilities of default."""
     labels = np.asarray(labels).astype(int)
     order = np.argsort(-np.asarray(scores, dtype="float64"), kind="mergesort")
     total_bads, base_rate = labels.sum(), labels.mean()
@@ -121,8 +122,8 @@ def gains_table(labels: np.ndarray, scores: np.ndarray, groups: int = 10) -> lis
             {
                 "decile": k,
                 "count": int(len(idx)),
-                "min_score": float(np.min(scores[idx])),
-                "max_score": float(np.max(scores[idx])),
+                "min_probability": float(np.min(scores[idx])),
+                "max_probability": float(np.max(scores[idx])),
                 "bads": bads,
                 "bad_rate": float(rate),
                 "cumulative_bad_capture": float(captured / max(total_bads, 1)),

@@ -39,7 +39,8 @@ SECTIONS = (
 )
 MAX_ATTRIBUTES_SHOWN = 20
 
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+body{line-height:1.4}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em;display:block;max-width:100%;overflow-x:auto}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
@@ -62,6 +63,57 @@ METRIC_LABELS = {
 }
 
 
+# evidence keys → the column headers every report table shows (a key not listed is shown as it is)
+COLUMN_LABELS = {
+    "auc": "AUC",
+    "ks": "KS",
+    "gini": "Gini",
+    "brier": "Brier score",
+    "log_loss": "log loss",
+    "positive_rate": "default rate",
+    "ci_low": "95% CI low",
+    "ci_high": "95% CI high",
+    "missing_bucket": "imputed (missing)",
+    "rare_to_oov": "rare → out of vocabulary",
+    "unseen_to_oov": "unseen → out of vocabulary",
+    "min_probability": "lowest probability",
+    "max_probability": "highest probability",
+    "min_score": "lowest probability",  # the gains table's names in evidence written before the rename
+    "max_score": "highest probability",
+    "bads": "defaults",
+    "bad_rate": "default rate",
+    "default_rate": "default rate",
+    "cumulative_bad_capture": "share of all defaults (cumulative)",
+    "hosmer_lemeshow": "Hosmer–Lemeshow statistic",
+    "hosmer_lemeshow_p": "Hosmer–Lemeshow p-value",
+    "mean_predicted": "mean predicted",
+    "observed_rate": "observed default rate",
+    "woe": "WoE",
+    "iv": "IV",
+    "characteristic_iv": "IV of the characteristic",
+    "approval_rate": "approval rate",
+    "tpr": "TPR",
+    "fpr": "FPR",
+    "statistical_parity_difference": "statistical parity difference",
+    "equal_opportunity_difference": "equal opportunity difference",
+    "average_odds_difference": "average odds difference",
+    "adverse_impact_ratio": "adverse-impact ratio",
+    "too_small": "too small to read",
+    "csi": "CSI",
+    "permutation_auc_drop": "AUC lost when shuffled",
+    "wide_points_range": "wide points range",
+    "mean_abs_contribution": "mean |contribution| (logit)",
+}
+P_VALUE_COLUMNS = {"hosmer_lemeshow_p"}
+# the fairness columns that compare a group with the reference group (a second table, so both fit the page)
+FAIRNESS_COMPARISONS = {
+    "statistical_parity_difference",
+    "equal_opportunity_difference",
+    "average_odds_difference",
+    "adverse_impact_ratio",
+}
+
+
 def _p_value(p: float) -> str:
     """A p-value as a validator reads it: never 0.0000."""
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
@@ -79,13 +131,21 @@ def _fmt(value, digits: int = 4) -> str:
     return html.escape(str(value))
 
 
-def _table(rows: list[dict], columns: list[str] | None = None, digits: int = 4, labels: dict | None = None) -> str:
-    """An HTML table of `rows`; `labels` names columns in the header (the key itself otherwise)."""
+def _table(rows: list[dict], columns: list[str] | None = None, digits: int = 4) -> str:
+    """An HTML table of `rows`, headed by COLUMN_LABELS (the key itself where none is set); p-values as
+    `_p_value` writes them."""
     if not rows:
         return "<p class='note'>(none)</p>"
     columns = columns or list(dict.fromkeys(k for r in rows for k in r))  # every key any row has
-    head = "".join(f"<th>{html.escape((labels or {}).get(c, c))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c), digits)}</td>" for c in columns) + "</tr>" for r in rows)
+    head = "".join(f"<th>{html.escape(COLUMN_LABELS.get(c, c))}</th>" for c in columns)
+
+    def cell(row: dict, column: str) -> str:
+        value = row.get(column)
+        if column in P_VALUE_COLUMNS and isinstance(value, (float, np.floating)) and not np.isnan(value):
+            return _p_value(value)
+        return _fmt(value, digits)
+
+    body = "".join("<tr>" + "".join(f"<td>{cell(r, c)}</td>" for c in columns) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -188,7 +248,6 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
             _table(
                 rows,
                 ["metric", "value", "ci_low", "ci_high"],
-                labels={"ci_low": "95% CI low", "ci_high": "95% CI high"},
             ),
         )
     )
@@ -376,7 +435,11 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
                 f"{fairness.MIN_GROUP_CLASS} defaulters or non-defaulters): "
                 f"{html.escape(', '.join(entry['too_small_groups']))}; their AUC and rates are noise.</p>"
             )
-        body += _table([{"group": g, **row} for g, row in entry["groups"].items()], ["group", *fairness.GROUP_METRICS])
+        groups = [{"group": g, **row} for g, row in entry["groups"].items()]
+        comparisons = [c for c in fairness.GROUP_METRICS if c in FAIRNESS_COMPARISONS]
+        body += _table(groups, ["group", *(c for c in fairness.GROUP_METRICS if c not in comparisons)], digits=3)
+        body += f"<p class='note'>Against the reference group ({html.escape(entry['reference_group'])}):</p>"
+        body += _table(groups, ["group", *comparisons], digits=3)
     parts.append(
         _section("fairness", "Fairness by protected attribute", body or "<p>No column is marked protected.</p>")
     )

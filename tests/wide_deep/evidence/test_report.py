@@ -54,6 +54,15 @@ def test_report_has_every_section_with_numbers(sme_run):
     assert len(alts) >= 4 and all(len(alt) > 30 for alt in alts)  # each plot says what it shows
     assert "hosmer_lemeshow_p" not in parser.sections["metrics"] and "Hosmer–Lemeshow p-value" in page
     assert "0.0000" not in parser.sections["metrics"].split("Hosmer–Lemeshow p-value")[1][:20]
+    # every table is headed by labels, not evidence keys (the governance header's items are its own)
+    headers = re.findall(r"<th>([^<]*)</th>", page[page.index("<nav>") :])
+    assert headers and not [h for h in headers if "_" in h], [h for h in headers if "_" in h]
+    assert "lowest probability" in headers and "adverse-impact ratio" in headers
+    # the fairness figures in two tables that fit the page: the groups' rates, then each against the reference
+    fairness_tables = re.findall(
+        r"<table>(.*?)</table>", page[page.index("<section id='fairness'>") :].split("</section>")[0]
+    )
+    assert len(fairness_tables) == 2 and "statistical parity difference" in fairness_tables[1]
 
 
 def test_report_needs_a_trained_model_dir(tmp_path):
