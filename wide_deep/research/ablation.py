@@ -56,6 +56,7 @@ SEQUENCE_VARIANTS = (
 )
 ROWS = ("all", "paper", "sequences")  # which rows a study runs: everything, the paper's and beyond, the sequence rows
 LIGHTGBM = "LightGBM (tuned)"
+ORACLE = "Oracle (true probability)"
 PAPER_TABLE_2 = {  # test-set AUC, precision, recall, F1 as printed in the paper (None: illegible)
     "Logistic Regression": (0.6509, 0.6526, 0.6849, 0.6203),
     "DNN": (0.6529, 0.6561, 0.6871, 0.6337),
@@ -223,7 +224,7 @@ def run_ablation(
     if oracle_test is not None:
         rows.append(
             _row(
-                "Oracle (true probability)",
+                ORACLE,
                 None,
                 test_y,
                 valid_y,
@@ -231,7 +232,7 @@ def run_ablation(
                 {"train_seconds": np.nan, "train_examples_per_sec": np.nan},
             )
         )
-        scores["Oracle (true probability)"] = oracle_test[:, None]
+        scores[ORACLE] = oracle_test[:, None]
     return pd.DataFrame(rows), scores
 
 
@@ -329,45 +330,76 @@ def markdown_table(summary: pd.DataFrame, dataset: str, command: str, seconds: f
     return "\n".join(lines) + "\n"
 
 
+def curve_models(mean_auc: dict[str, float]) -> list[str]:
+    """The few models whose ROC and reliability curves are drawn (a dozen curves a few thousandths of AUC apart
+    cannot be told apart): the weakest, the paper's reference, the strongest trained model, LightGBM and the
+    oracle, where present."""
+    trained = [n for n in mean_auc if n != ORACLE]
+    candidates = [
+        min(trained, key=mean_auc.get, default=None),
+        REFERENCE,
+        max(trained, key=mean_auc.get, default=None),
+        LIGHTGBM,
+        ORACLE,
+    ]
+    return [n for n in dict.fromkeys(candidates) if n in mean_auc]
+
+
 def plot_roc_and_calibration(scores: dict[str, np.ndarray], test_y: np.ndarray, out_dir: Path, dataset: str) -> None:
     from sklearn.metrics import roc_curve
 
     plt = pyplot()
-    # left: the ROC curves (close together: the models differ by a few thousandths of AUC); right: what the table
-    # reports, the mean test AUC over seeds with its spread, so the differences can be read
-    fig, (ax, dots) = plt.subplots(1, 2, figsize=(13, 6), gridspec_kw={"width_ratios": [1, 1.1]})
-    for name, s in scores.items():
-        fpr, tpr, _ = roc_curve(test_y, s.mean(axis=1))
-        ax.plot(fpr, tpr, lw=1.2, label=f"{name} ({metrics.auc(test_y, s.mean(axis=1)):.4f})")
+    # left: what the table reports, each model's test AUC (mean ± std over seeds), so the differences can be read;
+    # right: the ROC curves of a few of them, labelled with the same figures
+    per_seed = {name: [metrics.auc(test_y, s[:, k]) for k in range(s.shape[1])] for name, s in scores.items()}
+    mean_auc = {name: float(np.mean(v)) for name, v in per_seed.items()}
+    ordered = sorted(per_seed, key=mean_auc.get)
+    fig, (dots, ax) = plt.subplots(
+        1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1.2, 1]}, layout="constrained"
+    )
+    dots.errorbar(
+        [mean_auc[n] for n in ordered],
+        range(len(ordered)),
+        xerr=[np.std(per_seed[n]) for n in ordered],
+        fmt="o",
+        capsize=3,
+    )
+    for y, name in enumerate(ordered):
+        dots.annotate(
+            f"{mean_auc[name]:.4f}",
+            (mean_auc[name], y),
+            xytext=(0, 6),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
+        )
+    dots.set_yticks(range(len(ordered)), ordered, fontsize=8)
+    dots.set(xlabel="test AUC, mean ± std over seeds (the table's AUC column)", title=f"Test AUC by model, {dataset}")
+    dots.grid(axis="x", alpha=0.3)
+    shown = curve_models(mean_auc)
+    for name in shown:
+        fpr, tpr, _ = roc_curve(test_y, scores[name].mean(axis=1))
+        ax.plot(fpr, tpr, lw=1.4, label=f"{name} ({mean_auc[name]:.4f})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set(
         xlabel="false positive rate",
         ylabel="true positive rate",
-        title=f"ROC, {dataset} test split\n(legend: AUC of the seed-averaged score)",
+        title=f"ROC of {len(shown)} of the {len(ordered)} models\n(each the curve of its seed-averaged score)",
     )
-    ax.legend(fontsize=7, loc="lower right")
-    per_seed = {name: [metrics.auc(test_y, s[:, k]) for k in range(s.shape[1])] for name, s in scores.items()}
-    ordered = sorted(per_seed, key=lambda n: np.mean(per_seed[n]))
-    means = [np.mean(per_seed[n]) for n in ordered]
-    spread = [np.std(per_seed[n]) for n in ordered]
-    dots.errorbar(means, range(len(ordered)), xerr=spread, fmt="o", capsize=3)
-    dots.set_yticks(range(len(ordered)), ordered, fontsize=8)
-    dots.set(xlabel="test AUC, mean ± std over seeds (the table's figures)", title="Test AUC by model")
-    dots.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="lower right", title="model (mean test AUC)", title_fontsize=8)
     fig.savefig(out_dir / "roc.png", dpi=110)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6.5, 6))
-    for name, s in scores.items():
-        table = metrics.reliability_table(test_y, s.mean(axis=1))
+    for name in shown:
+        table = metrics.reliability_table(test_y, scores[name].mean(axis=1))
         ax.plot([r["mean_predicted"] for r in table], [r["observed_rate"] for r in table], "o-", ms=3, lw=1, label=name)
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set(
         xlabel="mean predicted probability (decile)",
         ylabel="observed default rate",
-        title=f"Reliability, {dataset} test split",
+        title=f"Reliability of {len(shown)} of the {len(ordered)} models, {dataset} test split",
     )
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(out_dir / "calibration.png", dpi=110)
     plt.close(fig)

@@ -11,11 +11,15 @@ from wide_deep.research.ablation import (
     ACCURATE,
     BEYOND,
     ENSEMBLE,
+    LIGHTGBM,
+    ORACLE,
     PAPER_TABLE_2,
+    REFERENCE,
     ROW_METRICS,
     SEQUENCE_VARIANTS,
     VARIANTS,
     ablation_study,
+    curve_models,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -87,3 +91,16 @@ def test_the_ablation_refuses_streamed_input(tmp_path):
 
     with pytest.raises(UserError, match="--streaming is for experiments.train: the ablation"):
         ablation_study(RunConfig(streaming=True), 1, tmp_path, tmp_path, 50, log=quiet)
+
+
+def test_the_curves_drawn_are_the_extremes_the_reference_and_the_baselines():
+    mean_auc = {
+        "Logistic Regression": 0.70,
+        REFERENCE: 0.73,
+        "DNN + Cross": 0.729,
+        ACCURATE: 0.735,
+        LIGHTGBM: 0.72,
+        ORACLE: 0.74,
+    }
+    assert curve_models(mean_auc) == ["Logistic Regression", REFERENCE, ACCURATE, LIGHTGBM, ORACLE]
+    assert curve_models({"a": 0.6, "b": 0.7}) == ["a", "b"]  # the sequence rows: no reference, no baselines
