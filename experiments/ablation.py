@@ -31,14 +31,33 @@ flags.DEFINE_enum(
     "Which rows to train: all, paper (the six variants and the accurate ones), or sequences (the accurate model "
     "with and without the spec's sequence towers and fusion options, into results/<dataset>/sequences/)",
 )
+flags.DEFINE_boolean(
+    "replot",
+    False,
+    "Only redraw roc.png and calibration.png from the test scores the last study with the same --rows saved "
+    "(runs/ablation/<dataset>/test_scores_<rows>.npz); trains nothing",
+)
 FLAGS = flags.FLAGS
 
 
 def ablation() -> None:
     drop_retracing_warnings()
-    from wide_deep.research.ablation import ablation_study
+    from wide_deep.research.ablation import ablation_study, replot
 
     start = time.perf_counter()
+    if FLAGS.replot:
+        from wide_deep.data.registry import resolve
+
+        config = train.config_from_flags(FLAGS)
+        dataset = resolve(config.dataset, config.train_data, config.spec).name
+        results = replot(
+            Path(FLAGS.runs_dir) if FLAGS.runs_dir else None,
+            Path(FLAGS.results_dir) if FLAGS.results_dir else None,
+            dataset,
+            FLAGS.rows,
+        )
+        print(f"redrew {results}/roc.png and calibration.png from the saved test scores")
+        return
     command = ("python -m experiments.ablation " + " ".join(sys.argv[1:])).strip()
     results = ablation_study(
         train.config_from_flags(FLAGS),

@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from feature_columns.errors import UserError
 from wide_deep.data.sources import write_atomically, write_frame
 from wide_deep.data.training_input import require_in_memory
 from wide_deep.evidence import metrics, stats
@@ -330,6 +332,9 @@ def markdown_table(summary: pd.DataFrame, dataset: str, command: str, seconds: f
     return "\n".join(lines) + "\n"
 
 
+LEGEND_WIDTH = 40  # characters per legend line: the long model names wrap instead of covering the plot
+
+
 def curve_models(mean_auc: dict[str, float]) -> list[str]:
     """The few models whose ROC and reliability curves are drawn (a dozen curves a few thousandths of AUC apart
     cannot be told apart): the weakest, the paper's reference, the strongest trained model, LightGBM and the
@@ -379,7 +384,7 @@ def plot_roc_and_calibration(scores: dict[str, np.ndarray], test_y: np.ndarray, 
     shown = curve_models(mean_auc)
     for name in shown:
         fpr, tpr, _ = roc_curve(test_y, scores[name].mean(axis=1))
-        ax.plot(fpr, tpr, lw=1.4, label=f"{name} ({mean_auc[name]:.4f})")
+        ax.plot(fpr, tpr, lw=1.4, label=textwrap.fill(f"{name} ({mean_auc[name]:.4f})", LEGEND_WIDTH))
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set(
         xlabel="false positive rate",
@@ -392,14 +397,17 @@ def plot_roc_and_calibration(scores: dict[str, np.ndarray], test_y: np.ndarray, 
     fig, ax = plt.subplots(figsize=(6.5, 6))
     for name in shown:
         table = metrics.reliability_table(test_y, scores[name].mean(axis=1))
-        ax.plot([r["mean_predicted"] for r in table], [r["observed_rate"] for r in table], "o-", ms=3, lw=1, label=name)
+        label = textwrap.fill(name, LEGEND_WIDTH)
+        ax.plot(
+            [r["mean_predicted"] for r in table], [r["observed_rate"] for r in table], "o-", ms=3, lw=1, label=label
+        )
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set(
         xlabel="mean predicted probability (decile)",
         ylabel="observed default rate",
         title=f"Reliability of {len(shown)} of the {len(ordered)} models, {dataset} test split",
     )
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right")  # below the diagonal's far end: no points there
     fig.tight_layout()
     fig.savefig(out_dir / "calibration.png", dpi=110)
     plt.close(fig)
@@ -435,9 +443,8 @@ def ablation_study(
     if quick:
         data = data.limited(base.split_seed, train=3000, valid=1000, test=1000)
     name = data.info.name
-    results = Path(results_dir or (f"results/{name}" + ("/sequences" if rows == "sequences" else "")))
-    results.mkdir(parents=True, exist_ok=True)
-    rows, scores = run_ablation(
+    results = results_folder(results_dir, name, rows)
+    table, scores = run_ablation(
         base,
         data,
         seeds,
@@ -448,9 +455,43 @@ def ablation_study(
         rows=rows,
     )
     test_y = data.splits["test"].labels
-    summary = summarize(rows, scores, test_y, resamples, seed=base.train.seed)
-    write_frame(rows, results / "ablation.csv")
+    summary = summarize(table, scores, test_y, resamples, seed=base.train.seed)
+    write_frame(table, results / "ablation.csv")
     write_frame(summary, results / "ablation_summary.csv")
     write_atomically(results / "ablation.md", markdown_table(summary, name, command, time.perf_counter() - start))
+    write_scores(scores_path(runs_dir, name, rows), scores, test_y)
     plot_roc_and_calibration(scores, test_y, results, name)
+    return results
+
+
+def results_folder(results_dir: Path | None, dataset: str, rows: str) -> Path:
+    """results/<dataset>/ (the sequence rows alone: results/<dataset>/sequences/), created."""
+    results = Path(results_dir or (f"results/{dataset}" + ("/sequences" if rows == "sequences" else "")))
+    results.mkdir(parents=True, exist_ok=True)
+    return results
+
+
+def scores_path(runs_dir: Path | None, dataset: str, rows: str) -> Path:
+    """Where a study keeps its models' test scores (beside its runs, git-ignored), for `replot`."""
+    return Path(runs_dir or f"runs/ablation/{dataset}") / f"test_scores_{rows}.npz"
+
+
+def write_scores(path: Path, scores: dict[str, np.ndarray], test_y: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial.npz")
+    arrays = {f"score_{i}": s for i, s in enumerate(scores.values())}
+    np.savez_compressed(partial, test_y=test_y, names=np.array(list(scores), dtype=str), **arrays)
+    partial.replace(path)
+
+
+def replot(runs_dir: Path | None, results_dir: Path | None, dataset: str, rows: str) -> Path:
+    """Redraw roc.png and calibration.png from the scores the last study saved, without training anything."""
+    path = scores_path(runs_dir, dataset, rows)
+    if not path.exists():
+        raise UserError(f"{path} does not exist: run `make ablation` (with the same --rows) first")
+    with np.load(path) as saved:
+        scores = {str(n): saved[f"score_{i}"] for i, n in enumerate(saved["names"])}
+        test_y = saved["test_y"]
+    results = results_folder(results_dir, dataset, rows)
+    plot_roc_and_calibration(scores, test_y, results, dataset)
     return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,6 +21,9 @@ from wide_deep.research.ablation import (
     VARIANTS,
     ablation_study,
     curve_models,
+    replot,
+    scores_path,
+    write_scores,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -61,6 +65,7 @@ def test_ablation_writes_every_row_and_column(small_sme, tmp_path):
     versus_lightgbm = summary.set_index("model")["delong_p_vs_lightgbm"]
     assert versus_lightgbm.drop("LightGBM (tuned)").between(0, 1).all() and pd.isna(versus_lightgbm["LightGBM (tuned)"])
     assert summary.set_index("model").loc[ACCURATE, "auc_mean"] > 0.6
+    assert scores_path(tmp_path / "runs", "sme", "paper").exists()  # for redrawing the figures (`--replot`)
     table = (results / "ablation.md").read_text()
     for name, paper in PAPER_TABLE_2.items():
         assert f"| {name} |" in table and f"{paper[1]:.4f}" in table
@@ -104,3 +109,16 @@ def test_the_curves_drawn_are_the_extremes_the_reference_and_the_baselines():
     }
     assert curve_models(mean_auc) == ["Logistic Regression", REFERENCE, ACCURATE, LIGHTGBM, ORACLE]
     assert curve_models({"a": 0.6, "b": 0.7}) == ["a", "b"]  # the sequence rows: no reference, no baselines
+
+
+def test_figures_are_redrawn_from_the_saved_scores(tmp_path):
+    rng = np.random.default_rng(0)
+    test_y = rng.integers(0, 2, 400)
+    scores = {name: rng.random((400, k)) for name, k in ((REFERENCE, 2), (LIGHTGBM, 1), (ORACLE, 1))}
+    write_scores(scores_path(tmp_path / "runs", "sme", "paper"), scores, test_y)
+    results = replot(tmp_path / "runs", tmp_path / "results", "sme", "paper")
+    assert results == tmp_path / "results"
+    for image in ("roc.png", "calibration.png"):
+        assert (results / image).read_bytes().startswith(PNG_MAGIC)
+    with pytest.raises(UserError, match="test_scores_sequences.npz does not exist"):
+        replot(tmp_path / "runs", tmp_path / "results", "sme", "sequences")
