@@ -67,3 +67,51 @@ def test_numeric_groups_and_proxy_auc():
     only_noise = FeatureSpec.from_dict({"label": "y", "columns": [{"name": "noise", "type": "numeric"}]})
     weak = fairness.proxy_auc(only_noise, state, half[0], half[1], sex[: n // 2], sex[n // 2 :])
     assert abs(weak - 0.5) < 0.06
+
+
+def test_group_metrics_agree_with_fairlearn():
+    """The same definitions as fairlearn (a dev dependency, used only here): per-group approval rate (its selection
+    rate of the favourable outcome), TPR and FPR of the default prediction, the demographic-parity difference and
+    ratio, and the equalized-odds difference, on two groups of unequal approval."""
+    from fairlearn.metrics import (
+        MetricFrame,
+        demographic_parity_difference,
+        demographic_parity_ratio,
+        equalized_odds_difference,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    groups = np.where(rng.random(n) < 0.6, "m", "f")
+    labels = rng.integers(0, 2, n)
+    scores = np.clip(rng.random(n) * 0.8 + 0.3 * labels + np.where(groups == "f", 0.08, 0.0), 0, 1)
+    threshold = 0.6
+    ours = fairness.group_metrics(labels, scores, threshold, groups)
+    decision, approved = (scores >= threshold).astype(int), (scores < threshold).astype(int)
+    frame = MetricFrame(
+        metrics={"tpr": true_positive_rate, "fpr": false_positive_rate},
+        y_true=labels,
+        y_pred=decision,
+        sensitive_features=groups,
+    )
+    approval = MetricFrame(metrics=selection_rate, y_true=labels, y_pred=approved, sensitive_features=groups)
+    for group in ("m", "f"):
+        assert ours["groups"][group]["tpr"] == pytest.approx(frame.by_group.loc[group, "tpr"])
+        assert ours["groups"][group]["fpr"] == pytest.approx(frame.by_group.loc[group, "fpr"])
+        assert ours["groups"][group]["approval_rate"] == pytest.approx(approval.by_group.loc[group])
+    f = ours["groups"]["f"]  # the smaller group, against the reference m
+    assert abs(f["statistical_parity_difference"]) == pytest.approx(
+        demographic_parity_difference(labels, approved, sensitive_features=groups)
+    )
+    assert ours["min_adverse_impact_ratio"] == pytest.approx(
+        demographic_parity_ratio(labels, approved, sensitive_features=groups)
+    )
+    # approval among non-defaulters / defaulters differs by minus the FPR / TPR difference of the default prediction
+    fpr_gap = f["equal_opportunity_difference"]
+    tpr_gap = 2 * f["average_odds_difference"] - fpr_gap
+    assert max(abs(fpr_gap), abs(tpr_gap)) == pytest.approx(
+        equalized_odds_difference(labels, decision, sensitive_features=groups)
+    )

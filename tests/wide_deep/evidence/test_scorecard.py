@@ -102,3 +102,38 @@ def test_binning_statistics_by_hand():
     assert row["characteristic_iv"] == pytest.approx(expected_iv)
     assert out[out["characteristic"] == "city"]["attribute"].tolist() == ["north", "(other)"]  # categories by points
     assert out[out["characteristic"] == "tier"]["attribute_index"].tolist() == [0, 1, 2]  # bins in order
+
+
+def test_binning_statistics_agree_with_toad():
+    """WoE and IV as toad computes them (a credit-scorecard library; a dev dependency, used only here), where every
+    attribute has goods and bads: toad's WoE is ln(share of bads / share of goods), ours its negative."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+    from toad.stats import IV
+    from toad.transform import WOETransformer
+
+    from wide_deep.evidence.scorecard import add_binning_statistics
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    attribute = rng.integers(0, 4, n)
+    labels = (rng.random(n) < np.array([0.1, 0.2, 0.35, 0.5])[attribute]).astype(int)
+    table = pd.DataFrame(
+        {
+            "characteristic": ["band"] * 4,
+            "type": ["bucketized"] * 4,
+            "attribute_index": [0, 1, 2, 3],
+            "attribute": ["< 1", "[1, 2)", "[2, 3)", ">= 3"],
+            "weight": [0.0, 0.1, 0.2, 0.3],
+            "points": [9.0, 6.0, 3.0, 0.0],
+        }
+    )
+    out = add_binning_statistics(
+        table, (attribute + 20)[:, None], labels, [SimpleNamespace(name="band", offset=20, size=4)]
+    )
+    toad_woe = WOETransformer().fit(attribute, labels).transform(np.arange(4))
+    np.testing.assert_allclose(out["woe"].to_numpy(), -np.asarray(toad_woe), rtol=1e-9)
+    toad_iv, toad_sub = IV(attribute, labels, return_sub=True)
+    np.testing.assert_allclose(out["iv"].to_numpy(), np.asarray(toad_sub, dtype=float), rtol=1e-9)
+    assert out["characteristic_iv"].iloc[0] == pytest.approx(toad_iv, rel=1e-9)
