@@ -53,6 +53,10 @@ GROUP_METRICS = (
     "mean_predicted",
     "brier",
 )
+# the group metrics that compare a group with the reference group (the rest describe the group alone)
+REFERENCE_COMPARISONS = frozenset(
+    {"statistical_parity_difference", "equal_opportunity_difference", "average_odds_difference", "adverse_impact_ratio"}
+)
 
 
 def group_labels(column, values: np.ndarray, train_values: np.ndarray) -> np.ndarray:

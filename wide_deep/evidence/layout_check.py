@@ -11,6 +11,7 @@ check that can no longer see overflow fails instead of passing everything (`self
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 import shutil
@@ -142,8 +143,6 @@ def measure(page_path: str | Path, browser: str, width: int = 1280, timeout: flo
     if not found:
         tail = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1][:200]
         raise UserError(f"{page_path}: {browser} returned no layout (exit {done.returncode}: {tail})")
-    import html
-
     return Layout(**json.loads(html.unescape(found.group(1))))
 
 

@@ -105,13 +105,6 @@ COLUMN_LABELS = {
     "mean_abs_contribution": "mean |contribution| (logit)",
 }
 P_VALUE_COLUMNS = {"hosmer_lemeshow_p"}
-# the fairness columns that compare a group with the reference group (a second table, so both fit the page)
-FAIRNESS_COMPARISONS = {
-    "statistical_parity_difference",
-    "equal_opportunity_difference",
-    "average_odds_difference",
-    "adverse_impact_ratio",
-}
 
 
 def _p_value(p: float) -> str:
@@ -436,7 +429,7 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
                 f"{html.escape(', '.join(entry['too_small_groups']))}; their AUC and rates are noise.</p>"
             )
         groups = [{"group": g, **row} for g, row in entry["groups"].items()]
-        comparisons = [c for c in fairness.GROUP_METRICS if c in FAIRNESS_COMPARISONS]
+        comparisons = [c for c in fairness.GROUP_METRICS if c in fairness.REFERENCE_COMPARISONS]
         body += _table(groups, ["group", *(c for c in fairness.GROUP_METRICS if c not in comparisons)], digits=3)
         body += f"<p class='note'>Against the reference group ({html.escape(entry['reference_group'])}):</p>"
         body += _table(groups, ["group", *comparisons], digits=3)
