@@ -15,6 +15,7 @@ from pathlib import Path
 from absl import flags
 
 from experiments.cli import command
+from feature_columns.errors import UserError
 
 flags.DEFINE_list("reports", ["results/*/report.html"], "HTML files (glob patterns allowed) to check")
 flags.DEFINE_list("widths", ["1280", "1024"], "Browser window widths in px")
@@ -26,8 +27,6 @@ FLAGS = flags.FLAGS
 
 
 def report_paths(patterns: list[str]) -> list[Path]:
-    from feature_columns.errors import UserError
-
     paths = []
     for pattern in patterns:
         matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
@@ -41,8 +40,6 @@ def report_paths(patterns: list[str]) -> list[Path]:
 
 
 def widths(values: list[str]) -> list[int]:
-    from feature_columns.errors import UserError
-
     try:
         parsed = [int(v) for v in values]
     except ValueError as err:

@@ -187,8 +187,8 @@ class LoadedExport:
 
     def warm_up(self) -> list[str]:
         """Trace and allocate before taking traffic: replay the version's TensorFlow Serving warm-up requests
-        (one row per signature), or, for an export written before them, score one row of missing values.
-        Returns the signatures warmed."""
+        (one row per signature) for the signatures this project calls, or, for an export written before them,
+        score one row of missing values. Returns the signatures warmed."""
         from wide_deep.serving.warmup import read_warmup_requests
 
         if not self.layout.warmup.exists():
@@ -196,6 +196,8 @@ class LoadedExport:
             return [PACKED if self.packed is not None else PREDICT]
         warmed = []
         for name, inputs in read_warmup_requests(self.layout.warmup):
+            if name == EXAMPLES:  # only TensorFlow Serving's clients send tf.Examples: nothing here calls it
+                continue
             self.require(name)(**inputs)
             warmed.append(name)
         return warmed
