@@ -50,21 +50,13 @@ td.text{text-align:left;word-break:break-all}table.header th{text-align:left;whi
 
 
 # metrics.json keys → the labels the report shows
-METRIC_LABELS = {
-    "brier": "Brier score",
-    "log_loss": "log loss",
-    "psi": "PSI (train → test scores)",
-    "threshold": "cut-off (probability)",
-    "precision": "precision (defaults)",
-    "recall": "recall (defaults)",
-    "f1": "F1 (defaults)",
-    "accuracy": "accuracy",
-    "oracle_auc": "oracle AUC (true probabilities)",
-}
+# the metrics.json figures the metrics table lists after AUC, Gini and KS, in this order (labels in LABELS)
+METRIC_ROWS = ("brier", "log_loss", "psi", "threshold", "precision", "recall", "f1", "accuracy", "oracle_auc")
 
 
-# evidence keys → the column headers every report table shows (a key not listed is shown as it is)
-COLUMN_LABELS = {
+# evidence keys → what every report table shows for them, as a column header or a metric's name (a key not
+# listed is shown as it is)
+LABELS = {
     "auc": "AUC",
     "ks": "KS",
     "gini": "Gini",
@@ -103,6 +95,13 @@ COLUMN_LABELS = {
     "permutation_auc_drop": "AUC lost when shuffled",
     "wide_points_range": "wide points range",
     "mean_abs_contribution": "mean |contribution| (logit)",
+    "psi": "PSI (train → test scores)",
+    "threshold": "cut-off (probability)",
+    "precision": "precision (defaults)",
+    "recall": "recall (defaults)",
+    "f1": "F1 (defaults)",
+    "accuracy": "accuracy",
+    "oracle_auc": "oracle AUC (true probabilities)",
 }
 P_VALUE_COLUMNS = {"hosmer_lemeshow_p"}
 
@@ -125,12 +124,12 @@ def _fmt(value, digits: int = 4) -> str:
 
 
 def _table(rows: list[dict], columns: list[str] | None = None, digits: int = 4) -> str:
-    """An HTML table of `rows`, headed by COLUMN_LABELS (the key itself where none is set); p-values as
+    """An HTML table of `rows`, headed by LABELS (the key itself where none is set); p-values as
     `_p_value` writes them."""
     if not rows:
         return "<p class='note'>(none)</p>"
     columns = columns or list(dict.fromkeys(k for r in rows for k in r))  # every key any row has
-    head = "".join(f"<th>{html.escape(COLUMN_LABELS.get(c, c))}</th>" for c in columns)
+    head = "".join(f"<th>{html.escape(LABELS.get(c, c))}</th>" for c in columns)
 
     def cell(row: dict, column: str) -> str:
         value = row.get(column)
@@ -231,9 +230,9 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
         {"metric": "Gini", "value": m["gini"], "ci_low": 2 * auc_ci[0] - 1, "ci_high": 2 * auc_ci[1] - 1},
         {"metric": "KS", "value": m["ks"], "ci_low": ks_ci[0], "ci_high": ks_ci[1]},
     ]
-    rows += [{"metric": label, "value": m.get(k)} for k, label in METRIC_LABELS.items() if m.get(k) is not None]
+    rows += [{"metric": LABELS[k], "value": m.get(k)} for k in METRIC_ROWS if m.get(k) is not None]
     if m.get("hosmer_lemeshow_p") is not None:
-        rows.insert(5, {"metric": "Hosmer–Lemeshow p-value", "value": _p_value(m["hosmer_lemeshow_p"])})
+        rows.insert(5, {"metric": LABELS["hosmer_lemeshow_p"], "value": _p_value(m["hosmer_lemeshow_p"])})
     parts.append(
         _section(
             "metrics",
