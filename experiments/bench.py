@@ -93,7 +93,7 @@ def benchmark() -> None:
     from wide_deep.core.trainer import Estimator
     from wide_deep.data import registry
     from wide_deep.data.dataset import load_dataset
-    from wide_deep.run.model_dir import ModelDir
+    from wide_deep.record.model_dir import ModelDir
 
     info = registry.resolve(FLAGS.dataset, None, None)
     registry.ensure_generated(info, FLAGS.num_enterprises, 2024)
@@ -253,7 +253,7 @@ def scaling_table(info, spec, sizes) -> None:
     import tempfile
 
     from wide_deep.data.registry import PROJECT_ROOT, generated_data
-    from wide_deep.run.model_dir import ModelDir
+    from wide_deep.record.model_dir import ModelDir
 
     root = generated_data() / "cache/bench"
     print(

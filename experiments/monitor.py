@@ -21,7 +21,7 @@ FLAGS = flags.FLAGS
 
 
 def monitor() -> None:
-    from wide_deep.evidence.monitoring import format_monitoring, monitor
+    from wide_deep.serving.monitoring import format_monitoring, monitor
 
     result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions, FLAGS.output)
     print(format_monitoring(result))

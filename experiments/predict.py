@@ -31,7 +31,7 @@ FLAGS = flags.FLAGS
 
 
 def predict() -> None:
-    from wide_deep.run.resources import peak_rss_mb
+    from wide_deep.record.resources import peak_rss_mb
     from wide_deep.serving.scoring import score_file
 
     score_file(

@@ -24,8 +24,8 @@ def sequence_probe() -> None:
 
     from wide_deep.core.config import ModelConfig
     from wide_deep.data.sources import read_table, transactions_path, write_frame
+    from wide_deep.record.config import RunConfig
     from wide_deep.research.information import log_amount_stats, probe
-    from wide_deep.run.config import RunConfig
     from wide_deep.run.pipeline import prepare_data
 
     config = dataclasses.replace(

@@ -1,7 +1,7 @@
 """A starter spec for your own data: `make spec INPUT=loans.csv [LABEL=status] [OUTPUT=loans.yaml]`.
 
 Reads the first rows of the file, writes a YAML spec with a comment on every decision (see
-`feature_columns.inference`) and prints the warnings to check; an existing file is never overwritten.
+`wide_deep.data.inference`) and prints the warnings to check; an existing file is never overwritten.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def spec() -> None:
     import pyarrow as pa
 
     from feature_columns.errors import UserError
-    from feature_columns.inference import SAMPLE_ROWS, infer_spec
+    from wide_deep.data.inference import SAMPLE_ROWS, infer_spec
     from wide_deep.data.sources import check_output, check_readable, record_batches, write_atomically
 
     source = check_readable(FLAGS.input, "input file")

@@ -16,7 +16,7 @@ from experiments.cli import console_script, main_running
 def define_flags(preset: str = "accurate", include_protected: bool = False) -> None:
     """Every training flag; `preset` and `include_protected` are the defaults of those flags (the drivers of the
     paper's studies reproduce its setup: "paper", with the protected columns in the model as the paper had them)."""
-    from wide_deep.run.config import PRESETS
+    from wide_deep.record.config import PRESETS
 
     flags.DEFINE_enum(
         "preset",
@@ -207,7 +207,7 @@ def config_from_flags(values: flags.FlagValues):
     value from --preset."""
     from experiments.cli import from_flags
     from wide_deep.core.config import ModelConfig, TrainConfig
-    from wide_deep.run.config import MODEL_PRESET_FIELDS, PRESETS, RunConfig
+    from wide_deep.record.config import MODEL_PRESET_FIELDS, PRESETS, RunConfig
 
     preset = {name: value for name, value in PRESETS[values.preset].items() if getattr(values, name) is None}
     if values.epochs is not None and values.min_steps is None:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from feature_columns.errors import DataError, SpecError, data_row
+from feature_columns.values import canonical_categories, numeric_values
 
 DAYS_PER_MONTH = 365.25 / 12
 # kind → (its fields that name source columns, its other required fields, whether its values are numbers)
@@ -111,8 +112,6 @@ def add_derived(derived: tuple[DerivedColumn, ...], frame: pd.DataFrame, source:
 
 
 def _compute(column: DerivedColumn, frame: pd.DataFrame, source: str, row_offset: int):
-    from feature_columns.inputs import canonical_categories, numeric_values  # inputs imports this module
-
     if column.kind in ("months_between", "days_between"):
         start, end = (_dates(frame[c], c, column, source, row_offset) for c in (column.start, column.end))
         days = (end - start).dt.total_seconds().to_numpy() / 86400

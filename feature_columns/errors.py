@@ -22,3 +22,9 @@ def data_rows(rows) -> str:
     """`data_row` for a few rows: `data rows [3, 9] (lines [5, 11] of a CSV file)`."""
     rows = [int(r) for r in rows]
     return f"data rows {rows} (lines {[r + 2 for r in rows]} of a CSV file)"
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an error's message (its type's name when it has none), at most `limit`
+    characters: how a long library error is quoted inside one `error:` or log line."""
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)[:limit]

@@ -1,148 +1,75 @@
-"""Compile a `ModelSpec` plus its fitted state into Keras preprocessing layers.
+"""The Keras building blocks the column kinds compile into (`feature_columns.kinds`, through
+`feature_columns.preprocessor`): encoders of numbers and sequences, bucketizing, cross joins, the wide table's
+offsets, one-hot vectors and the unseen-category report. Each is registered under the package name
+`wide_deep_credit`, so `.keras` files that hold them load (the names have not changed since the first release).
 
-`build_preprocessor` returns a Keras model from raw named features (strings for
-categoricals, float32 for numerics) to the encoded tensors the branches consume:
-
-- `wide_ids`  int64 [B, K]: one index per wide categorical/bucketized/crossed column,
-  offset into a single shared table so the wide branch is one embedding lookup
-  (equivalent to one-hot vectors concatenated into a Dense(1)).
-- `wide_dense` float32 [B, Dw]: numeric columns routed to the linear branch (their encoding).
-- `deep_dense` float32 [B, Dd]: numeric encodings, missing indicators and one-hot indicators.
-- `deep_ids_<column>` int64 [B]: indices of columns the deep branch embeds.
-- `deep_sequence_<name>` float32 [B, T, C + 1]: a sequence's channels, encoded, with a last channel
-  that is 1 where the step was observed and 0 where it is masked.
-- `unseen_categories` string [B] (serving only): see `build_preprocessor(report_unseen=True)`.
+The blocks take plain values (a fitted entry's JSON, boundaries), not the kinds' types: the kinds build with
+them, not the other way round.
 """
 
 from __future__ import annotations
-
-import dataclasses
-from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from feature_columns.columns import (
-    BucketizedColumn,
-    CategoricalColumn,
-    NumericColumn,
-    argument_name,
-    auto_embedding_dim,
-)
-from feature_columns.fitting import (
-    GBDT,
-    FittedState,
-    HashBuckets,
-    NumericStats,
-    SequenceStats,
-    Vocabulary,
-    entry_from_json,
-)
-from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY, input_shape, raw_dtype
-from feature_columns.sequences import SequenceColumn
-from feature_columns.spec import ModelSpec
-from feature_columns.tree_layers import TreeInputs, TreeLeaves
-from feature_columns.trees import Trees
+from feature_columns.values import CROSS_SEPARATOR, MISSING_CATEGORY
 
 UNSEEN_OUTPUT = "unseen_categories"
 
 
-@dataclasses.dataclass(frozen=True)
-class WideSegment:
-    """Rows [offset, offset + size) of the wide table belong to one column; row offset+0 is its OOV/missing bucket.
-
-    A GBDT tree's segment (`tree` set) has one row per leaf instead.
-    """
-
-    name: str
-    offset: int
-    size: int
-    tree: int | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class EncodedLayout:
-    """What the preprocessor emits, so the model builder can size its branches."""
-
-    wide_segments: tuple[WideSegment, ...]
-    wide_dense_names: tuple[str, ...]
-    deep_dense_names: tuple[str, ...]
-    deep_embeddings: tuple[tuple[str, int, int], ...]  # (column, cardinality, dim)
-    sequences: tuple[tuple[str, int, int], ...] = ()  # (sequence, steps, encoded width = channels + 1)
-
-    @property
-    def wide_size(self) -> int:
-        return sum(s.size for s in self.wide_segments)
-
-    @property
-    def column_segments(self) -> int:
-        """How many wide segments are columns of the spec (a GBDT's trees, if any, come after them)."""
-        return sum(1 for segment in self.wide_segments if segment.tree is None)
-
-    @property
-    def has_wide(self) -> bool:
-        return bool(self.wide_segments or self.wide_dense_names)
-
-    @property
-    def has_deep(self) -> bool:
-        return bool(self.deep_dense_names or self.deep_embeddings or self.sequences)
-
-
 def signed_log1p(x):
-    """sign(x) · log(1 + |x|) in the graph: `feature_columns.fitting.signed_log1p`, which fits the statistics."""
+    """sign(x) · log(1 + |x|) in the graph (`feature_columns.values.signed_log1p`, with which statistics are fitted)."""
     return tf.sign(x) * tf.math.log1p(tf.abs(x))
 
 
 @keras.saving.register_keras_serializable(package="wide_deep_credit")
 class NumericEncoder(keras.layers.Layer):
-    """Impute the training median, encode, and append a missing indicator: [B] → [B, width]."""
+    """Impute the training median, encode, and append a missing indicator: [B] → [B, width].
 
-    def __init__(self, encoding: str, stats: NumericStats, **kwargs):
+    `stats` is a numeric column's fitted statistics as JSON (`NumericStats.to_json`: median, mean, std,
+    missing_rate and, for the quantile and ple encodings, edges)."""
+
+    def __init__(self, encoding: str, stats: dict, **kwargs):
         super().__init__(**kwargs)
         self.encoding = encoding
-        self.stats = stats
+        self.stats = dict(stats)
         self.with_indicator = self.has_indicator(stats)
-        edges = np.asarray(stats.edges if stats.edges is not None else [0.0, 1.0], dtype="float32")
+        edges = np.asarray(stats.get("edges") or [0.0, 1.0], dtype="float32")
         self._lo = tf.constant(edges[:-1])
         self._width = tf.constant(edges[1:] - edges[:-1])
 
     @staticmethod
-    def has_indicator(stats: NumericStats) -> bool:
+    def has_indicator(stats: dict) -> bool:
         """An indicator only where the training split had missing values (elsewhere it would be constant 0)."""
-        return stats.missing_rate > 0
+        return stats.get("missing_rate", 0.0) > 0
 
     @property
     def output_width(self) -> int:
-        base = len(self.stats.edges) - 1 if self.encoding == "ple" else 1
+        base = len(self.stats["edges"]) - 1 if self.encoding == "ple" else 1
         return base + int(self.with_indicator)
 
     def feature_names(self, column: str) -> list[str]:
         if self.encoding == "ple":
-            names = [f"{column}:ple{i}" for i in range(len(self.stats.edges) - 1)]
+            names = [f"{column}:ple{i}" for i in range(len(self.stats["edges"]) - 1)]
         else:
             names = [f"{column}:{self.encoding}"]
         return names + ([f"{column}:missing"] if self.with_indicator else [])
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "encoding": self.encoding, "stats": self.stats.to_json()}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        config = dict(config)
-        return cls(config.pop("encoding"), entry_from_json("stats", config.pop("stats")), **config)
+        return {**super().get_config(), "encoding": self.encoding, "stats": self.stats}
 
     def call(self, x):
         x = tf.cast(x, tf.float32)
         missing = tf.math.is_nan(x)
-        x = tf.where(missing, tf.constant(self.stats.median, tf.float32), x)
+        x = tf.where(missing, tf.constant(self.stats["median"], tf.float32), x)
         if self.encoding in ("ple", "quantile"):
             ple = tf.clip_by_value((x[:, None] - self._lo) / self._width, 0.0, 1.0)
             encoded = ple if self.encoding == "ple" else tf.reduce_mean(ple, axis=1, keepdims=True)
         else:
             if self.encoding == "log1p_zscore":
                 x = signed_log1p(x)
-            encoded = ((x - self.stats.mean) / self.stats.std)[:, None]
+            encoded = ((x - self.stats["mean"]) / self.stats["std"])[:, None]
         if self.with_indicator:
             encoded = tf.concat([encoded, tf.cast(missing, tf.float32)[:, None]], axis=1)
         return encoded
@@ -159,17 +86,17 @@ class NumericBlock(keras.layers.Layer):
     vector because the fitted edges are strictly increasing.
     """
 
-    def __init__(self, columns: list[tuple[str, NumericStats]], **kwargs):
-        """`columns`: (encoding, fitted stats) per column, in order."""
+    def __init__(self, columns: list[tuple[str, dict]], **kwargs):
+        """`columns`: (encoding, fitted stats as JSON) per column, in order."""
         super().__init__(**kwargs)
         self.encoders = [(encoding, stats, NumericEncoder.has_indicator(stats)) for encoding, stats in columns]
         k = len(columns)
-        longest = max([len(st.edges or ()) for _, st, _ in self.encoders] + [2])
+        longest = max([len(st.get("edges") or ()) for _, st, _ in self.encoders] + [2])
         edges = np.full((k, longest), np.inf, dtype="float32")  # padded with +inf: rows stay sorted
         bins = np.ones(k, dtype="float32")
         for j, (encoding, stats, _) in enumerate(self.encoders):
             if encoding == "quantile":
-                e = np.asarray(stats.edges, dtype="float32")
+                e = np.asarray(stats["edges"], dtype="float32")
                 edges[j, : len(e)] = e
                 bins[j] = len(e) - 1
             else:
@@ -181,9 +108,9 @@ class NumericBlock(keras.layers.Layer):
         self._width = tf.constant(np.where(finite, np.where(finite, edges[:, 1:], 1.0) - lo, 1.0))  # padding: width 1
         self._bins = tf.constant(bins)
         self._last_bin = tf.constant(bins.astype("int64") - 1)
-        self._median = tf.constant([st.median for _, st, _ in self.encoders], tf.float32)
-        self._mean = tf.constant([st.mean for _, st, _ in self.encoders], tf.float32)
-        self._std = tf.constant([st.std for _, st, _ in self.encoders], tf.float32)
+        self._median = tf.constant([st["median"] for _, st, _ in self.encoders], tf.float32)
+        self._mean = tf.constant([st["mean"] for _, st, _ in self.encoders], tf.float32)
+        self._std = tf.constant([st["std"] for _, st, _ in self.encoders], tf.float32)
         self._is_quantile = tf.constant([enc == "quantile" for enc, _, _ in self.encoders])
         self._is_log = tf.constant([enc == "log1p_zscore" for enc, _, _ in self.encoders])
         indicator_columns = [j for j, (_, _, ind) in enumerate(self.encoders) if ind]
@@ -199,14 +126,13 @@ class NumericBlock(keras.layers.Layer):
     def get_config(self) -> dict:
         return {
             **super().get_config(),
-            "columns": [[encoding, stats.to_json()] for encoding, stats, _ in self.encoders],
+            "columns": [[encoding, stats] for encoding, stats, _ in self.encoders],
         }
 
     @classmethod
     def from_config(cls, config: dict):
         config = dict(config)
-        columns = [(encoding, entry_from_json("stats", stats)) for encoding, stats in config.pop("columns")]
-        return cls(columns, **config)
+        return cls([(encoding, stats) for encoding, stats in config.pop("columns")], **config)
 
     def call(self, columns):
         x = tf.stack([tf.cast(c, tf.float32) for c in columns], axis=1)  # [B, K]
@@ -231,23 +157,19 @@ class NumericBlock(keras.layers.Layer):
 class SequenceEncoder(keras.layers.Layer):
     """[B, T, C] raw steps → [B, T, C + 1]: signed log1p of the log-scaled channels, the training split's
     z-score per channel, missing cells at the channel mean (0), and a last channel flagging observed steps
-    (a step whose channels are all missing is masked: 0 in every channel and in the flag)."""
+    (a step whose channels are all missing is masked: 0 in every channel and in the flag). `stats` is the
+    sequence's fitted statistics as JSON (`SequenceStats.to_json`)."""
 
-    def __init__(self, log_scaled: list[bool], stats: SequenceStats, **kwargs):
+    def __init__(self, log_scaled: list[bool], stats: dict, **kwargs):
         super().__init__(**kwargs)
         self.log_scaled = [bool(v) for v in log_scaled]
-        self.stats = stats
+        self.stats = dict(stats)
         self._is_log = tf.constant(self.log_scaled)
-        self._mean = tf.constant(stats.channel_mean, tf.float32)
-        self._std = tf.constant(stats.channel_std, tf.float32)
+        self._mean = tf.constant(stats["channel_mean"], tf.float32)
+        self._std = tf.constant(stats["channel_std"], tf.float32)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "log_scaled": self.log_scaled, "stats": self.stats.to_json()}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        config = dict(config)
-        return cls(config.pop("log_scaled"), entry_from_json("stats", config.pop("stats")), **config)
+        return {**super().get_config(), "log_scaled": self.log_scaled, "stats": self.stats}
 
     def call(self, x):
         x = tf.cast(x, tf.float32)
@@ -343,179 +265,3 @@ class UnseenCategoryNames(keras.layers.Layer):
 class ConcatColumns(keras.layers.Layer):
     def call(self, parts):
         return tf.concat(parts, axis=1)
-
-
-def raw_inputs(spec: ModelSpec) -> dict[str, keras.KerasTensor]:
-    """One Keras input per raw feature: strings for categoricals, float32 otherwise; [steps, channels] per row
-    for a sequence."""
-    return {
-        c.name: keras.Input(shape=input_shape(c), dtype=raw_dtype(c), name=argument_name(c.name))
-        for c in spec.input_columns
-    }
-
-
-def _index_layer(name: str, entry: Vocabulary | HashBuckets) -> keras.layers.Layer:
-    safe = safe_name(name)
-    if isinstance(entry, HashBuckets):
-        return keras.layers.Hashing(num_bins=entry.count, name=f"hash_{safe}")
-    return keras.layers.StringLookup(
-        vocabulary=list(entry.values), num_oov_indices=1, mask_token=None, output_mode="int", name=f"lookup_{safe}"
-    )
-
-
-def safe_name(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
-
-
-def _encode_numeric_runs(parts: list, prefix: str) -> list:
-    """Apply the numeric encoders in `parts`, each run of adjacent single-output ones as one NumericBlock
-    (the column order, and so the encoded layout, is unchanged)."""
-    out, run = [], []
-
-    def flush():
-        if len(run) > 1:
-            out.append(
-                NumericBlock(
-                    [(e.encoding, e.stats) for e, _ in run], name=f"encode_{prefix}_{safe_name(run[0][0].name)}_block"
-                )([x for _, x in run])
-            )
-        elif run:
-            out.append(run[0][0](run[0][1]))
-        run.clear()
-
-    for part in parts:
-        if isinstance(part, tuple) and part[0].encoding != "ple":
-            run.append(part)
-            continue
-        flush()
-        out.append(part[0](part[1]) if isinstance(part, tuple) else part)
-    flush()
-    return out
-
-
-def build_preprocessor(
-    spec: ModelSpec, state: FittedState, report_unseen: bool = False
-) -> tuple[keras.Model, EncodedLayout]:
-    """The raw-features → encoded-tensors model for a routed spec (see `FeatureSpec.for_model`).
-
-    With `report_unseen` (serving), it also emits `unseen_categories`: per row, the names of
-    vocabulary columns whose value was not seen in training, from the same lookups the model uses.
-    """
-    inputs = raw_inputs(spec)
-    indices: dict[str, Any] = {}
-    for col in spec.input_columns:
-        if isinstance(col, CategoricalColumn):
-            indices[col.name] = _index_layer(col.name, state[col.name])(inputs[col.name])
-        elif isinstance(col, BucketizedColumn):
-            indices[col.name] = Bucketize(state[col.name].boundaries, name=f"bucketize_{safe_name(col.name)}")(
-                inputs[col.name]
-            )
-    for cross in spec.crosses:
-        parts = [inputs[k] if isinstance(spec.column(k), CategoricalColumn) else indices[k] for k in cross.keys]
-        joined = JoinKeys(name=f"join_{safe_name(cross.name)}")(parts)
-        indices[cross.name] = _index_layer(cross.name, state[cross.name])(joined)
-
-    wide_ids, segments, wide_dense, wide_dense_names = [], [], [], []
-    deep_dense, deep_dense_names, deep_ids, deep_embeddings = [], [], {}, []
-    sequences, sequence_layout = {}, []
-    offset = 0
-    for col in spec.columns:
-        if isinstance(col, SequenceColumn):
-            encoder = SequenceEncoder(
-                [c in col.log_scaled for c in col.channels],
-                state[col.name],
-                name=f"encode_sequence_{safe_name(col.name)}",
-            )
-            sequences[col.name] = encoder(inputs[col.name])
-            sequence_layout.append((col.name, col.steps, len(col.channels) + 1))
-            continue
-        to_wide, to_deep = col.route in ("wide", "both"), col.route in ("deep", "both")
-        if isinstance(col, NumericColumn):
-            for target, names, flag in (
-                (wide_dense, wide_dense_names, to_wide),
-                (deep_dense, deep_dense_names, to_deep),
-            ):
-                if flag:
-                    encoder = NumericEncoder(
-                        col.encoding,
-                        state[col.name],
-                        name=f"encode_{'wide' if target is wide_dense else 'deep'}_{safe_name(col.name)}",
-                    )
-                    target.append((encoder, inputs[col.name]))  # applied by _encode_numeric_runs below
-                    names.extend(encoder.feature_names(col.name))
-            continue
-        size = state[col.name].cardinality
-        if to_wide:
-            wide_ids.append(indices[col.name])
-            segments.append(WideSegment(col.name, offset, size))
-            offset += size
-        if to_deep:
-            if col.deep_encoding == "indicator":
-                deep_dense.append(OneHot(size, name=f"onehot_{safe_name(col.name)}")(indices[col.name]))
-                deep_dense_names.extend(f"{col.name}={i}" for i in range(size))
-            else:
-                deep_ids[col.name] = indices[col.name]
-                deep_embeddings.append((col.name, size, col.embedding_dim or auto_embedding_dim(size)))
-
-    if spec.gbdt:  # the trees' leaves, one wide column per tree, after every other wide column
-        trees = state[GBDT]
-        wide_ids.append(TreeLeaves(trees, name="gbdt_leaves")(_tree_matrix(spec, state, trees, inputs, indices)))
-        for t, tree in enumerate(trees.trees):
-            segments.append(WideSegment(f"gbdt_tree_{t}", offset, tree.num_leaves, tree=t))
-            offset += tree.num_leaves
-
-    wide_dense, deep_dense = _encode_numeric_runs(wide_dense, "wide"), _encode_numeric_runs(deep_dense, "deep")
-    outputs: dict[str, Any] = {}
-    if wide_ids:
-        outputs["wide_ids"] = OffsetStack([s.offset for s in segments], name="wide_ids")(wide_ids)
-    if wide_dense:
-        outputs["wide_dense"] = ConcatColumns(name="wide_dense")(wide_dense)
-    if deep_dense:
-        outputs["deep_dense"] = ConcatColumns(name="deep_dense")(deep_dense)
-    for name, idx in deep_ids.items():
-        outputs[f"deep_ids_{safe_name(name)}"] = idx
-    for name, encoded in sequences.items():
-        outputs[f"deep_sequence_{safe_name(name)}"] = encoded
-    vocabulary_columns = [
-        c.name for c in spec.input_columns if isinstance(c, CategoricalColumn) and isinstance(state[c.name], Vocabulary)
-    ]
-    if report_unseen and vocabulary_columns:
-        outputs[UNSEEN_OUTPUT] = UnseenCategoryNames(vocabulary_columns, name=UNSEEN_OUTPUT)(
-            [(indices[n], inputs[n]) for n in vocabulary_columns]
-        )
-    layout = EncodedLayout(
-        tuple(segments),
-        tuple(wide_dense_names),
-        tuple(deep_dense_names),
-        tuple(deep_embeddings),
-        tuple(sequence_layout),
-    )
-    return keras.Model(inputs, outputs, name="preprocessor"), layout
-
-
-def _tree_matrix(spec: ModelSpec, state: FittedState, trees: Trees, inputs: dict, indices: dict):
-    """The [B, F] float32 matrix the GBDT reads (see `feature_columns.tree_layers.TreeInputs`)."""
-    kinds, parts = [], []
-    for name in trees.columns:
-        entry = state.get(name)
-        if isinstance(spec.column(name), CategoricalColumn):
-            kinds.append("vocabulary" if isinstance(entry, Vocabulary) else "hash")
-            parts.append(indices[name])
-        else:
-            kinds.append("number")
-            parts.append(inputs[name])
-    return TreeInputs(kinds, name="gbdt_inputs")(parts)
-
-
-def tree_input_model(spec: ModelSpec, state: FittedState, columns: list[str]) -> tuple[keras.Model, list[bool]]:
-    """(raw features → the GBDT's input matrix over `columns`, which of them are categorical): what LightGBM is
-    fitted on, built from the same layers the model evaluates its trees on."""
-    inputs = {name: tensor for name, tensor in raw_inputs(spec).items() if name in columns}
-    indices = {
-        c.name: _index_layer(c.name, state[c.name])(inputs[c.name])
-        for c in spec.input_columns
-        if isinstance(c, CategoricalColumn) and c.name in columns
-    }
-    shell = Trees(tuple(columns), tuple(isinstance(spec.column(n), CategoricalColumn) for n in columns), ())
-    matrix = _tree_matrix(spec, state, shell, inputs, indices)
-    return keras.Model(inputs, matrix, name="gbdt_inputs"), list(shell.categorical)

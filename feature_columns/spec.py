@@ -16,18 +16,19 @@ from typing import Any
 
 import yaml
 
-from feature_columns.columns import COLUMN_TYPES, Column, CrossedColumn, argument_name
 from feature_columns.derived import DerivedColumn
 from feature_columns.errors import SpecError
-from feature_columns.sequences import SequenceColumn, parse_sequence
+from feature_columns.kinds import SECTIONS, Column, kinds_in
+from feature_columns.names import argument_name
 
 UNNAMED = "custom"  # the name of a spec that gives none
 LABEL_MISSING = ("error", "drop")
 
 MODEL_TYPES = ("wide", "deep", "wide_deep")
 # what the deep branch sees of the spec's sequences: none (the aggregates alone, the paper's model), both, or the
-# sequences in place of the deep-only columns that summarise the same data
-SEQUENCE_USES = ("auto", "aggregates", "both", "sequence")
+# sequences in place of the deep-only columns that summarise the same data (`ModelConfig.sequences_for` decides)
+SEQUENCE_USES = ("aggregates", "both", "sequence")
+YAML_SECTIONS = ("columns", "sequences", "crosses")  # the order a spec file lists its column sections in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,13 +103,31 @@ class FeatureSpec:
 
     # --- validation -------------------------------------------------------------------
     def validate(self) -> None:
-        seen: dict[str, str] = {}
+        if not self.columns:
+            raise SpecError("the spec has no feature columns")
+        kinds = self._validate_names()
+        self._validate_crosses(kinds)
+        reserved = {self.label.column, self.id_column} - {None}
+        for col in self.input_columns:
+            if col.name in reserved:
+                raise SpecError(f"column '{col.name}' is the label or id column and cannot also be a feature")
+        self._validate_derived(kinds, reserved)
+        for seq in self.sequences:
+            bad = set(seq.source_columns) & reserved
+            if bad:
+                raise SpecError(f"sequence '{seq.name}': reads the label or id column {sorted(bad)}")
+
+    def _validate_names(self) -> dict[str, Column]:
+        """Every column named once, and no two inputs that TensorFlow would name alike; the columns by name."""
+        seen: dict[str, Column] = {}
         for col in self.columns:
             if not col.name:
                 raise SpecError("a column has an empty name")
             if col.name in seen:
-                raise SpecError(f"column '{col.name}' is named twice in the spec ({seen[col.name]} and {col.kind})")
-            seen[col.name] = col.kind
+                raise SpecError(
+                    f"column '{col.name}' is named twice in the spec ({seen[col.name].kind} and {col.kind})"
+                )
+            seen[col.name] = col
         by_argument: dict[str, str] = {}
         for col in self.input_columns:
             other = by_argument.setdefault(argument_name(col.name), col.name)
@@ -117,30 +136,23 @@ class FeatureSpec:
                     f"columns '{other}' and '{col.name}' differ only in characters TensorFlow cannot hold in a name "
                     f"(both become '{argument_name(col.name)}'); rename one of them"
                 )
+        return seen
+
+    def _validate_crosses(self, columns: dict[str, Column]) -> None:
+        crossable = [kind.kind for kind in kinds_in("columns").values() if kind.crossable]
         for col in self.crosses:
             for key in col.keys:
-                if key not in seen:
+                if key not in columns:
                     raise SpecError(
-                        f"cross '{col.name}': key '{key}' is not a column of the spec (known: {sorted(seen)})"
+                        f"cross '{col.name}': key '{key}' is not a column of the spec (known: {sorted(columns)})"
                     )
-                if seen[key] not in ("categorical", "bucketized"):
+                if not columns[key].crossable:
                     raise SpecError(
-                        f"cross '{col.name}': key '{key}' is {seen[key]}; only categorical or bucketized columns "
-                        f"can be crossed"
+                        f"cross '{col.name}': key '{key}' is {columns[key].kind}; only {' or '.join(crossable)} "
+                        f"columns can be crossed"
                     )
-        reserved = {self.label.column, self.id_column} - {None}
-        for col in self.input_columns:
-            if col.name in reserved:
-                raise SpecError(f"column '{col.name}' is the label or id column and cannot also be a feature")
-        self._validate_derived(seen, reserved)
-        for seq in self.sequences:
-            bad = set(seq.source_columns) & reserved
-            if bad:
-                raise SpecError(f"sequence '{seq.name}': reads the label or id column {sorted(bad)}")
-        if not self.columns:
-            raise SpecError("the spec has no feature columns")
 
-    def _validate_derived(self, kinds: dict[str, str], reserved: set) -> None:
+    def _validate_derived(self, columns: dict[str, Column], reserved: set) -> None:
         names: set[str] = set()
         for derived in self.derived:
             if derived.name in names or derived.name in reserved:
@@ -151,25 +163,31 @@ class FeatureSpec:
                     f"would see the outcome"
                 )
             names.add(derived.name)
-            kind = kinds.get(derived.name)
-            if kind is not None and (kind == "categorical") == derived.numeric:
-                expected = "numeric or bucketized" if derived.numeric else "categorical"
+            column = columns.get(derived.name)
+            if column is not None and (column.raw_dtype == "string") == derived.numeric:
+                fitting = [k.kind for k in kinds_in("columns").values() if (k.raw_dtype == "string") != derived.numeric]
+                expected = " or ".join(fitting)
                 raise SpecError(
-                    f"column '{derived.name}' is {kind} but its derived values ({derived.kind}) make it {expected}"
+                    f"column '{derived.name}' is {column.kind} but its derived values ({derived.kind}) make it "
+                    f"{expected}"
                 )
 
     # --- views ------------------------------------------------------------------------
     @property
     def input_columns(self) -> tuple[Column, ...]:
-        """Columns read from the data (everything but crosses)."""
-        return tuple(c for c in self.columns if not isinstance(c, CrossedColumn))
+        """Columns read from the data (everything but crosses): the model's raw inputs."""
+        return tuple(c for c in self.columns if c.reads_data)
+
+    def in_section(self, section: str) -> tuple[Column, ...]:
+        """The columns a spec file declares in `section` (one of `feature_columns.kinds.SECTIONS`)."""
+        return tuple(c for c in self.columns if c.section == section)
 
     @property
-    def sequences(self) -> tuple[SequenceColumn, ...]:
-        return tuple(c for c in self.columns if isinstance(c, SequenceColumn))
+    def sequences(self) -> tuple[Column, ...]:
+        return self.in_section("sequences")
 
     @property
-    def log_sequences(self) -> tuple[SequenceColumn, ...]:
+    def log_sequences(self) -> tuple[Column, ...]:
         """The sequences binned from the transaction log (their columns are computed, not read)."""
         return tuple(seq for seq in self.sequences if seq.bin_days is not None)
 
@@ -177,11 +195,11 @@ class FeatureSpec:
         """This spec without its sequences (a run that does not use them does not compute them)."""
         if not self.sequences:
             return self
-        return dataclasses.replace(self, columns=tuple(c for c in self.columns if not isinstance(c, SequenceColumn)))
+        return dataclasses.replace(self, columns=tuple(c for c in self.columns if c.section != "sequences"))
 
     @property
-    def crosses(self) -> tuple[CrossedColumn, ...]:
-        return tuple(c for c in self.columns if isinstance(c, CrossedColumn))
+    def crosses(self) -> tuple[Column, ...]:
+        return self.in_section("crosses")
 
     @property
     def raw_feature_names(self) -> tuple[str, ...]:
@@ -216,35 +234,22 @@ class FeatureSpec:
         `sequences` (one of SEQUENCE_USES) says what the deep branch sees of the spec's sequence
         columns: `aggregates` leaves them out; `both` adds them; `sequence` adds them and takes out
         of the deep branch what summarises the same data (the transaction aggregates of a log
-        sequence, the source columns of a column sequence), keeping their wide part; `auto` is
-        `both` when the spec declares sequences and the model has a deep branch, else `aggregates`.
+        sequence, the source columns of a column sequence), keeping their wide part.
         """
-        if model_type not in MODEL_TYPES:
-            raise SpecError(f"model_type={model_type!r} is not one of {list(MODEL_TYPES)}")
-        if sequences not in SEQUENCE_USES:
-            raise SpecError(f"sequences={sequences!r} is not one of {list(SEQUENCE_USES)}")
-        if sequences == "auto":
-            sequences = "both" if self.sequences and model_type != "wide" else "aggregates"
-        if sequences != "aggregates" and not self.sequences:
-            raise SpecError(
-                f"the spec '{self.name}' declares no sequences (a `sequences:` block), so there is none to use"
-            )
-        if sequences != "aggregates" and model_type == "wide":
-            raise SpecError("sequences feed the deep branch's tower; a wide-only model has none")
+        self._check_routing(model_type, sequences)
         protected = set() if include_protected else {c.name for c in self.protected_columns}
         columns = [
             c
             for c in self.columns
-            if (use_crosses or not isinstance(c, CrossedColumn))
-            and (sequences != "aggregates" or not isinstance(c, SequenceColumn))
+            if (use_crosses or c.section != "crosses")
+            and (sequences != "aggregates" or c.section != "sequences")
             and c.name not in protected
             and not set(c.source_columns) & protected
         ]
         if sequences == "sequence":
             columns = _without_deep_summaries(columns, self)
         if model_type != "wide_deep":
-            route = "wide" if model_type == "wide" else "deep"
-            columns = [c if isinstance(c, SequenceColumn) else dataclasses.replace(c, route=route) for c in columns]
+            columns = [c.routed("wide" if model_type == "wide" else "deep") for c in columns]
         return ModelSpec(
             label=self.label,
             columns=tuple(columns),
@@ -255,6 +260,18 @@ class FeatureSpec:
             gbdt=gbdt and model_type != "deep",
         )
 
+    def _check_routing(self, model_type: str, sequences: str) -> None:
+        if model_type not in MODEL_TYPES:
+            raise SpecError(f"model_type={model_type!r} is not one of {list(MODEL_TYPES)}")
+        if sequences not in SEQUENCE_USES:
+            raise SpecError(f"sequences={sequences!r} is not one of {list(SEQUENCE_USES)}")
+        if sequences != "aggregates" and not self.sequences:
+            raise SpecError(
+                f"the spec '{self.name}' declares no sequences (a `sequences:` block), so there is none to use"
+            )
+        if sequences != "aggregates" and model_type == "wide":
+            raise SpecError("sequences feed the deep branch's tower; a wide-only model has none")
+
     # --- YAML -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "label": _label_to_dict(self.label)}
@@ -264,11 +281,10 @@ class FeatureSpec:
             out["transactions"] = dataclasses.asdict(self.transactions)
         if self.derived:
             out["derived"] = [d.to_dict() for d in self.derived]
-        out["columns"] = [_column_to_dict(c) for c in self.input_columns if not isinstance(c, SequenceColumn)]
-        if self.sequences:
-            out["sequences"] = [s.to_dict() for s in self.sequences]
-        if self.crosses:
-            out["crosses"] = [_column_to_dict(c) for c in self.crosses]
+        for section in YAML_SECTIONS:
+            columns = self.in_section(section)
+            if columns or section == "columns":
+                out[section] = [c.to_dict() for c in columns]
         if getattr(self, "gbdt", False):
             out["gbdt"] = True
         return out
@@ -302,23 +318,9 @@ class FeatureSpec:
         if not data.get("columns"):
             raise SpecError(f"{source}: missing or empty 'columns' list")
         label = _parse_label(data["label"], source)
-        columns = [_parse_column(entry, i, source, crossed=False) for i, entry in enumerate(data["columns"])]
-        columns += [_parse_column(entry, i, source, crossed=True) for i, entry in enumerate(data.get("crosses") or [])]
-        transactions = None
-        if data.get("transactions"):
-            fields = {f.name for f in dataclasses.fields(TransactionSpec)}
-            extra = set(data["transactions"]) - fields
-            if extra or "path" not in data["transactions"]:
-                raise SpecError(
-                    f"{source}: transactions needs 'path' and accepts {sorted(fields)}; "
-                    f"got {sorted(data['transactions'])}"
-                )
-            transactions = TransactionSpec(**data["transactions"])
-        sequences = data.get("sequences") or []
-        if not isinstance(sequences, list):
-            raise SpecError(f"{source}: 'sequences' must be a list of sequences, got {sequences!r}")
-        window = transactions.window_days if transactions is not None else None
-        columns += [parse_sequence(entry, i, source, window) for i, entry in enumerate(sequences)]
+        transactions = _parse_transactions(data.get("transactions"), source)
+        context = {"window_days": transactions.window_days if transactions is not None else None}
+        columns = [column for section in SECTIONS for column in _parse_section(data, section, source, context)]
         if not isinstance(data.get("gbdt", False), bool):
             raise SpecError(f"{source}: 'gbdt' must be true or false, got {data['gbdt']!r}")
         extra = {"gbdt": data.get("gbdt", False)} if routed else {}
@@ -419,60 +421,41 @@ def as_tuple(value) -> tuple:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
-def _column_to_dict(col: Column) -> dict[str, Any]:
-    defaults = {f.name: f.default for f in dataclasses.fields(col)}
-    out: dict[str, Any] = {}
-    if isinstance(col, CrossedColumn):
-        out["keys"] = list(col.keys)
-    else:
-        out["name"] = col.name
-        out["type"] = col.kind
-    for field in dataclasses.fields(col):
-        if field.name in ("name", "keys"):
-            continue
-        value = getattr(col, field.name)
-        if value != defaults[field.name]:
-            out[field.name] = list(value) if isinstance(value, tuple) else value
-    return out
+def _parse_transactions(data, source: str) -> TransactionSpec | None:
+    if not data:
+        return None
+    fields = {f.name for f in dataclasses.fields(TransactionSpec)}
+    if not isinstance(data, dict) or set(data) - fields or "path" not in data:
+        raise SpecError(
+            f"{source}: transactions needs 'path' and accepts {sorted(fields)}; got "
+            f"{sorted(data) if isinstance(data, dict) else data!r}"
+        )
+    return TransactionSpec(**data)
 
 
-def _parse_column(entry, index: int, source: str, crossed: bool) -> Column:
-    where = f"{source}: {'crosses' if crossed else 'columns'}[{index}]"
-    if not isinstance(entry, dict):
-        raise SpecError(f"{where}: expected a mapping, got {entry!r}")
-    entry = dict(entry)
-    kind = "crossed" if crossed else entry.pop("type", None)
-    if crossed:
-        entry.pop("type", None)
-    if kind not in COLUMN_TYPES or (kind == "crossed" and not crossed):
-        raise SpecError(
-            f"{where} ('{entry.get('name', '?')}'): type={kind!r}; expected one of categorical, numeric, bucketized "
-            f"(crosses go under 'crosses')"
-        )
-    cls = COLUMN_TYPES[kind]
-    allowed = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(entry) - allowed
-    if unknown:
-        raise SpecError(
-            f"{where} ('{entry.get('name', entry.get('keys'))}'): unknown field(s) {sorted(unknown)} for a {kind} "
-            f"column; allowed: {sorted(allowed)}"
-        )
-    if not crossed and not entry.get("name"):
-        raise SpecError(f"{where}: missing 'name'")
-    if crossed and not entry.get("keys"):
-        raise SpecError(f"{where}: a cross needs 'keys', e.g. keys: [city, industry]")
-    for field in dataclasses.fields(cls):
-        if isinstance(field.default, bool) and field.name in entry and not isinstance(entry[field.name], bool):
-            raise SpecError(f"{where}: '{field.name}' must be true or false, got {entry[field.name]!r}")
-    for field in ("vocabulary", "boundaries", "keys"):
-        if field in entry and entry[field] is not None:
-            if not isinstance(entry[field], (list, tuple)):
-                raise SpecError(f"{where}: '{field}' must be a list, got {entry[field]!r}")
-            entry[field] = tuple(entry[field])
-    try:
-        return cls(**entry)
-    except TypeError as err:
-        raise SpecError(f"{where}: {err}") from None
+def _parse_section(data: dict[str, Any], section: str, source: str, context: dict[str, Any]) -> list[Column]:
+    """The columns of one section of a spec (`columns`, `crosses`, `sequences`), each parsed by its kind."""
+    entries = data.get(section) or []
+    if not isinstance(entries, list):
+        raise SpecError(f"{source}: '{section}' must be a list, got {entries!r}")
+    kinds = kinds_in(section)
+    columns = []
+    for index, entry in enumerate(entries):
+        where = f"{source}: {section}[{index}]"
+        if not isinstance(entry, dict):
+            raise SpecError(f"{where}: expected a mapping, got {entry!r}")
+        if section == "columns":
+            kind = kinds.get(entry.get("type"))
+            if kind is None:
+                raise SpecError(
+                    f"{where} ('{entry.get('name', '?')}'): type={entry.get('type')!r}; expected one of "
+                    f"{', '.join(kinds)} (crosses go under 'crosses', sequences under 'sequences')"
+                )
+            entry = {k: v for k, v in entry.items() if k != "type"}
+        else:
+            (kind,) = kinds.values()
+        columns.append(kind.from_dict(entry, where, context))
+    return columns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -497,10 +480,10 @@ def _without_deep_summaries(columns: list, spec: FeatureSpec) -> list:
         summaries |= set(TRANSACTION_FEATURES) if seq.bin_days is not None else set(seq.source_columns)
     out = []
     for col in columns:
-        if isinstance(col, SequenceColumn) or col.name not in summaries or col.route == "wide":
+        if col.section == "sequences" or col.name not in summaries or col.route == "wide":
             out.append(col)
         elif col.route == "both":
-            out.append(dataclasses.replace(col, route="wide"))
+            out.append(col.routed("wide"))
     return out
 
 

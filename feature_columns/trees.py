@@ -66,6 +66,7 @@ class Tree:
 class Trees:
     """A fitted GBDT: the model inputs its features read, and its trees. Raw score = Σ leaf values."""
 
+    json_key = "trees"
     columns: tuple[str, ...]
     categorical: tuple[bool, ...]
     trees: tuple[Tree, ...]

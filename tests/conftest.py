@@ -117,7 +117,7 @@ def toy_estimator(
     from feature_columns.inputs import prepare_frame
     from wide_deep.core.config import ModelConfig, TrainConfig
     from wide_deep.core.trainer import Estimator
-    from wide_deep.run.model_dir import ModelDir
+    from wide_deep.record.model_dir import ModelDir
 
     model = model or {}
     spec = toy_spec.for_model(model_type, use_crosses=True, sequences=model.get("sequences", "aggregates"))
@@ -149,7 +149,7 @@ def sme_config(small_sme, model_dir, accurate: bool = True, **changes):
     import dataclasses
 
     from wide_deep.core.config import ModelConfig, TrainConfig
-    from wide_deep.run.config import RunConfig
+    from wide_deep.record.config import RunConfig
 
     config = RunConfig(
         dataset="sme",

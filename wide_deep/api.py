@@ -20,8 +20,8 @@ from feature_columns.errors import UserError
 from feature_columns.spec import FeatureSpec
 from wide_deep.core.config import ModelConfig, TrainConfig
 from wide_deep.core.startup import quiet_tensorflow_import
-from wide_deep.run.config import PRESETS, RunConfig, with_preset
-from wide_deep.run.model_dir import ModelDir
+from wide_deep.record.config import PRESETS, RunConfig, with_preset
+from wide_deep.record.model_dir import ModelDir
 from wide_deep.run.pipeline import GivenData, run_training
 
 quiet_tensorflow_import()  # a notebook's first TensorFlow import without the CUDA notices

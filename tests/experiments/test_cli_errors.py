@@ -20,7 +20,7 @@ import pytest
 from experiments.cli import run_reporting_user_errors
 from tests.conftest import GERMAN, PROJECT_ROOT, quiet
 from wide_deep.core.config import TrainConfig
-from wide_deep.run.config import RunConfig
+from wide_deep.record.config import RunConfig
 
 FLAG_MISTAKES = [
     ("experiments.train", "--learning_rate=inf", "--learning_rate must be a finite number above 0"),
@@ -121,7 +121,7 @@ def test_a_diverging_run_is_one_line(capsys, tmp_path):
 
 
 def test_scoring_and_monitoring_mistakes(capsys, german_run, tmp_path):
-    from wide_deep.evidence.monitoring import monitor
+    from wide_deep.serving.monitoring import monitor
     from wide_deep.serving.scoring import score_file
 
     good = write_csv(tmp_path / "good.csv", open(GERMAN).read())
@@ -173,9 +173,9 @@ def test_scoring_and_monitoring_mistakes(capsys, german_run, tmp_path):
 
 def test_monitor_refuses_a_baseline_of_another_model(capsys, german_run, tmp_path):
     """A run continued without the evidence exports a new model; its old baseline must not be used with it."""
-    from wide_deep.evidence.monitoring import monitor
     from wide_deep.evidence.report import render_report
     from wide_deep.run.pipeline import run_training
+    from wide_deep.serving.monitoring import monitor
 
     shutil.copytree(german_run, tmp_path / "run")
     assert monitor(tmp_path / "run", GERMAN)["rows"] == 1000
@@ -212,7 +212,7 @@ def in_small_filesystem(size: str, read_only: bool, script: str, keep: str, out)
 
 def test_a_full_disk_is_one_line_and_the_run_resumes_from_what_was_kept(tmp_path):
     """German credit into a 1.3 MB file system: the third epoch checkpoint does not fit."""
-    from wide_deep.run.model_dir import ModelDir
+    from wide_deep.record.model_dir import ModelDir
     from wide_deep.run.pipeline import run_training
 
     args = "--preset=paper --dataset=german --epochs=6 --early_stopping_patience=0 --learning_rate=1e-3 --noevidence"
@@ -263,13 +263,13 @@ def test_a_read_only_model_dir_is_one_line(tmp_path):
 
 
 def test_an_export_that_does_not_fit_leaves_no_staging_folder(german_run, tmp_path):
-    from wide_deep.run.model_dir import ModelDir
+    from wide_deep.record.model_dir import ModelDir
 
     script = (
         f'mkdir "$FS/run" && cd "{german_run}" && cp -a config.json spec.yaml preprocessing.json best "$FS/run" && '
         f'cd "{PROJECT_ROOT}" && head -c 1200k /dev/zero > "$FS/filler" && '
         f'{sys.executable} -c "import sys; from experiments.cli import run_reporting_user_errors; '
-        f"from wide_deep.run.model_dir import ModelDir; from wide_deep.serving.export import export_saved_model; "
+        f"from wide_deep.record.model_dir import ModelDir; from wide_deep.serving.export import export_saved_model; "
         f"e = ModelDir(sys.argv[1]).load_estimator(log=lambda *_: None); "
         f"run_reporting_user_errors(lambda: export_saved_model(e.serving_model(), e.spec, e.state, "
         f'ModelDir(sys.argv[1]).export_root, 0.5))" "$FS/run"'

@@ -28,7 +28,7 @@ def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
     and its resume are real CLI processes."""
     from tests.conftest import quiet
     from wide_deep.core.config import ModelConfig, TrainConfig
-    from wide_deep.run.config import RunConfig
+    from wide_deep.record.config import RunConfig
     from wide_deep.run.pipeline import run_training
 
     run_training(

@@ -86,7 +86,7 @@ def test_two_workers_train_in_lockstep(cluster_run, tmp_path):
 
     from tests.conftest import quiet
     from wide_deep.core.config import TrainConfig
-    from wide_deep.run.config import RunConfig
+    from wide_deep.record.config import RunConfig
     from wide_deep.run.pipeline import run_training
 
     single = RunConfig(

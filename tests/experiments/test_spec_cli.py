@@ -7,7 +7,7 @@ GERMAN = PROJECT_ROOT / "data/german/germancredit.csv"
 
 def test_make_spec_then_train(tmp_path):
     from wide_deep.core.config import TrainConfig
-    from wide_deep.run.config import RunConfig
+    from wide_deep.record.config import RunConfig
     from wide_deep.run.pipeline import run_training
 
     output = tmp_path / "german.yaml"

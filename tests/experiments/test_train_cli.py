@@ -80,7 +80,7 @@ def test_report_writes_a_self_contained_page(cli_run):
 
 
 def test_monitor_fails_on_act_only_for_a_shifted_population(cli_run, small_sme, tmp_path):
-    from tests.wide_deep.evidence.test_monitoring import shifted_population
+    from tests.wide_deep.serving.test_monitoring import shifted_population
 
     model_dir, _ = cli_run
     shifted = shifted_population(model_dir, small_sme, tmp_path)

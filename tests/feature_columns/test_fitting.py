@@ -6,19 +6,12 @@ import numpy as np
 import pytest
 
 from feature_columns import DataError, FeatureSpec
-from feature_columns.fitting import (
-    Buckets,
-    HashBuckets,
-    NumericStats,
-    Vocabulary,
-    bucket_indices,
-    entry_from_json,
-    fit_state,
-    load_state,
-    quality_report,
-    save_state,
-)
+from feature_columns.fitting import fit_state, load_state, quality_report, save_state
 from feature_columns.inputs import prepare_frame
+from feature_columns.kinds import entry_from_json
+from feature_columns.kinds.base import HashBuckets, Vocabulary
+from feature_columns.kinds.bucketized import Buckets, bucket_indices
+from feature_columns.kinds.numeric import NumericStats
 
 
 def test_out_of_vocabulary_counts_say_why(toy_spec, toy_frame):

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from feature_columns import DataError, categorical_column_with_vocabulary_list, numeric_column
-from feature_columns.inputs import canonical_categories, canonical_category, prepare_frame, raw_dtype, to_tensors
+from feature_columns.inputs import prepare_frame, to_tensors
+from feature_columns.values import canonical_categories, canonical_category
 
 
 def test_canonical_category_unifies_numbers_and_missing():
@@ -39,8 +40,8 @@ def test_prepare_frame_gives_strings_and_float32(toy_spec, toy_frame):
 
 
 def test_the_dtype_rule():
-    assert raw_dtype(categorical_column_with_vocabulary_list("c", ["a"])) == "string"
-    assert raw_dtype(numeric_column("x")) == "float32"
+    assert categorical_column_with_vocabulary_list("c", ["a"]).raw_dtype == "string"
+    assert numeric_column("x").raw_dtype == "float32"
 
 
 def test_text_in_numeric_column_names_column_and_row(toy_spec, toy_frame):

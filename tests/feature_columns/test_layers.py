@@ -1,9 +1,11 @@
 import numpy as np
 import tensorflow as tf
 
-from feature_columns.fitting import NumericStats, bucket_indices, cross_values, fit_state
+from feature_columns.fitting import fit_state
 from feature_columns.inputs import prepare_frame
-from feature_columns.layers import build_preprocessor
+from feature_columns.kinds.bucketized import bucket_indices
+from feature_columns.kinds.numeric import NumericStats
+from feature_columns.preprocessor import build_preprocessor
 
 
 def _run(preprocessor, arrays):
@@ -30,7 +32,7 @@ def test_preprocessor_matches_numpy_reference(toy_spec, toy_frame):
     cross_vocab = list(state["city_x_age"].values)
     expected = [
         cross_vocab.index(v) + 1 if v in cross_vocab else 0
-        for v in cross_values(arrays, toy_spec.column("city_x_age"), state)
+        for v in toy_spec.column("city_x_age").joined(arrays, state, toy_spec)
     ]
     np.testing.assert_array_equal(ids[:, 4], expected)
     # age is routed to both branches: embedded in the deep branch
@@ -77,11 +79,11 @@ def test_numeric_block_equals_one_encoder_per_column():
         stats = NumericStats(
             float(np.median(train)), float(train.mean()), float(train.std()), 0.1 if j % 2 == 0 else 0.0, edges
         )
-        encoders.append(NumericEncoder(encoding, stats))
+        encoders.append(NumericEncoder(encoding, stats.to_json()))
     columns = [rng.lognormal(2, 1.5, 3000).astype("float32") for _ in encoders]
     for values in columns:
         values[::7] = np.nan
-    columns[0][:3] = [-5.0, 1e9, encoders[0].stats.edges[3]]
+    columns[0][:3] = [-5.0, 1e9, encoders[0].stats["edges"][3]]
     expected = tf.concat([e(tf.constant(v)) for e, v in zip(encoders, columns)], axis=1).numpy()
     got = NumericBlock([(e.encoding, e.stats) for e in encoders])([tf.constant(v) for v in columns]).numpy()
     assert got.shape == expected.shape == (3000, 6)

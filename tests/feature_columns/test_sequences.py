@@ -6,7 +6,7 @@ import pytest
 
 from feature_columns import SpecError
 from feature_columns.inputs import prepare_frame
-from feature_columns.sequences import SequenceColumn, log_column_name
+from feature_columns.kinds.sequence import SequenceColumn, log_column_name
 from feature_columns.spec import TRANSACTION_FEATURES, FeatureSpec
 
 TRANSACTIONS = {"path": "tx", "id_column": "id", "as_of_column": "as_of", "window_days": 28}
@@ -113,8 +113,17 @@ def test_routing_options():
     with pytest.raises(SpecError, match="wide-only"):
         spec.for_model("wide", True, sequences="both")
     assert spec.without_sequences().sequences == ()
-    # auto: the declared sequences wherever there is a deep branch
-    assert [c.name for c in spec.for_model("wide_deep", True, sequences="auto").sequences] == ["weekly"]
-    assert [c.name for c in spec.for_model("deep", True, sequences="auto").sequences] == ["weekly"]
-    assert not spec.for_model("wide", True, sequences="auto").sequences
-    assert not spec_with([]).for_model("wide_deep", True, sequences="auto").sequences
+    # auto, resolved by the model's config: the declared sequences wherever there is a deep branch (not in an
+    # ensemble, which merges MLP members only)
+    from wide_deep.core.config import ModelConfig
+
+    for model_type, declared, members, use in [
+        ("wide_deep", True, 1, "both"),
+        ("deep", True, 1, "both"),
+        ("wide", True, 1, "aggregates"),
+        ("wide_deep", False, 1, "aggregates"),
+        ("wide_deep", True, 3, "aggregates"),
+    ]:
+        config = ModelConfig(model_type=model_type, ensemble_seeds=members)
+        assert config.sequences_for(declared) == use
+    assert ModelConfig(sequences="sequence").sequences_for(True) == "sequence"

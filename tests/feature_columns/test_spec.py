@@ -13,7 +13,7 @@ from feature_columns import (
     indicator_column,
     numeric_column,
 )
-from feature_columns.columns import CrossedColumn
+from feature_columns.kinds.crossed import CrossedColumn
 from feature_columns.spec import LabelSpec
 from tests.conftest import SPECS
 

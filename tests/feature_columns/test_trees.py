@@ -8,12 +8,13 @@ import pytest
 import tensorflow as tf
 
 from feature_columns import tree_layers
-from feature_columns.fitting import GBDT, entry_from_json
+from feature_columns.fitting import GBDT
+from feature_columns.kinds import entry_from_json
 from feature_columns.tree_layers import TreeLeaves
 from feature_columns.trees import Trees
 from tests.conftest import quiet
 from wide_deep.core.gbdt import TreeMatrix, tune
-from wide_deep.run.config import RunConfig
+from wide_deep.record.config import RunConfig
 from wide_deep.run.pipeline import prepare_data
 
 

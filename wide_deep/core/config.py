@@ -30,10 +30,13 @@ class ModelConfig:
     sequence_units: int = 16  # the tower's width: a handful of channels per step needs few units
     fusion: str = "sum"  # "sum" (the paper), "gate" or "attention": per-applicant weights of the two branches
 
-    @property
-    def sequence_use(self) -> str:
-        """`sequences` as routing takes it: an ensemble (it merges MLP members only) leaves auto's sequences out."""
-        return "aggregates" if self.sequences == "auto" and self.ensemble_seeds > 1 else self.sequences
+    def sequences_for(self, declared: bool) -> str:
+        """`sequences` as routing takes it (`FeatureSpec.for_model`), for a spec that `declared` sequences or not:
+        `auto` is `both` when it did and the model has a deep branch, unless it is an ensemble (which merges MLP
+        members only); otherwise `aggregates`. The one place `auto` is resolved."""
+        if self.sequences != "auto":
+            return self.sequences
+        return "both" if declared and self.model_type != "wide" and self.ensemble_seeds == 1 else "aggregates"
 
     def __post_init__(self):
         from feature_columns.errors import UserError

@@ -20,7 +20,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from feature_columns.layers import EncodedLayout, safe_name
+from feature_columns.names import safe_name
+from feature_columns.preprocessor import EncodedLayout
 
 
 def _first_layer_rows(layout: EncodedLayout, member: int, members: int) -> np.ndarray:

@@ -19,8 +19,7 @@ import numpy as np
 
 from feature_columns.fitting import GBDT, FittedState
 from feature_columns.inputs import to_tensors
-from feature_columns.layers import tree_input_model
-from feature_columns.sequences import SequenceColumn
+from feature_columns.preprocessor import tree_input_model
 from feature_columns.spec import ModelSpec
 from feature_columns.trees import Trees
 from wide_deep.core.tensors import chunks
@@ -96,7 +95,7 @@ class TreeMatrix:
     """Raw prepared arrays → the GBDT's float64 input matrix (the same layers the model's trees read)."""
 
     def __init__(self, spec: ModelSpec, state: FittedState, batch_size: int = 65536):
-        self.columns = [c.name for c in spec.input_columns if not isinstance(c, SequenceColumn)]  # scalars only
+        self.columns = [c.name for c in spec.input_columns if c.is_scalar]  # a GBDT reads scalar columns only
         self.model, categorical = tree_input_model(spec, state, self.columns)
         self.categorical = [j for j, c in enumerate(categorical) if c]
         self.batch_size = batch_size

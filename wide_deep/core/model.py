@@ -18,7 +18,9 @@ import math
 import keras
 import tensorflow as tf
 
-from feature_columns.layers import UNSEEN_OUTPUT, EncodedLayout, safe_name
+from feature_columns.layers import UNSEEN_OUTPUT
+from feature_columns.names import safe_name
+from feature_columns.preprocessor import EncodedLayout
 from wide_deep.core.config import ModelConfig
 
 
@@ -350,3 +352,10 @@ def build_serving_model(preprocessor: keras.Model, core: keras.Model, inputs: di
     probability = keras.layers.Activation("sigmoid", name="probability")(core(encoded))
     outputs = {"probability": probability} if unseen is None else {"probability": probability, UNSEEN_OUTPUT: unseen}
     return keras.Model(inputs, outputs, name="wide_deep_serving")
+
+
+def register_keras_layers() -> None:
+    """Register every custom Keras layer of this project, so that `keras.models.load_model` can read a `.keras`
+    file of a model (importing this module registered the core's layers; these are the preprocessing's)."""
+    import feature_columns.layers
+    import feature_columns.tree_layers  # noqa: F401

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from feature_columns.fitting import FittedState
 from feature_columns.inputs import to_tensors
-from feature_columns.layers import build_preprocessor
+from feature_columns.preprocessor import build_preprocessor
 from feature_columns.spec import ModelSpec
 
 

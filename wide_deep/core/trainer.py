@@ -11,7 +11,7 @@ streamed input (`wide_deep.data.shards.TrainStream`, for data larger than memory
 instead runs over a tf.data pipeline that reads, preprocesses and shuffles the files (one
 `tf.function` call per epoch on one worker, one per step across workers).
 
-The trainer writes where `TrainingFiles` says; `wide_deep.run.model_dir` decides those paths.
+The trainer writes where `TrainingFiles` says; `wide_deep.record.model_dir` decides those paths.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from feature_columns.errors import UserError
+from feature_columns.errors import UserError, first_line
 from feature_columns.fitting import FittedState
-from feature_columns.layers import EncodedLayout, build_preprocessor, raw_inputs
+from feature_columns.preprocessor import EncodedLayout, build_preprocessor, raw_inputs
 from feature_columns.spec import ModelSpec
 from wide_deep.core import tensors
 from wide_deep.core.callbacks import EarlyStopping, HistoryLog, SummaryLog
@@ -289,7 +289,7 @@ class Estimator:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
                 return path
             except (tf.errors.OpError, ValueError, IndexError, AssertionError) as err:
-                self.log(f"checkpoint {path} is unreadable ({_first_line(err)}); trying the one before it")
+                self.log(f"checkpoint {path} is unreadable ({first_line(err)}); trying the one before it")
         return None
 
     def _checkpoints_newest_first(self) -> list[str]:
@@ -470,7 +470,7 @@ class Estimator:
             self.best_checkpoint.restore(path).assert_existing_objects_matched()
         except (tf.errors.OpError, ValueError, IndexError, AssertionError) as err:
             raise UserError(
-                f"the best weights {path} are unreadable ({_first_line(err)}); this run's chosen model "
+                f"the best weights {path} are unreadable ({first_line(err)}); this run's chosen model "
                 f"is lost: train again in a new --model_dir"
             ) from None
 
@@ -498,10 +498,6 @@ class Estimator:
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite: the settings (usually the learning rate) are the mistake."""
-
-
-def _first_line(error: Exception) -> str:
-    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)[:200]
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -28,7 +28,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from feature_columns.layers import EncodedLayout
+from feature_columns.preprocessor import EncodedLayout
 from wide_deep.core.tensors import EncodedSplit
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)

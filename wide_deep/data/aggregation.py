@@ -14,6 +14,7 @@ other log from DuckDB's window sort, with the same results (tested).
 Each transaction counts if it falls in (as_of - window_days, as_of]; transactions outside
 the window or for unknown ids are counted and reported, never silently dropped.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,17 +25,16 @@ import numpy as np
 import pandas as pd
 
 from feature_columns.errors import DataError, data_row
-from feature_columns.spec import TRANSACTION_FEATURES as FEATURES
 from feature_columns.spec import TransactionSpec
 from wide_deep.data.sources import duckdb_scan
-
 
 DAY_US = 86_400_000_000
 SCAN_VECTORS = 256  # DuckDB vectors (2,048 rows each) per chunk of the ordered pass: about 0.5M rows
 
 
-def _ordered_day_stats(con, src: str, spec: TransactionSpec, apps: pd.DataFrame,
-                       window_us: int) -> tuple[pd.DataFrame, int, int] | None:
+def _ordered_day_stats(
+    con, src: str, spec: TransactionSpec, apps: pd.DataFrame, window_us: int
+) -> tuple[pd.DataFrame, int, int] | None:
     """Active days and the longest gap between consecutive transactions per id, and the counts of
     rows with unknown ids and outside the window, in one streamed pass.
 
@@ -51,7 +51,9 @@ def _ordered_day_stats(con, src: str, spec: TransactionSpec, apps: pd.DataFrame,
     active_days = np.zeros(len(app_ids), dtype=np.int64)
     max_gap = np.full(len(app_ids), np.nan)
     con.execute("SET preserve_insertion_order=true")
-    result = con.execute(f'SELECT "{spec.id_column}", epoch_us(CAST("{spec.timestamp_column}" AS TIMESTAMP)) FROM {src}')
+    result = con.execute(
+        f'SELECT "{spec.id_column}", epoch_us(CAST("{spec.timestamp_column}" AS TIMESTAMP)) FROM {src}'
+    )
     carry_pos, carry_d = np.empty(0, dtype=np.int64), np.empty(0)
     unknown = outside = 0
     try:
@@ -104,26 +106,44 @@ class AggregationReport:
     enterprises_without_transactions: int
 
     def summary(self) -> str:
-        return (f"aggregated {self.rows_in_window:,} transactions ({self.rows_outside_window:,} outside the window and "
-                f"{self.rows_unknown_id:,} with unknown ids excluded; {self.enterprises_without_transactions:,} "
-                f"enterprises without any)")
+        return (
+            f"aggregated {self.rows_in_window:,} transactions ({self.rows_outside_window:,} outside the window and "
+            f"{self.rows_unknown_id:,} with unknown ids excluded; {self.enterprises_without_transactions:,} "
+            f"enterprises without any)"
+        )
 
 
 def _source_sql(source) -> str:
     return duckdb_scan(source, "transactions") if isinstance(source, (str, Path)) else "tx_frame"
 
 
-def transaction_source(source, applications: pd.DataFrame, spec: TransactionSpec, id_column: str,
-                       memory_limit: str = "2GB", threads: int = 2) -> tuple[duckdb.DuckDBPyConnection, str, pd.DataFrame]:
+def transaction_source(
+    source,
+    applications: pd.DataFrame,
+    spec: TransactionSpec,
+    id_column: str,
+    memory_limit: str = "2GB",
+    threads: int = 2,
+) -> tuple[duckdb.DuckDBPyConnection, str, pd.DataFrame]:
     """(a DuckDB connection with the applications registered as `apps`, the log's SQL source, `apps`: row,
     id, as_of), checked: the as-of dates parse, the log can be read and has the spec's columns."""
     if spec.as_of_column not in applications.columns:
-        raise DataError(f"applications: the as-of column '{spec.as_of_column}' (transactions.as_of_column in the spec) is missing")
-    apps = pd.DataFrame({"row": np.arange(len(applications), dtype=np.int64), "id": applications[id_column].to_numpy(),
-                         "as_of": pd.to_datetime(applications[spec.as_of_column], errors="coerce")})
+        raise DataError(
+            f"applications: the as-of column '{spec.as_of_column}' (transactions.as_of_column in the spec) is missing"
+        )
+    apps = pd.DataFrame(
+        {
+            "row": np.arange(len(applications), dtype=np.int64),
+            "id": applications[id_column].to_numpy(),
+            "as_of": pd.to_datetime(applications[spec.as_of_column], errors="coerce"),
+        }
+    )
     if apps["as_of"].isna().any():
         row = int(apps["as_of"].isna().to_numpy().nonzero()[0][0])
-        raise DataError(f"applications: '{spec.as_of_column}' {data_row(row)} is not a date: {applications[spec.as_of_column].iloc[row]!r}")
+        raise DataError(
+            f"applications: '{spec.as_of_column}' {data_row(row)} is not a date: "
+            f"{applications[spec.as_of_column].iloc[row]!r}"
+        )
     con = duckdb.connect()
     con.execute(f"SET memory_limit='{memory_limit}'; SET threads={int(threads)}; SET preserve_insertion_order=false")
     con.register("apps", apps)
@@ -134,17 +154,30 @@ def transaction_source(source, applications: pd.DataFrame, spec: TransactionSpec
         columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     except duckdb.Error as err:
         con.close()
-        raise DataError(f"transactions: cannot read {source if isinstance(source, (str, Path)) else 'frame'}: {err}") from None
-    needed = [spec.id_column, spec.timestamp_column, spec.amount_column] + ([spec.direction_column] if spec.direction_column else [])
+        raise DataError(
+            f"transactions: cannot read {source if isinstance(source, (str, Path)) else 'frame'}: {err}"
+        ) from None
+    needed = [spec.id_column, spec.timestamp_column, spec.amount_column] + (
+        [spec.direction_column] if spec.direction_column else []
+    )
     missing = [c for c in needed if c not in columns]
     if missing:
         con.close()
-        raise DataError(f"transactions: column(s) {missing} are missing (found {sorted(columns)}); see the spec's transactions block")
+        raise DataError(
+            f"transactions: column(s) {missing} are missing (found {sorted(columns)}); see the spec's transactions "
+            f"block"
+        )
     return con, src, apps
 
 
-def aggregate_transactions(source, applications: pd.DataFrame, spec: TransactionSpec, id_column: str,
-                           memory_limit: str = "2GB", threads: int = 2) -> tuple[pd.DataFrame, AggregationReport]:
+def aggregate_transactions(
+    source,
+    applications: pd.DataFrame,
+    spec: TransactionSpec,
+    id_column: str,
+    memory_limit: str = "2GB",
+    threads: int = 2,
+) -> tuple[pd.DataFrame, AggregationReport]:
     """Features for every id in `applications` (ids with no transactions get counts of 0 and NULL ratios).
 
     `source` is a Parquet file/directory, a CSV file, or a DataFrame of raw transactions.
@@ -153,13 +186,17 @@ def aggregate_transactions(source, applications: pd.DataFrame, spec: Transaction
     w = float(spec.window_days)
     window_us = int(round(w * DAY_US))
     us_before = f'epoch_us(a.as_of) - epoch_us(CAST(t."{spec.timestamp_column}" AS TIMESTAMP))'
-    is_in = f"CASE WHEN CAST(t.\"{spec.direction_column}\" AS VARCHAR) = '{spec.inflow_value}' THEN 1.0 ELSE 0.0 END" if spec.direction_column else "NULL"
+    is_in = (
+        f"CASE WHEN CAST(t.\"{spec.direction_column}\" AS VARCHAR) = '{spec.inflow_value}' THEN 1.0 ELSE 0.0 END"
+        if spec.direction_column
+        else "NULL"
+    )
     ordered = _ordered_day_stats(con, src, spec, apps, window_us)
     if ordered is not None:
         con.register("order_stats", ordered[0])
         order_sql = ""
     else:
-        order_sql = f""", order_stats AS (
+        order_sql = """, order_stats AS (
         SELECT id, count(DISTINCT floor(d)) AS active_days, max(gap) AS max_inner_gap FROM (
             SELECT id, d, d - lag(d) OVER (PARTITION BY id ORDER BY d) AS gap FROM win) GROUP BY id
     )"""
@@ -191,13 +228,15 @@ def aggregate_transactions(source, applications: pd.DataFrame, spec: Transaction
            s.max_amount AS txn_max_amount,
            s.sd / nullif(s.mean_amount, 0) AS txn_amount_cv,
            coalesce(o.active_days, 0) / {w} AS txn_active_day_ratio,
-           CASE WHEN s.n IS NULL THEN {w} ELSE greatest(s.min_d, {w} - s.max_d, coalesce(o.max_inner_gap, 0)) END AS txn_longest_gap_days,
+           CASE WHEN s.n IS NULL THEN {w}
+                ELSE greatest(s.min_d, {w} - s.max_d, coalesce(o.max_inner_gap, 0)) END AS txn_longest_gap_days,
            coalesce(s.min_d, {w}) AS txn_days_since_last,
            s.inflow_share AS txn_inflow_share,
            (s.inflow - s.outflow) / nullif(s.total, 0) AS txn_net_flow_ratio,
            (2.0 * s.n_recent - s.n) / nullif(s.n, 0) AS txn_count_trend,
            30.0 * s.slope / nullif(s.mean_amount, 0) AS txn_amount_trend,
-           ln((coalesce(s.recent_amount, 0) + 1) / (coalesce(s.earlier_amount, 0) / {(w - 30) / 30} + 1)) AS txn_recent_vs_earlier
+           ln((coalesce(s.recent_amount, 0) + 1) / (coalesce(s.earlier_amount, 0) / {(w - 30) / 30} + 1))
+               AS txn_recent_vs_earlier
     FROM apps a LEFT JOIN stats s ON a.id = s.id LEFT JOIN order_stats o ON a.id = o.id
     """
     features = con.execute(query).df()
@@ -212,7 +251,10 @@ def aggregate_transactions(source, applications: pd.DataFrame, spec: Transaction
     features = features.rename(columns={"id": id_column})
     order = pd.Index(features[id_column]).get_indexer(applications[id_column])
     features = features.iloc[order].reset_index(drop=True)
-    report = AggregationReport(rows_in_window=int(features["txn_count"].sum()), rows_outside_window=int(rows_outside_window),
-                               rows_unknown_id=int(rows_unknown_id),
-                               enterprises_without_transactions=int((features["txn_count"] == 0).sum()))
+    report = AggregationReport(
+        rows_in_window=int(features["txn_count"].sum()),
+        rows_outside_window=int(rows_outside_window),
+        rows_unknown_id=int(rows_unknown_id),
+        enterprises_without_transactions=int((features["txn_count"] == 0).sum()),
+    )
     return features, report

@@ -18,9 +18,10 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from feature_columns.errors import DataError, data_row, data_rows
-from feature_columns.inputs import canonical_categories, canonical_category, prepare_frame
-from feature_columns.spec import FeatureSpec
-from wide_deep.data.aggregation import FEATURES, aggregate_transactions
+from feature_columns.inputs import prepare_frame
+from feature_columns.spec import TRANSACTION_FEATURES, FeatureSpec
+from feature_columns.values import canonical_categories, canonical_category
+from wide_deep.data.aggregation import aggregate_transactions
 from wide_deep.data.sequences import bin_transactions, log_sequence_columns
 from wide_deep.data.sources import read_table, transactions_path
 from wide_deep.data.training_input import TrainingInput
@@ -45,17 +46,26 @@ class Split:
         def pick(values):
             return None if values is None else values[index]
 
-        return Split({k: v[index] for k, v in self.arrays.items()}, self.labels[index], pick(self.ids),
-                     pick(self.oracle), pick(self.rejected))
+        return Split(
+            {k: v[index] for k, v in self.arrays.items()},
+            self.labels[index],
+            pick(self.ids),
+            pick(self.oracle),
+            pick(self.rejected),
+        )
 
     @staticmethod
     def concatenate(parts: list[Split]) -> Split:
         def join(values):
             return None if any(v is None for v in values) else np.concatenate(values)
 
-        return Split({k: np.concatenate([p.arrays[k] for p in parts]) for k in parts[0].arrays},
-                     np.concatenate([p.labels for p in parts]), join([p.ids for p in parts]),
-                     join([p.oracle for p in parts]), join([p.rejected for p in parts]))
+        return Split(
+            {k: np.concatenate([p.arrays[k] for p in parts]) for k in parts[0].arrays},
+            np.concatenate([p.labels for p in parts]),
+            join([p.ids for p in parts]),
+            join([p.oracle for p in parts]),
+            join([p.rejected for p in parts]),
+        )
 
 
 @dataclasses.dataclass
@@ -82,15 +92,22 @@ class LoadedData:
         for name, limit in limits.items():
             if len(splits[name]) > limit:
                 splits[name] = splits[name].take(np.sort(rng.choice(len(splits[name]), limit, replace=False)))
-        return dataclasses.replace(self, splits=splits, reference=splits["train"],
-                                   training=TrainingInput.in_memory(len(splits["train"])))
+        return dataclasses.replace(
+            self, splits=splits, reference=splits["train"], training=TrainingInput.in_memory(len(splits["train"]))
+        )
 
 
 UNLABELLED = -1  # encode_labels' value for a row whose label is empty (with `label.missing: drop`)
 
 
-def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str, negative: set[str] | None = None,
-                  require_both_classes: bool = True, row_offset: int = 0) -> np.ndarray:
+def encode_labels(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    source: str,
+    negative: set[str] | None = None,
+    require_both_classes: bool = True,
+    row_offset: int = 0,
+) -> np.ndarray:
     """Raw label values → 0/1 using the spec's positive (and optional negative) values; with the spec's
     `label.missing: drop`, UNLABELLED (-1) for an empty label (the callers drop those rows, see `labelled`).
 
@@ -106,9 +123,11 @@ def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str, negative:
     is_empty = values == ""
     if is_empty.any() and spec.label.missing != "drop":
         empty = np.flatnonzero(is_empty)
-        raise DataError(f"{source}: label column '{column}' is empty in {empty.size} row(s), first at "
-                        f"{data_row(int(empty[0]) + row_offset)}; add `missing: drop` under label in the spec to "
-                        f"leave such rows out")
+        raise DataError(
+            f"{source}: label column '{column}' is empty in {empty.size} row(s), first at "
+            f"{data_row(int(empty[0]) + row_offset)}; add `missing: drop` under label in the spec to "
+            f"leave such rows out"
+        )
     values = np.where(is_empty, None, values)
     positive = {canonical_category(v) for v in spec.label.positive}
     if spec.label.negative is not None:
@@ -116,19 +135,25 @@ def encode_labels(frame: pd.DataFrame, spec: FeatureSpec, source: str, negative:
     elif negative is None:
         negative = set(np.unique(values[~is_empty])) - positive
         if len(negative) > 1:
-            raise DataError(f"{source}: label column '{column}' has values {sorted(negative)} besides the positive "
-                            f"{sorted(positive)}; list the non-default value(s) under label.negative in the spec")
+            raise DataError(
+                f"{source}: label column '{column}' has values {sorted(negative)} besides the positive "
+                f"{sorted(positive)}; list the non-default value(s) under label.negative in the spec"
+            )
     unknown = ~np.isin(values, list(positive | negative)) & ~is_empty
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
-        raise DataError(f"{source}: label column '{column}' {data_row(row + row_offset)} has value {raw[row]!r}; expected "
-                        f"one of positive {sorted(positive)} or negative {sorted(negative)}")
+        raise DataError(
+            f"{source}: label column '{column}' {data_row(row + row_offset)} has value {raw[row]!r}; expected "
+            f"one of positive {sorted(positive)} or negative {sorted(negative)}"
+        )
     labels = np.where(is_empty, UNLABELLED, np.isin(values, list(positive))).astype("int64")
     known = labels[~is_empty]
     if require_both_classes and (known.size == 0 or known.min() == known.max()):
         kind = "no labelled row" if known.size == 0 else "default" if known[0] else "non-default"
-        raise DataError(f"{source}: label column '{column}' has only one class ({kind}, {known.size} rows); need "
-                        f"both defaults and non-defaults to train")
+        raise DataError(
+            f"{source}: label column '{column}' has only one class ({kind}, {known.size} rows); need "
+            f"both defaults and non-defaults to train"
+        )
     return labels
 
 
@@ -153,15 +178,19 @@ def check_ids(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> np.ndarray
     ids = frame[spec.id_column]
     missing = ids.isna().to_numpy()
     if missing.any():
-        raise DataError(f"{source}: id column '{spec.id_column}' is empty in {int(missing.sum()):,} of {len(ids):,} "
-                        f"row(s), first at {data_rows(np.flatnonzero(missing)[:5])}; every row needs an id")
+        raise DataError(
+            f"{source}: id column '{spec.id_column}' is empty in {int(missing.sum()):,} of {len(ids):,} "
+            f"row(s), first at {data_rows(np.flatnonzero(missing)[:5])}; every row needs an id"
+        )
     duplicated = ids.duplicated(keep=False)
     if duplicated.any():
         first = ids[duplicated].iloc[0]
         first = first.item() if hasattr(first, "item") else first
         rows = np.flatnonzero((ids == first).to_numpy())[:5]
-        raise DataError(f"{source}: id column '{spec.id_column}' repeats id {first!r} ({data_rows(rows)}); "
-                        f"{int(ids.duplicated().sum())} duplicate row(s) in all; ids must be unique")
+        raise DataError(
+            f"{source}: id column '{spec.id_column}' repeats id {first!r} ({data_rows(rows)}); "
+            f"{int(ids.duplicated().sum())} duplicate row(s) in all; ids must be unique"
+        )
     return ids.to_numpy()
 
 
@@ -173,7 +202,7 @@ def needs_transactions(spec: FeatureSpec, columns) -> bool:
 
 def transaction_columns(spec: FeatureSpec) -> list[str]:
     """The columns the spec's transactions block adds to the data: the aggregates and the log sequences."""
-    return list(FEATURES) + log_sequence_columns(spec) if spec.transactions is not None else []
+    return list(TRANSACTION_FEATURES) + log_sequence_columns(spec) if spec.transactions is not None else []
 
 
 def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transactions, source: str):
@@ -188,8 +217,10 @@ def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transaction
     if not spec.id_column:
         raise DataError(f"{source}: the spec has a transactions block, so it needs an 'id' column to join on")
     if transactions is None:
-        raise DataError(f"{source}: the spec aggregates raw transactions, but no transactions were given "
-                        f"(and the columns {sorted(FEATURES)[:3]}... are not in the input)")
+        raise DataError(
+            f"{source}: the spec aggregates raw transactions, but no transactions were given "
+            f"(and the columns {sorted(TRANSACTION_FEATURES)[:3]}... are not in the input)"
+        )
     features, report = aggregate_transactions(transactions, frame, spec.transactions, spec.id_column)
     features = features.drop(columns=[spec.id_column])
     if spec.log_sequences:
@@ -197,8 +228,9 @@ def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transaction
         features = pd.concat([features, binned], axis=1)
     clash = [c for c in features.columns if c in frame.columns]
     if clash:
-        raise DataError(f"{source}: column(s) {clash[:5]} exist in the data and are also computed from the "
-                        f"transaction log")
+        raise DataError(
+            f"{source}: column(s) {clash[:5]} exist in the data and are also computed from the transaction log"
+        )
     return pd.concat([frame.reset_index(drop=True), features], axis=1), report
 
 
@@ -233,11 +265,14 @@ def stratified_split(labels: np.ndarray, seed: int, fractions=(0.6, 0.2, 0.2)) -
     index = np.arange(len(labels))
     counts = np.bincount(labels, minlength=2)
     if counts.min() < 5:
-        raise DataError(f"need at least 5 rows of each class to split 60/20/20; got {counts[0]} non-defaults and "
-                        f"{counts[1]} defaults")
+        raise DataError(
+            f"need at least 5 rows of each class to split 60/20/20; got {counts[0]} non-defaults and "
+            f"{counts[1]} defaults"
+        )
     train, rest = train_test_split(index, train_size=fractions[0], stratify=labels, random_state=seed)
-    valid, test = train_test_split(rest, train_size=fractions[1] / (fractions[1] + fractions[2]),
-                                   stratify=labels[rest], random_state=seed)
+    valid, test = train_test_split(
+        rest, train_size=fractions[1] / (fractions[1] + fractions[2]), stratify=labels[rest], random_state=seed
+    )
     return {"train": np.sort(train), "valid": np.sort(valid), "test": np.sort(test)}
 
 
@@ -262,12 +297,12 @@ def read_labelled_file(spec: FeatureSpec, data: str | Path | pd.DataFrame, truth
     return rows, report
 
 
-def load_dataset(spec: FeatureSpec, data: str | Path | pd.DataFrame, split_seed: int = 42, truth_path=None,
-                 log=print) -> LoadedData:
+def load_dataset(
+    spec: FeatureSpec, data: str | Path | pd.DataFrame, split_seed: int = 42, truth_path=None, log=print
+) -> LoadedData:
     """Read and validate `data` (a file or a DataFrame), add aggregated transaction features, label and split
     60/20/20."""
     rows, report = read_labelled_file(spec, data, truth_path, log)
     splits = {name: rows.take(index) for name, index in stratified_split(rows.labels, split_seed).items()}
     train = splits["train"]
     return LoadedData(splits, train.arrays, train, TrainingInput.in_memory(len(train)), report)
-

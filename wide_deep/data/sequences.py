@@ -13,12 +13,11 @@ the model's training mean): inactivity is information, not a gap in the record.
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from feature_columns.errors import DataError
-from feature_columns.sequences import SequenceColumn
+from feature_columns.kinds.sequence import SequenceColumn
 from feature_columns.spec import TransactionSpec
 from wide_deep.data.aggregation import DAY_US, transaction_source
 
@@ -41,13 +40,21 @@ def log_sequence_columns(spec) -> list[str]:
     return [c for seq in spec.log_sequences for c in seq.source_columns]
 
 
-def bin_transactions(source, applications: pd.DataFrame, tx: TransactionSpec, id_column: str,
-                     sequences: list[SequenceColumn], memory_limit: str = "2GB", threads: int = 2) -> pd.DataFrame:
+def bin_transactions(
+    source,
+    applications: pd.DataFrame,
+    tx: TransactionSpec,
+    id_column: str,
+    sequences: list[SequenceColumn],
+    memory_limit: str = "2GB",
+    threads: int = 2,
+) -> pd.DataFrame:
     """The log sequences' columns for every row of `applications`, in its order."""
     directed = sorted({c for seq in sequences for c in seq.channels} & DIRECTED)
     if directed and not tx.direction_column:
-        raise DataError(f"sequences: channel(s) {directed} need the transactions' direction_column, which the spec "
-                        f"does not name")
+        raise DataError(
+            f"sequences: channel(s) {directed} need the transactions' direction_column, which the spec does not name"
+        )
     con, src, _ = transaction_source(source, applications, tx, id_column, memory_limit, threads)
     try:
         out: dict[str, np.ndarray] = {}
@@ -72,8 +79,11 @@ def bin_transactions(source, applications: pd.DataFrame, tx: TransactionSpec, id
 
 def _binned(con, src: str, tx: TransactionSpec, bin_days: int, steps: int, channels: list[str]) -> pd.DataFrame:
     """One row per (application row, bin back from the as-of date) with transactions."""
-    is_in = (f"CASE WHEN CAST(t.\"{tx.direction_column}\" AS VARCHAR) = '{tx.inflow_value}' THEN 1.0 ELSE 0.0 END"
-             if tx.direction_column else "NULL")
+    is_in = (
+        f"CASE WHEN CAST(t.\"{tx.direction_column}\" AS VARCHAR) = '{tx.inflow_value}' THEN 1.0 ELSE 0.0 END"
+        if tx.direction_column
+        else "NULL"
+    )
     window_us = int(round(float(tx.window_days) * DAY_US))
     bin_us = bin_days * DAY_US
     aggregates = ", ".join(f"{BIN_AGGREGATES[c][0]} AS {c}" for c in channels)

@@ -34,17 +34,17 @@ import pandas as pd
 import pyarrow as pa
 
 from feature_columns.errors import DataError
-from feature_columns.inputs import input_shape, prepare_frame, raw_dtype
+from feature_columns.inputs import prepare_frame
 from feature_columns.spec import FeatureSpec
 from wide_deep.data.dataset import (
     LoadedData,
     Split,
     add_transaction_features,
-    needs_transactions,
     check_ids,
     encode_labels,
     labelled,
     labelled_rows,
+    needs_transactions,
     negative_label_values,
     read_oracle,
     stratified_split,
@@ -115,9 +115,19 @@ def _rows(spec: FeatureSpec, frame: pd.DataFrame, source: str, first_file: str, 
     return rows
 
 
-def load_sharded(spec: FeatureSpec, train: str, valid: str, test: str, num_workers: int = 1, worker_index: int = 0,
-                 fit_shards: int = 0, streaming: bool = False, shuffle_window: int = 65_536, truth=None,
-                 log=print) -> LoadedData:
+def load_sharded(
+    spec: FeatureSpec,
+    train: str,
+    valid: str,
+    test: str,
+    num_workers: int = 1,
+    worker_index: int = 0,
+    fit_shards: int = 0,
+    streaming: bool = False,
+    shuffle_window: int = 65_536,
+    truth=None,
+    log=print,
+) -> LoadedData:
     """This worker's splits, the rows to fit the preprocessing on, and its training input (held share or stream).
 
     Streaming, no train split is held: the stream reads this worker's training files every epoch,
@@ -127,40 +137,66 @@ def load_sharded(spec: FeatureSpec, train: str, valid: str, test: str, num_worke
         raise DataError("a sharded --train_data needs --valid_data and --test_data (files or globs) as well")
     files = expand(train, "--train_data")
     if len(files) < num_workers:
-        raise DataError(f"--train_data matches {len(files)} file(s) but there are {num_workers} workers; "
-                        f"each worker needs at least one")
+        raise DataError(
+            f"--train_data matches {len(files)} file(s) but there are {num_workers} workers; "
+            f"each worker needs at least one"
+        )
     if streaming and fit_shards <= 0:
-        raise DataError("--streaming needs --fit_shards=N: the preprocessing is fitted on the first N training files, "
-                        "which are read into memory (all of them would defeat streaming)")
+        raise DataError(
+            "--streaming needs --fit_shards=N: the preprocessing is fitted on the first N training files, "
+            "which are read into memory (all of them would defeat streaming)"
+        )
     mine = files[worker_index::num_workers]
     per_worker = [sum(row_count(f) for f in files[k::num_workers]) for k in range(num_workers)]
     common = min(per_worker)
     fit_files = files if fit_shards <= 0 else files[:fit_shards]
     if streaming:
         if needs_transactions(spec, column_names(files[0])):
-            raise DataError(f"--streaming reads training files that already hold the aggregated transaction features; "
-                            f"{files[0]} has none (write them with `make shards`)")
+            raise DataError(
+                f"--streaming reads training files that already hold the aggregated transaction features; "
+                f"{files[0]} has none (write them with `make shards`)"
+            )
         train_frame = read_files(fit_files)
         what = f"streams {len(mine)} of {len(files)} training shard files through tf.data every epoch"
     else:
         train_frame = read_files(mine).iloc[:common].reset_index(drop=True)
         what = f"read {len(mine)} of {len(files)} training shard files through tf.data"
-    frames = {"train": train_frame, "valid": read_files(expand(valid, "--valid_data")),
-              "test": read_files(expand(test, "--test_data"))}
+    frames = {
+        "train": train_frame,
+        "valid": read_files(expand(valid, "--valid_data")),
+        "test": read_files(expand(test, "--test_data")),
+    }
     dropped = per_worker[worker_index] - common
-    log(f"worker {worker_index + 1}/{num_workers}: {what} ({common:,} rows"
-        + (f"; {dropped:,} dropped to match the smallest worker's shard" if dropped else "") + ")"
-        + (f"; preprocessing fitted on {len(fit_files)} file(s), {len(train_frame):,} rows" if streaming else ""))
-    sources = {"train": "--train_data (fitting files)" if streaming else "--train_data",
-               "valid": "--valid_data", "test": "--test_data"}
+    log(
+        f"worker {worker_index + 1}/{num_workers}: {what} ({common:,} rows"
+        + (f"; {dropped:,} dropped to match the smallest worker's shard" if dropped else "")
+        + ")"
+        + (f"; preprocessing fitted on {len(fit_files)} file(s), {len(train_frame):,} rows" if streaming else "")
+    )
+    sources = {
+        "train": "--train_data (fitting files)" if streaming else "--train_data",
+        "valid": "--valid_data",
+        "test": "--test_data",
+    }
     splits = {name: _rows(spec, frame, sources[name], files[0], truth) for name, frame in frames.items()}
-    report = {"rows": int(sum(len(s) for s in splits.values())), "train_files": len(files),
-              "train_files_read": len(mine), "fit_files": len(fit_files), "train_rows_all_workers": common * num_workers,
-              "streaming": streaming}
+    report = {
+        "rows": int(sum(len(s) for s in splits.values())),
+        "train_files": len(files),
+        "train_files_read": len(mine),
+        "fit_files": len(fit_files),
+        "train_rows_all_workers": common * num_workers,
+        "streaming": streaming,
+    }
     if streaming:
         fitting = splits.pop("train")
-        stream = TrainStream(spec, mine, rows=common, total_rows=common * num_workers,
-                             negative=negative_label_values(frames["train"], spec), shuffle_window=shuffle_window)
+        stream = TrainStream(
+            spec,
+            mine,
+            rows=common,
+            total_rows=common * num_workers,
+            negative=negative_label_values(frames["train"], spec),
+            shuffle_window=shuffle_window,
+        )
         return LoadedData(splits, fitting.arrays, fitting, TrainingInput.streamed(stream), report)
     if fit_files == mine and num_workers == 1:
         fit_arrays = splits["train"].arrays
@@ -193,8 +229,9 @@ class TrainStream:
         for batch in record_batches(path, STREAM_READ_ROWS):
             frame = batch.to_pandas()
             try:
-                labels = encode_labels(frame, self.spec, path, self.negative, require_both_classes=False,
-                                       row_offset=start)
+                labels = encode_labels(
+                    frame, self.spec, path, self.negative, require_both_classes=False, row_offset=start
+                )
                 arrays = prepare_frame(self.spec, frame, path, row_offset=start)
             except DataError as err:
                 self.errors.append(err)
@@ -212,17 +249,22 @@ class TrainStream:
         """
         import tensorflow as tf
 
-        signature = ({c.name: tf.TensorSpec([None, *input_shape(c)], raw_dtype(c)) for c in self.spec.input_columns},
-                     tf.TensorSpec([None], tf.float32))
+        signature = (
+            {c.name: tf.TensorSpec([None, *c.input_shape], c.raw_dtype) for c in self.spec.input_columns},
+            tf.TensorSpec([None], tf.float32),
+        )
         epoch_seed = seed * 1_000_003 + epoch
         files = tf.data.Dataset.from_tensor_slices(self.files)
         if len(self.files) > 1:
             files = files.shuffle(len(self.files), seed=epoch_seed)
         rows = files.interleave(
-            lambda path: tf.data.Dataset.from_generator(self._prepared_batches, args=(path,),
-                                                        output_signature=signature),
-            cycle_length=min(parallel, len(self.files)), num_parallel_calls=min(parallel, len(self.files)),
-            deterministic=True)
+            lambda path: tf.data.Dataset.from_generator(
+                self._prepared_batches, args=(path,), output_signature=signature
+            ),
+            cycle_length=min(parallel, len(self.files)),
+            num_parallel_calls=min(parallel, len(self.files)),
+            deterministic=True,
+        )
         # one vectorised preprocessing call per read batch; a parallel map would be run sequentially
         # anyway under op determinism (the lookups are stateful)
         blocks = rows.prefetch(2).map(lambda features, labels: (encode(features), labels))
@@ -233,21 +275,29 @@ class TrainStream:
             features, labels = block
             keep = tf.clip_by_value(limit - index * window, 0, tf.shape(labels, out_type=tf.int64)[0])
             order = tf.random.experimental.stateless_shuffle(
-                tf.range(keep), seed=tf.stack([tf.cast(epoch_seed, tf.int64), index]))
+                tf.range(keep), seed=tf.stack([tf.cast(epoch_seed, tf.int64), index])
+            )
             return {k: tf.gather(v, order) for k, v in features.items()}, tf.gather(labels, order)
 
         # fixed-size windows shuffled whole, then cut into batches: ~1.6x the rows/s of an
         # element-wise shuffle buffer of the same size (measured), with the same mixing span
-        return (blocks.rebatch(window).enumerate().map(shuffle_window).filter(lambda _, labels: tf.size(labels) > 0)
-                .rebatch(batch_size).prefetch(4))  # fixed buffers (not AUTOTUNE): memory must not grow with the data
+        return (
+            blocks.rebatch(window)
+            .enumerate()
+            .map(shuffle_window)
+            .filter(lambda _, labels: tf.size(labels) > 0)
+            .rebatch(batch_size)
+            .prefetch(4)
+        )  # fixed buffers (not AUTOTUNE): memory must not grow with the data
 
     def reraise_data_error(self) -> None:
         if self.errors:
             raise self.errors[0]
 
 
-def write_shards(spec: FeatureSpec, data_path: str | Path, output_dir: str | Path, num_shards: int, split_seed: int = 42,
-                 log=print) -> dict[str, int]:
+def write_shards(
+    spec: FeatureSpec, data_path: str | Path, output_dir: str | Path, num_shards: int, split_seed: int = 42, log=print
+) -> dict[str, int]:
     """One data file (+ its transaction log) → train shards, valid and test files that stream.
 
     The transaction features are aggregated once (DuckDB, bounded memory) and written next to
@@ -281,8 +331,13 @@ def write_shards(spec: FeatureSpec, data_path: str | Path, output_dir: str | Pat
         if (Path(data_path).parent / sidecar).exists():
             shutil.copy(Path(data_path).parent / sidecar, output_dir / sidecar)
     sizes = {name: int(len(idx)) for name, idx in split.items()}
-    (output_dir / SHARDS_FILE).write_text(json.dumps({"source": str(data_path), "split_seed": split_seed,
-                                                      "num_shards": num_shards, "rows": sizes}, indent=1))
-    log(f"wrote {num_shards} training shard(s) ({sizes['train']:,} rows), valid ({sizes['valid']:,}) and test "
-        f"({sizes['test']:,})" + (" with the transaction features" if spec.transactions else "") + f" to {output_dir}")
+    (output_dir / SHARDS_FILE).write_text(
+        json.dumps(
+            {"source": str(data_path), "split_seed": split_seed, "num_shards": num_shards, "rows": sizes}, indent=1
+        )
+    )
+    log(
+        f"wrote {num_shards} training shard(s) ({sizes['train']:,} rows), valid ({sizes['valid']:,}) and test "
+        f"({sizes['test']:,})" + (" with the transaction features" if spec.transactions else "") + f" to {output_dir}"
+    )
     return sizes

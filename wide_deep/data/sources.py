@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from feature_columns.errors import DataError, UserError
+from feature_columns.errors import DataError, UserError, first_line
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", *PARQUET_SUFFIXES)  # the formats TableWriter writes
@@ -211,15 +211,11 @@ def record_batches(path: str | Path, rows: int, what: str = "data file", numeric
         if not is_parquet(path):
             scan_csv(path, numeric)  # names the line when it finds the problem
         raise DataError(
-            f"{what} {path} could not be read: {_first_line(err)} (the column types of a CSV file are "
+            f"{what} {path} could not be read: {first_line(err, 300)} (the column types of a CSV file are "
             f"inferred from its first block; a column that changes type later needs another format)"
         ) from None
     except OSError as err:
         raise DataError(f"{what} {path} could not be read: {err}") from None
-
-
-def _first_line(error: Exception) -> str:
-    return next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)[:300]
 
 
 def row_count(path: str | Path) -> int:

@@ -19,6 +19,7 @@ the full description). In short:
   history (the underwriter's rejection is itself a noisy function of credit history).
   The intercept is solved so the positive rate matches `positive_rate` (paper: ~0.6).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,9 +34,27 @@ import pyarrow.parquet as pq
 from feature_columns.errors import UserError
 
 PRIMARY_INDUSTRIES = (
-    "retail", "wholesale", "catering", "manufacturing", "construction", "logistics", "agriculture",
-    "software", "education", "healthcare", "tourism", "real_estate_services", "textiles", "electronics",
-    "printing", "repair_services", "beauty_services", "media", "consulting", "recycling")
+    "retail",
+    "wholesale",
+    "catering",
+    "manufacturing",
+    "construction",
+    "logistics",
+    "agriculture",
+    "software",
+    "education",
+    "healthcare",
+    "tourism",
+    "real_estate_services",
+    "textiles",
+    "electronics",
+    "printing",
+    "repair_services",
+    "beauty_services",
+    "media",
+    "consulting",
+    "recycling",
+)
 CHANNELS = ("bank_transfer", "qr_code", "pos_terminal", "mobile_app")
 CITY_TIER_SIZES = (4, 30, 96, 170)  # 300 cities: tier 1 … tier 4
 CITY_TIER_WEIGHT = (0.22, 0.33, 0.28, 0.17)  # share of enterprises per tier
@@ -68,6 +87,7 @@ class GeneratorConfig:
 @dataclasses.dataclass(frozen=True)
 class World:
     """Fixed effects of the generative process (drawn once from the seed)."""
+
     secondary_of_primary: list[list[str]]
     primary_weights: np.ndarray
     secondary_weights: list[np.ndarray]
@@ -94,7 +114,9 @@ def make_world(rng: np.random.Generator) -> World:
     secondary = [[f"{p}.{k:02d}" for k in range(n)] for p, n in zip(PRIMARY_INDUSTRIES, n_secondary)]
     primary_weights = 1.0 / np.arange(1, n_primary + 1) ** 0.8
     tiers = np.concatenate([np.full(n, t + 1) for t, n in enumerate(CITY_TIER_SIZES)])
-    city_weights = np.concatenate([np.full(n, w / n) * rng.lognormal(0, 0.5, n) for n, w in zip(CITY_TIER_SIZES, CITY_TIER_WEIGHT)])
+    city_weights = np.concatenate(
+        [np.full(n, w / n) * rng.lognormal(0, 0.5, n) for n, w in zip(CITY_TIER_SIZES, CITY_TIER_WEIGHT)]
+    )
     return World(
         secondary_of_primary=secondary,
         primary_weights=primary_weights / primary_weights.sum(),
@@ -114,18 +136,28 @@ def make_world(rng: np.random.Generator) -> World:
 
 
 # gender × verification: a real interaction (no additive decomposition reproduces it)
-GENDER_VERIFICATION_EFFECT = {("M", "unverified"): 0.45, ("F", "unverified"): -0.05, ("M", "pending"): 0.2,
-                              ("F", "pending"): 0.05, ("M", "verified"): 0.0, ("F", "verified"): 0.0}
+GENDER_VERIFICATION_EFFECT = {
+    ("M", "unverified"): 0.45,
+    ("F", "unverified"): -0.05,
+    ("M", "pending"): 0.2,
+    ("F", "pending"): 0.05,
+    ("M", "verified"): 0.0,
+    ("F", "verified"): 0.0,
+}
 
 
-def generate_enterprises(config: GeneratorConfig, world: World, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+def generate_enterprises(
+    config: GeneratorConfig, world: World, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Applications, latent process parameters and the true probability, one row per enterprise."""
     n = config.num_enterprises
     primary = rng.choice(len(PRIMARY_INDUSTRIES), size=n, p=world.primary_weights)
     secondary = np.empty(n, dtype=object)
     for p in range(len(PRIMARY_INDUSTRIES)):
         rows = np.flatnonzero(primary == p)
-        secondary[rows] = np.array(world.secondary_of_primary[p])[rng.choice(len(world.secondary_of_primary[p]), size=rows.size, p=world.secondary_weights[p])]
+        secondary[rows] = np.array(world.secondary_of_primary[p])[
+            rng.choice(len(world.secondary_of_primary[p]), size=rows.size, p=world.secondary_weights[p])
+        ]
     city = rng.choice(len(world.city_names), size=n, p=world.city_weights)
     tier = world.city_tier[city]
     gender = np.where(rng.random(n) < 0.68, "M", "F")
@@ -134,12 +166,12 @@ def generate_enterprises(config: GeneratorConfig, world: World, rng: np.random.G
     size = rng.normal(0, 1, n)
     health = rng.normal(0, 1, n) + world.industry_health_shift[primary] + world.tier_health_shift[tier - 1]
     bank_validated = np.where(rng.random(n) < _sigmoid(1.7 + 0.4 * health), "validated", "not_validated")
-    trend = 0.9 * health + 0.7 * rng.normal(0, 1, n)                   # log-ratio of activity, end vs start
+    trend = 0.9 * health + 0.7 * rng.normal(0, 1, n)  # log-ratio of activity, end vs start
     volatility = np.exp(np.log(0.9) - 0.25 * health + 0.15 * rng.normal(0, 1, n))  # sigma of log-amount
     dormant = rng.random(n) < _sigmoid(-1.6 - 0.9 * health)
     gap_days = np.where(dormant, rng.uniform(21, 75, n), 0.0)
     inflow_share = _sigmoid(0.15 + 0.35 * health + 0.3 * rng.normal(0, 1, n))
-    expected_txns = config.mean_transactions * np.exp(0.45 * size - 0.45 ** 2 / 2)
+    expected_txns = config.mean_transactions * np.exp(0.45 * size - 0.45**2 / 2)
 
     past_loans = rng.poisson(np.exp(0.8 + 0.3 * size))
     prev_delinq = rng.binomial(past_loans, _sigmoid(-2.2 - 0.9 * health))
@@ -147,18 +179,31 @@ def generate_enterprises(config: GeneratorConfig, world: World, rng: np.random.G
     avg_days_overdue = np.where(past_loans > 0, np.round(overdue, 1), np.nan)  # no history → missing
 
     gv = np.array([GENDER_VERIFICATION_EFFECT[(g, v)] for g, v in zip(gender, verification)])
-    score = (world.industry_effect[primary] + world.tier_effect[tier - 1] + world.city_effect[city]
-             + world.tier_industry_interaction[tier - 1, primary] + gv
-             + 0.35 * (bank_validated == "not_validated")
-             + 0.30 * np.minimum(prev_delinq, 3) + 0.012 * np.minimum(np.nan_to_num(avg_days_overdue, nan=8.0), 60)
-             - 0.04 * np.minimum(past_loans, 8)
-             + 0.55 * np.maximum(-trend, 0.0) + 0.6 * (volatility - 0.9) + 0.012 * gap_days
-             - 1.2 * (inflow_share - 0.5) - 0.15 * size)
+    score = (
+        world.industry_effect[primary]
+        + world.tier_effect[tier - 1]
+        + world.city_effect[city]
+        + world.tier_industry_interaction[tier - 1, primary]
+        + gv
+        + 0.35 * (bank_validated == "not_validated")
+        + 0.30 * np.minimum(prev_delinq, 3)
+        + 0.012 * np.minimum(np.nan_to_num(avg_days_overdue, nan=8.0), 60)
+        - 0.04 * np.minimum(past_loans, 8)
+        + 0.55 * np.maximum(-trend, 0.0)
+        + 0.6 * (volatility - 0.9)
+        + 0.012 * gap_days
+        - 1.2 * (inflow_share - 0.5)
+        - 0.15 * size
+    )
     score = SIGNAL_SCALE * (score - score.mean())
     p_reject = _sigmoid(-3.6 + 0.9 * prev_delinq + 0.03 * np.minimum(np.nan_to_num(avg_days_overdue), 90))
     rejected = rng.random(n) < p_reject
-    intercept = _solve_intercept(score, p_reject if config.label_rejections else None, config.positive_rate,
-                                 None if config.label_rejections else ~rejected)
+    intercept = _solve_intercept(
+        score,
+        p_reject if config.label_rejections else None,
+        config.positive_rate,
+        None if config.label_rejections else ~rejected,
+    )
     p_default = _sigmoid(intercept + score)
     true_prob = p_reject + (1 - p_reject) * p_default if config.label_rejections else p_default
     defaulted = rng.random(n) < p_default
@@ -166,27 +211,39 @@ def generate_enterprises(config: GeneratorConfig, world: World, rng: np.random.G
 
     start = np.datetime64("2024-07-01T00:00:00")
     application_date = start + (rng.integers(0, 184 * 86400, n)).astype("timedelta64[s]")
-    frame = pd.DataFrame({
-        "enterprise_id": np.arange(1, n + 1, dtype="int64"),
-        "application_date": application_date,
-        "gender": gender,
-        "industry_primary": np.array(PRIMARY_INDUSTRIES)[primary],
-        "industry_secondary": secondary.astype(str),
-        "city": world.city_names[city],
-        "city_tier": np.char.add("tier_", tier.astype(str)),
-        "real_name_verification": verification,
-        "bank_account_validation": bank_validated,
-        "past_loan_count": past_loans.astype("int64"),
-        "avg_days_overdue": avg_days_overdue,
-        "prev_delinquency_count": prev_delinq.astype("int64"),
-        "rejected": rejected,
-        "label": label.astype("int64"),
-    })
-    latent = pd.DataFrame({"enterprise_id": frame["enterprise_id"], "true_prob": true_prob, "health": health,
-                           "size": size, "trend": trend, "volatility": volatility, "gap_days": gap_days,
-                           "inflow_share": inflow_share, "expected_txns": expected_txns,
-                           "amount_log_mean": 6.5 + 0.5 * size + world.industry_amount_shift[primary],
-                           "primary_index": primary})
+    frame = pd.DataFrame(
+        {
+            "enterprise_id": np.arange(1, n + 1, dtype="int64"),
+            "application_date": application_date,
+            "gender": gender,
+            "industry_primary": np.array(PRIMARY_INDUSTRIES)[primary],
+            "industry_secondary": secondary.astype(str),
+            "city": world.city_names[city],
+            "city_tier": np.char.add("tier_", tier.astype(str)),
+            "real_name_verification": verification,
+            "bank_account_validation": bank_validated,
+            "past_loan_count": past_loans.astype("int64"),
+            "avg_days_overdue": avg_days_overdue,
+            "prev_delinquency_count": prev_delinq.astype("int64"),
+            "rejected": rejected,
+            "label": label.astype("int64"),
+        }
+    )
+    latent = pd.DataFrame(
+        {
+            "enterprise_id": frame["enterprise_id"],
+            "true_prob": true_prob,
+            "health": health,
+            "size": size,
+            "trend": trend,
+            "volatility": volatility,
+            "gap_days": gap_days,
+            "inflow_share": inflow_share,
+            "expected_txns": expected_txns,
+            "amount_log_mean": 6.5 + 0.5 * size + world.industry_amount_shift[primary],
+            "primary_index": primary,
+        }
+    )
     return frame, latent
 
 
@@ -201,8 +258,9 @@ def _solve_intercept(score, p_reject, rate, accepted_mask) -> float:
     return (lo + hi) / 2
 
 
-def generate_transactions(apps: pd.DataFrame, latent: pd.DataFrame, world: World, config: GeneratorConfig,
-                          rng: np.random.Generator) -> pa.Table:
+def generate_transactions(
+    apps: pd.DataFrame, latent: pd.DataFrame, world: World, config: GeneratorConfig, rng: np.random.Generator
+) -> pa.Table:
     """The raw log for a block of enterprises: one row per transaction inside their observation windows."""
     counts = rng.poisson(latent["expected_txns"].to_numpy())
     idx = np.repeat(np.arange(len(apps)), counts)
@@ -219,18 +277,23 @@ def generate_transactions(apps: pd.DataFrame, latent: pd.DataFrame, world: World
     seconds = np.clip(t * config.window_days * 86400, 1, config.window_days * 86400 - 1).astype("int64")
     window_start = apps["application_date"].to_numpy()[idx] - np.timedelta64(config.window_days * 86400, "s")
     timestamp = window_start + seconds.astype("timedelta64[s]")
-    amount = np.round(np.exp(latent["amount_log_mean"].to_numpy()[idx] + latent["volatility"].to_numpy()[idx] * rng.normal(0, 1, m)), 2)
+    amount = np.round(
+        np.exp(latent["amount_log_mean"].to_numpy()[idx] + latent["volatility"].to_numpy()[idx] * rng.normal(0, 1, m)),
+        2,
+    )
     direction = np.where(rng.random(m) < latent["inflow_share"].to_numpy()[idx], "in", "out")
     probs = world.industry_channel_probs[latent["primary_index"].to_numpy()[idx]]
     channel = (rng.random(m)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
     order = np.lexsort((timestamp, idx))
-    return pa.table({
-        "enterprise_id": pa.array(apps["enterprise_id"].to_numpy()[idx][order]),
-        "timestamp": pa.array(timestamp[order]),
-        "amount": pa.array(amount[order]),
-        "direction": pa.array(direction[order]).dictionary_encode(),
-        "channel": pa.array(np.array(CHANNELS)[np.minimum(channel, len(CHANNELS) - 1)][order]).dictionary_encode(),
-    })
+    return pa.table(
+        {
+            "enterprise_id": pa.array(apps["enterprise_id"].to_numpy()[idx][order]),
+            "timestamp": pa.array(timestamp[order]),
+            "amount": pa.array(amount[order]),
+            "direction": pa.array(direction[order]).dictionary_encode(),
+            "channel": pa.array(np.array(CHANNELS)[np.minimum(channel, len(CHANNELS) - 1)][order]).dictionary_encode(),
+        }
+    )
 
 
 def generate(config: GeneratorConfig, output_dir: str | Path, log=print) -> dict:
@@ -246,8 +309,13 @@ def generate(config: GeneratorConfig, output_dir: str | Path, log=print) -> dict
     n_rows = 0
     for block, begin in enumerate(range(0, len(apps), config.enterprises_per_file)):
         rows = slice(begin, begin + config.enterprises_per_file)
-        table = generate_transactions(apps.iloc[rows].reset_index(drop=True), latent.iloc[rows].reset_index(drop=True),
-                                      world, config, np.random.default_rng([config.seed, 2, block]))
+        table = generate_transactions(
+            apps.iloc[rows].reset_index(drop=True),
+            latent.iloc[rows].reset_index(drop=True),
+            world,
+            config,
+            np.random.default_rng([config.seed, 2, block]),
+        )
         pq.write_table(table, tx_dir / f"part-{block:05d}.parquet", row_group_size=256_000)
         n_rows += table.num_rows
     rejected_rows = apps["rejected"].to_numpy()
@@ -256,11 +324,19 @@ def generate(config: GeneratorConfig, output_dir: str | Path, log=print) -> dict
         apps, latent = apps[~rejected_rows].reset_index(drop=True), latent[~rejected_rows].reset_index(drop=True)
     apps.to_parquet(out / APPLICATIONS_FILE, index=False)
     latent.drop(columns=["primary_index"]).to_parquet(out / TRUTH_FILE, index=False)
-    meta = {"generator": dataclasses.asdict(config), "signal_scale": SIGNAL_SCALE,
-            "num_enterprises": int(len(apps)), "num_transactions": int(n_rows),
-            "num_rejected": int(rejected_rows.sum()), "positive_rate": float(apps["label"].mean()),
-            "label_rule": "1 = overdue > 30 days" + (" or rejected for negative credit history" if config.label_rejections else " (accepted loans only)")}
+    meta = {
+        "generator": dataclasses.asdict(config),
+        "signal_scale": SIGNAL_SCALE,
+        "num_enterprises": int(len(apps)),
+        "num_transactions": int(n_rows),
+        "num_rejected": int(rejected_rows.sum()),
+        "positive_rate": float(apps["label"].mean()),
+        "label_rule": "1 = overdue > 30 days"
+        + (" or rejected for negative credit history" if config.label_rejections else " (accepted loans only)"),
+    }
     (out / METADATA_FILE).write_text(json.dumps(meta, indent=1))
-    log(f"wrote {len(apps):,} applications and {n_rows:,} transactions to {out} "
-        f"(positive rate {meta['positive_rate']:.3f}, {meta['num_rejected']:,} rejected)")
+    log(
+        f"wrote {len(apps):,} applications and {n_rows:,} transactions to {out} "
+        f"(positive rate {meta['positive_rate']:.3f}, {meta['num_rejected']:,} rejected)"
+    )
     return meta

@@ -64,5 +64,7 @@ class TrainingInput:
 def require_in_memory(config, what: str) -> None:
     """`what` (a driver that holds every training row, such as the ablation) refuses a streamed config."""
     if config.streaming:
-        raise UserError(f"--streaming is for experiments.train: {what} holds the training split in memory; run it "
-                        f"without --streaming")
+        raise UserError(
+            f"--streaming is for experiments.train: {what} holds the training split in memory; run it "
+            f"without --streaming"
+        )

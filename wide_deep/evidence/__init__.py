@@ -1,1 +1,1 @@
-"""Credit-risk evidence: metrics, statistics, scorecard, reason codes, fairness, monitoring, the HTML report."""
+"""Credit-risk evidence: metrics, statistics, scorecard, reason codes, fairness, the HTML report."""

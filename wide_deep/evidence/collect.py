@@ -20,7 +20,6 @@ import time
 import numpy as np
 import pandas as pd
 
-from feature_columns.sequences import SequenceColumn
 from wide_deep.core.tensors import EncodedSplit
 from wide_deep.evidence import fairness, metrics
 from wide_deep.evidence.explain import Explainer, reason_codes
@@ -147,7 +146,7 @@ def collect(
     )
 
     train_scores = calibrator.apply(estimator.predict_encoded(reference.features))
-    scalars = [c.name for c in model_spec.input_columns if not isinstance(c, SequenceColumn)]  # PSI per column
+    scalars = [c.name for c in model_spec.input_columns if c.is_scalar]  # PSI per column
     tables["stability"] = stability(train_x, test_x, train_scores, final_test, scalars)
     plain["psi"] = tables["stability"]["psi"]
     plain["csi_max"] = max((v["csi"] for v in tables["stability"]["csi"].values()), default=0.0)

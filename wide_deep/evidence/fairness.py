@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from feature_columns.columns import CategoricalColumn
 from feature_columns.fitting import FittedState
 from feature_columns.spec import FeatureSpec, ModelSpec
 from wide_deep.data.tabular import tree_frame
@@ -62,7 +61,7 @@ REFERENCE_COMPARISONS = frozenset(
 def group_labels(column, values: np.ndarray, train_values: np.ndarray) -> np.ndarray:
     """Group names per row: category values, or numeric ranges cut at `group_boundaries` (default: the training
     median)."""
-    if isinstance(column, CategoricalColumn):
+    if column.raw_dtype == "string":
         out = np.asarray(values, dtype=object).copy()
         out[out == ""] = MISSING_GROUP
         return out.astype(str)

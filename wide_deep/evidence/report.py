@@ -19,9 +19,9 @@ from sklearn import metrics as skm
 from feature_columns.errors import UserError
 from wide_deep.evidence import fairness, metrics, stats
 from wide_deep.evidence.plots import png_data_uri
-from wide_deep.run.config import flat_settings
-from wide_deep.run.model_dir import ModelDir
-from wide_deep.run.provenance import utc_now
+from wide_deep.record.config import flat_settings
+from wide_deep.record.model_dir import ModelDir
+from wide_deep.record.provenance import utc_now
 
 SECTIONS = (
     "label",

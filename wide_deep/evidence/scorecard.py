@@ -23,9 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from feature_columns.columns import BucketizedColumn, CategoricalColumn, CrossedColumn
-from feature_columns.fitting import GBDT, Buckets, FittedEntry, HashBuckets
-from feature_columns.inputs import CROSS_SEPARATOR, MISSING_CATEGORY
+from feature_columns.fitting import GBDT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,37 +48,15 @@ class Scaling:
         return float(1.0 / (1.0 + math.exp(-(self.offset - score) / self.factor)))
 
 
-def attribute_labels(column, entry: FittedEntry) -> list[str]:
-    """A readable label for every index of a wide column (index 0 of a vocabulary is out-of-vocabulary)."""
-    if isinstance(entry, HashBuckets):
-        return [f"hash bucket {i}" for i in range(entry.count)]
-    if not isinstance(entry, Buckets):
-        other = (
-            "other combinations (unseen or rare in training)"
-            if isinstance(column, CrossedColumn)
-            else "unseen or rare value (out of vocabulary)"
-        )
-        values = ["(missing)" if v == MISSING_CATEGORY else v.replace(CROSS_SEPARATOR, " × ") for v in entry.values]
-        return [other] + values
-    bounds = [float(b) for b in entry.boundaries]
-    if not bounds:
-        return ["all values", "all values", "(missing)"]
-    return (
-        [f"< {bounds[0]:g}"]
-        + [f"[{a:g}, {b:g})" for a, b in zip(bounds[:-1], bounds[1:])]
-        + [f">= {bounds[-1]:g}", "(missing)"]
-    )
-
-
 def tree_category_names(trees, spec, state: dict) -> dict[str, list[str]]:
-    """Names of the GBDT's categorical codes, per column: a code is a position in the training vocabulary
-    (the scorecard's labels without the out-of-vocabulary row, which the trees see as missing) or a hash bucket."""
-    names = {}
-    for name, categorical in zip(trees.columns, trees.categorical):
-        if categorical:
-            labels = attribute_labels(spec.column(name), state[name])
-            names[name] = labels if isinstance(state[name], HashBuckets) else labels[1:]
-    return names
+    """Names of the GBDT's categorical codes, per column (`Column.tree_codes`: positions in the training vocabulary,
+    which the scorecard's labels give without the out-of-vocabulary row the trees see as missing, or hash
+    buckets)."""
+    return {
+        name: spec.column(name).tree_codes(state[name])
+        for name, categorical in zip(trees.columns, trees.categorical)
+        if categorical
+    }
 
 
 def wide_weights(estimator) -> dict:
@@ -106,16 +82,7 @@ def build_scorecard(estimator, scaling: Scaling) -> tuple[pd.DataFrame, dict]:
             labels, kind = trees.leaf_labels(segment.tree, categories), "gbdt tree"
         else:
             column = spec.column(segment.name)
-            labels = attribute_labels(column, estimator.state[segment.name])
-            kind = (
-                "cross"
-                if isinstance(column, CrossedColumn)
-                else "bucketized"
-                if isinstance(column, BucketizedColumn)
-                else "categorical"
-                if isinstance(column, CategoricalColumn)
-                else "numeric"
-            )
+            labels, kind = column.attribute_labels(estimator.state[segment.name]), column.scorecard_type
         for index, (label, weight) in enumerate(zip(labels, w)):
             rows.append(
                 {

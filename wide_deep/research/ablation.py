@@ -23,8 +23,8 @@ from wide_deep.data.sources import write_atomically, write_frame
 from wide_deep.data.training_input import require_in_memory
 from wide_deep.evidence import metrics, stats
 from wide_deep.evidence.plots import pyplot
+from wide_deep.record.config import RunConfig, with_preset
 from wide_deep.research.baselines import lightgbm_baseline, logistic_baseline
-from wide_deep.run.config import RunConfig, with_preset
 from wide_deep.run.pipeline import PreparedData, prepare_data
 from wide_deep.run.training import train_and_evaluate
 
@@ -99,7 +99,7 @@ def single_row_latency_ms(model_dir: str, data: PreparedData, repeats: int = 200
     import tensorflow as tf
 
     from feature_columns.inputs import to_tensors
-    from wide_deep.run.model_dir import ModelDir
+    from wide_deep.record.model_dir import ModelDir
 
     estimator = ModelDir(model_dir).load_estimator(log=lambda *_: None)
     model = estimator.serving_model()

@@ -19,7 +19,7 @@ import pandas as pd
 from wide_deep.data.training_input import require_in_memory
 from wide_deep.evidence import metrics
 from wide_deep.evidence.plots import pyplot
-from wide_deep.run.config import RunConfig
+from wide_deep.record.config import RunConfig
 from wide_deep.run.pipeline import PreparedData, prepare_data
 from wide_deep.run.training import train_and_evaluate
 

@@ -1,1 +1,2 @@
-"""One run: its config, the pipeline (prepare → train → evaluate → export) and the model_dir it writes."""
+"""Running one model: prepare the data, then the named stages of training (fit the extras, warm start, train,
+blend, calibrate, evaluate, collect the evidence, export)."""

@@ -26,9 +26,9 @@ from wide_deep.data.registry import DatasetInfo
 from wide_deep.data.shards import load_sharded
 from wide_deep.data.sources import transactions_path
 from wide_deep.data.training_input import TrainingInput
-from wide_deep.run.config import RunConfig
-from wide_deep.run.model_dir import ModelDir
-from wide_deep.run.provenance import data_checksums
+from wide_deep.record.config import RunConfig
+from wide_deep.record.model_dir import ModelDir
+from wide_deep.record.provenance import data_checksums
 
 
 @dataclasses.dataclass
@@ -90,7 +90,7 @@ def prepare_data(
     else:
         info = registry.resolve(config.dataset, config.train_data, config.spec)
         spec = FeatureSpec.from_yaml(info.spec)
-    if config.model.sequence_use == "aggregates":
+    if config.model.sequences_for(bool(spec.sequences)) == "aggregates":
         spec = spec.without_sequences()  # nor computed from the log, nor read
     if config.dataset not in registry.BUILTIN_NAMES and spec.name != UNNAMED:  # a user's file goes by its spec's name
         info = dataclasses.replace(info, name=spec.name)

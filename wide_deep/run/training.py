@@ -21,11 +21,11 @@ from wide_deep.core.tensors import Encoder
 from wide_deep.core.trainer import Estimator, layout_summary, steady_state_throughput
 from wide_deep.evidence import metrics
 from wide_deep.evidence.scorecard import Scaling
-from wide_deep.run.config import RunConfig
-from wide_deep.run.model_dir import ModelDir
+from wide_deep.record.config import RunConfig
+from wide_deep.record.model_dir import ModelDir
+from wide_deep.record.provenance import code_version, utc_now
+from wide_deep.record.resources import peak_rss_mb
 from wide_deep.run.pipeline import PreparedData
-from wide_deep.run.provenance import code_version, utc_now
-from wide_deep.run.resources import peak_rss_mb
 
 TABLE_KEYS = (
     "auc",

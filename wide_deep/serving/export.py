@@ -39,21 +39,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from feature_columns.columns import CategoricalColumn, argument_name
 from feature_columns.fitting import FittedState, state_to_json
-from feature_columns.inputs import input_shape, raw_dtype
 from feature_columns.layers import UNSEEN_OUTPUT
+from feature_columns.names import argument_name
 from feature_columns.spec import ModelSpec
 from wide_deep.core.calibration import Calibrator
 from wide_deep.evidence.scorecard import Scaling
+from wide_deep.record.export_layout import EXAMPLES, EXPLAIN, PACKED, PREDICT, VersionLayout
 from wide_deep.serving.reasons import ReasonCodes
-from wide_deep.serving.saved_model import EXAMPLES, EXPLAIN, PACKED, PREDICT, VersionLayout
 from wide_deep.serving.warmup import write_warmup_requests
 
 
 def raw_signature(spec: ModelSpec) -> dict[str, tf.TensorSpec]:
     return {
-        c.name: tf.TensorSpec([None, *input_shape(c)], raw_dtype(c), name=argument_name(c.name))
+        c.name: tf.TensorSpec([None, *c.input_shape], c.raw_dtype, name=argument_name(c.name))
         for c in spec.input_columns
     }
 
@@ -64,10 +63,10 @@ def example_feature_spec(spec: ModelSpec) -> dict[str, tf.io.FixedLenFeature]:
     [steps, channels] tensor flattened."""
     out = {}
     for c in spec.input_columns:
-        if isinstance(c, CategoricalColumn):
+        if c.raw_dtype == "string":
             out[c.name] = tf.io.FixedLenFeature([], tf.string, default_value="")
         else:
-            shape = list(input_shape(c))
+            shape = list(c.input_shape)
             out[c.name] = tf.io.FixedLenFeature(shape, tf.float32, default_value=np.full(shape, np.nan, "float32"))
     return out
 
@@ -129,8 +128,8 @@ def export_saved_model(
         lambda examples: serve(tf.io.parse_example(examples, parse_spec)),
         input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
     )
-    categorical = [c.name for c in spec.input_columns if isinstance(c, CategoricalColumn)]
-    numeric = [c.name for c in spec.input_columns if not isinstance(c, CategoricalColumn)]
+    categorical = [c.name for c in spec.input_columns if c.raw_dtype == "string"]
+    numeric = [c.name for c in spec.input_columns if c.raw_dtype != "string"]
 
     def serve_packed(categorical_values, numeric_values):
         features = {name: categorical_values[:, i] for i, name in enumerate(categorical)}

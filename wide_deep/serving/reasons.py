@@ -13,8 +13,8 @@ import csv
 import dataclasses
 from pathlib import Path
 
-from feature_columns.columns import CROSS_NAME
 from feature_columns.errors import UserError
+from feature_columns.names import CROSS_NAME
 
 COLUMNS = ("code", "feature", "text")
 

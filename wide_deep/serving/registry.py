@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from feature_columns.errors import UserError
-from wide_deep.run.model_dir import ModelDir
+from wide_deep.record.model_dir import ModelDir
 from wide_deep.serving.saved_model import LoadedExport, load_newest
 
 log = logging.getLogger("wide_deep.serving")

@@ -36,10 +36,11 @@ from starlette.routing import Route
 
 from feature_columns.derived import add_derived
 from feature_columns.errors import DataError, UserError
-from feature_columns.inputs import MISSING_CATEGORY, canonical_category
+from feature_columns.values import MISSING_CATEGORY, canonical_category
 from wide_deep.data.dataset import add_transaction_features, transaction_columns
+from wide_deep.record.export_layout import EXPLAIN, PREDICT
 from wide_deep.serving.registry import ModelRegistry
-from wide_deep.serving.saved_model import EXPLAIN, PREDICT, LoadedExport
+from wide_deep.serving.saved_model import LoadedExport
 
 log = logging.getLogger("wide_deep.serving")
 DTYPE_NAMES = {tf.string: "DT_STRING", tf.float32: "DT_FLOAT", tf.int64: "DT_INT64"}

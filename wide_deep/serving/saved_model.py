@@ -1,16 +1,6 @@
-"""An export version on disk and loaded: the one owner of the export layout and of a loaded export.
+"""An export version loaded (`LoadedExport`): what the batch scorer, the monitor and the REST server all hold.
 
-    export/<version>/                 a SavedModel (TensorFlow Serving scans these integer folders)
-      saved_model.pb, variables/
-      assets.extra/spec.yaml          the ModelSpec the model was built from (its raw inputs)
-      assets.extra/preprocessing.json the fitted preprocessing
-      assets.extra/serving_packed_columns.json   column order of the `serving_packed` signature
-      assets.extra/serving_explain.json          feature order and intercept of `serving_explain`
-      assets.extra/model.json                    the trained weights' fingerprint, the threshold, the calibration
-      assets.extra/reason_codes.csv              code and text of each explained feature
-      assets.extra/tf_serving_warmup_requests    requests TensorFlow Serving (and our server) replays on loading
-
-`LoadedExport` is what the batch scorer, the monitor and the REST server all hold.
+The files of a version are named by `wide_deep.record.export_layout`.
 """
 
 from __future__ import annotations
@@ -20,44 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from feature_columns.columns import argument_name
-from feature_columns.errors import UserError
+from feature_columns.errors import UserError, first_line
 from feature_columns.fitting import FittedState, state_from_json
-from feature_columns.inputs import MISSING_CATEGORY
+from feature_columns.names import argument_name
 from feature_columns.spec import ModelSpec
-
-SIDECAR_DIR = "assets.extra"  # TensorFlow Serving's place for files that travel with a version
-
-
-class VersionLayout:
-    """The files of one export version (written by `wide_deep.serving.export`)."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.sidecar = self.path / SIDECAR_DIR
-        self.spec = self.sidecar / "spec.yaml"
-        self.preprocessing = self.sidecar / "preprocessing.json"
-        self.packed_columns = self.sidecar / "serving_packed_columns.json"
-        self.explain = self.sidecar / "serving_explain.json"
-        self.model = self.sidecar / "model.json"  # the model's fingerprint, threshold and calibration
-        self.reason_codes = self.sidecar / "reason_codes.csv"  # code and text of each explained feature
-        self.warmup = self.sidecar / "tf_serving_warmup_requests"  # the name TF Serving looks for
-
-    @property
-    def is_complete(self) -> bool:
-        return self.path.name.isdigit() and (self.path / "saved_model.pb").exists()
-
-
-def export_versions(export_root: str | Path) -> list[Path]:
-    """Complete version directories under an export root, oldest first."""
-    root = Path(export_root)
-    if not root.is_dir():
-        return []
-    return sorted((p for p in root.iterdir() if VersionLayout(p).is_complete), key=lambda p: int(p.name))
-
-
-# the signatures of an export: raw features, tf.Example protos, two packed matrices, reason codes
-PREDICT, EXAMPLES, PACKED, EXPLAIN = "serving_default", "serving_tf_example", "serving_packed", "serving_explain"
+from feature_columns.values import MISSING_CATEGORY
+from wide_deep.record.export_layout import EXAMPLES, EXPLAIN, PACKED, PREDICT, VersionLayout
 
 
 class LoadedExport:
@@ -221,9 +179,5 @@ def load_newest(versions: list[Path], log=print) -> LoadedExport:
         try:
             return LoadedExport(path)
         except Exception as err:  # a damaged SavedModel fails in many ways, all of them mean "skip it"
-            log(f"skipping export version {path.name}: it cannot be loaded ({type(err).__name__}: {_first_line(err)})")
+            log(f"skipping export version {path.name}: it cannot be loaded ({type(err).__name__}: {first_line(err)})")
     raise UserError(f"no export version could be loaded (tried {', '.join(p.name for p in versions) or 'none'})")
-
-
-def _first_line(error: Exception) -> str:
-    return next((line.strip() for line in str(error).splitlines() if line.strip()), "")[:200]

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from feature_columns.errors import DataError, UserError
-from feature_columns.inputs import data_columns, prepare_frame, raw_dtype, to_tensors
+from feature_columns.inputs import prepare_frame, to_tensors
 from wide_deep.data.dataset import add_transaction_features, needs_transactions
 from wide_deep.data.sources import (
     TABLE_SUFFIXES,
@@ -30,8 +30,9 @@ from wide_deep.data.sources import (
     record_batches,
     transactions_path,
 )
-from wide_deep.run.model_dir import ModelDir
-from wide_deep.serving.saved_model import EXPLAIN, load_newest
+from wide_deep.record.export_layout import EXPLAIN
+from wide_deep.record.model_dir import ModelDir
+from wide_deep.serving.saved_model import load_newest
 
 
 def prefetch(iterator, depth: int = 1):
@@ -202,7 +203,7 @@ def score_file(
 
     def prepared():  # runs one batch ahead of the model, on a worker thread
         offset = 0
-        numeric = tuple(name for c in spec.input_columns if raw_dtype(c) == "float32" for name in data_columns(c))
+        numeric = tuple(name for c in spec.input_columns if c.raw_dtype == "float32" for name in c.data_columns)
         for block in record_batches(input_path, read_rows, "input file", numeric=numeric):
             frame = scorer.features(
                 block.to_pandas(), tx_source, f"{input_path} (rows {offset}-{offset + len(block) - 1})"

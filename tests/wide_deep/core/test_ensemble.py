@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from feature_columns.layers import EncodedLayout, WideSegment
+from feature_columns.preprocessor import EncodedLayout, WideSegment
 from wide_deep.core.config import ModelConfig
 from wide_deep.core.ensemble import merge_cores
 from wide_deep.core.model import build_core

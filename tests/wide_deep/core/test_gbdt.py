@@ -7,7 +7,7 @@ import numpy as np
 from feature_columns.fitting import GBDT
 from tests.conftest import quiet
 from wide_deep.core.gbdt import GRID, SETTINGS, TreeMatrix, fit_trees
-from wide_deep.run.config import RunConfig
+from wide_deep.record.config import RunConfig
 from wide_deep.run.pipeline import prepare_data
 
 

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from feature_columns.fitting import fit_state
 from feature_columns.inputs import prepare_frame
-from feature_columns.layers import build_preprocessor
+from feature_columns.preprocessor import build_preprocessor
 from wide_deep.core.config import ModelConfig
 from wide_deep.core.model import branch_variables, build_core
 

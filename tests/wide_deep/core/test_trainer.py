@@ -75,7 +75,7 @@ def test_batch_size_must_divide_among_workers(toy_spec, toy_frame, tmp_path):
     with pytest.raises(UserError, match="must be divisible by the number of workers"):
         from wide_deep.core.config import ModelConfig, TrainConfig
         from wide_deep.core.trainer import Estimator
-        from wide_deep.run.model_dir import ModelDir
+        from wide_deep.record.model_dir import ModelDir
 
         estimator, _, _ = toy_estimator(toy_spec, toy_frame, tmp_path)
         Estimator(

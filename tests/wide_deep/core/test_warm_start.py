@@ -27,7 +27,7 @@ def test_the_warm_started_model_is_the_logistic_regression(toy_spec, toy_frame, 
 def test_blending_trees_writes_a_times_model_plus_b_times_trees(sme_run):
     """Done by training; here checked on the trained run: its logit is the blend of the model and the trees."""
     from feature_columns.fitting import GBDT
-    from wide_deep.run.model_dir import ModelDir
+    from wide_deep.record.model_dir import ModelDir
 
     run = ModelDir(sme_run)
     estimator = run.load_estimator(log=lambda *_: None)
@@ -47,7 +47,7 @@ def test_a_blend_that_would_lower_the_validation_auc_is_not_kept(sme_run, monkey
     import sklearn.linear_model
 
     from feature_columns.fitting import GBDT
-    from wide_deep.run.model_dir import ModelDir
+    from wide_deep.record.model_dir import ModelDir
 
     class AgainstTheTrees:  # a blend that leans hard against the trees: the AUC must fall
         def __init__(self, **_):

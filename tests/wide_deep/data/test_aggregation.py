@@ -3,11 +3,19 @@ import pandas as pd
 import pytest
 
 from feature_columns import DataError
+from feature_columns.spec import TRANSACTION_FEATURES as FEATURES
 from feature_columns.spec import TransactionSpec
-from wide_deep.data.aggregation import FEATURES, aggregate_transactions
+from wide_deep.data.aggregation import aggregate_transactions
 
-SPEC = TransactionSpec(path="unused", id_column="eid", timestamp_column="ts", amount_column="amt",
-                       direction_column="dir", as_of_column="as_of", window_days=100)
+SPEC = TransactionSpec(
+    path="unused",
+    id_column="eid",
+    timestamp_column="ts",
+    amount_column="amt",
+    direction_column="dir",
+    as_of_column="as_of",
+    window_days=100,
+)
 
 
 def _apps():
@@ -19,10 +27,14 @@ def day(d):
 
 
 def _tx():
-    rows = [(1, day(90), 100.0, "in"), (1, day(50), 300.0, "out"), (1, day(10), 200.0, "in"),
-            (1, day(200), 999.0, "in"),   # outside the window
-            (2, day(5), 50.0, "in"),
-            (9, day(5), 10.0, "in")]      # unknown id
+    rows = [
+        (1, day(90), 100.0, "in"),
+        (1, day(50), 300.0, "out"),
+        (1, day(10), 200.0, "in"),
+        (1, day(200), 999.0, "in"),  # outside the window
+        (2, day(5), 50.0, "in"),
+        (9, day(5), 10.0, "in"),
+    ]  # unknown id
     return pd.DataFrame(rows, columns=["eid", "ts", "amt", "dir"])
 
 
@@ -33,21 +45,23 @@ def test_known_answers():
     assert f.loc[1, "txn_count"] == 3 and f.loc[1, "txn_total_amount"] == 600
     assert f.loc[1, "txn_daily_avg_amount"] == pytest.approx(6.0)
     assert f.loc[1, "txn_amount_variance"] == pytest.approx(np.var([100, 300, 200], ddof=1))
-    assert f.loc[1, "txn_longest_gap_days"] == pytest.approx(40.0)   # between day 90 and day 50
+    assert f.loc[1, "txn_longest_gap_days"] == pytest.approx(40.0)  # between day 90 and day 50
     assert f.loc[1, "txn_days_since_last"] == pytest.approx(10.0)
     assert f.loc[1, "txn_inflow_share"] == pytest.approx(2 / 3)
     assert f.loc[1, "txn_net_flow_ratio"] == pytest.approx(0.0)
     assert f.loc[1, "txn_count_trend"] == pytest.approx((2 * 1 - 3) / 3)  # one of three in the recent half
-    assert f.loc[2, "txn_longest_gap_days"] == pytest.approx(95.0)   # window start to its only transaction
+    assert f.loc[2, "txn_longest_gap_days"] == pytest.approx(95.0)  # window start to its only transaction
     assert f.loc[3, "txn_count"] == 0 and f.loc[3, "txn_longest_gap_days"] == 100
-    assert np.isnan(f.loc[3, "txn_amount_cv"])                        # undefined → missing, imputed later
+    assert np.isnan(f.loc[3, "txn_amount_cv"])  # undefined → missing, imputed later
     assert report.rows_outside_window == 1 and report.rows_unknown_id == 1
     assert report.enterprises_without_transactions == 1 and report.rows_in_window == 4
 
 
 def test_generated_log_lies_inside_the_aggregation_window(small_sme):
     apps = pd.read_parquet(small_sme / "applications.parquet")
-    _, report = aggregate_transactions(small_sme / "transactions", apps, TransactionSpec(path="transactions"), "enterprise_id")
+    _, report = aggregate_transactions(
+        small_sme / "transactions", apps, TransactionSpec(path="transactions"), "enterprise_id"
+    )
     assert report.rows_outside_window == 0 and report.rows_unknown_id == 0
     assert report.rows_in_window == len(pd.read_parquet(small_sme / "transactions"))
 

@@ -56,16 +56,31 @@ def test_splits_take_and_concatenate_every_field():
     assert joined.arrays["x"].tolist() == [1.0, 3.0, 0.0] and len(joined.rejected) == 3
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda f: f.drop(columns=["amount"]), r"column\(s\) \['amount'\]"),
-    (lambda f: f.drop(columns=["y"]), "label column 'y' is missing"),
-    (lambda f: f.assign(y=np.where(np.arange(len(f)) == 7, 2, f["y"])), r"data row 7 \(line 9 of a CSV file\) has value 2"),
-    (lambda f: f.assign(y=0), "only one class"),
-    (lambda f: f.assign(id=np.where(np.arange(len(f)) == 9, 3, f["id"])), r"repeats id 3 \(data rows \[3, 9\] \(lines \[5, 11\] of a CSV file\)\)"),
-    (lambda f: f.assign(id=np.nan), r"id column 'id' is empty in 400 of 400 row\(s\), first at data rows \[0, 1, 2, 3, 4\]"),
-    (lambda f: f.assign(amount=f["amount"].astype(object).where(np.arange(len(f)) != 11, "twelve")), "'amount'.*row 11.*'twelve'"),
-    (lambda f: f.assign(y=f["y"].astype(float).where(np.arange(len(f)) != 4, np.nan)), "empty in 1 row"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda f: f.drop(columns=["amount"]), r"column\(s\) \['amount'\]"),
+        (lambda f: f.drop(columns=["y"]), "label column 'y' is missing"),
+        (
+            lambda f: f.assign(y=np.where(np.arange(len(f)) == 7, 2, f["y"])),
+            r"data row 7 \(line 9 of a CSV file\) has value 2",
+        ),
+        (lambda f: f.assign(y=0), "only one class"),
+        (
+            lambda f: f.assign(id=np.where(np.arange(len(f)) == 9, 3, f["id"])),
+            r"repeats id 3 \(data rows \[3, 9\] \(lines \[5, 11\] of a CSV file\)\)",
+        ),
+        (
+            lambda f: f.assign(id=np.nan),
+            r"id column 'id' is empty in 400 of 400 row\(s\), first at data rows \[0, 1, 2, 3, 4\]",
+        ),
+        (
+            lambda f: f.assign(amount=f["amount"].astype(object).where(np.arange(len(f)) != 11, "twelve")),
+            "'amount'.*row 11.*'twelve'",
+        ),
+        (lambda f: f.assign(y=f["y"].astype(float).where(np.arange(len(f)) != 4, np.nan)), "empty in 1 row"),
+    ],
+)
 def test_bad_data_is_reported_by_name(toy_spec, toy_frame, tmp_path, mutate, message):
     with pytest.raises(DataError, match=message):
         load_dataset(toy_spec, _write(mutate(toy_frame), tmp_path), log=quiet)
@@ -84,7 +99,9 @@ def test_empty_and_missing_files(toy_spec, tmp_path):
 
 def test_label_without_negative_list_must_be_binary(toy_spec, toy_frame, tmp_path):
     import dataclasses
+
     from feature_columns.spec import LabelSpec
+
     spec = dataclasses.replace(toy_spec, label=LabelSpec("y", positive=("bad",)))
     frame = toy_frame.assign(y=np.where(toy_frame["y"] == 1, "bad", "good"))
     splits = load_dataset(spec, _write(frame, tmp_path), log=quiet).splits
@@ -107,5 +124,7 @@ def test_rows_without_a_label_are_an_error_unless_the_spec_drops_them(toy_spec, 
     kept_ids = np.concatenate([split.ids for split in loaded.splits.values()])
     assert sorted(kept_ids.tolist()) == [i for i in range(len(frame)) if i % 10 != 3]
     bad = frame.assign(amount=frame["amount"].astype(object).where(np.arange(len(frame)) != 13, "lots"))
-    with pytest.raises(DataError, match=r"'amount' is numeric in the spec but data row 13 "):  # row numbers still count every row of the file
+    with pytest.raises(
+        DataError, match=r"'amount' is numeric in the spec but data row 13 "
+    ):  # row numbers still count every row of the file
         load_dataset(dropping, _write(bad, tmp_path), log=quiet)

@@ -5,18 +5,25 @@ import pandas as pd
 import pytest
 
 from feature_columns import DataError
-from feature_columns.sequences import SequenceColumn, log_column_name, parse_sequence
+from feature_columns.kinds.sequence import SequenceColumn, log_column_name, parse_sequence
 from feature_columns.spec import FeatureSpec, TransactionSpec
 from wide_deep.data.dataset import add_transaction_features
 from wide_deep.data.sequences import bin_transactions
 
-TX = TransactionSpec(path="unused", id_column="eid", timestamp_column="ts", amount_column="amt",
-                     direction_column="dir", as_of_column="as_of", window_days=21)
+TX = TransactionSpec(
+    path="unused",
+    id_column="eid",
+    timestamp_column="ts",
+    amount_column="amt",
+    direction_column="dir",
+    as_of_column="as_of",
+    window_days=21,
+)
 CHANNELS = ["inflow_amount", "outflow_amount", "inflow_count", "count", "mean_log_amount"]
 
 
 def weekly() -> SequenceColumn:
-    return parse_sequence({"name": "w", "bin_days": 7, "channels": CHANNELS}, 0, "test", TX.window_days)
+    return parse_sequence({"name": "w", "bin_days": 7, "channels": CHANNELS}, "test: sequences[0]", TX.window_days)
 
 
 def day(d: float):
@@ -28,10 +35,15 @@ def apps() -> pd.DataFrame:
 
 
 def log() -> pd.DataFrame:
-    rows = [(1, day(20.5), 100.0, "in"), (1, day(15), 300.0, "out"), (1, day(1), 200.0, "in"),
-            (1, day(0.5), 50.0, "out"), (1, day(25), 999.0, "in"),  # outside the 21-day window
-            (2, day(0), 10.0, "in"),  # on the as-of date: the newest bin
-            (9, day(5), 10.0, "in")]  # unknown id
+    rows = [
+        (1, day(20.5), 100.0, "in"),
+        (1, day(15), 300.0, "out"),
+        (1, day(1), 200.0, "in"),
+        (1, day(0.5), 50.0, "out"),
+        (1, day(25), 999.0, "in"),  # outside the 21-day window
+        (2, day(0), 10.0, "in"),  # on the as-of date: the newest bin
+        (9, day(5), 10.0, "in"),
+    ]  # unknown id
     return pd.DataFrame(rows, columns=["eid", "ts", "amt", "dir"])
 
 
@@ -68,13 +80,23 @@ def test_scoring_time_equals_training_time(tmp_path):
 
 
 def test_added_with_the_aggregates_and_missing_direction_named():
-    spec = FeatureSpec.from_dict({
-        "label": "y", "id": "eid",
-        "transactions": {"path": "tx", "id_column": "eid", "timestamp_column": "ts", "amount_column": "amt",
-                         "direction_column": "dir", "as_of_column": "as_of", "window_days": 21},
-        "columns": [{"name": "txn_count", "type": "numeric"}],
-        "sequences": [{"name": "w", "bin_days": 7}],
-    })
+    spec = FeatureSpec.from_dict(
+        {
+            "label": "y",
+            "id": "eid",
+            "transactions": {
+                "path": "tx",
+                "id_column": "eid",
+                "timestamp_column": "ts",
+                "amount_column": "amt",
+                "direction_column": "dir",
+                "as_of_column": "as_of",
+                "window_days": 21,
+            },
+            "columns": [{"name": "txn_count", "type": "numeric"}],
+            "sequences": [{"name": "w", "bin_days": 7}],
+        }
+    )
     frame, report = add_transaction_features(spec, apps(), log(), "test")
     assert log_column_name("w", "inflow_amount", 2) in frame.columns and "txn_count" in frame.columns
     assert frame.loc[1, log_column_name("w", "inflow_amount", 2)] == 200.0

@@ -28,22 +28,28 @@ def test_generated_data_has_the_documented_shape(small_sme):
     truth = pd.read_parquet(small_sme / "truth.parquet")
     tx = pd.read_parquet(small_sme / "transactions")
     assert len(apps) == 3000 and apps["enterprise_id"].is_unique
-    assert 80 <= len(tx) / len(apps) <= 120                     # ~100 transactions per enterprise
-    assert abs(apps["label"].mean() - 0.6) < 0.04               # the paper's ~6:4 ratio
-    assert (apps.loc[apps["rejected"], "label"] == 1).all()     # the paper's rejection rule
+    assert 80 <= len(tx) / len(apps) <= 120  # ~100 transactions per enterprise
+    assert abs(apps["label"].mean() - 0.6) < 0.04  # the paper's ~6:4 ratio
+    assert (apps.loc[apps["rejected"], "label"] == 1).all()  # the paper's rejection rule
     # secondary industries are nested in primary ones
     assert (apps["industry_secondary"].str.split(".").str[0] == apps["industry_primary"]).all()
     assert apps["city"].nunique() > 150 and apps["industry_secondary"].nunique() > 60
     assert apps.loc[apps["past_loan_count"] == 0, "avg_days_overdue"].isna().all()
     oracle = roc_auc_score(apps["label"], truth["true_prob"])
     assert 0.68 < oracle < 0.78
-    window = (apps.set_index("enterprise_id")["application_date"].reindex(tx["enterprise_id"]).to_numpy() - tx["timestamp"].to_numpy())
+    window = (
+        apps.set_index("enterprise_id")["application_date"].reindex(tx["enterprise_id"]).to_numpy()
+        - tx["timestamp"].to_numpy()
+    )
     assert (window > np.timedelta64(0, "s")).all() and (window < np.timedelta64(180, "D")).all()
 
 
 def test_accepts_only_labels_keep_rejections_apart(tmp_path):
-    meta = generate(GeneratorConfig(num_enterprises=1000, seed=5, label_rejections=False, positive_rate=0.2), tmp_path,
-                    log=lambda *_: None)
+    meta = generate(
+        GeneratorConfig(num_enterprises=1000, seed=5, label_rejections=False, positive_rate=0.2),
+        tmp_path,
+        log=lambda *_: None,
+    )
     apps = pd.read_parquet(tmp_path / "applications.parquet")
     rejected = pd.read_parquet(tmp_path / "rejected_applications.parquet")
     assert not apps["rejected"].any() and rejected["rejected"].all()

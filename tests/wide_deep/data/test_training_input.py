@@ -4,7 +4,7 @@ import pytest
 
 from feature_columns.errors import UserError
 from wide_deep.data.training_input import TrainingInput, require_in_memory
-from wide_deep.run.config import RunConfig
+from wide_deep.record.config import RunConfig
 
 
 class FakeStream:

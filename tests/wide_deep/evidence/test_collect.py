@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wide_deep.evidence.fairness import GROUP_METRICS
-from wide_deep.run.model_dir import SCORECARD_MD, ModelDir
+from wide_deep.record.model_dir import SCORECARD_MD, ModelDir
 
 EVIDENCE_KEYS = {
     "ks",

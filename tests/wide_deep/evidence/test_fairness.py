@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from feature_columns import numeric_column
-from feature_columns.fitting import NumericStats, Vocabulary
+from feature_columns.kinds.base import Vocabulary
+from feature_columns.kinds.numeric import NumericStats
 from wide_deep.evidence import fairness
 
 

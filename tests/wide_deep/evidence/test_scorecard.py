@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feature_columns.fitting import Buckets, HashBuckets, Vocabulary
 from tests.conftest import toy_estimator, train_toy
 from wide_deep.evidence.scorecard import (
     Scaling,
-    attribute_labels,
     build_scorecard,
     score_from_table,
     scorecard_markdown,
@@ -43,25 +41,6 @@ def test_scorecard_reproduces_a_wide_only_model_exactly(toy_spec, toy_frame, tmp
     assert np.corrcoef(from_table, logit)[0, 1] < -0.999
     text = scorecard_markdown(table, summary)
     assert "higher score means lower risk" in text and "## city_x_tier" in text
-
-
-def test_attribute_labels_cover_every_index():
-    from feature_columns import bucketized_column, categorical_column_with_vocabulary_list, crossed_column
-
-    assert attribute_labels(bucketized_column("x", [1, 5]), Buckets((1.0, 5.0))) == [
-        "< 1",
-        "[1, 5)",
-        ">= 5",
-        "(missing)",
-    ]
-    labels = attribute_labels(categorical_column_with_vocabulary_list("c", ["a", ""]), Vocabulary(("a", "")))
-    assert labels[0].startswith("unseen") and labels[1:] == ["a", "(missing)"]
-    cross = attribute_labels(crossed_column(["a", "b"]), Vocabulary(("x\x1fy",)))
-    assert cross == ["other combinations (unseen or rare in training)", "x × y"]
-    assert attribute_labels(categorical_column_with_vocabulary_list("h", None), HashBuckets(2)) == [
-        "hash bucket 0",
-        "hash bucket 1",
-    ]
 
 
 def test_binning_statistics_by_hand():

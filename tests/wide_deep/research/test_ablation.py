@@ -92,7 +92,7 @@ def test_sequence_rows_compare_with_the_accurate_model(small_sme, tmp_path):
 
 
 def test_the_ablation_refuses_streamed_input(tmp_path):
-    from wide_deep.run.config import RunConfig
+    from wide_deep.record.config import RunConfig
 
     with pytest.raises(UserError, match="--streaming is for experiments.train: the ablation"):
         ablation_study(RunConfig(streaming=True), 1, tmp_path, tmp_path, 50, log=quiet)

@@ -8,8 +8,8 @@ import pytest
 from tests.conftest import quiet
 from wide_deep.core.warm_start import C_GRID
 from wide_deep.evidence.metrics import auc
+from wide_deep.record.config import RunConfig
 from wide_deep.research.baselines import lightgbm_baseline, logistic_baseline
-from wide_deep.run.config import RunConfig
 from wide_deep.run.pipeline import prepare_data
 
 

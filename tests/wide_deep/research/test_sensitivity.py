@@ -7,8 +7,8 @@ import pytest
 
 from feature_columns.errors import UserError
 from tests.conftest import quiet
+from wide_deep.record.config import RunConfig
 from wide_deep.research.sensitivity import sensitivity_study
-from wide_deep.run.config import RunConfig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -12,8 +12,8 @@ import pytest
 from feature_columns.errors import DataError, UserError
 from tests.conftest import quiet
 from wide_deep.core.config import TrainConfig
-from wide_deep.run.config import RunConfig
-from wide_deep.run.model_dir import ModelDir
+from wide_deep.record.config import RunConfig
+from wide_deep.record.model_dir import ModelDir
 from wide_deep.run.pipeline import prepare_data, run_training
 from wide_deep.run.training import train_and_evaluate
 

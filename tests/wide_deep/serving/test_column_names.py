@@ -47,7 +47,7 @@ def odd_frame() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def odd_run(tmp_path_factory):
     from wide_deep.core.config import ModelConfig, TrainConfig
-    from wide_deep.run.config import RunConfig
+    from wide_deep.record.config import RunConfig
     from wide_deep.run.pipeline import run_training
 
     folder = tmp_path_factory.mktemp("odd")
@@ -67,8 +67,9 @@ def odd_run(tmp_path_factory):
 
 def test_odd_column_names_train_score_and_serve(odd_run):
     from feature_columns.derived import add_derived
+    from wide_deep.record.export_layout import EXAMPLES
     from wide_deep.serving.rest import metadata, parse_predict_request
-    from wide_deep.serving.saved_model import EXAMPLES, LoadedExport
+    from wide_deep.serving.saved_model import LoadedExport
     from wide_deep.serving.scoring import Scorer, batch_probabilities, score_file
 
     folder, result = odd_run
@@ -129,7 +130,7 @@ def test_the_serving_model_round_trips_through_a_keras_file(odd_run, tmp_path):
     import keras
 
     from feature_columns.inputs import prepare_frame, to_tensors
-    from wide_deep.run.model_dir import ModelDir
+    from wide_deep.record.model_dir import ModelDir
 
     folder, _ = odd_run
     estimator = ModelDir(folder / "m").load_estimator(log=quiet)

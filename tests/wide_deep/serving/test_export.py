@@ -14,8 +14,9 @@ import pytest
 
 from feature_columns.inputs import prepare_frame, to_tensors
 from tests.conftest import quiet
-from wide_deep.run.model_dir import ModelDir
-from wide_deep.serving.saved_model import EXPLAIN, LoadedExport
+from wide_deep.record.export_layout import EXPLAIN
+from wide_deep.record.model_dir import ModelDir
+from wide_deep.serving.saved_model import LoadedExport
 
 FRESH_PROCESS_SCRIPT = textwrap.dedent("""
     import json, sys

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from wide_deep.run.model_dir import ModelDir
+from wide_deep.record.model_dir import ModelDir
 from wide_deep.serving.registry import ModelRegistry
 from wide_deep.serving.scoring import Scorer
 

@@ -310,7 +310,7 @@ def test_newer_export_is_picked_up_without_dropping_requests(served):
     worker = threading.Thread(target=keep_predicting)
     worker.start()
     try:
-        from wide_deep.run.model_dir import ModelDir
+        from wide_deep.record.model_dir import ModelDir
         from wide_deep.serving.export import export_saved_model
 
         run = ModelDir(model_dir)

@@ -7,8 +7,9 @@ import math
 import pytest
 
 from feature_columns.errors import UserError
-from wide_deep.run.model_dir import ModelDir
-from wide_deep.serving.saved_model import LoadedExport, VersionLayout, export_versions
+from wide_deep.record.export_layout import VersionLayout, export_versions
+from wide_deep.record.model_dir import ModelDir
+from wide_deep.serving.saved_model import LoadedExport
 
 
 def test_only_complete_numbered_versions_count(tmp_path):

@@ -10,7 +10,7 @@ from feature_columns.errors import DataError
 from feature_columns.inputs import prepare_frame
 from tests.conftest import quiet
 from wide_deep.data.dataset import read_labelled_file
-from wide_deep.run.model_dir import ModelDir
+from wide_deep.record.model_dir import ModelDir
 from wide_deep.serving import scoring
 from wide_deep.serving.scoring import Scorer, batch_probabilities, score_file
 

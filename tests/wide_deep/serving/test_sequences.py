@@ -32,7 +32,7 @@ def test_signatures_take_the_sequence_as_a_tensor(scorer, small_sme):
     import tensorflow as tf
 
     from feature_columns.inputs import prepare_frame, to_tensors
-    from wide_deep.serving.saved_model import EXAMPLES, PACKED
+    from wide_deep.record.export_layout import EXAMPLES, PACKED
 
     export = scorer.export
     assert export.sequences == {"weekly_flows": (26, 4)} and PACKED not in export.signatures
@@ -121,10 +121,10 @@ def test_rest_assembles_a_column_sequence_from_its_columns():
     sequence itself is left as it is."""
     from types import SimpleNamespace
 
-    from feature_columns.sequences import parse_sequence
+    from feature_columns.kinds.sequence import parse_sequence
     from wide_deep.serving.rest import assemble_sequences
 
-    seq = parse_sequence({"name": "m", "channels": {"bill": ["b2", "b1"], "paid": ["p2", "p1"]}}, 0, "test", None)
+    seq = parse_sequence({"name": "m", "channels": {"bill": ["b2", "b1"], "paid": ["p2", "p1"]}}, "test: sequences[0]", None)
     model = SimpleNamespace(spec=SimpleNamespace(sequences=(seq,)), input_specs={"m": None, "b1": None, "x": None})
     rows = [{"x": 1, "b1": 10, "b2": 20, "p1": 1, "p2": 2}]
     assert assemble_sequences(rows, model) == [{"x": 1, "b1": 10, "m": [[20, 2], [10, 1]]}]

@@ -9,8 +9,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from wide_deep.run.model_dir import ModelDir
-from wide_deep.serving.saved_model import EXAMPLES, EXPLAIN, PACKED, PREDICT, LoadedExport
+from wide_deep.record.export_layout import EXAMPLES, EXPLAIN, PACKED, PREDICT
+from wide_deep.record.model_dir import ModelDir
+from wide_deep.serving.saved_model import LoadedExport
 from wide_deep.serving.warmup import read_warmup_requests
 
 

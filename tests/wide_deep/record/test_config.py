@@ -3,7 +3,7 @@
 import json
 
 from wide_deep.core.config import ModelConfig, TrainConfig
-from wide_deep.run.config import RunConfig
+from wide_deep.record.config import RunConfig
 
 
 def test_config_round_trips_through_json():

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from feature_columns.errors import DataError
-from feature_columns.inputs import canonical_categories
 from feature_columns.spec import FeatureSpec, load_spec_yaml
+from feature_columns.values import canonical_categories
 
 LABEL_NAMES = re.compile(r"^(target|label|y|default|defaulted|is_default|bad|bad_flag|class|outcome|delinquent)$", re.I)
 DEFAULT_VALUES = {"1", "true", "yes", "y", "default", "defaulted", "bad", "charged off", "chargeoff", "delinquent"}

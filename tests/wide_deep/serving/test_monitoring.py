@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from wide_deep.evidence.monitoring import format_monitoring, monitor
+from wide_deep.serving.monitoring import format_monitoring, monitor
 from wide_deep.serving.scoring import Scorer
 
 

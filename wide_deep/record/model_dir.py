@@ -34,7 +34,7 @@ from feature_columns.errors import UserError
 from feature_columns.fitting import FittedState, state_from_json, state_to_json
 from feature_columns.spec import FeatureSpec
 from wide_deep.data.sources import make_folder, write_atomically, write_frame
-from wide_deep.run.config import RunConfig, flat_settings
+from wide_deep.record.config import RunConfig, flat_settings
 
 if TYPE_CHECKING:  # TensorFlow is imported only by what trains or loads a model
     from wide_deep.core.calibration import Calibrator
@@ -240,7 +240,7 @@ class ModelDir:
         return estimator
 
     def export_versions(self) -> list[Path]:
-        from wide_deep.serving.saved_model import export_versions
+        from wide_deep.record.export_layout import export_versions
 
         return export_versions(self.export_root)
 

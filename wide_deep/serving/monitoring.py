@@ -15,7 +15,7 @@ from feature_columns.inputs import prepare_frame
 from wide_deep.data.dataset import add_transaction_features
 from wide_deep.data.sources import check_output, check_readable, read_table, transactions_path, write_atomically
 from wide_deep.evidence.collect import compare_to_baseline
-from wide_deep.run.model_dir import EVIDENCE, ModelDir
+from wide_deep.record.model_dir import EVIDENCE, ModelDir
 from wide_deep.serving.scoring import Scorer
 
 

@@ -1,6 +1,6 @@
 """The peak-memory figure a run reports."""
 
-from wide_deep.run.resources import peak_rss_mb
+from wide_deep.record.resources import peak_rss_mb
 
 
 def test_peak_memory_grows_with_what_the_process_holds():

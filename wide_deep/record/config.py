@@ -94,7 +94,7 @@ class RunConfig:
             self.use_crosses,
             self.include_protected,
             gbdt=model.wide_gbdt,
-            sequences=model.sequence_use,
+            sequences=model.sequences_for(bool(spec.sequences)),
         )
 
     def model_shaping(self) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from feature_columns.inputs import prepare_frame
 from tests.conftest import quiet
 from wide_deep.core.calibration import Calibrator
 from wide_deep.core.config import ModelConfig
-from wide_deep.run.config import RunConfig
-from wide_deep.run.model_dir import CONFIG, METRICS, PREPROCESSING, SPEC, ModelDir
+from wide_deep.record.config import RunConfig
+from wide_deep.record.model_dir import CONFIG, METRICS, PREPROCESSING, SPEC, ModelDir
 
 
 def test_settings_are_saved_and_read_back_typed(toy_spec, toy_frame, tmp_path):

@@ -15,7 +15,9 @@ Either way the sequence is read from flat numeric columns of the data (a log seq
 are written by `wide_deep.data.sequences`, named `<name>__<channel>__<step>`) and becomes one
 model input of shape [steps, channels], oldest step first (the newest step ends at the as-of
 date). A step whose channels are all missing is masked (a short history); a missing cell in an
-observed step is imputed with the channel's training mean.
+observed step is imputed with the channel's training mean. Fitted per channel: the training split's mean and
+standard deviation of its observed cells (`SequenceStats`); in the model, `SequenceEncoder` z-scores the steps and
+adds an observed-step flag as a last channel, and the deep branch's tower (GRU or TCN) reads them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ import dataclasses
 import math
 from typing import Any
 
-from feature_columns.errors import SpecError
+import numpy as np
+import pandas as pd
+
+from feature_columns.errors import DataError, SpecError
+from feature_columns.kinds.base import Builder, Column
+from feature_columns.names import safe_name
+from feature_columns.values import numeric_values, signed_log1p
 
 # what a time bin of the transaction log can hold, and whether its values are heavy-tailed (signed-log encoded)
 LOG_CHANNELS = {
@@ -41,7 +49,33 @@ DEFAULT_LOG_CHANNELS = ("inflow_amount", "outflow_amount", "inflow_count", "outf
 
 
 @dataclasses.dataclass(frozen=True)
-class SequenceColumn:
+class SequenceStats:
+    """Per channel of a sequence: the training split's mean and std of its observed cells (after the
+    signed log1p of `log_scaled` channels), and the share of masked (all-missing) steps."""
+
+    json_key = "channel_mean"
+    channel_mean: tuple[float, ...]
+    channel_std: tuple[float, ...]
+    masked_rate: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel_mean": list(self.channel_mean),
+            "channel_std": list(self.channel_std),
+            "masked_rate": self.masked_rate,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SequenceStats:
+        return cls(
+            tuple(float(v) for v in data["channel_mean"]),
+            tuple(float(v) for v in data["channel_std"]),
+            float(data.get("masked_rate", 0.0)),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceColumn(Column):
     """A [steps, channels] float input of the deep branch's sequence tower.
 
     `columns[c][t]` is the data column holding channel c at step t (oldest first). `bin_days` is
@@ -50,6 +84,8 @@ class SequenceColumn:
     """
 
     kind = "sequence"
+    section = "sequences"
+    entries = (SequenceStats,)
 
     name: str
     channels: tuple[str, ...]
@@ -104,15 +140,71 @@ class SequenceColumn:
                 out["log_scaled"] = list(self.log_scaled)
         return out
 
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any], where: str, context: dict[str, Any]) -> SequenceColumn:
+        return parse_sequence(entry, where, context.get("window_days"))
+
+    def routed(self, route: str) -> SequenceColumn:
+        """A sequence feeds the deep branch's tower whatever the model's routing."""
+        return self
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.steps, len(self.channels))
+
+    @property
+    def data_columns(self) -> tuple[str, ...]:
+        return self.source_columns
+
+    def prepare(self, frame: pd.DataFrame, source: str, row_offset: int = 0) -> np.ndarray:
+        steps = [numeric_values(frame[name], name, source, row_offset) for name in self.source_columns]
+        return np.stack(steps, axis=1).reshape(len(frame), self.steps, len(self.channels))
+
+    def fit(self, arrays: dict[str, np.ndarray], state: dict, spec) -> SequenceStats:
+        """[rows, steps, channels] → per-channel mean/std over observed cells (see SequenceStats)."""
+        values = arrays[self.name]
+        means, stds = [], []
+        for c, channel in enumerate(self.channels):
+            cells = values[:, :, c].astype("float64").ravel()
+            cells = cells[~np.isnan(cells)]
+            if cells.size == 0:
+                raise DataError(f"training split: sequence '{self.name}' channel '{channel}' has no non-missing values")
+            if channel in self.log_scaled:
+                cells = signed_log1p(cells)
+            means.append(float(cells.mean()))
+            stds.append(float(cells.std()) or 1.0)
+        masked = float(np.isnan(values).all(axis=2).mean())
+        return SequenceStats(tuple(means), tuple(stds), masked)
+
+    def compile(self, builder: Builder) -> None:
+        from feature_columns import layers
+
+        encoder = layers.SequenceEncoder(
+            [c in self.log_scaled for c in self.channels],
+            builder.entry(self.name).to_json(),
+            name=f"encode_sequence_{safe_name(self.name)}",
+        )
+        builder.add_sequence(self.name, encoder(builder.input(self.name)), self.steps, len(self.channels) + 1)
+
+    def tree_feature(self, builder: Builder):
+        raise NotImplementedError("a GBDT reads scalar columns only")
+
+    def tabular(self, values: np.ndarray, entry) -> dict[str, Any]:
+        """One column per step and channel."""
+        return {
+            log_column_name(self.name, channel, t): values[:, t, c]
+            for t in range(self.steps)
+            for c, channel in enumerate(self.channels)
+        }
+
 
 def log_column_name(sequence: str, channel: str, step: int) -> str:
     """The data column a transaction-log sequence's channel at `step` is written to."""
     return f"{sequence}__{channel}__{step:02d}"
 
 
-def parse_sequence(entry, index: int, source: str, window_days: int | None) -> SequenceColumn:
-    """One entry of the spec's `sequences:` block (see the module docstring)."""
-    where = f"{source}: sequences[{index}]"
+def parse_sequence(entry, where: str, window_days: int | None) -> SequenceColumn:
+    """One entry of the spec's `sequences:` block (see the module docstring); `where` names it in errors."""
     if not isinstance(entry, dict) or not entry.get("name"):
         raise SpecError(f"{where}: expected a mapping with 'name' and 'channels', got {entry!r}")
     name = str(entry["name"])

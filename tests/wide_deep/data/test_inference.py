@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 
 from feature_columns import DataError, FeatureSpec
-from feature_columns.columns import BucketizedColumn, CategoricalColumn, NumericColumn
-from feature_columns.inference import infer_spec
+from feature_columns.kinds.bucketized import BucketizedColumn
+from feature_columns.kinds.categorical import CategoricalColumn
+from feature_columns.kinds.numeric import NumericColumn
 from feature_columns.spec import load_spec_yaml
+from wide_deep.data.inference import infer_spec
 
 
 def loans(n: int = 1000) -> pd.DataFrame:
