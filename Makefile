@@ -91,9 +91,12 @@ test: $(STAMP)
 install-check:
 	bash .ci/install-check
 
+# ruff (style, complexity and size limits in pyproject.toml), then the import layers and size limits of
+# tests/test_architecture.py (no TensorFlow: a second)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_architecture.py
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

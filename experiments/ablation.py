@@ -42,7 +42,7 @@ FLAGS = flags.FLAGS
 
 def ablation() -> None:
     drop_retracing_warnings()
-    from wide_deep.research.ablation import ablation_study, replot
+    from wide_deep.research.ablation import AblationPlan, ablation_study, replot
 
     start = time.perf_counter()
     if FLAGS.replot:
@@ -59,18 +59,17 @@ def ablation() -> None:
         print(f"redrew {results}/roc.png and calibration.png from the saved test scores")
         return
     command = ("python -m experiments.ablation " + " ".join(sys.argv[1:])).strip()
-    results = ablation_study(
-        train.config_from_flags(FLAGS),
-        FLAGS.seeds,
-        Path(FLAGS.runs_dir) if FLAGS.runs_dir else None,
-        Path(FLAGS.results_dir) if FLAGS.results_dir else None,
-        FLAGS.bootstrap_resamples,
+    plan = AblationPlan(
+        seeds=FLAGS.seeds,
+        runs_dir=Path(FLAGS.runs_dir) if FLAGS.runs_dir else None,
+        results_dir=Path(FLAGS.results_dir) if FLAGS.results_dir else None,
+        resamples=FLAGS.bootstrap_resamples,
         baselines=FLAGS.baselines,
         quick=FLAGS.quick,
         command=command,
-        log=lambda m: print(m, flush=True),
         rows=FLAGS.rows,
     )
+    results = ablation_study(train.config_from_flags(FLAGS), plan, log=lambda m: print(m, flush=True))
     print((results / "ablation.md").read_text())
     print(
         f"wrote {results}/ablation.csv, ablation_summary.csv, ablation.md, roc.png, calibration.png "

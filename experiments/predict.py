@@ -32,18 +32,11 @@ FLAGS = flags.FLAGS
 
 def predict() -> None:
     from wide_deep.record.resources import peak_rss_mb
-    from wide_deep.serving.scoring import score_file
+    from wide_deep.serving.scoring import ScoreOptions, score_file
 
+    options = ScoreOptions(FLAGS.batch_rows, FLAGS.reasons, FLAGS.cutoff, FLAGS.reason_codes)
     score_file(
-        FLAGS.model_dir,
-        FLAGS.input,
-        FLAGS.output,
-        FLAGS.batch_rows,
-        FLAGS.transactions,
-        log=lambda m: print(m, flush=True),
-        reasons=FLAGS.reasons,
-        cutoff=FLAGS.cutoff,
-        reason_codes=FLAGS.reason_codes,
+        FLAGS.model_dir, FLAGS.input, FLAGS.output, options, FLAGS.transactions, log=lambda m: print(m, flush=True)
     )
     print(f"peak RSS {peak_rss_mb():,.0f} MB")
 

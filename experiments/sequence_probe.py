@@ -26,7 +26,7 @@ def sequence_probe() -> None:
     from wide_deep.data.sources import read_table, transactions_path, write_frame
     from wide_deep.record.config import RunConfig
     from wide_deep.research.information import log_amount_stats, probe
-    from wide_deep.run.pipeline import prepare_data
+    from wide_deep.run.prepared import prepare_data
 
     config = dataclasses.replace(
         RunConfig(dataset="sme", num_enterprises=FLAGS.num_enterprises), model=ModelConfig(sequences="both")

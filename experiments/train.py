@@ -16,6 +16,24 @@ from experiments.cli import console_script, main_running
 def define_flags(preset: str = "accurate", include_protected: bool = False) -> None:
     """Every training flag; `preset` and `include_protected` are the defaults of those flags (the drivers of the
     paper's studies reproduce its setup: "paper", with the protected columns in the model as the paper had them)."""
+    _define_data_flags(preset)
+    _define_model_flags(include_protected)
+    _define_training_flags()
+    _define_output_flags()
+    for name, (check, expected) in FLAG_RULES.items():
+        flags.register_validator(name, check, message=f"--{name} must be {expected}")
+    flags.register_validator(
+        "cutoff", _valid_cutoff, message="--cutoff must be f1, probability:P, score:S or approval:R"
+    )
+    flags.register_validator(
+        "hidden_units",
+        lambda units: all(u.strip().isdigit() and int(u) > 0 for u in units),
+        message="--hidden_units must be positive integers, e.g. 256,128,64",
+    )
+
+
+def _define_data_flags(preset: str) -> None:
+    """The preset, then where the data comes from and how it is read and split."""
     from wide_deep.record.config import PRESETS
 
     flags.DEFINE_enum(
@@ -57,9 +75,15 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
         "Compute the credit-risk evidence (scorecard, reason codes, fairness, stability) after training",
     )
     flags.DEFINE_string("spec", None, "Feature spec YAML (default: data/specs/<dataset>.yaml)")
-    flags.DEFINE_string(
-        "model_dir", "runs/default", "Checkpoints, summaries, metrics and exports go here; rerun to resume"
-    )
+    flags.DEFINE_integer("seed", 42, "Seed for initialisation and shuffling")
+    flags.DEFINE_integer("split_seed", 42, "Seed of the stratified 60/20/20 split")
+    flags.DEFINE_integer("num_enterprises", 129_880, "Synthetic SME enterprises to generate when data/sme is absent")
+    flags.DEFINE_integer("data_seed", 2024, "Seed of the synthetic SME generator")
+    flags.DEFINE_boolean("deterministic", True, "Deterministic TensorFlow ops (same seed and flags → same metrics)")
+
+
+def _define_model_flags(include_protected: bool) -> None:
+    """What the model is: its branches, columns, extras (warm start, trees, ensembles, sequences) and fusion."""
     flags.DEFINE_enum("model_type", "wide_deep", ["wide", "deep", "wide_deep"], "Which branches the model has")
     flags.DEFINE_boolean("use_crosses", True, "Include the spec's crossed columns")
     flags.DEFINE_boolean(
@@ -67,25 +91,6 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
         include_protected,
         "Keep columns marked `protected: true` (and crosses on them) in the "
         "model, as the paper did; by default they are used only for the fairness report",
-    )
-    flags.DEFINE_enum(
-        "calibration",
-        "none",
-        ["none", "platt", "isotonic"],
-        "Calibrate probabilities on the validation split; the calibrator is part of the export",
-    )
-    flags.DEFINE_float("base_score", 600.0, "Scorecard: the score at --base_odds (higher score = lower risk)")
-    flags.DEFINE_float("base_odds", 50.0, "Scorecard: good:bad odds at --base_score")
-    flags.DEFINE_float("pdo", 20.0, "Scorecard: points to double the good:bad odds")
-    flags.DEFINE_string(
-        "cutoff",
-        "f1",
-        "The decision's cut-off, stored in the export: f1 (maximise F1 on validation), probability:P (decline at "
-        "P or above), score:S (decline at S points or below) or approval:R (approve the share R of validation)",
-    )
-    flags.DEFINE_integer("epochs", None, "(preset) Maximum training epochs (early stopping usually ends sooner)")
-    flags.DEFINE_integer(
-        "min_steps", None, "(preset) Small data: allow at least this many optimizer steps, raising the epoch limit"
     )
     flags.DEFINE_enum(
         "warm_start",
@@ -120,6 +125,19 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
         ["sum", "gate", "attention"],
         "How the branches meet: sum of logits (the paper), or per-applicant weights from a learned gate or attention",
     )
+    flags.DEFINE_list("hidden_units", ["256", "128", "64"], "Deep branch layer sizes")
+    flags.DEFINE_float("dropout", 0.0, "Dropout after each hidden layer")
+    flags.DEFINE_boolean("batch_norm", False, "Batch normalisation in the deep branch")
+    flags.DEFINE_float("l2_wide", 0.0, "L2 penalty on wide weights")
+    flags.DEFINE_float("l2_deep", 0.0, "L2 penalty on deep kernels")
+
+
+def _define_training_flags() -> None:
+    """How the model is trained: epochs, step budget, batch, optimizers and learning rates, early stopping, seed."""
+    flags.DEFINE_integer("epochs", None, "(preset) Maximum training epochs (early stopping usually ends sooner)")
+    flags.DEFINE_integer(
+        "min_steps", None, "(preset) Small data: allow at least this many optimizer steps, raising the epoch limit"
+    )
     flags.DEFINE_integer("batch_size", 256, "Training batch size")
     flags.DEFINE_float(
         "learning_rate", None, "(preset) Learning rate (deep branch, and wide unless --wide_learning_rate)"
@@ -127,19 +145,31 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
     flags.DEFINE_float("wide_learning_rate", None, "Learning rate of the wide branch's optimizer")
     flags.DEFINE_enum("wide_optimizer", "adam", ["adam", "adagrad", "ftrl", "sgd"], "Optimizer of the wide branch")
     flags.DEFINE_enum("deep_optimizer", "adam", ["adam", "adagrad", "ftrl", "sgd"], "Optimizer of the deep branch")
-    flags.DEFINE_list("hidden_units", ["256", "128", "64"], "Deep branch layer sizes")
-    flags.DEFINE_float("dropout", 0.0, "Dropout after each hidden layer")
-    flags.DEFINE_boolean("batch_norm", False, "Batch normalisation in the deep branch")
-    flags.DEFINE_float("l2_wide", 0.0, "L2 penalty on wide weights")
-    flags.DEFINE_float("l2_deep", 0.0, "L2 penalty on deep kernels")
     flags.DEFINE_integer(
         "early_stopping_patience", None, "(preset) Stop after this many epochs without a validation AUC gain (0: never)"
     )
-    flags.DEFINE_integer("seed", 42, "Seed for initialisation and shuffling")
-    flags.DEFINE_integer("split_seed", 42, "Seed of the stratified 60/20/20 split")
-    flags.DEFINE_integer("num_enterprises", 129_880, "Synthetic SME enterprises to generate when data/sme is absent")
-    flags.DEFINE_integer("data_seed", 2024, "Seed of the synthetic SME generator")
-    flags.DEFINE_boolean("deterministic", True, "Deterministic TensorFlow ops (same seed and flags → same metrics)")
+
+
+def _define_output_flags() -> None:
+    """What a run produces: the model_dir, calibration, scorecard scaling, cut-off, evidence, export, distribution."""
+    flags.DEFINE_string(
+        "model_dir", "runs/default", "Checkpoints, summaries, metrics and exports go here; rerun to resume"
+    )
+    flags.DEFINE_enum(
+        "calibration",
+        "none",
+        ["none", "platt", "isotonic"],
+        "Calibrate probabilities on the validation split; the calibrator is part of the export",
+    )
+    flags.DEFINE_float("base_score", 600.0, "Scorecard: the score at --base_odds (higher score = lower risk)")
+    flags.DEFINE_float("base_odds", 50.0, "Scorecard: good:bad odds at --base_score")
+    flags.DEFINE_float("pdo", 20.0, "Scorecard: points to double the good:bad odds")
+    flags.DEFINE_string(
+        "cutoff",
+        "f1",
+        "The decision's cut-off, stored in the export: f1 (maximise F1 on validation), probability:P (decline at "
+        "P or above), score:S (decline at S points or below) or approval:R (approve the share R of validation)",
+    )
     flags.DEFINE_boolean("export", True, "Export a SavedModel at the end")
     flags.DEFINE_integer(
         "keep_exports", 5, "Export versions kept in model_dir/export/ (the newest; 0: all)", lower_bound=0
@@ -150,17 +180,6 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
         ["default", "multi_worker"],
         "multi_worker: tf.distribute.MultiWorkerMirroredStrategy, cluster from the TF_CONFIG variable "
         "(run the same command on every worker)",
-    )
-
-    for name, (check, expected) in FLAG_RULES.items():
-        flags.register_validator(name, check, message=f"--{name} must be {expected}")
-    flags.register_validator(
-        "cutoff", _valid_cutoff, message="--cutoff must be f1, probability:P, score:S or approval:R"
-    )
-    flags.register_validator(
-        "hidden_units",
-        lambda units: all(u.strip().isdigit() and int(u) > 0 for u in units),
-        message="--hidden_units must be positive integers, e.g. 256,128,64",
     )
 
 
@@ -207,13 +226,10 @@ def config_from_flags(values: flags.FlagValues):
     value from --preset."""
     from experiments.cli import from_flags
     from wide_deep.core.config import ModelConfig, TrainConfig
-    from wide_deep.record.config import MODEL_PRESET_FIELDS, PRESETS, RunConfig
+    from wide_deep.record.config import PRESETS, RunConfig, preset_defaults
 
-    preset = {name: value for name, value in PRESETS[values.preset].items() if getattr(values, name) is None}
-    if values.epochs is not None and values.min_steps is None:
-        preset["min_steps"] = 0  # an explicit --epochs is honoured as given
-    model = {k: v for k, v in preset.items() if k in MODEL_PRESET_FIELDS}
-    train = {k: v for k, v in preset.items() if k not in model}
+    given = {name for name in PRESETS[values.preset] if getattr(values, name) is not None}
+    model, train = preset_defaults(values.preset, given)
     return from_flags(
         RunConfig,
         values,

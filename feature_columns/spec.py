@@ -55,7 +55,8 @@ class LabelSpec:
 
 @dataclasses.dataclass(frozen=True)
 class TransactionSpec:
-    """Where the raw transaction log lives and what its columns are called (see wide_deep.aggregation)."""
+    """Where the raw transaction log lives and what its columns are called (`wide_deep.data.aggregation`
+    computes the features)."""
 
     path: str
     id_column: str = "enterprise_id"

@@ -20,9 +20,10 @@ from feature_columns.errors import UserError
 from feature_columns.spec import FeatureSpec
 from wide_deep.core.config import ModelConfig, TrainConfig
 from wide_deep.core.startup import quiet_tensorflow_import
-from wide_deep.record.config import PRESETS, RunConfig, with_preset
+from wide_deep.record.config import PRESETS, RunConfig, preset_defaults
 from wide_deep.record.model_dir import ModelDir
-from wide_deep.run.pipeline import GivenData, run_training
+from wide_deep.run.pipeline import run_training
+from wide_deep.run.prepared import GivenData
 
 quiet_tensorflow_import()  # a notebook's first TensorFlow import without the CUDA notices
 
@@ -85,10 +86,8 @@ def run_config(preset: str, model_dir: str | Path, **settings) -> RunConfig:
     unknown = sorted(set(settings) - set().union(*fields.values()))
     if unknown:
         raise UserError(f"unknown setting(s) {unknown}; known: {sorted(set().union(*fields.values()))}")
-    keep = {k: v for k, v in settings.items() if k in PRESETS[preset]}
-    if "epochs" in settings and "min_steps" not in settings:
-        keep["min_steps"] = 0  # an explicit epoch count is honoured as given, as on the command line
-    config = with_preset(RunConfig(model_dir=str(model_dir)), preset, **keep)
+    model, train = preset_defaults(preset, set(settings))  # as on the command line
+    config = RunConfig(model_dir=str(model_dir), model=ModelConfig(**model), train=TrainConfig(**train))
     return dataclasses.replace(
         config,
         **{k: v for k, v in settings.items() if k in fields["run"]},

@@ -215,41 +215,48 @@ def parse_sequence(entry, where: str, window_days: int | None) -> SequenceColumn
     log_scaled = entry.get("log_scaled")
     if log_scaled is not None and not isinstance(log_scaled, list):
         raise SpecError(f"{where} ('{name}'): log_scaled must be a list of channel names, got {log_scaled!r}")
+    where = f"{where} ('{name}')"
     if "bin_days" in entry:
-        bin_days = entry["bin_days"]
-        if not isinstance(bin_days, int) or isinstance(bin_days, bool) or bin_days < 1:
-            raise SpecError(f"{where} ('{name}'): bin_days must be a positive integer, got {bin_days!r}")
-        if window_days is None:
-            raise SpecError(
-                f"{where} ('{name}'): bin_days bins the transaction log, but the spec has no transactions block"
-            )
-        channels = entry.get("channels", list(DEFAULT_LOG_CHANNELS))
-        if not isinstance(channels, list) or not channels:
-            raise SpecError(f"{where} ('{name}'): channels must be a list of {list(LOG_CHANNELS)}")
-        bad = [c for c in channels if c not in LOG_CHANNELS]
-        if bad:
-            raise SpecError(f"{where} ('{name}'): unknown channel(s) {bad}; a log sequence offers {list(LOG_CHANNELS)}")
-        steps = math.ceil(window_days / bin_days)
-        if steps < 2:
-            raise SpecError(
-                f"{where} ('{name}'): bin_days={bin_days} leaves fewer than 2 bins in the {window_days}-day window"
-            )
-        return SequenceColumn(
-            name,
-            tuple(channels),
-            tuple(tuple(log_column_name(name, c, t) for t in range(steps)) for c in channels),
-            bin_days=bin_days,
-            log_scaled=tuple(log_scaled if log_scaled is not None else [c for c in channels if LOG_CHANNELS[c]]),
-        )
+        return _log_sequence(name, entry, where, window_days, log_scaled)
+    return _column_sequence(name, entry, where, log_scaled)
+
+
+def _log_sequence(name: str, entry: dict, where: str, window_days: int | None, log_scaled) -> SequenceColumn:
+    """A sequence binned from the transaction log: `bin_days` per step over the transactions block's window."""
+    bin_days = entry["bin_days"]
+    if not isinstance(bin_days, int) or isinstance(bin_days, bool) or bin_days < 1:
+        raise SpecError(f"{where}: bin_days must be a positive integer, got {bin_days!r}")
+    if window_days is None:
+        raise SpecError(f"{where}: bin_days bins the transaction log, but the spec has no transactions block")
+    channels = entry.get("channels", list(DEFAULT_LOG_CHANNELS))
+    if not isinstance(channels, list) or not channels:
+        raise SpecError(f"{where}: channels must be a list of {list(LOG_CHANNELS)}")
+    bad = [c for c in channels if c not in LOG_CHANNELS]
+    if bad:
+        raise SpecError(f"{where}: unknown channel(s) {bad}; a log sequence offers {list(LOG_CHANNELS)}")
+    steps = math.ceil(window_days / bin_days)
+    if steps < 2:
+        raise SpecError(f"{where}: bin_days={bin_days} leaves fewer than 2 bins in the {window_days}-day window")
+    return SequenceColumn(
+        name,
+        tuple(channels),
+        tuple(tuple(log_column_name(name, c, t) for t in range(steps)) for c in channels),
+        bin_days=bin_days,
+        log_scaled=tuple(log_scaled if log_scaled is not None else [c for c in channels if LOG_CHANNELS[c]]),
+    )
+
+
+def _column_sequence(name: str, entry: dict, where: str, log_scaled) -> SequenceColumn:
+    """A series the data already holds in columns: each channel's columns, oldest first."""
     channels = entry.get("channels")
     if not isinstance(channels, dict) or not channels:
         raise SpecError(
-            f"{where} ('{name}'): give bin_days (a transaction-log sequence) or channels as a mapping of "
+            f"{where}: give bin_days (a transaction-log sequence) or channels as a mapping of "
             f"channel → its columns, oldest first (e.g. bill: [BILL_AMT6, ..., BILL_AMT1])"
         )
     for channel, cols in channels.items():
         if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
-            raise SpecError(f"{where} ('{name}'): channel '{channel}' must list its column names, got {cols!r}")
+            raise SpecError(f"{where}: channel '{channel}' must list its column names, got {cols!r}")
     return SequenceColumn(
         name,
         tuple(str(c) for c in channels),

@@ -269,10 +269,11 @@ def test_an_export_that_does_not_fit_leaves_no_staging_folder(german_run, tmp_pa
         f'mkdir "$FS/run" && cd "{german_run}" && cp -a config.json spec.yaml preprocessing.json best "$FS/run" && '
         f'cd "{PROJECT_ROOT}" && head -c 1200k /dev/zero > "$FS/filler" && '
         f'{sys.executable} -c "import sys; from experiments.cli import run_reporting_user_errors; '
-        f"from wide_deep.record.model_dir import ModelDir; from wide_deep.serving.export import export_saved_model; "
+        f"from wide_deep.record.model_dir import ModelDir; "
+        f"from wide_deep.serving.export import ExportedModel, export_saved_model; "
         f"e = ModelDir(sys.argv[1]).load_estimator(log=lambda *_: None); "
-        f"run_reporting_user_errors(lambda: export_saved_model(e.serving_model(), e.spec, e.state, "
-        f'ModelDir(sys.argv[1]).export_root, 0.5))" "$FS/run"'
+        f"run_reporting_user_errors(lambda: export_saved_model(ExportedModel(e.serving_model(), e.spec, e.state, "
+        f'0.5), ModelDir(sys.argv[1]).export_root))" "$FS/run"'
     )
     proc = in_small_filesystem("2m", False, script, "run", tmp_path / "run")
     assert proc.returncode == 2 and "No space left on device" in proc.stderr.strip().splitlines()[-1], proc.stderr

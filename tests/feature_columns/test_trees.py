@@ -15,7 +15,7 @@ from feature_columns.trees import Trees
 from tests.conftest import quiet
 from wide_deep.core.gbdt import TreeMatrix, tune
 from wide_deep.record.config import RunConfig
-from wide_deep.run.pipeline import prepare_data
+from wide_deep.run.prepared import prepare_data
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from feature_columns.preprocessor import tree_input_model
 from feature_columns.spec import ModelSpec
 from feature_columns.trees import Trees
 from wide_deep.core.tensors import chunks
+from wide_deep.ranking import auc
 
 GRID = {"num_leaves": (15, 63), "min_child_samples": (20, 100)}
 SETTINGS = [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]  # tried in this order
@@ -64,7 +65,6 @@ def tune(x_train, y_train, x_valid, y_valid, categorical: list[int], seed: int, 
     """The grid, each fit with early stopping on validation AUC; the best validation AUC wins (`log`: a line
     per setting)."""
     import lightgbm as lgb
-    from sklearn.metrics import roc_auc_score
 
     best, start = None, time.perf_counter()
     for number, params in enumerate(SETTINGS, 1):
@@ -79,16 +79,16 @@ def tune(x_train, y_train, x_valid, y_valid, categorical: list[int], seed: int, 
             categorical_feature=categorical or "auto",
             callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
         )
-        auc = float(roc_auc_score(y_valid, model.predict_proba(x_valid, num_iteration=model.best_iteration_)[:, 1]))
+        area = auc(y_valid, model.predict_proba(x_valid, num_iteration=model.best_iteration_)[:, 1])
         if log is not None:
             log(
-                f"  LightGBM {number}/{len(SETTINGS)} {params}: validation AUC {auc:.4f}, "
+                f"  LightGBM {number}/{len(SETTINGS)} {params}: validation AUC {area:.4f}, "
                 f"{model.best_iteration_ or model.n_estimators_} trees, {time.perf_counter() - fit_start:.0f} s"
             )
-        if best is None or auc > best[0]:
-            best = (auc, params, model)
-    auc, params, model = best
-    return TunedLightGBM(model, params, auc, time.perf_counter() - start)
+        if best is None or area > best[0]:
+            best = (area, params, model)
+    area, params, model = best
+    return TunedLightGBM(model, params, area, time.perf_counter() - start)
 
 
 class TreeMatrix:

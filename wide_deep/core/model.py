@@ -3,12 +3,17 @@
 `build_core` maps the preprocessor's encoded tensors to a logit:
 
     logit = wide(x) + deep(x) + bias
-    wide(x) = sum_k w[wide_ids_k] + v · wide_dense      (logistic regression on one-hot/crossed columns)
-    deep(x) = u · MLP([embeddings, deep_dense])         (ReLU 256-128-64 by default)
+    wide(x) = sum_k w[wide_ids_k] + v · wide_dense     (a logistic regression over one-hot, bucketized and crossed
+                                                        columns; with a GBDT, one more column per tree whose
+                                                        leaves stay at zero until they are blended in)
+    deep(x) = u · MLP([encoded numerics, embeddings, tower(sequence) ...])   (ReLU 256-128-64 by default; a GRU
+                                                        or TCN tower per sequence input)
 
-which is the paper's fusion (concatenate the wide features and the last hidden layer, one
-linear layer, sigmoid) written as a sum. Variable names start with `wide_` or `deep_`
-so the trainer can give each branch its own optimizer, as `DNNLinearCombinedClassifier` did.
+which is the paper's fusion (concatenate the wide features and the last hidden layer, one linear layer,
+sigmoid) written as a sum; `--fusion=gate|attention` weighs the two logits per applicant instead
+(`BranchFusion`). An ensemble's K members sit side by side in one deep branch K times as wide
+(`wide_deep.core.ensemble`). Variable names start with `wide_` or `deep_` so the trainer can give each branch
+its own optimizer, as `DNNLinearCombinedClassifier` did.
 """
 
 from __future__ import annotations

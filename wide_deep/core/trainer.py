@@ -1,54 +1,41 @@
-"""Estimator-style trainer: checkpoints, summaries, resume and early stopping in a run's folder.
+"""Estimator-style trainer: train, evaluate, predict and export one Wide & Deep model in a run's folder.
 
-Training runs a custom loop inside a `tf.distribute` strategy (the default strategy on one
-machine) rather than `Model.fit`, which fails under `MultiWorkerMirroredStrategy` in
-Keras 3. Preprocessing is deterministic and stateless once fitted, so each split is
-encoded once by the in-model preprocessor (`Estimator.encode`, a batched tf.data pass) and
-the loop only runs the trainable core. An epoch is a seeded in-graph shuffle of the encoded
-split and one `tf.function` call over all its full batches (static shapes, no per-step
-Python), which measured ~1.7x faster here than feeding batches from a tf.data iterator. With
-streamed input (`wide_deep.data.shards.TrainStream`, for data larger than memory) an epoch
-instead runs over a tf.data pipeline that reads, preprocesses and shuffles the files (one
-`tf.function` call per epoch on one worker, one per step across workers).
+Training runs a custom loop inside a `tf.distribute` strategy (the default strategy on one machine) rather than
+`Model.fit`, which fails under `MultiWorkerMirroredStrategy` in Keras 3. Preprocessing is deterministic and
+stateless once fitted, so each split is encoded once by the in-model preprocessor (`Estimator.encode`, in
+blocks of rows) and the loop only runs the trainable core: the epochs are `wide_deep.core.epochs` (held rows or
+streamed files), the checkpoints `wide_deep.core.checkpoints` (resume, the best weights), the end of each epoch
+early stopping, history.csv and TensorBoard (`wide_deep.core.callbacks`).
 
 The trainer writes where `TrainingFiles` says; `wide_deep.record.model_dir` decides those paths.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from feature_columns.errors import UserError, first_line
+from feature_columns.errors import UserError
 from feature_columns.fitting import FittedState
 from feature_columns.preprocessor import EncodedLayout, build_preprocessor, raw_inputs
 from feature_columns.spec import ModelSpec
 from wide_deep.core import tensors
 from wide_deep.core.callbacks import EarlyStopping, HistoryLog, SummaryLog
+from wide_deep.core.checkpoints import Checkpoints, TrainingFiles
 from wide_deep.core.cluster import ClusterIdentity
 from wide_deep.core.config import OPTIMIZERS, ModelConfig, TrainConfig
+from wide_deep.core.epochs import EpochRunner
 from wide_deep.core.model import branch_variables, build_core, build_serving_model
 from wide_deep.core.tensors import EncodedSplit
 from wide_deep.core.warm_start import WideStart
 from wide_deep.core.warm_start import apply as warm_start_core
 from wide_deep.data.training_input import TrainingInput
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingFiles:
-    """Where a trainer keeps its state: epoch checkpoints, the best weights, summaries and the history."""
-
-    checkpoints: Path
-    best: Path
-    summaries: Path
-    history: Path
+from wide_deep.ranking import auc
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -61,76 +48,6 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate)
     raise UserError(f"optimizer {name!r} is not one of {list(OPTIMIZERS)}")
-
-
-class TrainSteps:
-    """The compiled training functions of one model: one step, all full batches of a block, one batch.
-
-    Full batches are sliced with a static size so every op sees fixed shapes; the last,
-    smaller batch of an epoch gets its own call, so no row is dropped.
-    """
-
-    def __init__(self, estimator: Estimator):
-        strategy, core = estimator.strategy, estimator.core
-        wide_vars, deep_vars = estimator.wide_vars, estimator.deep_vars
-        wide_optimizer, deep_optimizer = estimator.wide_optimizer, estimator.deep_optimizer
-        variables = wide_vars + deep_vars
-        n_wide = len(wide_vars)
-        workers = estimator.cluster.num_workers
-        batch = estimator.config.batch_size // workers
-
-        def step(features, labels):
-            with tf.GradientTape() as tape:
-                logits = core(features, training=True)
-                per_example = tf.nn.sigmoid_cross_entropy_with_logits(labels, logits)
-                loss = tf.reduce_mean(per_example)
-                if core.losses:
-                    loss += tf.add_n(core.losses)
-                if workers > 1:  # the optimizers all-reduce gradients by SUM across workers: average instead
-                    loss = loss / workers
-            grads = tape.gradient(loss, variables)
-            if n_wide:
-                wide_optimizer.apply_gradients(zip(grads[:n_wide], wide_vars))
-            if len(variables) > n_wide:
-                deep_optimizer.apply_gradients(zip(grads[n_wide:], deep_vars))
-            return tf.reduce_sum(per_example)
-
-        def batch_at(features, labels, i):
-            start = i * batch
-            return (
-                {k: tf.ensure_shape(v[start : start + batch], [batch] + v.shape[1:]) for k, v in features.items()},
-                tf.ensure_shape(labels[start : start + batch], [batch]),
-            )
-
-        def full_batches(features, labels):
-            total = tf.constant(0.0)
-            for i in tf.range(tf.shape(labels)[0] // batch):
-                total += step(*batch_at(features, labels, i))
-            return total
-
-        @tf.function(reduce_retracing=True)
-        def train_full_batches(features, labels):
-            return strategy.reduce(
-                tf.distribute.ReduceOp.SUM, strategy.run(full_batches, args=(features, labels)), axis=None
-            )
-
-        @tf.function(reduce_retracing=True)
-        def train_full_batches_synchronised(features, labels):
-            """Across workers each step is its own `strategy.run` (a gradient all-reduce cannot sit inside
-            replica-side control flow), so the loop runs in cross-replica context."""
-            total = tf.constant(0.0)
-            for i in tf.range(tf.shape(labels)[0] // batch):
-                sums = strategy.run(step, args=batch_at(features, labels, i))
-                total += strategy.reduce(tf.distribute.ReduceOp.SUM, sums, axis=None)
-            return total
-
-        @tf.function(reduce_retracing=True)
-        def train_one_batch(features, labels):
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=(features, labels)), axis=None)
-
-        self.step = step
-        self.full_batches = train_full_batches_synchronised if workers > 1 else train_full_batches
-        self.one_batch = train_one_batch
 
 
 class Estimator:
@@ -167,30 +84,30 @@ class Estimator:
         self.encoder = encoder or tensors.Encoder(spec, state, train_config.eval_batch_size)
         self.preprocessor, self.layout = self.encoder.preprocessor, self.encoder.layout
         with self.strategy.scope():
-            self.core = build_core(self.layout, model_config)
-            self.wide_vars, self.deep_vars = branch_variables(self.core)
-            wide_lr = train_config.wide_learning_rate or train_config.learning_rate
-            self.wide_optimizer = make_optimizer(train_config.wide_optimizer, wide_lr) if self.wide_vars else None
-            self.deep_optimizer = (
-                make_optimizer(train_config.deep_optimizer, train_config.learning_rate) if self.deep_vars else None
-            )
-            for opt, variables in ((self.wide_optimizer, self.wide_vars), (self.deep_optimizer, self.deep_vars)):
-                if opt is not None:
-                    opt.build(variables)
-            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-            self.early_stopping = EarlyStopping(train_config.early_stopping_patience)
+            self._build_model()
         trackables = {"core": self.core, "epoch": self.epoch, **self.early_stopping.trackables()}
         trackables.update(
             {k: v for k, v in (("wide_optimizer", self.wide_optimizer), ("deep_optimizer", self.deep_optimizer)) if v}
         )
-        self.checkpoint = tf.train.Checkpoint(**trackables)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, files.checkpoints, max_to_keep=2)
-        self.best_checkpoint = tf.train.Checkpoint(core=self.core)
-        self.best_manager = tf.train.CheckpointManager(self.best_checkpoint, files.best, max_to_keep=1)
+        self.checkpoints = Checkpoints(files, trackables, self.core, lambda message: self.log(message))
         self.history_log = HistoryLog(files.history)
-        self.steps = TrainSteps(self)
+        self.steps = EpochRunner(self)
         self._logit_fn = tf.function(lambda encoded: self.core(encoded, training=False))
-        self._stream_fn = None  # (stream, its epoch function), built on the first streamed epoch
+
+    def _build_model(self) -> None:
+        """The core, an optimizer per branch (built, so that a checkpoint restores their slots), the epoch counter
+        and the early-stopping state."""
+        config = self.config
+        self.core = build_core(self.layout, self.model_config)
+        self.wide_vars, self.deep_vars = branch_variables(self.core)
+        wide_lr = config.wide_learning_rate or config.learning_rate
+        self.wide_optimizer = make_optimizer(config.wide_optimizer, wide_lr) if self.wide_vars else None
+        self.deep_optimizer = make_optimizer(config.deep_optimizer, config.learning_rate) if self.deep_vars else None
+        for opt, variables in ((self.wide_optimizer, self.wide_vars), (self.deep_optimizer, self.deep_vars)):
+            if opt is not None:
+                opt.build(variables)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.early_stopping = EarlyStopping(config.early_stopping_patience)
 
     # --- data -------------------------------------------------------------------------
     def encode(self, arrays: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
@@ -200,146 +117,13 @@ class Estimator:
     def encode_split(self, arrays: dict[str, np.ndarray], labels: np.ndarray) -> EncodedSplit:
         return self.encoder.encode_split(arrays, labels)
 
-    def epoch_order(self, encoded: dict[str, tf.Tensor], labels: tf.Tensor, epoch: int):
-        """The split in this epoch's order: a permutation that depends only on (seed, epoch),
-        so a resumed run replays exactly the order an uninterrupted one would have used."""
-        n = int(labels.shape[0])
-        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=[self.config.seed, epoch])
-        return {k: tf.gather(v, order) for k, v in encoded.items()}, tf.gather(labels, order)
-
     # --- training ---------------------------------------------------------------------
-    def train_epoch(
-        self, encoded: dict[str, tf.Tensor], labels: tf.Tensor, epoch: int, holds_own_share: bool = False
-    ) -> float:
-        """One epoch over held, encoded rows; the mean training loss.
+    def train_epoch(self, encoded: dict, labels, epoch: int, holds_own_share: bool = False) -> float:
+        """One epoch over held, encoded rows; the mean training loss (`EpochRunner.train_epoch`)."""
+        return self.steps.train_epoch(encoded, labels, epoch, holds_own_share)
 
-        In a multi-worker run each worker trains its part of the shared epoch order, unless it
-        holds only its own share of the rows (`holds_own_share`: sharded input).
-        """
-        features, ordered = self.epoch_order(encoded, labels, epoch)
-        workers = self.cluster.num_workers
-        if workers > 1 and not holds_own_share:  # this worker's rows of the shared epoch order, equal counts
-            rows = int(labels.shape[0]) // workers
-            features = {k: v[self.cluster.worker_index :: workers][:rows] for k, v in features.items()}
-            ordered = ordered[self.cluster.worker_index :: workers][:rows]
-        n = int(ordered.shape[0])
-        batch = self.config.batch_size // workers
-        full = n - n % batch
-        total = (
-            float(self.steps.full_batches({k: v[:full] for k, v in features.items()}, ordered[:full])) if full else 0.0
-        )
-        if full < n:
-            total += float(self.steps.one_batch({k: v[full:] for k, v in features.items()}, ordered[full:]))
-        return total / (n * workers)  # the losses were summed over every worker's rows
-
-    def _train_stream_epoch(self, stream, epoch: int) -> float:
-        """One epoch over streamed files (`wide_deep.data.shards.TrainStream`); the data is read, not held.
-
-        On one worker the tf.data pipeline is built inside the `tf.function` from the epoch
-        number, so it is traced once and the whole epoch is one call. Across workers each step
-        is its own call: inside a graph loop over a dataset, consecutive steps' gradient
-        all-gathers were seen to pair one worker's step with another's (a shape mismatch on the
-        last, smaller batch).
-        """
-        columns = [c.name for c in self.spec.input_columns]
-        batch, seed, encode = self.config.batch_size // self.cluster.num_workers, self.config.seed, self.encoder
-
-        def make_dataset(epoch):
-            return stream.dataset(lambda features: encode({k: features[k] for k in columns}), batch, seed, epoch)
-
-        try:
-            if self.cluster.num_workers > 1:
-                total = 0.0
-                for features, labels in make_dataset(epoch):
-                    total += float(self.steps.one_batch(features, labels))
-            else:
-                if self._stream_fn is None or self._stream_fn[0] is not stream:
-                    strategy, step = self.strategy, self.steps.step
-
-                    @tf.function
-                    def train_stream(epoch):
-                        total = tf.constant(0.0)
-                        for features, labels in make_dataset(epoch):
-                            total += strategy.reduce(
-                                tf.distribute.ReduceOp.SUM, strategy.run(step, args=(features, labels)), axis=None
-                            )
-                        return total
-
-                    self._stream_fn = (stream, train_stream)
-                total = float(self._stream_fn[1](tf.constant(epoch, tf.int64)))
-        except tf.errors.OpError:
-            stream.reraise_data_error()  # a user mistake in a training file, found while reading it
-            raise
-        return total / stream.total_rows
-
-    def restore_latest(self) -> str | None:
-        """Restore the newest readable epoch checkpoint (under multi-worker: the newest all workers hold); its path.
-
-        A truncated, corrupt or missing newest checkpoint is skipped, with a line saying so, for the
-        one before it (the last two are kept); a damaged `checkpoint` index file is noticed and the
-        checkpoint files themselves are used.
-        """
-        if self.cluster.num_workers > 1:
-            path = self._checkpoint_every_worker_has()
-            if path:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
-            return path
-        for path in self._checkpoints_newest_first():
-            try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
-                return path
-            except (tf.errors.OpError, ValueError, IndexError, AssertionError) as err:
-                self.log(f"checkpoint {path} is unreadable ({first_line(err)}); trying the one before it")
-        return None
-
-    def _checkpoints_newest_first(self) -> list[str]:
-        """Epoch checkpoints on disk, newest first: the manager's list, or the files when its index is damaged."""
-        listed = list(reversed(self.manager.checkpoints))
-        on_disk = sorted(
-            (str(p.with_suffix("")) for p in Path(self.files.checkpoints).glob("ckpt-*.index")),
-            key=lambda path: int(path.rsplit("-", 1)[1]),
-            reverse=True,
-        )
-        if on_disk and not listed:
-            self.log(
-                f"{self.files.checkpoints}/checkpoint (the index of the checkpoints) is missing or unreadable; "
-                f"resuming from the checkpoint files themselves"
-            )
-        return listed + [path for path in on_disk if path not in listed]
-
-    def _checkpoint_every_worker_has(self) -> str | None:
-        """The newest epoch checkpoint that every worker holds.
-
-        A worker killed between epoch ends can leave the others one checkpoint ahead; resuming
-        each from its own latest would put the workers on different epochs (and different
-        collectives). Workers keep their last two checkpoints, and the all-reduced sum of
-        "which epochs do I have" picks the newest one all of them share.
-        """
-        available = np.zeros(max(self.config.epochs, self.config.min_steps) + 1, np.float32)
-        available[0] = 1.0  # epoch 0: a fresh start, always possible
-        for path in self.manager.checkpoints:
-            epoch = int(path.rsplit("-", 1)[1])
-            if epoch < len(available):
-                available[epoch] = 1.0
-        local = tf.constant(available)
-
-        @tf.function
-        def count_workers():
-            return self.strategy.run(
-                lambda: tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
-            )
-
-        counts = self.strategy.experimental_local_results(count_workers())[0].numpy()
-        epoch = int(np.flatnonzero(counts == self.cluster.num_workers).max())
-        latest = self.manager.latest_checkpoint
-        if epoch and latest and not latest.endswith(f"-{epoch}"):
-            self.log(
-                f"worker {self.cluster.worker_index}: its newest checkpoint is ahead of another worker's; "
-                f"all resume from epoch {epoch}"
-            )
-        if not epoch:
-            return None
-        return next(path for path in self.manager.checkpoints if path.endswith(f"-{epoch}"))
+    def epoch_order(self, encoded: dict, labels, epoch: int):
+        return self.steps.epoch_order(encoded, labels, epoch)
 
     def max_epochs(self, rows_per_epoch: int) -> int:
         """`epochs`, raised for small data so that training may take at least `min_steps` optimizer steps."""
@@ -364,92 +148,112 @@ class Estimator:
         `on_epoch_end(row)` may add entries to the epoch's history row (e.g. test metrics for a
         sensitivity curve); it never influences training or model selection.
         """
-        cfg = self.config
         max_epochs = self.max_epochs(training.rows_per_epoch)
-        resumed = self.restore_latest()
-        if resumed:
-            self.log(
-                f"resuming from {resumed} (epoch {int(self.epoch.numpy())}, "
-                f"best validation AUC {self.early_stopping.best:.4f})"
-            )
-        elif warm_start is not None and not self.best_manager.latest_checkpoint:
-            warm_start_core(self.core, warm_start)
-            self.initial_val_auc = _auc(valid.labels, self.predict_encoded(valid.features))
-            self.early_stopping.update(self.initial_val_auc)
-            self.best_manager.save(checkpoint_number=0)
-            self.log(
-                f"epoch   0/{max_epochs}  the wide branch starts as a logistic regression (C={warm_start.c:g}, "
-                f"chosen on validation)  val_auc {self.initial_val_auc:.4f} *"
-            )
-        if max_epochs > cfg.epochs and not resumed:
-            self.log(f"small data: up to {max_epochs} epochs, so that training may take {cfg.min_steps:,} steps")
+        self._begin(valid, warm_start, max_epochs)
         history = self.history_log.read()[: int(self.epoch.numpy())]
-        if not training.is_streamed:
-            labels = tf.constant(train.labels.astype("float32"))
+        labels = None if training.is_streamed else tf.constant(train.labels.astype("float32"))
         summaries = SummaryLog(self.files.summaries)
         while int(self.epoch.numpy()) < max_epochs and not self.early_stopping.should_stop:
-            epoch = int(self.epoch.numpy()) + 1
-            start = time.perf_counter()
-            if training.is_streamed:
-                loss = self._train_stream_epoch(training.stream, epoch)
-            else:
-                loss = self.train_epoch(train.features, labels, epoch, training.holds_own_share)
-            seconds = time.perf_counter() - start
-            if not math.isfinite(loss):
-                raise TrainingDiverged(
-                    f"training diverged in epoch {epoch}: the training loss is {loss}; lower --learning_rate "
-                    f"(now {cfg.learning_rate:g}) or --wide_learning_rate. The last good checkpoint is kept."
-                )
-            valid_scores = self.predict_encoded(valid.features)
-            if not np.isfinite(valid_scores).all():
-                raise TrainingDiverged(
-                    f"training diverged in epoch {epoch}: the model's scores are no longer finite; lower "
-                    f"--learning_rate (now {cfg.learning_rate:g}). The last good checkpoint is kept."
-                )
-            val_auc = _auc(valid.labels, valid_scores)
-            val_loss = float(
-                tf.reduce_mean(
-                    tf.keras.losses.binary_crossentropy(valid.labels.astype("float32"), valid_scores)
-                ).numpy()
-            )
-            improved = self.early_stopping.update(val_auc)
-            if improved:
-                self.best_manager.save(checkpoint_number=epoch)
-            self.epoch.assign(epoch)
-            row = {
-                "epoch": epoch,
-                "loss": loss,
-                "val_loss": val_loss,
-                "val_auc": val_auc,
-                "examples_per_sec": training.rows_per_epoch / seconds,
-                "seconds": seconds,
-            }
+            row = self._epoch(training, train, labels, valid, max_epochs)
             if on_epoch_end is not None:
                 on_epoch_end(row)
             history.append(row)
             # history first, then the checkpoint: a process killed in between redoes this epoch on
             # resume (history is cut back to the checkpoint's epoch), so the two never disagree
             self.history_log.write(history)
-            self.manager.save(checkpoint_number=epoch)
+            self.checkpoints.save_epoch(row["epoch"])
             summaries.write(row)
-            self.log(
-                f"epoch {epoch:3d}/{max_epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  val_auc {val_auc:.4f}"
-                f"{' *' if improved else '  '}  {training.rows_per_epoch / seconds:,.0f} examples/s"
+        self._say_why_it_ended(history, max_epochs)
+        self.restore_best()
+        return history
+
+    def _begin(self, valid: EncodedSplit, warm_start: WideStart | None, max_epochs: int) -> None:
+        """Resume from the newest checkpoint, or start a fresh run (from the warm start, evaluated as epoch 0)."""
+        if self.cluster.num_workers > 1:
+            resumed = self.checkpoints.restore_shared(
+                self.strategy, self.cluster, max(self.config.epochs, self.config.min_steps)
             )
+        else:
+            resumed = self.checkpoints.restore_latest()
+        if resumed:
+            self.log(
+                f"resuming from {resumed} (epoch {int(self.epoch.numpy())}, "
+                f"best validation AUC {self.early_stopping.best:.4f})"
+            )
+        elif warm_start is not None and not self.checkpoints.has_best:
+            warm_start_core(self.core, warm_start)
+            self.initial_val_auc = auc(valid.labels, self.predict_encoded(valid.features))
+            self.early_stopping.update(self.initial_val_auc)
+            self.checkpoints.save_best(0)
+            self.log(
+                f"epoch   0/{max_epochs}  the wide branch starts as a logistic regression (C={warm_start.c:g}, "
+                f"chosen on validation)  val_auc {self.initial_val_auc:.4f} *"
+            )
+        if max_epochs > self.config.epochs and not resumed:
+            self.log(
+                f"small data: up to {max_epochs} epochs, so that training may take {self.config.min_steps:,} steps"
+            )
+
+    def _epoch(self, training: TrainingInput, train, labels, valid: EncodedSplit, max_epochs: int) -> dict:
+        """Train one epoch, validate, keep the weights when they are the best so far; the epoch's history row."""
+        epoch = int(self.epoch.numpy()) + 1
+        start = time.perf_counter()
+        if training.is_streamed:
+            loss = self.steps.stream_epoch(training.stream, epoch)
+        else:
+            loss = self.steps.train_epoch(train.features, labels, epoch, training.holds_own_share)
+        seconds = time.perf_counter() - start
+        valid_scores = self._checked_scores(loss, valid, epoch)
+        val_auc = auc(valid.labels, valid_scores)
+        val_loss = float(
+            tf.reduce_mean(tf.keras.losses.binary_crossentropy(valid.labels.astype("float32"), valid_scores)).numpy()
+        )
+        improved = self.early_stopping.update(val_auc)
+        if improved:
+            self.checkpoints.save_best(epoch)
+        self.epoch.assign(epoch)
+        self.log(
+            f"epoch {epoch:3d}/{max_epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  val_auc {val_auc:.4f}"
+            f"{' *' if improved else '  '}  {training.rows_per_epoch / seconds:,.0f} examples/s"
+        )
+        return {
+            "epoch": epoch,
+            "loss": loss,
+            "val_loss": val_loss,
+            "val_auc": val_auc,
+            "examples_per_sec": training.rows_per_epoch / seconds,
+            "seconds": seconds,
+        }
+
+    def _checked_scores(self, loss: float, valid: EncodedSplit, epoch: int) -> np.ndarray:
+        """The validation scores after an epoch, or TrainingDiverged when the loss or the scores are not finite."""
+        rate = self.config.learning_rate
+        if not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"training diverged in epoch {epoch}: the training loss is {loss}; lower --learning_rate "
+                f"(now {rate:g}) or --wide_learning_rate. The last good checkpoint is kept."
+            )
+        scores = self.predict_encoded(valid.features)
+        if not np.isfinite(scores).all():
+            raise TrainingDiverged(
+                f"training diverged in epoch {epoch}: the model's scores are no longer finite; lower "
+                f"--learning_rate (now {rate:g}). The last good checkpoint is kept."
+            )
+        return scores
+
+    def _say_why_it_ended(self, history: list[dict], max_epochs: int) -> None:
         if self.early_stopping.should_stop:
-            self.log(f"early stopping: no validation AUC gain for {cfg.early_stopping_patience} epochs")
+            self.log(f"early stopping: no validation AUC gain for {self.config.early_stopping_patience} epochs")
         elif history and history[-1]["val_auc"] >= self.early_stopping.best:
             self.log(
                 f"the run ended at its limit of {max_epochs} epochs still improving (the best validation AUC is "
                 f"the last epoch's): raise --epochs (or --min_steps) and rerun to continue"
             )
-        self.restore_best()
-        return history
 
     def best_epoch(self, history: list[dict]) -> int | None:
         """The epoch whose weights the run keeps (0: the warm start itself)."""
         if not history:
-            return 0 if self.best_manager.latest_checkpoint else None
+            return 0 if self.checkpoints.has_best else None
         best = int(np.argmax([h["val_auc"] for h in history]))
         return 0 if self.early_stopping.best > history[best]["val_auc"] else best + 1
 
@@ -462,17 +266,12 @@ class Estimator:
         return digest.hexdigest()[:16]
 
     def restore_best(self) -> None:
-        """Load the best validation weights (the model this run stands for); a damaged copy is a clear error."""
-        path = self.best_manager.latest_checkpoint
-        if not path:
-            return
-        try:
-            self.best_checkpoint.restore(path).assert_existing_objects_matched()
-        except (tf.errors.OpError, ValueError, IndexError, AssertionError) as err:
-            raise UserError(
-                f"the best weights {path} are unreadable ({first_line(err)}); this run's chosen model "
-                f"is lost: train again in a new --model_dir"
-            ) from None
+        """Load the best validation weights (the model this run stands for)."""
+        self.checkpoints.restore_best()
+
+    def keep_as_best(self, epoch: int = 0) -> None:
+        """Save the core's current weights as the run's model (a blended or merged model)."""
+        self.checkpoints.save_best(epoch)
 
     # --- inference --------------------------------------------------------------------
     def logits_encoded(self, encoded: dict[str, tf.Tensor]) -> np.ndarray:
@@ -498,12 +297,6 @@ class Estimator:
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite: the settings (usually the learning rate) are the mistake."""
-
-
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, scores))
 
 
 def steady_state_throughput(history: list[dict]) -> float:

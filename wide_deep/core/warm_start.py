@@ -30,6 +30,7 @@ import scipy.sparse as sp
 
 from feature_columns.preprocessor import EncodedLayout
 from wide_deep.core.tensors import EncodedSplit
+from wide_deep.ranking import auc
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
@@ -84,7 +85,6 @@ def fit_logistic(
     """The C in `grid` with the best validation AUC, its coefficients laid out as the wide branch's weights
     (the GBDT's leaf rows, if any, at zero)."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
 
     x_train, x_valid = wide_design(train.features, layout), wide_design(valid.features, layout)
     best = None
@@ -92,10 +92,10 @@ def fit_logistic(
     for c in sorted(grid):  # from strong to weak penalty, each fit starting from the last
         model.set_params(C=c)
         model.fit(x_train, train.labels)
-        auc = float(roc_auc_score(valid.labels, model.decision_function(x_valid)))
-        if best is None or auc > best[1]:
-            best = (c, auc, model.coef_[0].copy(), float(model.intercept_[0]))
-    c, auc, coef, intercept = best
+        area = auc(valid.labels, model.decision_function(x_valid))
+        if best is None or area > best[1]:
+            best = (c, area, model.coef_[0].copy(), float(model.intercept_[0]))
+    c, area, coef, intercept = best
     width = sum(segment.size for segment in layout.wide_segments[: layout.column_segments])
     table = np.concatenate([coef[:width], np.zeros(layout.wide_size - width)])
     return WideStart(
@@ -103,7 +103,7 @@ def fit_logistic(
         dense=np.asarray(coef[width:], "float32"),
         intercept=intercept,
         c=c,
-        valid_auc=auc,
+        valid_auc=area,
         l2=1.0 / (2.0 * c * len(train)),
     )
 
@@ -116,7 +116,6 @@ def blend_trees(estimator, valid: EncodedSplit, trees, log=print) -> bool:
     stay at zero).
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
 
     layout, core = estimator.layout, estimator.core
     wide = core.get_layer("wide_ids_weights")
@@ -127,7 +126,7 @@ def blend_trees(estimator, valid: EncodedSplit, trees, log=print) -> bool:
     margins = np.column_stack([model, tree_margin(valid.features, layout, trees)])
     blend = LogisticRegression(C=1e6, max_iter=1000).fit(margins, valid.labels)
     (a, b), c = blend.coef_[0], float(blend.intercept_[0])
-    aucs = [roc_auc_score(valid.labels, m) for m in (model, margins[:, 1], blend.decision_function(margins))]
+    aucs = [auc(valid.labels, m) for m in (model, margins[:, 1], blend.decision_function(margins))]
     said = f"validation AUC {aucs[0]:.4f} model, {aucs[1]:.4f} trees, {aucs[2]:.4f} blend"
     if aucs[2] < aucs[0]:  # the blend fits the log loss; the run is chosen by validation AUC, as every epoch is
         log(f"GBDT not blended in: it would lower the validation AUC ({said}); the trees stay at zero")
@@ -145,7 +144,7 @@ def blend_trees(estimator, valid: EncodedSplit, trees, log=print) -> bool:
         kernel.assign(kernel * a)
     bias.assign(a * bias + c)
     if "deep_fusion" in names:  # the trees' term passes through the wide gate: the blend is checked as it came out
-        fused = roc_auc_score(valid.labels, estimator.logits_encoded(valid.features))
+        fused = auc(valid.labels, estimator.logits_encoded(valid.features))
         if fused < aucs[0]:
             for variable, value in zip((wide.weights_table, wide.tree_mask, bias, *scaled), before):
                 variable.assign(value)

@@ -183,24 +183,56 @@ def aggregate_transactions(
     `source` is a Parquet file/directory, a CSV file, or a DataFrame of raw transactions.
     """
     con, src, apps = transaction_source(source, applications, spec, id_column, memory_limit, threads)
+    window_us = int(round(float(spec.window_days) * DAY_US))
+    ordered = _ordered_day_stats(con, src, spec, apps, window_us)
+    if ordered is not None:
+        con.register("order_stats", ordered[0])
+    features = con.execute(_feature_query(spec, src, windowed_order_stats=ordered is None)).df()
+    if ordered is not None:
+        rows_unknown_id, rows_outside_window = ordered[1:]
+    else:
+        us_before = _us_before(spec)
+        rows_unknown_id, rows_outside_window = con.execute(f"""
+            SELECT count(*) FILTER (WHERE a.id IS NULL),
+                   count(*) FILTER (WHERE a.id IS NOT NULL AND ({us_before} < 0 OR {us_before} >= {window_us}))
+            FROM {src} t LEFT JOIN apps a ON t."{spec.id_column}" = a.id""").fetchone()
+    con.close()
+    features = features.rename(columns={"id": id_column})
+    order = pd.Index(features[id_column]).get_indexer(applications[id_column])
+    features = features.iloc[order].reset_index(drop=True)
+    report = AggregationReport(
+        rows_in_window=int(features["txn_count"].sum()),
+        rows_outside_window=int(rows_outside_window),
+        rows_unknown_id=int(rows_unknown_id),
+        enterprises_without_transactions=int((features["txn_count"] == 0).sum()),
+    )
+    return features, report
+
+
+def _us_before(spec: TransactionSpec) -> str:
+    """SQL: microseconds from a transaction `t` to its application's as-of date `a.as_of`."""
+    return f'epoch_us(a.as_of) - epoch_us(CAST(t."{spec.timestamp_column}" AS TIMESTAMP))'
+
+
+def _feature_query(spec: TransactionSpec, src: str, windowed_order_stats: bool) -> str:
+    """The SQL of the transaction features per application (`apps`) over the log `src`. The active days and the
+    longest gap come from `order_stats`, registered by the ordered pass, or (`windowed_order_stats`) computed
+    here with a window function."""
     w = float(spec.window_days)
     window_us = int(round(w * DAY_US))
-    us_before = f'epoch_us(a.as_of) - epoch_us(CAST(t."{spec.timestamp_column}" AS TIMESTAMP))'
+    us_before = _us_before(spec)
     is_in = (
         f"CASE WHEN CAST(t.\"{spec.direction_column}\" AS VARCHAR) = '{spec.inflow_value}' THEN 1.0 ELSE 0.0 END"
         if spec.direction_column
         else "NULL"
     )
-    ordered = _ordered_day_stats(con, src, spec, apps, window_us)
-    if ordered is not None:
-        con.register("order_stats", ordered[0])
-        order_sql = ""
-    else:
+    order_sql = ""
+    if windowed_order_stats:
         order_sql = """, order_stats AS (
         SELECT id, count(DISTINCT floor(d)) AS active_days, max(gap) AS max_inner_gap FROM (
             SELECT id, d, d - lag(d) OVER (PARTITION BY id ORDER BY d) AS gap FROM win) GROUP BY id
     )"""
-    query = f"""
+    return f"""
     WITH tx AS (
         SELECT t."{spec.id_column}" AS id, {us_before} AS us_before,
                CAST(t."{spec.amount_column}" AS DOUBLE) AS amount, {is_in} AS is_in
@@ -239,22 +271,3 @@ def aggregate_transactions(
                AS txn_recent_vs_earlier
     FROM apps a LEFT JOIN stats s ON a.id = s.id LEFT JOIN order_stats o ON a.id = o.id
     """
-    features = con.execute(query).df()
-    if ordered is not None:
-        rows_unknown_id, rows_outside_window = ordered[1:]
-    else:
-        rows_unknown_id, rows_outside_window = con.execute(f"""
-            SELECT count(*) FILTER (WHERE a.id IS NULL),
-                   count(*) FILTER (WHERE a.id IS NOT NULL AND ({us_before} < 0 OR {us_before} >= {window_us}))
-            FROM {src} t LEFT JOIN apps a ON t."{spec.id_column}" = a.id""").fetchone()
-    con.close()
-    features = features.rename(columns={"id": id_column})
-    order = pd.Index(features[id_column]).get_indexer(applications[id_column])
-    features = features.iloc[order].reset_index(drop=True)
-    report = AggregationReport(
-        rows_in_window=int(features["txn_count"].sum()),
-        rows_outside_window=int(rows_outside_window),
-        rows_unknown_id=int(rows_unknown_id),
-        enterprises_without_transactions=int((features["txn_count"] == 0).sum()),
-    )
-    return features, report

@@ -18,6 +18,7 @@ import pandas as pd
 from feature_columns.errors import DataError
 from feature_columns.spec import FeatureSpec, load_spec_yaml
 from feature_columns.values import canonical_categories
+from wide_deep.ranking import auc
 
 LABEL_NAMES = re.compile(r"^(target|label|y|default|defaulted|is_default|bad|bad_flag|class|outcome|delinquent)$", re.I)
 DEFAULT_VALUES = {"1", "true", "yes", "y", "default", "defaulted", "bad", "charged off", "chargeoff", "delinquent"}
@@ -76,11 +77,20 @@ def infer_spec(frame: pd.DataFrame, label: str | None = None, name: str = "custo
     if id_column is not None:
         lines.append(f"id: {_quote(id_column)}    # unique in every row")
     lines.append("columns:")
-    warnings, left_out = [], []
-    for column in frame.columns:
-        if column in (label, id_column):
-            continue
-        entry, note, leak = _column_entry(frame[column], y[labelled], labelled)
+    features = [c for c in frame.columns if c not in (label, id_column)]
+    column_lines, warnings = _column_lines(frame[features], y[labelled], labelled)
+    lines += column_lines
+    lines.append("crosses: []    # e.g. - {keys: [region, product]} (pairs that matter together)")
+    text = "\n".join(lines) + "\n"
+    spec = FeatureSpec.from_dict(load_spec_yaml(text), source="the inferred spec")
+    return InferredSpec(spec, text, warnings)
+
+
+def _column_lines(features: pd.DataFrame, y: np.ndarray, labelled: np.ndarray) -> tuple[list[str], list[str]]:
+    """(the spec's lines for the feature columns, then those left out as comments; the warnings to print)."""
+    lines, warnings, left_out = [], [], []
+    for column in features.columns:
+        entry, note, leak = _column_entry(features[column], y, labelled)
         if leak is not None and leak.separates:
             warnings.append(f"column '{column}': {leak.reason}; left out (commented out in the spec)")
             lines.append(f"  # - {entry}    # POSSIBLE LEAK: {leak.reason}")
@@ -91,12 +101,7 @@ def infer_spec(frame: pd.DataFrame, label: str | None = None, name: str = "custo
             left_out.append(f"  # {_quote(column)}: {note}")
         else:
             lines.append(f"  - {entry}" + (f"    # {note}" if note else ""))
-    if left_out:
-        lines += ["# left out:", *left_out]
-    lines.append("crosses: []    # e.g. - {keys: [region, product]} (pairs that matter together)")
-    text = "\n".join(lines) + "\n"
-    spec = FeatureSpec.from_dict(load_spec_yaml(text), source="the inferred spec")
-    return InferredSpec(spec, text, warnings)
+    return lines + (["# left out:", *left_out] if left_out else []), warnings
 
 
 def _find_label(frame: pd.DataFrame, label: str | None) -> str:
@@ -202,23 +207,17 @@ class Leak:
 def _leak(name: str, score: np.ndarray, y: np.ndarray) -> Leak | None:
     present = ~np.isnan(score)
     if present.sum() >= 20 and 0 < y[present].sum() < present.sum():
-        auc = _auc(y[present], score[present])
-        auc = max(auc, 1 - auc)
-        if auc >= LEAK_AUC:
+        area = auc(y[present], score[present])
+        area = max(area, 1 - area)
+        if area >= LEAK_AUC:
             return Leak(
-                f"alone it separates the label with AUC {auc:.3f}, as fields recorded after the outcome do", True
+                f"alone it separates the label with AUC {area:.3f}, as fields recorded after the outcome do", True
             )
     if LEAK_NAMES.search(name):
         return Leak(
             "a name like those of fields recorded after the loan's outcome (is it known at application?)", False
         )
     return None
-
-
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    ranks = pd.Series(score).rank().to_numpy()
-    positives = int(y.sum())
-    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(y) - positives)))
 
 
 def _counts(present: list[tuple[str, int]]) -> str:

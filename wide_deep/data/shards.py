@@ -115,47 +115,33 @@ def _rows(spec: FeatureSpec, frame: pd.DataFrame, source: str, first_file: str, 
     return rows
 
 
+@dataclasses.dataclass(frozen=True)
+class ShardOptions:
+    """How one worker reads sharded training files: its place among the workers, how many files the preprocessing
+    is fitted on (0: all), and whether the training files are streamed every epoch instead of held."""
+
+    num_workers: int = 1
+    worker_index: int = 0
+    fit_shards: int = 0
+    streaming: bool = False
+    shuffle_window: int = 65_536
+
+
 def load_sharded(
-    spec: FeatureSpec,
-    train: str,
-    valid: str,
-    test: str,
-    num_workers: int = 1,
-    worker_index: int = 0,
-    fit_shards: int = 0,
-    streaming: bool = False,
-    shuffle_window: int = 65_536,
-    truth=None,
-    log=print,
+    spec: FeatureSpec, train: str, valid: str, test: str, options: ShardOptions = ShardOptions(), truth=None, log=print
 ) -> LoadedData:
     """This worker's splits, the rows to fit the preprocessing on, and its training input (held share or stream).
 
     Streaming, no train split is held: the stream reads this worker's training files every epoch,
     and the fitting files are the evidence's training reference.
     """
-    if not valid or not test:
-        raise DataError("a sharded --train_data needs --valid_data and --test_data (files or globs) as well")
-    files = expand(train, "--train_data")
-    if len(files) < num_workers:
-        raise DataError(
-            f"--train_data matches {len(files)} file(s) but there are {num_workers} workers; "
-            f"each worker needs at least one"
-        )
-    if streaming and fit_shards <= 0:
-        raise DataError(
-            "--streaming needs --fit_shards=N: the preprocessing is fitted on the first N training files, "
-            "which are read into memory (all of them would defeat streaming)"
-        )
-    mine = files[worker_index::num_workers]
-    per_worker = [sum(row_count(f) for f in files[k::num_workers]) for k in range(num_workers)]
+    files = _checked_files(spec, train, valid, test, options)
+    workers, index = options.num_workers, options.worker_index
+    mine = files[index::workers]
+    per_worker = [sum(row_count(f) for f in files[k::workers]) for k in range(workers)]
     common = min(per_worker)
-    fit_files = files if fit_shards <= 0 else files[:fit_shards]
-    if streaming:
-        if needs_transactions(spec, column_names(files[0])):
-            raise DataError(
-                f"--streaming reads training files that already hold the aggregated transaction features; "
-                f"{files[0]} has none (write them with `make shards`)"
-            )
+    fit_files = files if options.fit_shards <= 0 else files[: options.fit_shards]
+    if options.streaming:
         train_frame = read_files(fit_files)
         what = f"streams {len(mine)} of {len(files)} training shard files through tf.data every epoch"
     else:
@@ -166,15 +152,19 @@ def load_sharded(
         "valid": read_files(expand(valid, "--valid_data")),
         "test": read_files(expand(test, "--test_data")),
     }
-    dropped = per_worker[worker_index] - common
+    dropped = per_worker[index] - common
     log(
-        f"worker {worker_index + 1}/{num_workers}: {what} ({common:,} rows"
+        f"worker {index + 1}/{workers}: {what} ({common:,} rows"
         + (f"; {dropped:,} dropped to match the smallest worker's shard" if dropped else "")
         + ")"
-        + (f"; preprocessing fitted on {len(fit_files)} file(s), {len(train_frame):,} rows" if streaming else "")
+        + (
+            f"; preprocessing fitted on {len(fit_files)} file(s), {len(train_frame):,} rows"
+            if options.streaming
+            else ""
+        )
     )
     sources = {
-        "train": "--train_data (fitting files)" if streaming else "--train_data",
+        "train": "--train_data (fitting files)" if options.streaming else "--train_data",
         "valid": "--valid_data",
         "test": "--test_data",
     }
@@ -184,27 +174,45 @@ def load_sharded(
         "train_files": len(files),
         "train_files_read": len(mine),
         "fit_files": len(fit_files),
-        "train_rows_all_workers": common * num_workers,
-        "streaming": streaming,
+        "train_rows_all_workers": common * workers,
+        "streaming": options.streaming,
     }
-    if streaming:
+    if options.streaming:
         fitting = splits.pop("train")
-        stream = TrainStream(
-            spec,
-            mine,
-            rows=common,
-            total_rows=common * num_workers,
-            negative=negative_label_values(frames["train"], spec),
-            shuffle_window=shuffle_window,
-        )
+        negative = negative_label_values(frames["train"], spec)
+        stream = TrainStream(spec, mine, common, common * workers, negative, options.shuffle_window)
         return LoadedData(splits, fitting.arrays, fitting, TrainingInput.streamed(stream), report)
-    if fit_files == mine and num_workers == 1:
+    if fit_files == mine and workers == 1:
         fit_arrays = splits["train"].arrays
     else:
         tx = transactions_path(spec.transactions, files[0]) if spec.transactions is not None else None
         fit_frame, _ = add_transaction_features(spec, read_files(fit_files), tx, "--train_data (fitting)")
         fit_arrays = prepare_frame(spec, fit_frame, "--train_data (fitting)")
-    return LoadedData(splits, fit_arrays, splits["train"], TrainingInput.sharded(common, num_workers), report)
+    return LoadedData(splits, fit_arrays, splits["train"], TrainingInput.sharded(common, workers), report)
+
+
+def _checked_files(spec: FeatureSpec, train: str, valid: str, test: str, options: ShardOptions) -> list[str]:
+    """The training files, after the checks that need no reading: the split files given, a file per worker,
+    streaming with fitting files and with files that already hold the transaction features."""
+    if not valid or not test:
+        raise DataError("a sharded --train_data needs --valid_data and --test_data (files or globs) as well")
+    files = expand(train, "--train_data")
+    if len(files) < options.num_workers:
+        raise DataError(
+            f"--train_data matches {len(files)} file(s) but there are {options.num_workers} workers; "
+            f"each worker needs at least one"
+        )
+    if options.streaming and options.fit_shards <= 0:
+        raise DataError(
+            "--streaming needs --fit_shards=N: the preprocessing is fitted on the first N training files, "
+            "which are read into memory (all of them would defeat streaming)"
+        )
+    if options.streaming and needs_transactions(spec, column_names(files[0])):
+        raise DataError(
+            f"--streaming reads training files that already hold the aggregated transaction features; "
+            f"{files[0]} has none (write them with `make shards`)"
+        )
+    return files
 
 
 @dataclasses.dataclass

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -151,6 +152,63 @@ def generate_enterprises(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Applications, latent process parameters and the true probability, one row per enterprise."""
     n = config.num_enterprises
+    e = _draw_enterprises(config, world, rng)
+    score = _risk_score(world, e)
+    p_reject = _sigmoid(-3.6 + 0.9 * e.prev_delinq + 0.03 * np.minimum(np.nan_to_num(e.avg_days_overdue), 90))
+    rejected = rng.random(n) < p_reject
+    intercept = _solve_intercept(
+        score,
+        p_reject if config.label_rejections else None,
+        config.positive_rate,
+        None if config.label_rejections else ~rejected,
+    )
+    p_default = _sigmoid(intercept + score)
+    true_prob = p_reject + (1 - p_reject) * p_default if config.label_rejections else p_default
+    defaulted = rng.random(n) < p_default
+    label = np.where(rejected, 1, defaulted.astype(int)) if config.label_rejections else defaulted.astype(int)
+
+    start = np.datetime64("2024-07-01T00:00:00")
+    application_date = start + (rng.integers(0, 184 * 86400, n)).astype("timedelta64[s]")
+    frame = pd.DataFrame(
+        {
+            "enterprise_id": np.arange(1, n + 1, dtype="int64"),
+            "application_date": application_date,
+            "gender": e.gender,
+            "industry_primary": np.array(PRIMARY_INDUSTRIES)[e.primary],
+            "industry_secondary": e.secondary.astype(str),
+            "city": world.city_names[e.city],
+            "city_tier": np.char.add("tier_", e.tier.astype(str)),
+            "real_name_verification": e.verification,
+            "bank_account_validation": e.bank_validated,
+            "past_loan_count": e.past_loans.astype("int64"),
+            "avg_days_overdue": e.avg_days_overdue,
+            "prev_delinquency_count": e.prev_delinq.astype("int64"),
+            "rejected": rejected,
+            "label": label.astype("int64"),
+        }
+    )
+    latent = pd.DataFrame(
+        {
+            "enterprise_id": frame["enterprise_id"],
+            "true_prob": true_prob,
+            "health": e.health,
+            "size": e.size,
+            "trend": e.trend,
+            "volatility": e.volatility,
+            "gap_days": e.gap_days,
+            "inflow_share": e.inflow_share,
+            "expected_txns": e.expected_txns,
+            "amount_log_mean": 6.5 + 0.5 * e.size + world.industry_amount_shift[e.primary],
+            "primary_index": e.primary,
+        }
+    )
+    return frame, latent
+
+
+def _draw_enterprises(config: GeneratorConfig, world: World, rng: np.random.Generator) -> SimpleNamespace:
+    """Each enterprise's profile, latent health and transaction-process parameters, and credit history, drawn in
+    a fixed order (the same seed gives the same data)."""
+    n = config.num_enterprises
     primary = rng.choice(len(PRIMARY_INDUSTRIES), size=n, p=world.primary_weights)
     secondary = np.empty(n, dtype=object)
     for p in range(len(PRIMARY_INDUSTRIES)):
@@ -177,74 +235,47 @@ def generate_enterprises(
     prev_delinq = rng.binomial(past_loans, _sigmoid(-2.2 - 0.9 * health))
     overdue = rng.gamma(2.0, 1.5 * np.exp(-0.8 * health)) + 18.0 * (prev_delinq > 0) * rng.random(n)
     avg_days_overdue = np.where(past_loans > 0, np.round(overdue, 1), np.nan)  # no history → missing
+    return SimpleNamespace(
+        primary=primary,
+        secondary=secondary,
+        city=city,
+        tier=tier,
+        gender=gender,
+        verification=verification,
+        size=size,
+        health=health,
+        bank_validated=bank_validated,
+        trend=trend,
+        volatility=volatility,
+        gap_days=gap_days,
+        inflow_share=inflow_share,
+        expected_txns=expected_txns,
+        past_loans=past_loans,
+        prev_delinq=prev_delinq,
+        avg_days_overdue=avg_days_overdue,
+    )
 
-    gv = np.array([GENDER_VERIFICATION_EFFECT[(g, v)] for g, v in zip(gender, verification)])
+
+def _risk_score(world: World, e: SimpleNamespace) -> np.ndarray:
+    """The centred, scaled log-odds of default each enterprise's profile implies (before the intercept)."""
+    gv = np.array([GENDER_VERIFICATION_EFFECT[(g, v)] for g, v in zip(e.gender, e.verification)])
     score = (
-        world.industry_effect[primary]
-        + world.tier_effect[tier - 1]
-        + world.city_effect[city]
-        + world.tier_industry_interaction[tier - 1, primary]
+        world.industry_effect[e.primary]
+        + world.tier_effect[e.tier - 1]
+        + world.city_effect[e.city]
+        + world.tier_industry_interaction[e.tier - 1, e.primary]
         + gv
-        + 0.35 * (bank_validated == "not_validated")
-        + 0.30 * np.minimum(prev_delinq, 3)
-        + 0.012 * np.minimum(np.nan_to_num(avg_days_overdue, nan=8.0), 60)
-        - 0.04 * np.minimum(past_loans, 8)
-        + 0.55 * np.maximum(-trend, 0.0)
-        + 0.6 * (volatility - 0.9)
-        + 0.012 * gap_days
-        - 1.2 * (inflow_share - 0.5)
-        - 0.15 * size
+        + 0.35 * (e.bank_validated == "not_validated")
+        + 0.30 * np.minimum(e.prev_delinq, 3)
+        + 0.012 * np.minimum(np.nan_to_num(e.avg_days_overdue, nan=8.0), 60)
+        - 0.04 * np.minimum(e.past_loans, 8)
+        + 0.55 * np.maximum(-e.trend, 0.0)
+        + 0.6 * (e.volatility - 0.9)
+        + 0.012 * e.gap_days
+        - 1.2 * (e.inflow_share - 0.5)
+        - 0.15 * e.size
     )
-    score = SIGNAL_SCALE * (score - score.mean())
-    p_reject = _sigmoid(-3.6 + 0.9 * prev_delinq + 0.03 * np.minimum(np.nan_to_num(avg_days_overdue), 90))
-    rejected = rng.random(n) < p_reject
-    intercept = _solve_intercept(
-        score,
-        p_reject if config.label_rejections else None,
-        config.positive_rate,
-        None if config.label_rejections else ~rejected,
-    )
-    p_default = _sigmoid(intercept + score)
-    true_prob = p_reject + (1 - p_reject) * p_default if config.label_rejections else p_default
-    defaulted = rng.random(n) < p_default
-    label = np.where(rejected, 1, defaulted.astype(int)) if config.label_rejections else defaulted.astype(int)
-
-    start = np.datetime64("2024-07-01T00:00:00")
-    application_date = start + (rng.integers(0, 184 * 86400, n)).astype("timedelta64[s]")
-    frame = pd.DataFrame(
-        {
-            "enterprise_id": np.arange(1, n + 1, dtype="int64"),
-            "application_date": application_date,
-            "gender": gender,
-            "industry_primary": np.array(PRIMARY_INDUSTRIES)[primary],
-            "industry_secondary": secondary.astype(str),
-            "city": world.city_names[city],
-            "city_tier": np.char.add("tier_", tier.astype(str)),
-            "real_name_verification": verification,
-            "bank_account_validation": bank_validated,
-            "past_loan_count": past_loans.astype("int64"),
-            "avg_days_overdue": avg_days_overdue,
-            "prev_delinquency_count": prev_delinq.astype("int64"),
-            "rejected": rejected,
-            "label": label.astype("int64"),
-        }
-    )
-    latent = pd.DataFrame(
-        {
-            "enterprise_id": frame["enterprise_id"],
-            "true_prob": true_prob,
-            "health": health,
-            "size": size,
-            "trend": trend,
-            "volatility": volatility,
-            "gap_days": gap_days,
-            "inflow_share": inflow_share,
-            "expected_txns": expected_txns,
-            "amount_log_mean": 6.5 + 0.5 * size + world.industry_amount_shift[primary],
-            "primary_index": primary,
-        }
-    )
-    return frame, latent
+    return SIGNAL_SCALE * (score - score.mean())
 
 
 def _solve_intercept(score, p_reject, rate, accepted_mask) -> float:

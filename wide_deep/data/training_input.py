@@ -13,12 +13,20 @@ keys, so the three modes are decided once, where the data is loaded:
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from feature_columns.errors import UserError
 
-if TYPE_CHECKING:
-    from wide_deep.data.shards import TrainStream
+
+class Stream(Protocol):
+    """What the trainer needs of streamed training files (`wide_deep.data.shards.TrainStream` is one)."""
+
+    total_rows: int  # rows trained per epoch by all workers together
+
+    def dataset(self, encode, batch_size: int, seed: int, epoch, parallel: int = 4): ...  # an epoch's batches
+
+    def reraise_data_error(self) -> None: ...  # a user mistake found while reading, raised as itself
+
 
 IN_MEMORY, SHARDED, STREAMED = "in_memory", "sharded", "streamed"
 
@@ -27,7 +35,7 @@ IN_MEMORY, SHARDED, STREAMED = "in_memory", "sharded", "streamed"
 class TrainingInput:
     kind: str
     rows_per_epoch: int  # rows trained per epoch by all workers together
-    stream: TrainStream | None = None  # streamed only
+    stream: Stream | None = None  # streamed only
 
     def __post_init__(self):
         if self.kind not in (IN_MEMORY, SHARDED, STREAMED):
@@ -44,7 +52,7 @@ class TrainingInput:
         return cls(SHARDED, int(rows_per_worker) * int(workers))
 
     @classmethod
-    def streamed(cls, stream: TrainStream) -> TrainingInput:
+    def streamed(cls, stream: Stream) -> TrainingInput:
         return cls(STREAMED, int(stream.total_rows), stream)
 
     @property

@@ -97,153 +97,200 @@ def permutation_importance(estimator, arrays: dict, labels: np.ndarray, columns,
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def collect(
-    estimator,
-    data,
-    config,
-    reference: EncodedSplit,
-    test: EncodedSplit,
-    scores: dict,
-    calibrator,
-    threshold: float,
-    log=print,
-) -> Evidence:
-    """The evidence for a trained estimator.
+@dataclasses.dataclass(frozen=True)
+class EvidenceInputs:
+    """What the evidence is collected from: the trained estimator, the pipeline's PreparedData (raw splits, the
+    dataset spec, the fitted state), the run's config, the encoded training reference (the train split, or the
+    fitting files when streamed) and test split, the test probabilities before and after calibration, the
+    calibrator and the decision threshold."""
 
-    `data` is the pipeline's PreparedData (raw splits, the dataset spec, the fitted state),
-    `reference` the encoded training reference (the train split, or the fitting files when
-    streamed), `test` the encoded test split, `scores` the test probabilities before
-    (`raw_test`) and after (`test`) calibration.
-    """
-    started = [time.perf_counter()]
+    estimator: object
+    data: object
+    config: object
+    reference: EncodedSplit
+    test: EncodedSplit
+    raw_test: np.ndarray
+    test_scores: np.ndarray
+    calibrator: object
+    threshold: float
 
-    def done(step: str) -> None:  # one progress line per step, with its seconds
-        log(f"  {step} ({time.perf_counter() - started[0]:.1f} s)")
-        started[0] = time.perf_counter()
+    @property
+    def test_split(self):
+        return self.data.splits["test"]
 
-    train_split, test_split = data.reference, data.splits["test"]
-    train_x, train_y = train_split.arrays, train_split.labels
-    test_x, test_y = test_split.arrays, test_split.labels
-    model_spec = estimator.spec
-    inputs = [c.name for c in model_spec.input_columns]
-    plain, tables = {}, {}
 
-    raw_test, final_test = scores["raw_test"], scores["test"]
-    tables["gains"] = metrics.gains_table(test_y, final_test)
-    tables["calibration_before"] = metrics.calibration_summary(test_y, raw_test)
+@dataclasses.dataclass
+class Found:
+    """The evidence as its steps find it."""
+
+    plain: dict = dataclasses.field(default_factory=dict)
+    tables: dict = dataclasses.field(default_factory=dict)
+    scorecard: pd.DataFrame | None = None
+    markdown: str = ""
+    explainer: Explainer | None = None
+
+
+def _calibration_and_stability(e: EvidenceInputs, found: Found) -> None:
+    y, tables = e.test_split.labels, found.tables
+    tables["gains"] = metrics.gains_table(y, e.test_scores)
+    tables["calibration_before"] = metrics.calibration_summary(y, e.raw_test)
     tables["calibration_after"] = (
-        metrics.calibration_summary(test_y, final_test) if calibrator.method != "none" else None
+        metrics.calibration_summary(y, e.test_scores) if e.calibrator.method != "none" else None
     )
     calibration = tables["calibration_after"] or tables["calibration_before"]
-    plain.update(
+    found.plain.update(
         {
             "hosmer_lemeshow": calibration["hosmer_lemeshow"],
             "hosmer_lemeshow_p": calibration["hosmer_lemeshow_p"],
-            "calibration": calibrator.method,
+            "calibration": e.calibrator.method,
             "brier_uncalibrated": tables["calibration_before"]["brier"],
             "hosmer_lemeshow_p_uncalibrated": tables["calibration_before"]["hosmer_lemeshow_p"],
         }
     )
+    train_scores = e.calibrator.apply(e.estimator.predict_encoded(e.reference.features))
+    scalars = [c.name for c in e.estimator.spec.input_columns if c.is_scalar]  # PSI per column
+    tables["stability"] = stability(e.data.reference.arrays, e.test_split.arrays, train_scores, e.test_scores, scalars)
+    found.plain["psi"] = tables["stability"]["psi"]
+    found.plain["csi_max"] = max((v["csi"] for v in tables["stability"]["csi"].values()), default=0.0)
 
-    train_scores = calibrator.apply(estimator.predict_encoded(reference.features))
-    scalars = [c.name for c in model_spec.input_columns if c.is_scalar]  # PSI per column
-    tables["stability"] = stability(train_x, test_x, train_scores, final_test, scalars)
-    plain["psi"] = tables["stability"]["psi"]
-    plain["csi_max"] = max((v["csi"] for v in tables["stability"]["csi"].values()), default=0.0)
-    done("calibration and stability (PSI, CSI)")
 
+def _label(e: EvidenceInputs, found: Found) -> None:
+    data, test_split = e.data, e.test_split
     parts = [data.reference.rejected, data.splits["valid"].rejected, test_split.rejected]
     all_rejected = None if any(r is None for r in parts) else np.concatenate(parts)
-    tables["label"] = label_definition(data.spec, data.info.metadata, all_rejected)
-    plain["label_definition"] = tables["label"]["definition"]
-    if tables["label"]["rejections_in_label"]:
+    found.tables["label"] = label = label_definition(data.spec, data.info.metadata, all_rejected)
+    found.plain["label_definition"] = label["definition"]
+    if label["rejections_in_label"]:
         accepted = ~test_split.rejected
-        plain["auc_accepted_only"] = metrics.auc(test_y[accepted], final_test[accepted])
-        tables["accepted_only"] = {
-            **metrics.evaluate(test_y[accepted], final_test[accepted], threshold),
-            "count": int(accepted.sum()),
-        }
+        y, p = test_split.labels[accepted], e.test_scores[accepted]
+        found.plain["auc_accepted_only"] = metrics.auc(y, p)
+        found.tables["accepted_only"] = {**metrics.evaluate(y, p, e.threshold), "count": int(accepted.sum())}
 
-    tables["fairness"] = fairness.fairness_evidence(
+
+def _fairness(e: EvidenceInputs, found: Found) -> None:
+    data, train, test = e.data, e.data.reference, e.test_split
+    found.tables["fairness"] = fairness.fairness_evidence(
         data.spec,
-        model_spec,
+        e.estimator.spec,
         data.state,
-        {"train": (train_x, train_y), "test": (test_x, test_y)},
-        final_test,
-        threshold,
-        config.train.seed,
+        {"train": (train.arrays, train.labels), "test": (test.arrays, test.labels)},
+        e.test_scores,
+        e.threshold,
+        e.config.train.seed,
     )
-    for name, entry in tables["fairness"].items():
-        plain[f"proxy_auc_{name}"] = entry["proxy_auc"]
-        plain[f"max_abs_statistical_parity_difference_{name}"] = max(
+    for name, entry in found.tables["fairness"].items():
+        found.plain[f"proxy_auc_{name}"] = entry["proxy_auc"]
+        found.plain[f"max_abs_statistical_parity_difference_{name}"] = max(
             abs(g["statistical_parity_difference"]) for g in entry["groups"].values()
         )
-        plain[f"min_adverse_impact_ratio_{name}"] = entry["min_adverse_impact_ratio"]
+        found.plain[f"min_adverse_impact_ratio_{name}"] = entry["min_adverse_impact_ratio"]
 
-    done("fairness by protected attribute, proxy AUCs")
 
-    scaling = Scaling(*config.scorecard)
+def _scorecard_and_reasons(e: EvidenceInputs, found: Found) -> None:
+    estimator, reference = e.estimator, e.reference
+    scaling = Scaling(*e.config.scorecard)
     table, summary = build_scorecard(estimator, scaling)
     if "wide_ids" in reference.features:  # binning statistics on the training rows
         table = add_binning_statistics(
             table, reference.features["wide_ids"].numpy(), reference.labels, estimator.layout.wide_segments
         )
-    explainer = Explainer(estimator, reference.features)
-    explained = explainer.contributions(test.features)
-    deep_share = None
-    if summary["has_deep_term"]:
-        layout = estimator.layout
-        wide_names = [s.name for s in layout.wide_segments] + [n.split(":")[0] for n in layout.wide_dense_names]
-        deep_points = -scaling.factor * explained["deep_term"]
-        wide_points = scaling.score(explained["logit"]) - deep_points
-        deep_share = {
-            "mean": float(deep_points.mean()),
-            "std": float(deep_points.std()),
-            "p5": float(np.percentile(deep_points, 5)),
-            "p95": float(np.percentile(deep_points, 95)),
-            "wide_std": float(wide_points.std()),
-            "wide_characteristics": wide_names,
-        }
-    tables["scorecard"] = {**summary, "deep_share": deep_share, "rows": len(table)}
-    gates = explainer.gates(test.features)
+    found.explainer = explainer = Explainer(estimator, reference.features)
+    explained = explainer.contributions(e.test.features)
+    deep_share = _deep_share(estimator.layout, scaling, explained) if summary["has_deep_term"] else None
+    found.tables["scorecard"] = {**summary, "deep_share": deep_share, "rows": len(table)}
+    gates = explainer.gates(e.test.features)
     if gates is not None:  # a fused model: how far each applicant's branch weights move from the paper's (1, 1)
-        tables["fusion"] = {
-            "mode": config.model.fusion,
-            "baseline_wide_gate": explainer.wide_gate,
-            **{
-                f"{branch}_gate": {
-                    "mean": float(gates[:, k].mean()),
-                    "std": float(gates[:, k].std()),
-                    "p5": float(np.percentile(gates[:, k], 5)),
-                    "p95": float(np.percentile(gates[:, k], 95)),
-                }
-                for k, branch in enumerate(("wide", "deep"))
-            },
-        }
-        plain["fusion_wide_gate_mean"] = tables["fusion"]["wide_gate"]["mean"]
-        plain["fusion_deep_gate_mean"] = tables["fusion"]["deep_gate"]["mean"]
-    plain["score_mean_test"] = float(scaling.score(explained["logit"]).mean())
+        found.tables["fusion"] = _fusion(e.config.model.fusion, explainer.wide_gate, gates)
+        found.plain["fusion_wide_gate_mean"] = found.tables["fusion"]["wide_gate"]["mean"]
+        found.plain["fusion_deep_gate_mean"] = found.tables["fusion"]["deep_gate"]["mean"]
+    found.plain["score_mean_test"] = float(scaling.score(explained["logit"]).mean())
+    found.plain["reason_code_max_abs_residual"] = float(np.abs(explained["residual"]).max())
+    found.tables["reason_codes"] = _reason_code_table(explainer, explained, e.test_scores)
+    found.scorecard, found.markdown = table, scorecard_markdown(table, summary, deep_share)
 
+
+def _deep_share(layout, scaling: Scaling, explained: dict) -> dict:
+    """The deep term in points on the test split, against the spread of the wide points."""
+    wide_names = [s.name for s in layout.wide_segments] + [n.split(":")[0] for n in layout.wide_dense_names]
+    deep_points = -scaling.factor * explained["deep_term"]
+    wide_points = scaling.score(explained["logit"]) - deep_points
+    return {
+        "mean": float(deep_points.mean()),
+        "std": float(deep_points.std()),
+        "p5": float(np.percentile(deep_points, 5)),
+        "p95": float(np.percentile(deep_points, 95)),
+        "wide_std": float(wide_points.std()),
+        "wide_characteristics": wide_names,
+    }
+
+
+def _fusion(mode: str, baseline_wide_gate: float, gates: np.ndarray) -> dict:
+    return {
+        "mode": mode,
+        "baseline_wide_gate": baseline_wide_gate,
+        **{
+            f"{branch}_gate": {
+                "mean": float(gates[:, k].mean()),
+                "std": float(gates[:, k].std()),
+                "p5": float(np.percentile(gates[:, k], 5)),
+                "p95": float(np.percentile(gates[:, k], 95)),
+            }
+            for k, branch in enumerate(("wide", "deep"))
+        },
+    }
+
+
+def _reason_code_table(explainer: Explainer, explained: dict, test_scores: np.ndarray) -> dict:
     contributions = explained["contributions"]
-    plain["reason_code_max_abs_residual"] = float(np.abs(explained["residual"]).max())
-    tables["reason_codes"] = {
+    return {
         "features": explainer.features,
         "intercept": explainer.intercept,
-        "max_abs_residual": plain["reason_code_max_abs_residual"],
+        "max_abs_residual": float(np.abs(explained["residual"]).max()),
         "mean_abs_residual": float(np.abs(explained["residual"]).mean()),
         "mean_abs_contribution": dict(
             sorted(zip(explainer.features, np.abs(contributions).mean(axis=0).tolist()), key=lambda kv: -kv[1])
         ),
         "examples": [
-            {"row": int(i), "probability": float(final_test[i]), "reasons": reasons}
+            {"row": int(i), "probability": float(test_scores[i]), "reasons": reasons}
             for i, reasons in enumerate(reason_codes(explainer.features, contributions[:10]))
         ],
     }
-    done("scorecard and reason codes (integrated gradients on the test split)")
-    tables["importance"] = {
-        "wide_weights": table[["characteristic", "attribute", "weight", "points"]].to_dict(orient="records"),
-        "permutation_auc_drop": permutation_importance(estimator, test_x, test_y, inputs, config.train.seed),
+
+
+def _importance(e: EvidenceInputs, found: Found) -> None:
+    test = e.test_split
+    inputs = [c.name for c in e.estimator.spec.input_columns]
+    found.tables["importance"] = {
+        "wide_weights": found.scorecard[["characteristic", "attribute", "weight", "points"]].to_dict(orient="records"),
+        "permutation_auc_drop": permutation_importance(
+            e.estimator, test.arrays, test.labels, inputs, e.config.train.seed
+        ),
     }
-    done("permutation importance")
-    test_scores = pd.DataFrame({"label": test_y, "probability": final_test, "probability_uncalibrated": raw_test})
-    return Evidence(plain, tables, table, scorecard_markdown(table, summary, deep_share), test_scores, explainer)
+
+
+# the evidence's steps in order, each with the progress line it logs when done (None: its time is the next one's)
+STEPS = (
+    (_calibration_and_stability, "calibration and stability (PSI, CSI)"),
+    (_label, None),
+    (_fairness, "fairness by protected attribute, proxy AUCs"),
+    (_scorecard_and_reasons, "scorecard and reason codes (integrated gradients on the test split)"),
+    (_importance, "permutation importance"),
+)
+
+
+def collect(inputs: EvidenceInputs, log=print) -> Evidence:
+    """The evidence for a trained estimator, one progress line per step with its seconds."""
+    found, started = Found(), time.perf_counter()
+    for step, said in STEPS:
+        step(inputs, found)
+        if said is not None:
+            log(f"  {said} ({time.perf_counter() - started:.1f} s)")
+            started = time.perf_counter()
+    test_scores = pd.DataFrame(
+        {
+            "label": inputs.test_split.labels,
+            "probability": inputs.test_scores,
+            "probability_uncalibrated": inputs.raw_test,
+        }
+    )
+    return Evidence(found.plain, found.tables, found.scorecard, found.markdown, test_scores, found.explainer)

@@ -32,6 +32,7 @@ from sklearn import metrics as skm
 from feature_columns.fitting import FittedState
 from feature_columns.spec import FeatureSpec, ModelSpec
 from wide_deep.data.tabular import tree_frame
+from wide_deep.ranking import auc
 
 MISSING_GROUP = "(missing)"
 MIN_GROUP_ROWS, MIN_GROUP_CLASS = 30, 5
@@ -88,7 +89,7 @@ def group_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, grou
         rows[group] = {
             "count": int(m.sum()),
             "default_rate": float(y.mean()),
-            "auc": float(skm.roc_auc_score(y, s)) if 0 < y.sum() < len(y) else None,
+            "auc": auc(y, s) if 0 < y.sum() < len(y) else None,
             "approval_rate": _rate(a),
             "tpr": _rate(~a[y == 1]),
             "fpr": _rate(~a[y == 0]),  # the default prediction (decline)
@@ -153,7 +154,7 @@ def proxy_auc(
     model.fit(x_train, y_train)
     proba = model.predict_proba(x_test)
     if len(classes) == 2:
-        return float(skm.roc_auc_score(y_test, proba[:, 1]))
+        return auc(y_test, proba[:, 1])
     return float(skm.roc_auc_score(y_test, proba, multi_class="ovr", average="macro", labels=list(range(len(classes)))))
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from feature_columns.errors import UserError
+from wide_deep.ranking import auc
 
 # metrics at the decision threshold: the default class's and the support-weighted over both classes
 THRESHOLD_METRICS = ("precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted")
@@ -82,11 +83,11 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[s
     """Threshold-free metrics plus classification metrics at `threshold` and at 0.5 (`*_at_0_5`)."""
     labels = np.asarray(labels).astype(int)
     scores = np.clip(np.asarray(scores, dtype="float64"), 1e-7, 1 - 1e-7)
-    auc = float(skm.roc_auc_score(labels, scores))
+    area = auc(labels, scores)
     ks, ks_score = ks_statistic(labels, scores)
     out = {
-        "auc": auc,
-        "gini": 2 * auc - 1,
+        "auc": area,
+        "gini": 2 * area - 1,
         "ks": ks,
         "ks_score": ks_score,
         "log_loss": float(skm.log_loss(labels, scores)),
@@ -98,10 +99,6 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[s
     out.update(classification_metrics(labels, scores, threshold))
     out.update({f"{k}_at_0_5": v for k, v in classification_metrics(labels, scores, 0.5).items()})
     return out
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    return float(skm.roc_auc_score(labels, scores))
 
 
 # --- credit-risk evidence: rank ordering, stability, calibration -------------------------------

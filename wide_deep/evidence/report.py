@@ -7,6 +7,7 @@ stability, importance, reasons.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import re
@@ -23,20 +24,6 @@ from wide_deep.record.config import flat_settings
 from wide_deep.record.model_dir import ModelDir
 from wide_deep.record.provenance import utc_now
 
-SECTIONS = (
-    "label",
-    "data",
-    "metrics",
-    "roc",
-    "ks",
-    "gains",
-    "calibration",
-    "scorecard",
-    "fairness",
-    "stability",
-    "importance",
-    "reasons",
-)
 MAX_ATTRIBUTES_SHOWN = 20
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -180,50 +167,53 @@ def _governance_header(run: ModelDir, m: dict, config) -> str:
     return f"<table class='header'>{body}</table>"
 
 
-def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
-    """Write the run's report.html and return its path."""
-    run = ModelDir(model_dir)
-    run.require(*run.report_inputs())
-    m, ev, config = run.read_metrics(), run.read_evidence(), run.load_config()
-    if m.get("model_fingerprint") != ev.get("model_fingerprint"):
-        raise UserError(
-            f"{run}: evidence.json describes another model than metrics.json (the run was continued "
-            f"without --evidence); rerun training with the evidence before rendering the report"
-        )
-    scores = run.read_test_scores()
-    y, p = scores["label"].to_numpy(), scores["probability"].to_numpy()
-    card = run.read_scorecard()
-    parts = []
+@dataclasses.dataclass(frozen=True)
+class ReportInputs:
+    """What every section reads: the run's record, its test labels and scores, and its scorecard."""
 
-    label = ev["label"]
+    run: ModelDir
+    metrics: dict
+    evidence: dict
+    config: object  # the run's RunConfig
+    labels: np.ndarray
+    scores: np.ndarray
+    scorecard: pd.DataFrame
+    n_bootstrap: int
+
+
+def _label(r: ReportInputs) -> str:
+    label = r.evidence["label"]
     body = f"<p>Default definition: <b>{html.escape(label['definition'])}</b>.</p>"
-    if label["rejections_in_label"]:
-        acc = ev.get("accepted_only", {})
-        body += (
-            f"<p>Rejected applications ({label['rejected_applications']:,}) count as defaults in this label, so the "
-            f"model is also evaluated on accepted loans only (test, n = {acc.get('count', 0):,}):</p>"
-            + _table([{k: acc.get(k) for k in ("auc", "ks", "gini", "brier", "positive_rate")}])
-        )
-    else:
-        body += "<p>Rejected applications are not in the label (accepts-only or not applicable).</p>"
-    parts.append(_section("label", "Label definition", body))
+    if not label["rejections_in_label"]:
+        return body + "<p>Rejected applications are not in the label (accepts-only or not applicable).</p>"
+    accepted = r.evidence.get("accepted_only", {})
+    return body + (
+        f"<p>Rejected applications ({label['rejected_applications']:,}) count as defaults in this label, so the "
+        f"model is also evaluated on accepted loans only (test, n = {accepted.get('count', 0):,}):</p>"
+        + _table([{k: accepted.get(k) for k in ("auc", "ks", "gini", "brier", "positive_rate")}])
+    )
 
+
+def _data(r: ReportInputs) -> str:
+    m = r.metrics
     quality = m.get("data_quality", {})
     data_rows = [{"split": s, "rows": m[f"n_{s}"]} for s in ("train", "valid", "test")]
-    body = (
+    return (
         f"<p>Dataset <b>{_fmt(m.get('dataset'))}</b>, model <b>{_fmt(m.get('model_type'))}</b> (crosses "
         f"{'on' if m.get('use_crosses') else 'off'}; protected columns "
-        f"{'included' if config.include_protected else 'excluded from the model'}); test default rate "
+        f"{'included' if r.config.include_protected else 'excluded from the model'}); test default rate "
         f"{_fmt(m.get('positive_rate'))}; {m.get('epochs_trained')} epochs, best {m.get('best_epoch')}.</p>"
         + _table(data_rows)
         + "<p class='note'>Imputed / out-of-vocabulary counts per split (fitted on train):</p>"
         + _table([{"split": s, "column": c, **counts} for s, cols in quality.items() for c, counts in cols.items()])
     )
-    parts.append(_section("data", "Data summary", body))
 
-    auc_ci = stats.bootstrap_auc_ci(y, p, n_resamples=n_bootstrap)
+
+def _metrics(r: ReportInputs) -> str:
+    m, y, p = r.metrics, r.labels, r.scores
+    auc_ci = stats.bootstrap_auc_ci(y, p, n_resamples=r.n_bootstrap)
     ks_ci = stats.bootstrap_ci(
-        y, p, lambda labels, scores: metrics.ks_statistic(labels, scores)[0], n_resamples=min(n_bootstrap, 200)
+        y, p, lambda labels, scores: metrics.ks_statistic(labels, scores)[0], n_resamples=min(r.n_bootstrap, 200)
     )
     rows = [
         {"metric": "AUC", "value": m["auc"], "ci_low": auc_ci[0], "ci_high": auc_ci[1]},
@@ -233,34 +223,25 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
     rows += [{"metric": LABELS[k], "value": m.get(k)} for k in METRIC_ROWS if m.get(k) is not None]
     if m.get("hosmer_lemeshow_p") is not None:
         rows.insert(5, {"metric": LABELS["hosmer_lemeshow_p"], "value": _p_value(m["hosmer_lemeshow_p"])})
-    parts.append(
-        _section(
-            "metrics",
-            "Metrics on the test split (95% bootstrap intervals)",
-            _table(
-                rows,
-                ["metric", "value", "ci_low", "ci_high"],
-            ),
-        )
+    return _table(rows, ["metric", "value", "ci_low", "ci_high"])
+
+
+def _roc(r: ReportInputs) -> str:
+    auc = r.metrics["auc"]
+    fpr, tpr, _ = skm.roc_curve(r.labels, r.scores)
+    return f"<p>AUC {_fmt(auc)}</p>" + _figure(
+        lambda ax: (
+            ax.plot(fpr, tpr, label="model"),
+            ax.plot([0, 1], [0, 1], "--", color="grey"),
+            ax.set_xlabel("false positive rate"),
+            ax.set_ylabel("true positive rate"),
+        ),
+        f"ROC curve of the test split, AUC {auc:.4f}, against the diagonal of a random score",
     )
 
-    fpr, tpr, _ = skm.roc_curve(y, p)
-    parts.append(
-        _section(
-            "roc",
-            "ROC curve",
-            f"<p>AUC {_fmt(m['auc'])}</p>"
-            + _figure(
-                lambda ax: (
-                    ax.plot(fpr, tpr, label="model"),
-                    ax.plot([0, 1], [0, 1], "--", color="grey"),
-                    ax.set_xlabel("false positive rate"),
-                    ax.set_ylabel("true positive rate"),
-                ),
-                f"ROC curve of the test split, AUC {m['auc']:.4f}, against the diagonal of a random score",
-            ),
-        )
-    )
+
+def _ks(r: ReportInputs) -> str:
+    m, y, p = r.metrics, r.labels, r.scores
     order = np.sort(p)
     bad_cdf = np.searchsorted(np.sort(p[y == 1]), order, side="right") / max((y == 1).sum(), 1)
     good_cdf = np.searchsorted(np.sort(p[y == 0]), order, side="right") / max((y == 0).sum(), 1)
@@ -280,63 +261,41 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
         ax.set_ylabel("cumulative share")
         ax.legend()
 
-    parts.append(
-        _section(
-            "ks",
-            "KS plot",
-            f"<p>KS {_fmt(m['ks'])} at probability {_fmt(m.get('ks_score'))}</p>"
-            + _figure(
-                ks_plot,
-                f"Cumulative shares of non-defaults and defaults by predicted probability; the largest gap, KS "
-                f"{m['ks']:.3f}, is marked at probability {order[at_ks]:.3f}",
-            ),
-        )
+    return f"<p>KS {_fmt(m['ks'])} at probability {_fmt(m.get('ks_score'))}</p>" + _figure(
+        ks_plot,
+        f"Cumulative shares of non-defaults and defaults by predicted probability; the largest gap, KS "
+        f"{m['ks']:.3f}, is marked at probability {order[at_ks]:.3f}",
     )
 
-    gains = ev["gains"]
-    parts.append(
-        _section(
-            "gains",
-            "Gains table (deciles of the predicted probability of default; decile 1 = riskiest)",
-            _table(gains)
-            + _figure(
-                lambda ax: (
-                    ax.bar([g["decile"] for g in gains], [g["bad_rate"] for g in gains]),
-                    ax.set_xlabel("decile of predicted probability (1 = riskiest)"),
-                    ax.set_ylabel("bad rate"),
-                ),
-                "Bad rate by decile of predicted probability of default on the test split, riskiest decile first",
-            ),
-        )
+
+def _gains(r: ReportInputs) -> str:
+    gains = r.evidence["gains"]
+    return _table(gains) + _figure(
+        lambda ax: (
+            ax.bar([g["decile"] for g in gains], [g["bad_rate"] for g in gains]),
+            ax.set_xlabel("decile of predicted probability (1 = riskiest)"),
+            ax.set_ylabel("bad rate"),
+        ),
+        "Bad rate by decile of predicted probability of default on the test split, riskiest decile first",
     )
 
-    before, after = ev["calibration_before"], ev.get("calibration_after")
-    cal_rows = [
-        {
-            "": "uncalibrated",
-            **{
-                k: before[k]
-                for k in ("brier", "hosmer_lemeshow", "hosmer_lemeshow_p", "mean_predicted", "observed_rate")
-            },
-        }
-    ]
+
+CALIBRATION_COLUMNS = ("brier", "hosmer_lemeshow", "hosmer_lemeshow_p", "mean_predicted", "observed_rate")
+
+
+def _calibration(r: ReportInputs) -> str:
+    before, after = r.evidence["calibration_before"], r.evidence.get("calibration_after")
+    method = r.metrics.get("calibration")
+    rows = [{"": "uncalibrated", **{k: before[k] for k in CALIBRATION_COLUMNS}}]
     if after:
-        cal_rows.append(
-            {
-                "": f"after {m.get('calibration')}",
-                **{
-                    k: after[k]
-                    for k in ("brier", "hosmer_lemeshow", "hosmer_lemeshow_p", "mean_predicted", "observed_rate")
-                },
-            }
-        )
+        rows.append({"": f"after {method}", **{k: after[k] for k in CALIBRATION_COLUMNS}})
 
     def reliability(ax):
-        for name, table in (("uncalibrated", before), (m.get("calibration"), after)):
+        for name, table in (("uncalibrated", before), (method, after)):
             if table:
                 ax.plot(
-                    [r["mean_predicted"] for r in table["reliability"]],
-                    [r["observed_rate"] for r in table["reliability"]],
+                    [row["mean_predicted"] for row in table["reliability"]],
+                    [row["observed_rate"] for row in table["reliability"]],
                     "o-",
                     label=name,
                 )
@@ -345,18 +304,16 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
         ax.set_ylabel("observed default rate")
         ax.legend()
 
-    parts.append(
-        _section(
-            "calibration",
-            "Calibration",
-            _table(cal_rows)
-            + _figure(reliability, "Observed default rate against mean predicted probability in 10 equal-count bins")
-            + "<p class='note'>Reliability table (10 equal-count bins):</p>"
-            + _table((after or before)["reliability"]),
-        )
+    return (
+        _table(rows)
+        + _figure(reliability, "Observed default rate against mean predicted probability in 10 equal-count bins")
+        + "<p class='note'>Reliability table (10 equal-count bins):</p>"
+        + _table((after or before)["reliability"])
     )
 
-    sc = ev["scorecard"]
+
+def _scorecard(r: ReportInputs) -> str:
+    sc, m = r.evidence["scorecard"], r.metrics
     body = (
         f"<p>{sc['base_score']:g} points at good:bad odds {sc['base_odds']:g}:1, {sc['pdo']:g} points to double "
         f"the odds; "
@@ -370,131 +327,183 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
             f"{d['p5']:.1f} to {d['p95']:.1f}, standard deviation {d['std']:.1f} against {d['wide_std']:.1f} "
             f"for the wide points.</p>"
         )
-    if ev.get("fusion"):
-        f = ev["fusion"]
-        body += (
-            f"<p>Fusion by {html.escape(f['mode'])}: each applicant's wide and deep logits are weighted (the paper "
-            f"sums them, weights 1 and 1). On the test split the wide weight has mean {f['wide_gate']['mean']:.3f} "
-            f"(5th–95th percentile {f['wide_gate']['p5']:.3f} to {f['wide_gate']['p95']:.3f}) and the deep weight "
-            f"{f['deep_gate']['mean']:.3f} ({f['deep_gate']['p5']:.3f} to {f['deep_gate']['p95']:.3f}). The table's "
-            f"points are the wide weights unscaled; the deep term above carries what the gates change, so the "
-            f"points plus that term still give each applicant's score. Reason codes scale the wide contributions by "
-            f"the average applicant's wide weight ({f['baseline_wide_gate']:.3f}) and credit the rest to the deep "
-            f"inputs that set the weights.</p>"
-        )
-    shown = []
+    if r.evidence.get("fusion"):
+        body += _fusion_note(r.evidence["fusion"])
+    card, note = _without_trees(r.scorecard)
+    return body + note + _scorecard_table(card)
+
+
+def _fusion_note(f: dict) -> str:
+    return (
+        f"<p>Fusion by {html.escape(f['mode'])}: each applicant's wide and deep logits are weighted (the paper "
+        f"sums them, weights 1 and 1). On the test split the wide weight has mean {f['wide_gate']['mean']:.3f} "
+        f"(5th–95th percentile {f['wide_gate']['p5']:.3f} to {f['wide_gate']['p95']:.3f}) and the deep weight "
+        f"{f['deep_gate']['mean']:.3f} ({f['deep_gate']['p5']:.3f} to {f['deep_gate']['p95']:.3f}). The table's "
+        f"points are the wide weights unscaled; the deep term above carries what the gates change, so the "
+        f"points plus that term still give each applicant's score. Reason codes scale the wide contributions by "
+        f"the average applicant's wide weight ({f['baseline_wide_gate']:.3f}) and credit the rest to the deep "
+        f"inputs that set the weights.</p>"
+    )
+
+
+def _without_trees(card: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The scorecard without its GBDT trees (hundreds of trees, each leaf named by its path: all of them are in
+    scorecard.csv), and the note that summarises them."""
     trees = card["type"] == "gbdt tree"
-    if trees.any():  # hundreds of trees, each leaf named by its path: a summary here, every leaf in scorecard.csv
-        leaf_points = card.loc[trees].groupby("characteristic")["points"].agg(lambda p: p.max() - p.min())
-        body += (
-            f"<p class='note'>{trees.groupby(card['characteristic']).any().sum():,} GBDT trees with "
-            f"{int(trees.sum()):,} leaves are wide characteristics too (each leaf an attribute named by its path); "
-            f"a tree's points span {leaf_points.median():.2f} points at the median and {leaf_points.max():.2f} at "
-            f"most. They are listed in scorecard.csv, not here.</p>"
-        )
-        card = card.loc[~trees]
+    if not trees.any():
+        return card, ""
+    leaf_points = card.loc[trees].groupby("characteristic")["points"].agg(lambda p: p.max() - p.min())
+    note = (
+        f"<p class='note'>{trees.groupby(card['characteristic']).any().sum():,} GBDT trees with "
+        f"{int(trees.sum()):,} leaves are wide characteristics too (each leaf an attribute named by its path); "
+        f"a tree's points span {leaf_points.median():.2f} points at the median and {leaf_points.max():.2f} at "
+        f"most. They are listed in scorecard.csv, not here.</p>"
+    )
+    return card.loc[~trees], note
+
+
+def _scorecard_table(card: pd.DataFrame) -> str:
+    """Every characteristic's attributes; one with more than MAX_ATTRIBUTES_SHOWN (a city × industry cross, say)
+    shows its extremes, all rows being in scorecard.csv."""
+    body, shown, half = "", [], MAX_ATTRIBUTES_SHOWN // 2
     for name, group in card.groupby("characteristic", sort=False):
-        if (
-            len(group) > MAX_ATTRIBUTES_SHOWN
-        ):  # e.g. a city × industry cross: the extremes here, all rows in scorecard.csv
+        if len(group) > MAX_ATTRIBUTES_SHOWN:
             ordered = group.sort_values("points")
-            group = pd.concat([ordered.head(MAX_ATTRIBUTES_SHOWN // 2), ordered.tail(MAX_ATTRIBUTES_SHOWN // 2)])
+            group = pd.concat([ordered.head(half), ordered.tail(half)])
             body += (
-                f"<p class='note'>{html.escape(name)}: {len(ordered):,} attributes; the {MAX_ATTRIBUTES_SHOWN // 2} "
+                f"<p class='note'>{html.escape(name)}: {len(ordered):,} attributes; the {half} "
                 f"lowest- and highest-scoring are shown, all are in scorecard.csv.</p>"
             )
         shown.append(group)
     binning = [c for c in ("count", "bad_rate", "woe", "iv", "characteristic_iv") if c in card.columns]
-    body += _table(
+    return body + _table(
         pd.concat(shown)[["characteristic", "attribute", "weight", "points", *binning]].to_dict(orient="records"),
         digits=3,
     )
-    parts.append(_section("scorecard", "Scorecard (wide branch)", body))
 
-    body = ""
-    for name, entry in ev["fairness"].items():
-        body += (
-            f"<h3>{html.escape(name)}</h3><p>In the model: <b>{_fmt(entry['in_model'])}</b>. Proxy test: the model's "
-            f"inputs predict this attribute with AUC <b>{_fmt(entry['proxy_auc'])}</b> (0.5 = no proxy). "
-            f"Reference group: {html.escape(entry['reference_group'])}; approval = predicted probability below "
-            f"the threshold. Four-fifths rule (smallest adverse-impact ratio "
-            f"{_fmt(entry.get('min_adverse_impact_ratio'))}): <b>{entry.get('four_fifths_rule', 'not computed')}</b>."
-            f"</p>"
-        )
-        if entry.get("too_small_groups"):
-            body += (
-                f"<p class='note'>Too small to read (under {fairness.MIN_GROUP_ROWS} rows or under "
-                f"{fairness.MIN_GROUP_CLASS} defaulters or non-defaulters): "
-                f"{html.escape(', '.join(entry['too_small_groups']))}; their AUC and rates are noise.</p>"
-            )
-        groups = [{"group": g, **row} for g, row in entry["groups"].items()]
-        comparisons = [c for c in fairness.GROUP_METRICS if c in fairness.REFERENCE_COMPARISONS]
-        body += _table(groups, ["group", *(c for c in fairness.GROUP_METRICS if c not in comparisons)], digits=3)
-        body += f"<p class='note'>Against the reference group ({html.escape(entry['reference_group'])}):</p>"
-        body += _table(groups, ["group", *comparisons], digits=3)
-    parts.append(
-        _section("fairness", "Fairness by protected attribute", body or "<p>No column is marked protected.</p>")
+
+def _fairness(r: ReportInputs) -> str:
+    body = "".join(_fairness_entry(name, entry) for name, entry in r.evidence["fairness"].items())
+    return body or "<p>No column is marked protected.</p>"
+
+
+def _fairness_entry(name: str, entry: dict) -> str:
+    body = (
+        f"<h3>{html.escape(name)}</h3><p>In the model: <b>{_fmt(entry['in_model'])}</b>. Proxy test: the model's "
+        f"inputs predict this attribute with AUC <b>{_fmt(entry['proxy_auc'])}</b> (0.5 = no proxy). "
+        f"Reference group: {html.escape(entry['reference_group'])}; approval = predicted probability below "
+        f"the threshold. Four-fifths rule (smallest adverse-impact ratio "
+        f"{_fmt(entry.get('min_adverse_impact_ratio'))}): <b>{entry.get('four_fifths_rule', 'not computed')}</b>."
+        f"</p>"
     )
+    if entry.get("too_small_groups"):
+        body += (
+            f"<p class='note'>Too small to read (under {fairness.MIN_GROUP_ROWS} rows or under "
+            f"{fairness.MIN_GROUP_CLASS} defaulters or non-defaulters): "
+            f"{html.escape(', '.join(entry['too_small_groups']))}; their AUC and rates are noise.</p>"
+        )
+    groups = [{"group": g, **row} for g, row in entry["groups"].items()]
+    comparisons = [c for c in fairness.GROUP_METRICS if c in fairness.REFERENCE_COMPARISONS]
+    body += _table(groups, ["group", *(c for c in fairness.GROUP_METRICS if c not in comparisons)], digits=3)
+    body += f"<p class='note'>Against the reference group ({html.escape(entry['reference_group'])}):</p>"
+    return body + _table(groups, ["group", *comparisons], digits=3)
 
-    st = ev["stability"]
+
+def _stability(r: ReportInputs) -> str:
+    st = r.evidence["stability"]
     csi_rows = [
         {"feature": f, "csi": v["csi"], "flag": v["flag"]}
         for f, v in sorted(st["csi"].items(), key=lambda kv: -kv[1]["csi"])
     ]
-    parts.append(
-        _section(
-            "stability",
-            "Stability (train → test)",
-            f"<p>Score PSI {_fmt(st['psi'])} (<span class='flag-{st['psi_flag']}'>{st['psi_flag']}</span>; "
-            "watch above 0.1, act above 0.25).</p>" + _table(csi_rows),
-        )
+    return (
+        f"<p>Score PSI {_fmt(st['psi'])} (<span class='flag-{st['psi_flag']}'>{st['psi_flag']}</span>; "
+        "watch above 0.1, act above 0.25).</p>" + _table(csi_rows)
     )
 
-    perm = ev["importance"]["permutation_auc_drop"]
+
+def _importance(r: ReportInputs) -> str:
+    card = r.scorecard
+    perm = r.evidence["importance"]["permutation_auc_drop"]
     spread = card[card["attribute_index"] >= 0].groupby("characteristic")["points"].agg(lambda s: s.max() - s.min())
-    imp_rows = [
+    rows = [
         {"feature": f, "permutation_auc_drop": v, "wide_points_range": float(spread.get(f, np.nan))}
         for f, v in perm.items()
     ]
-    parts.append(
-        _section(
-            "importance",
-            "Feature importance",
-            "<p class='note'>Permutation importance: test AUC lost when the feature is shuffled (up to 5,000 "
-            "rows). Wide points range: max − min scorecard points of the characteristic.</p>" + _table(imp_rows),
-        )
+    return (
+        "<p class='note'>Permutation importance: test AUC lost when the feature is shuffled (up to 5,000 "
+        "rows). Wide points range: max − min scorecard points of the characteristic.</p>" + _table(rows)
     )
 
-    rc = ev["reason_codes"]
-    body = (
+
+def _reasons(r: ReportInputs) -> str:
+    rc = r.evidence["reason_codes"]
+    examples = [
+        {
+            "row": e["row"],
+            "probability": e["probability"],
+            "reasons": "; ".join(f"{f} (+{c:.3f})" for f, c in e["reasons"]),
+        }
+        for e in rc["examples"]
+    ]
+    return (
         f"<p>Contributions to the logit add up to it: exactly for the wide branch, by integrated gradients for the "
         f"deep "
         f"branch (residual max {_fmt(rc['max_abs_residual'])}, mean {_fmt(rc['mean_abs_residual'], 6)} in logit units "
         f"on the test split). Intercept {_fmt(rc['intercept'])}.</p>"
         + _table([{"feature": f, "mean_abs_contribution": v} for f, v in rc["mean_abs_contribution"].items()])
         + "<p class='note'>The first test applicants' top reasons (features that raised the risk):</p>"
-        + _table(
-            [
-                {
-                    "row": e["row"],
-                    "probability": e["probability"],
-                    "reasons": "; ".join(f"{f} (+{c:.3f})" for f, c in e["reasons"]),
-                }
-                for e in rc["examples"]
-            ]
-        )
+        + _table(examples)
     )
-    parts.append(_section("reasons", "Reason codes", body))
 
+
+# the report's sections in order: (id, title, the function that writes its body); tests look for the ids
+SECTION_WRITERS = (
+    ("label", "Label definition", _label),
+    ("data", "Data summary", _data),
+    ("metrics", "Metrics on the test split (95% bootstrap intervals)", _metrics),
+    ("roc", "ROC curve", _roc),
+    ("ks", "KS plot", _ks),
+    ("gains", "Gains table (deciles of the predicted probability of default; decile 1 = riskiest)", _gains),
+    ("calibration", "Calibration", _calibration),
+    ("scorecard", "Scorecard (wide branch)", _scorecard),
+    ("fairness", "Fairness by protected attribute", _fairness),
+    ("stability", "Stability (train → test)", _stability),
+    ("importance", "Feature importance", _importance),
+    ("reasons", "Reason codes", _reasons),
+)
+SECTIONS = tuple(key for key, _, _ in SECTION_WRITERS)
+
+
+def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
+    """Write the run's report.html and return its path."""
+    run = ModelDir(model_dir)
+    run.require(*run.report_inputs())
+    m, ev = run.read_metrics(), run.read_evidence()
+    if m.get("model_fingerprint") != ev.get("model_fingerprint"):
+        raise UserError(
+            f"{run}: evidence.json describes another model than metrics.json (the run was continued "
+            f"without --evidence); rerun training with the evidence before rendering the report"
+        )
+    scores = run.read_test_scores()
+    inputs = ReportInputs(
+        run,
+        m,
+        ev,
+        run.load_config(),
+        scores["label"].to_numpy(),
+        scores["probability"].to_numpy(),
+        run.read_scorecard(),
+        n_bootstrap,
+    )
+    sections = "".join(_section(key, title, write(inputs)) for key, title, write in SECTION_WRITERS)
     title = f"Model report: {m.get('dataset')} {m.get('model_type')}"
-    sections = "".join(parts)
     contents = "".join(
         f"<li><a href='#{key}'>{name}</a></li>"
         for key, name in re.findall(r"<section id='([^']+)'><h2>(.*?)</h2>", sections)
     )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
-        f"</head><body><h1>{html.escape(title)}</h1>{_governance_header(run, m, config)}"
+        f"</head><body><h1>{html.escape(title)}</h1>{_governance_header(run, m, inputs.config)}"
         f"<nav><h2>Contents</h2><ol>{contents}</ol></nav>{sections}</body></html>"
     )
     run.write_text(run.report.name, page)

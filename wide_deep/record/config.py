@@ -129,6 +129,16 @@ def flat_settings(settings: dict) -> dict:
     return out
 
 
+def preset_defaults(name: str, given: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model settings, training settings) that preset `name` decides: those of its settings not `given`. An
+    explicit `epochs` is honoured as given: it sets `min_steps` to 0 unless that is given too."""
+    values = {key: value for key, value in PRESETS[name].items() if key not in given}
+    if "epochs" in given and "min_steps" not in given:
+        values["min_steps"] = 0
+    model = {k: v for k, v in values.items() if k in MODEL_PRESET_FIELDS}
+    return model, {k: v for k, v in values.items() if k not in model}
+
+
 def with_preset(config: RunConfig, name: str, **keep) -> RunConfig:
     """`config` with the model and training settings of preset `name` (fields named in `keep` as given)."""
     values = {**PRESETS[name], **keep}

@@ -38,7 +38,8 @@ from wide_deep.record.config import RunConfig, flat_settings
 
 if TYPE_CHECKING:  # TensorFlow is imported only by what trains or loads a model
     from wide_deep.core.calibration import Calibrator
-    from wide_deep.core.trainer import Estimator, TrainingFiles
+    from wide_deep.core.checkpoints import TrainingFiles
+    from wide_deep.core.trainer import Estimator
 
 CONFIG = "config.json"
 SPEC = "spec.yaml"
@@ -102,7 +103,7 @@ class ModelDir:
         return ModelDir(self.path / "members" / str(index))
 
     def training_files(self) -> TrainingFiles:
-        from wide_deep.core.trainer import TrainingFiles
+        from wide_deep.core.checkpoints import TrainingFiles
 
         return TrainingFiles(self.path / CHECKPOINTS, self.path / BEST, self.path / SUMMARIES, self.path / HISTORY)
 

@@ -25,7 +25,7 @@ from wide_deep.evidence import metrics, stats
 from wide_deep.evidence.plots import pyplot
 from wide_deep.record.config import RunConfig, with_preset
 from wide_deep.research.baselines import lightgbm_baseline, logistic_baseline
-from wide_deep.run.pipeline import PreparedData, prepare_data
+from wide_deep.run.prepared import PreparedData, prepare_data
 from wide_deep.run.training import train_and_evaluate
 
 VARIANTS = (  # (row name, model_type, use_crosses), in the paper's order
@@ -115,27 +115,30 @@ def single_row_latency_ms(model_dir: str, data: PreparedData, repeats: int = 200
     return float(np.median(times) * 1000)
 
 
-def run_ablation(
-    base: RunConfig,
-    data: PreparedData,
-    seeds: int,
-    runs_dir: Path,
-    baselines: bool = True,
-    log=print,
-    quick: bool = False,
-    rows: str = "all",
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Rows of ablation.csv and, per model, test scores of shape (n_test, n_seeds). `rows` (one of ROWS) picks the
-    trained rows: the paper's and beyond it, the accurate model and the sequence rows, or all of them."""
-    data.training.require_held("the ablation")
-    runs_dir = Path(runs_dir)
-    if runs_dir.exists():
-        shutil.rmtree(runs_dir)  # fresh runs: a resumed run would report no training time
-    valid_y, test_y = data.splits["valid"].labels, data.splits["test"].labels
-    selection, rows, scores = rows, [], {}
-    limits = {"epochs": base.train.epochs, "min_steps": 0} if quick else {}  # a smoke run stays short
+@dataclasses.dataclass(frozen=True)
+class AblationPlan:
+    """What `make ablation` runs: `seeds` seeds per trained row, which `rows` (one of ROWS), the baselines or not, a
+    `quick` smoke run (tests: at most 2 seeds, 3 epochs, 3,000/1,000/1,000 rows, 200 bootstrap resamples),
+    `resamples` of the bootstrap, the folders of the runs and of the results, the command named in ablation.md."""
+
+    seeds: int = 5
+    runs_dir: Path | None = None
+    results_dir: Path | None = None
+    resamples: int = 1000
+    baselines: bool = True
+    quick: bool = False
+    command: str = "make ablation"
+    rows: str = "all"
+
+
+def ablation_variants(
+    base: RunConfig, data: PreparedData, plan: AblationPlan, log=print
+) -> list[tuple[str, RunConfig]]:
+    """(row name, its config) for every trained row the plan selects: the paper's six, the rows beyond it, the
+    sequence rows (when the spec declares sequences)."""
+    limits = {"epochs": base.train.epochs, "min_steps": 0} if plan.quick else {}  # a smoke run stays short
     variants = []
-    if selection != "sequences":
+    if plan.rows != "sequences":
         variants += [
             (
                 name,
@@ -148,27 +151,39 @@ def run_ablation(
             for name, model_type, crosses in VARIANTS
         ]
     for name, gbdt, ensemble in BEYOND:
-        if selection == "sequences" and name != ACCURATE:
+        if plan.rows == "sequences" and name != ACCURATE:
             continue
         accurate = with_preset(base, "accurate", wide_gbdt=gbdt, **limits)
-        members = max(seeds, 2) if ensemble else 1
+        members = max(plan.seeds, 2) if ensemble else 1
         model = dataclasses.replace(
             accurate.model, model_type="wide_deep", ensemble_seeds=members, sequences="aggregates", fusion="sum"
         )
         variants.append((name, dataclasses.replace(accurate, use_crosses=True, model=model)))
-    if selection != "paper" and data.spec.sequences:
+    if plan.rows != "paper" and data.spec.sequences:
         for name, sequences, tower, fusion in SEQUENCE_VARIANTS:
             accurate = with_preset(base, "accurate", **limits)
             model = dataclasses.replace(
                 accurate.model, model_type="wide_deep", sequences=sequences, sequence_tower=tower, fusion=fusion
             )
             variants.append((name, dataclasses.replace(accurate, use_crosses=True, model=model)))
-    elif selection != "paper":
+    elif plan.rows != "paper":
         log(f"the spec '{data.spec.name}' declares no sequences: no sequence rows")
-    for index, (name, variant) in enumerate(variants):
+    return variants
+
+
+def run_ablation(
+    base: RunConfig, data: PreparedData, plan: AblationPlan, runs_dir: Path, log=print
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Rows of ablation.csv and, per model, test scores of shape (n_test, n_seeds)."""
+    data.training.require_held("the ablation")
+    runs_dir = Path(runs_dir)
+    if runs_dir.exists():
+        shutil.rmtree(runs_dir)  # fresh runs: a resumed run would report no training time
+    rows, scores = [], {}
+    for index, (name, variant) in enumerate(ablation_variants(base, data, plan, log)):
         per_seed = []
         members = variant.model.ensemble_seeds
-        for seed in range(base.train.seed, base.train.seed + (seeds if members == 1 else 1)):
+        for seed in range(base.train.seed, base.train.seed + (plan.seeds if members == 1 else 1)):
             config = dataclasses.replace(
                 variant,
                 model_dir=str(runs_dir / f"variant{index}" / f"seed{seed}"),
@@ -176,66 +191,55 @@ def run_ablation(
                 train=dataclasses.replace(variant.train, seed=seed),
             )
             log(f"--- {name}, seed {seed}")
-            result = train_and_evaluate(config, data, log=lambda *_: None, keep_scores=True, with_evidence=False)
-            rows.append(
-                _row(
-                    name,
-                    seed,
-                    test_y,
-                    valid_y,
-                    result["scores"],
-                    {
-                        "train_seconds": result["train_seconds"],
-                        "train_examples_per_sec": result["train_examples_per_sec"],
-                        "epochs_trained": result["epochs_trained"],
-                    },
-                )
-            )
-            if seed == base.train.seed and members == 1:  # one single-row latency per variant
-                rows[-1]["serve_ms"] = single_row_latency_ms(config.model_dir, data)
-            per_seed.append(result["scores"]["test"])
+            row, test_scores = _trained_row(name, config, data, latency=seed == base.train.seed and members == 1)
+            rows.append(row)
+            per_seed.append(test_scores)
             log(
-                f"    test AUC {rows[-1]['auc']:.4f}  F1 {rows[-1]['f1']:.4f}  {result['train_seconds']:.0f} s, "
-                f"{result['epochs_trained']} epochs"
+                f"    test AUC {row['auc']:.4f}  F1 {row['f1']:.4f}  {row['train_seconds']:.0f} s, "
+                f"{row['epochs_trained']} epochs"
             )
         scores[name] = np.column_stack(per_seed)
-    if baselines:
-        for name, fn in (
-            (LIGHTGBM, lightgbm_baseline),
-            ("scikit-learn LR (wide + cross features)", logistic_baseline),
-        ):
-            start = time.perf_counter()
-            out = fn(data, base.train.seed, log=log, include_protected=base.include_protected)
-            rows.append(
-                _row(
-                    name,
-                    base.train.seed,
-                    test_y,
-                    valid_y,
-                    out,
-                    {
-                        "train_seconds": out["train_seconds"],
-                        "params": str(out["params"]),
-                        "train_examples_per_sec": np.nan,
-                    },
-                )
-            )
-            scores[name] = out["test"][:, None]
-            log(f"    {name}: test AUC {rows[-1]['auc']:.4f} ({time.perf_counter() - start:.0f} s)")
+    if plan.baselines:
+        for row, test_scores in _baseline_rows(base, data, log):
+            rows.append(row)
+            scores[row["model"]] = test_scores[:, None]
     oracle_test, oracle_valid = data.splits["test"].oracle, data.splits["valid"].oracle
     if oracle_test is not None:
+        valid_y, test_y = data.splits["valid"].labels, data.splits["test"].labels
+        scores_of = {"valid": oracle_valid, "test": oracle_test}
         rows.append(
-            _row(
-                ORACLE,
-                None,
-                test_y,
-                valid_y,
-                {"valid": oracle_valid, "test": oracle_test},
-                {"train_seconds": np.nan, "train_examples_per_sec": np.nan},
-            )
+            _row(ORACLE, None, test_y, valid_y, scores_of, {"train_seconds": np.nan, "train_examples_per_sec": np.nan})
         )
         scores[ORACLE] = oracle_test[:, None]
     return pd.DataFrame(rows), scores
+
+
+def _trained_row(name: str, config: RunConfig, data: PreparedData, latency: bool) -> tuple[dict, np.ndarray]:
+    """One trained row of ablation.csv (with the single-row latency when `latency`) and its test scores."""
+    result = train_and_evaluate(config, data, log=lambda *_: None, keep_scores=True, with_evidence=False)
+    facts = {
+        "train_seconds": result["train_seconds"],
+        "train_examples_per_sec": result["train_examples_per_sec"],
+        "epochs_trained": result["epochs_trained"],
+    }
+    row = _row(
+        name, config.train.seed, data.splits["test"].labels, data.splits["valid"].labels, result["scores"], facts
+    )
+    if latency:  # one single-row latency per variant
+        row["serve_ms"] = single_row_latency_ms(config.model_dir, data)
+    return row, result["scores"]["test"]
+
+
+def _baseline_rows(base: RunConfig, data: PreparedData, log=print):
+    """(row, test scores) of the tuned LightGBM and the scikit-learn logistic regression."""
+    valid_y, test_y = data.splits["valid"].labels, data.splits["test"].labels
+    for name, fn in ((LIGHTGBM, lightgbm_baseline), ("scikit-learn LR (wide + cross features)", logistic_baseline)):
+        start = time.perf_counter()
+        out = fn(data, base.train.seed, log=log, include_protected=base.include_protected)
+        facts = {"train_seconds": out["train_seconds"], "params": str(out["params"]), "train_examples_per_sec": np.nan}
+        row = _row(name, base.train.seed, test_y, valid_y, out, facts)
+        log(f"    {name}: test AUC {row['auc']:.4f} ({time.perf_counter() - start:.0f} s)")
+        yield row, out["test"]
 
 
 def summarize(
@@ -413,53 +417,30 @@ def plot_roc_and_calibration(scores: dict[str, np.ndarray], test_y: np.ndarray, 
     plt.close(fig)
 
 
-def ablation_study(
-    base: RunConfig,
-    seeds: int,
-    runs_dir: Path,
-    results_dir: Path | None,
-    resamples: int,
-    baselines: bool = True,
-    quick: bool = False,
-    command: str = "make ablation",
-    log=print,
-    rows: str = "all",
-) -> Path:
+def ablation_study(base: RunConfig, plan: AblationPlan, log=print) -> Path:
     """The whole study as `make ablation` runs it: prepare the data once, train every variant and
     baseline, write ablation.csv, ablation_summary.csv, ablation.md, roc.png and calibration.png.
-
-    `quick` (tests): at most 2 seeds, 3 epochs, 3,000/1,000/1,000 rows, 200 bootstrap resamples.
-    Returns the results folder.
-    """
+    Returns the results folder."""
     start = time.perf_counter()
     require_in_memory(base, "the ablation")
-    if quick:
-        seeds, resamples = min(seeds, 2), min(resamples, 200)
+    if plan.quick:
+        plan = dataclasses.replace(plan, seeds=min(plan.seeds, 2), resamples=min(plan.resamples, 200))
         base = dataclasses.replace(base, train=dataclasses.replace(base.train, epochs=min(base.train.epochs, 3)))
     # the data keep the spec's sequences (each row's model is routed with or without them)
     data = prepare_data(
         dataclasses.replace(base, model=dataclasses.replace(base.model, sequences="auto", ensemble_seeds=1)), log=log
     )
-    if quick:
+    if plan.quick:
         data = data.limited(base.split_seed, train=3000, valid=1000, test=1000)
     name = data.info.name
-    results = results_folder(results_dir, name, rows)
-    table, scores = run_ablation(
-        base,
-        data,
-        seeds,
-        Path(runs_dir or f"runs/ablation/{name}"),
-        baselines=baselines,
-        log=log,
-        quick=quick,
-        rows=rows,
-    )
+    results = results_folder(plan.results_dir, name, plan.rows)
+    table, scores = run_ablation(base, data, plan, Path(plan.runs_dir or f"runs/ablation/{name}"), log=log)
     test_y = data.splits["test"].labels
-    summary = summarize(table, scores, test_y, resamples, seed=base.train.seed)
+    summary = summarize(table, scores, test_y, plan.resamples, seed=base.train.seed)
     write_frame(table, results / "ablation.csv")
     write_frame(summary, results / "ablation_summary.csv")
-    write_atomically(results / "ablation.md", markdown_table(summary, name, command, time.perf_counter() - start))
-    write_scores(scores_path(runs_dir, name, rows), scores, test_y)
+    write_atomically(results / "ablation.md", markdown_table(summary, name, plan.command, time.perf_counter() - start))
+    write_scores(scores_path(plan.runs_dir, name, plan.rows), scores, test_y)
     plot_roc_and_calibration(scores, test_y, results, name)
     return results
 

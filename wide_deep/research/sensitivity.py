@@ -20,7 +20,7 @@ from wide_deep.data.training_input import require_in_memory
 from wide_deep.evidence import metrics
 from wide_deep.evidence.plots import pyplot
 from wide_deep.record.config import RunConfig
-from wide_deep.run.pipeline import PreparedData, prepare_data
+from wide_deep.run.prepared import PreparedData, prepare_data
 from wide_deep.run.training import train_and_evaluate
 
 BATCH_SIZES = (32, 64, 128, 256, 512, 1024)

@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from feature_columns.derived import add_derived
-from feature_columns.errors import DataError, UserError
+from feature_columns.errors import DataError, UserError, first_line
 from feature_columns.values import MISSING_CATEGORY, canonical_category
 from wide_deep.data.dataset import add_transaction_features, transaction_columns
 from wide_deep.record.export_layout import EXPLAIN, PREDICT
@@ -521,34 +521,38 @@ def format_predictions(outputs: dict[str, list], request: ParsedRequest, id_colu
 # --- HTTP ------------------------------------------------------------------------------------
 
 
-def create_app(
-    registry: ModelRegistry,
-    model_name: str = "wide_deep",
-    max_body_bytes: int = 8 << 20,
-    body_timeout: float = 30.0,
-    max_inflight: int = 4,
-    max_waiting: int = 8,
-    reason_codes: str | None = None,
-) -> Starlette:
-    """The Starlette app; `registry` supplies the current model on every request.
+class Endpoints:
+    """The handlers of the REST API, one per endpoint, over the registry's current model.
 
-    A request is admitted only while fewer than `max_inflight + max_waiting` are; its body must
-    arrive within `body_timeout` seconds (408 otherwise). `reason_codes` is a user's reason-code
-    table (CSV) over the export's, for `serving_explain` requests.
+    A POST is admitted only while fewer than `max_inflight + max_waiting` are (503 otherwise, its body read and
+    dropped); its body must arrive within `body_timeout` seconds (408 otherwise). `reason_codes` is a user's
+    reason-code table (CSV) over the export's, for `serving_explain` requests.
     """
-    tables: dict[int, object] = {}  # export version → its reason-code table
 
-    def codes_of(model: LoadedExport):
-        if model.version not in tables:
-            tables[model.version] = model.reason_codes(reason_codes)
-        return tables[model.version]
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        model_name: str,
+        max_body_bytes: int,
+        body_timeout: float,
+        max_inflight: int,
+        max_waiting: int,
+        reason_codes: str | None,
+    ):
+        self.registry, self.model_name = registry, model_name
+        self.max_body_bytes, self.body_timeout = max_body_bytes, body_timeout
+        self.max_admitted, self.admitted = max_inflight + max_waiting, 0
+        self.predict_slots = asyncio.Semaphore(max_inflight)
+        self.reason_codes, self.tables = reason_codes, {}  # export version → its reason-code table
+        if reason_codes is not None and EXPLAIN in registry.current.signatures:
+            self.codes_of(registry.current)  # a bad file is reported at start, not at the first request
 
-    if reason_codes is not None and EXPLAIN in registry.current.signatures:
-        codes_of(registry.current)  # a bad file is reported at start, not at the first request
-    predict_slots = asyncio.Semaphore(max_inflight)
-    admitted = 0
+    def codes_of(self, model: LoadedExport):
+        if model.version not in self.tables:
+            self.tables[model.version] = model.reason_codes(self.reason_codes)
+        return self.tables[model.version]
 
-    def resolve(path: str) -> tuple[LoadedExport, str]:
+    def resolve(self, path: str) -> tuple[LoadedExport, str]:
         """'<name>[/versions/<v>][:verb|/metadata]' → (model, verb); 404 for an unknown name or version."""
         verb = ""
         if ":" in path:
@@ -556,14 +560,14 @@ def create_app(
         elif path.endswith("/metadata"):
             path, verb = path[: -len("/metadata")], "metadata"
         name, _, version = path.partition("/versions/")
-        model = registry.current
-        if name != model_name:
+        model = self.registry.current
+        if name != self.model_name:
             raise RequestError(
                 404,
                 f"Servable not found for request: model '{name[:ECHO_CHARS]}' is not served "
-                f"(this server serves '{model_name}')",
+                f"(this server serves '{self.model_name}')",
                 "model_name",
-                model_name,
+                self.model_name,
             )
         if version and version != str(model.version):
             raise RequestError(
@@ -575,11 +579,12 @@ def create_app(
             )
         return model, verb
 
-    async def get_model(request: Request) -> Response:
+    async def get(self, request: Request) -> Response:
+        """GET /v1/models/<name>[/versions/<v>]: the model's status; .../metadata: its signatures."""
         try:
-            model, verb = resolve(request.path_params["path"])
+            model, verb = self.resolve(request.path_params["path"])
             if verb == "metadata":
-                return JSONResponse(metadata(model, model_name))
+                return JSONResponse(metadata(model, self.model_name))
             if verb:
                 raise RequestError(
                     404, f"unknown resource ':{verb[:ECHO_CHARS]}' for GET", "path", "GET /v1/models/<name>[/metadata]"
@@ -589,23 +594,23 @@ def create_app(
                 "state": "AVAILABLE",
                 "status": {"error_code": "OK", "error_message": ""},
             }
-            return JSONResponse({"model_version_status": [status], "server": registry.status()})
+            return JSONResponse({"model_version_status": [status], "server": self.registry.status()})
         except RequestError as error:
             return error.response()
 
-    async def post_model(request: Request) -> Response:
-        nonlocal admitted
-        if admitted >= max_inflight + max_waiting:
-            await _discard_body(request, body_timeout)  # read and dropped, never held: the client gets its answer
+    async def post(self, request: Request) -> Response:
+        """POST /v1/models/<name>[/versions/<v>]:predict or :classify."""
+        if self.admitted >= self.max_admitted:
+            await _discard_body(request, self.body_timeout)  # read and dropped, never held: the client gets its answer
             return RequestError(
                 503,
-                f"the server is busy ({admitted} requests in progress); retry shortly",
+                f"the server is busy ({self.admitted} requests in progress); retry shortly",
                 "body",
                 "a retry after a moment",
             ).response()
-        admitted += 1
+        self.admitted += 1
         try:
-            model, verb = resolve(request.path_params["path"])
+            model, verb = self.resolve(request.path_params["path"])
             if verb not in ("predict", "classify"):
                 raise RequestError(
                     404,
@@ -613,28 +618,23 @@ def create_app(
                     "path",
                     "POST /v1/models/<name>:predict or :classify",
                 )
-            body = await _read_body(request, max_body_bytes, body_timeout)
-            async with predict_slots:
+            body = await _read_body(request, self.max_body_bytes, self.body_timeout)
+            async with self.predict_slots:
                 if verb == "classify":
                     return JSONResponse(await run_in_threadpool(classify, model, body))
-                return JSONResponse(await run_in_threadpool(_predict, model, body, codes_of))
+                return JSONResponse(await run_in_threadpool(_predict, model, body, self.codes_of))
         except RequestError as error:
             return error.response()
         except ClientDisconnect:
             log.warning("client disconnected during POST %s", request.url.path)
             return Response(status_code=400)
         except Exception as error:  # a bug, not a client mistake: one log line, no traceback, no detail to the client
-            log.error(
-                "internal error on POST %s: %s: %s",
-                request.url.path,
-                type(error).__name__,
-                str(error).splitlines()[0][:200] if str(error) else "",
-            )
+            log.error("internal error on POST %s: %s: %s", request.url.path, type(error).__name__, first_line(error))
             return JSONResponse({"error": f"internal error ({type(error).__name__})"}, status_code=500)
         finally:
-            admitted -= 1
+            self.admitted -= 1
 
-    async def not_found(request: Request, exc) -> Response:
+    async def not_found(self, request: Request, exc) -> Response:
         return RequestError(
             404,
             f"no such resource: {request.method} {request.url.path[:ECHO_CHARS]}",
@@ -642,15 +642,28 @@ def create_app(
             "/v1/models/<name>[:predict|:classify|/metadata]",
         ).response()
 
-    async def server_error(request: Request, exc) -> Response:
+    async def server_error(self, request: Request, exc) -> Response:
         log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
         return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
 
+
+def create_app(
+    registry: ModelRegistry,
+    model_name: str = "wide_deep",
+    max_body_bytes: int = 8 << 20,
+    body_timeout: float = 30.0,
+    max_inflight: int = 4,
+    max_waiting: int = 8,
+    reason_codes: str | None = None,
+) -> Starlette:
+    """The Starlette app of `Endpoints`; `registry` supplies the current model on every request."""
+    endpoints = Endpoints(registry, model_name, max_body_bytes, body_timeout, max_inflight, max_waiting, reason_codes)
     routes = [
-        Route("/v1/models/{path:path}", get_model, methods=["GET"]),
-        Route("/v1/models/{path:path}", post_model, methods=["POST"]),
+        Route("/v1/models/{path:path}", endpoints.get, methods=["GET"]),
+        Route("/v1/models/{path:path}", endpoints.post, methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, Exception: server_error})
+    handlers = {404: endpoints.not_found, 405: endpoints.not_found, Exception: endpoints.server_error}
+    return Starlette(routes=routes, exception_handlers=handlers)
 
 
 def _predict(model: LoadedExport, body: bytes, codes_of) -> dict:

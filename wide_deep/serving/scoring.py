@@ -7,6 +7,7 @@ signature: what is scored is exactly what is deployed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import queue
 import threading
@@ -167,61 +168,41 @@ def _output_columns(
     return columns
 
 
+@dataclasses.dataclass(frozen=True)
+class ScoreOptions:
+    """How `score_file` scores: rows per model call, the top `reasons` (0: none; the export's `serving_explain`),
+    a scoring-time `cutoff` (`probability:P` or `score:S`) in place of the export's, and a user's reason-code CSV
+    over the export's table."""
+
+    batch_rows: int = 100_000
+    reasons: int = 0
+    cutoff: str | None = None
+    reason_codes: str | Path | None = None
+
+
 def score_file(
     model_dir: str | Path,
     input_path: str | Path,
     output_path: str | Path,
-    batch_rows: int = 100_000,
+    options: ScoreOptions = ScoreOptions(),
     transactions: str | Path | None = None,
     log=print,
-    reasons: int = 0,
-    cutoff: str | None = None,
-    reason_codes: str | Path | None = None,
 ) -> dict:
-    """Score every row of `input_path` into `output_path` (id, probability, decision, unseen_categories);
-    with `reasons` > 0 also reason_i / reason_i_contribution for the top reasons (the export's
-    `serving_explain` signature); `cutoff` (`probability:P` or `score:S`) replaces the export's cut-off for the
-    decisions; with reasons, each gets its code from the export's reason-code table (with `reason_codes`, a
-    user's CSV over it). The output appears only when every row is scored. Returns counts and rows/s."""
+    """Score every row of `input_path` into `output_path` (id, probability, score, decision, unseen_categories,
+    and with reasons each reason's feature, code and contribution). The output appears only when every row is
+    scored. Returns counts and rows/s."""
     check_readable(input_path, "input file")
     output_path = check_output(output_path, "output file", [input_path, transactions], TABLE_SUFFIXES)
     input_path = Path(input_path)
     scorer = Scorer(model_dir, log)
-    decline_at = scorer.export.decline_at(cutoff) if cutoff is not None else None
-    signature, codes = scorer.explained(reasons, reason_codes)
-    spec = scorer.spec
-    tx_source = scorer.transactions_for(input_path, transactions)
-
-    # Raw applications are aggregated a block at a time: one pass over the transaction log serves
-    # AGGREGATION_ROWS applications, which are then scored batch_rows at a time.
-    aggregates = needs_transactions(spec, column_names(input_path))
-    read_rows = max(batch_rows, AGGREGATION_ROWS) if aggregates else batch_rows
-    if reasons:  # integrated gradients hold steps × rows × features at once: smaller batches bound the memory
-        from wide_deep.evidence.explain import explain_rows
-
-        batch_rows = min(batch_rows, explain_rows(bool(scorer.export.sequences)))
-
-    def prepared():  # runs one batch ahead of the model, on a worker thread
-        offset = 0
-        numeric = tuple(name for c in spec.input_columns if c.raw_dtype == "float32" for name in c.data_columns)
-        for block in record_batches(input_path, read_rows, "input file", numeric=numeric):
-            frame = scorer.features(
-                block.to_pandas(), tx_source, f"{input_path} (rows {offset}-{offset + len(block) - 1})"
-            )
-            for start in range(0, len(frame), batch_rows):
-                batch = frame.iloc[start : start + batch_rows]
-                source = f"{input_path} (batch from row {offset + start})"
-                arrays = prepare_frame(spec, batch, source)
-                ids = batch[spec.id_column].to_numpy() if spec.id_column and spec.id_column in batch.columns else None
-                yield ids, to_tensors(arrays)
-            offset += len(frame)
-
+    decline_at = scorer.export.decline_at(options.cutoff) if options.cutoff is not None else None
+    signature, codes = scorer.explained(options.reasons, options.reason_codes)
+    id_column = scorer.spec.id_column
     rows, start = 0, time.perf_counter()
     with TableWriter(output_path) as writer:
-        for ids, tensors in prefetch(prepared()):
-            columns = _output_columns(
-                scorer.export.call(signature, tensors), ids, spec.id_column, reasons, decline_at, codes
-            )
+        for ids, tensors in prefetch(_prepared_batches(scorer, input_path, options, transactions)):
+            outputs = scorer.export.call(signature, tensors)
+            columns = _output_columns(outputs, ids, id_column, options.reasons, decline_at, codes)
             writer.write(pa.table(columns))
             rows += len(columns["probability"])
         if rows == 0:
@@ -232,6 +213,30 @@ def score_file(
         f"({rows / seconds:,.0f} rows/s)"
     )
     return {"rows": rows, "seconds": seconds, "rows_per_sec": rows / seconds, "export": str(scorer.export.path)}
+
+
+def _prepared_batches(scorer: Scorer, input_path: Path, options: ScoreOptions, transactions):
+    """(ids, input tensors) of each batch of `input_path`, read, joined with its transactions and prepared (run a
+    batch ahead of the model by `prefetch`). Raw applications are aggregated a block at a time: one pass over the
+    transaction log serves AGGREGATION_ROWS applications, which are then scored `batch_rows` at a time."""
+    spec = scorer.spec
+    tx_source = scorer.transactions_for(input_path, transactions)
+    batch_rows = options.batch_rows
+    read_rows = max(batch_rows, AGGREGATION_ROWS) if needs_transactions(spec, column_names(input_path)) else batch_rows
+    if options.reasons:  # integrated gradients hold steps × rows × features at once: smaller batches bound memory
+        from wide_deep.evidence.explain import explain_rows
+
+        batch_rows = min(batch_rows, explain_rows(bool(scorer.export.sequences)))
+    offset = 0
+    numeric = tuple(name for c in spec.input_columns if c.raw_dtype == "float32" for name in c.data_columns)
+    for block in record_batches(input_path, read_rows, "input file", numeric=numeric):
+        frame = scorer.features(block.to_pandas(), tx_source, f"{input_path} (rows {offset}-{offset + len(block) - 1})")
+        for start in range(0, len(frame), batch_rows):
+            batch = frame.iloc[start : start + batch_rows]
+            arrays = prepare_frame(spec, batch, f"{input_path} (batch from row {offset + start})")
+            ids = batch[spec.id_column].to_numpy() if spec.id_column and spec.id_column in batch.columns else None
+            yield ids, to_tensors(arrays)
+        offset += len(frame)
 
 
 def batch_probabilities(path: str | Path) -> np.ndarray:

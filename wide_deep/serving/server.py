@@ -41,6 +41,71 @@ class ServerLimits:
     max_waiting: int = 8  # admitted requests waiting for a prediction slot; beyond: 503
 
 
+class _HeaderGuard:
+    """What `guarded_protocol` adds to uvicorn's httptools protocol (mixed in before it): a connection cap, a
+    timeout for the request line and headers, and a size limit on them (431). `limits` and `response_431` are
+    set on the class `guarded_protocol` makes."""
+
+    limits: ServerLimits
+    response_431: bytes
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self.header_bytes, self.awaiting_headers, self.header_timer, self.tail = 0, True, None, b""
+        if len(self.connections) > self.limits.max_connections:
+            log.warning(
+                "connection refused: %d connections are open (limit %d)",
+                len(self.connections),
+                self.limits.max_connections,
+            )
+            transport.close()
+            return
+        self._arm_header_timer()
+
+    def _arm_header_timer(self) -> None:
+        if self.header_timer is None:
+            self.header_timer = self.loop.call_later(self.limits.header_timeout, self._header_timeout)
+
+    def _disarm_header_timer(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _header_timeout(self) -> None:
+        self.header_timer = None
+        if self.awaiting_headers and not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.awaiting_headers:  # count the bytes up to the blank line that ends the headers
+            window = self.tail + data
+            end = window.find(b"\r\n\r\n")
+            self.header_bytes += len(data) if end < 0 else max(0, end + 4 - len(self.tail))
+            self.tail = window[-3:]
+            if self.header_bytes > self.limits.max_header_bytes:
+                self.transport.write(self.response_431)
+                self.transport.close()
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        self._arm_header_timer()
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self.awaiting_headers = False
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        self.awaiting_headers, self.header_bytes, self.tail = True, 0, b""  # the next request's, on keep-alive
+        super().on_response_complete()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+
 def guarded_protocol(limits: ServerLimits):
     """uvicorn's httptools protocol with a header timeout, a header size limit (431) and a connection cap."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -56,65 +121,7 @@ def guarded_protocol(limits: ServerLimits):
         b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
         b"connection: close\r\ncontent-length: " + str(len(too_large)).encode() + b"\r\n\r\n" + too_large
     )
-
-    class GuardedProtocol(HttpToolsProtocol):
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
-            self.header_bytes, self.awaiting_headers, self.header_timer, self.tail = 0, True, None, b""
-            if len(self.connections) > limits.max_connections:
-                log.warning(
-                    "connection refused: %d connections are open (limit %d)",
-                    len(self.connections),
-                    limits.max_connections,
-                )
-                transport.close()
-                return
-            self._arm_header_timer()
-
-        def _arm_header_timer(self) -> None:
-            if self.header_timer is None:
-                self.header_timer = self.loop.call_later(limits.header_timeout, self._header_timeout)
-
-        def _disarm_header_timer(self) -> None:
-            if self.header_timer is not None:
-                self.header_timer.cancel()
-                self.header_timer = None
-
-        def _header_timeout(self) -> None:
-            self.header_timer = None
-            if self.awaiting_headers and not self.transport.is_closing():
-                self.transport.close()
-
-        def data_received(self, data: bytes) -> None:
-            if self.awaiting_headers:  # count the bytes up to the blank line that ends the headers
-                window = self.tail + data
-                end = window.find(b"\r\n\r\n")
-                self.header_bytes += len(data) if end < 0 else max(0, end + 4 - len(self.tail))
-                self.tail = window[-3:]
-                if self.header_bytes > limits.max_header_bytes:
-                    self.transport.write(response_431)
-                    self.transport.close()
-                    return
-            super().data_received(data)
-
-        def on_message_begin(self) -> None:
-            self._arm_header_timer()
-            super().on_message_begin()
-
-        def on_headers_complete(self) -> None:
-            self.awaiting_headers = False
-            self._disarm_header_timer()
-            super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            self.awaiting_headers, self.header_bytes, self.tail = True, 0, b""  # the next request's, on keep-alive
-            super().on_response_complete()
-
-        def connection_lost(self, exc) -> None:
-            self._disarm_header_timer()
-            super().connection_lost(exc)
-
-    return GuardedProtocol
+    return type("GuardedProtocol", (_HeaderGuard, HttpToolsProtocol), {"limits": limits, "response_431": response_431})
 
 
 class AccessLog:

@@ -8,7 +8,7 @@ from feature_columns.fitting import GBDT
 from tests.conftest import quiet
 from wide_deep.core.gbdt import GRID, SETTINGS, TreeMatrix, fit_trees
 from wide_deep.record.config import RunConfig
-from wide_deep.run.pipeline import prepare_data
+from wide_deep.run.prepared import prepare_data
 
 
 def test_fit_trees_adds_the_tuned_trees_to_the_state():

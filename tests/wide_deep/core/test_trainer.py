@@ -139,4 +139,4 @@ def test_a_diverging_run_stops_with_a_message_and_keeps_its_last_good_checkpoint
     )
     with pytest.raises(TrainingDiverged, match="training diverged in epoch .*lower --learning_rate"):
         train_toy(estimator, arrays, labels)
-    assert len(estimator.history_log.read()) == len(estimator.manager.checkpoints)  # nothing half-written
+    assert len(estimator.history_log.read()) == len(estimator.checkpoints.manager.checkpoints)  # nothing half-written

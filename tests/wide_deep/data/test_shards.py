@@ -22,7 +22,7 @@ def german_shards(tmp_path):
 
 
 def test_sharded_read_equals_a_plain_read_and_workers_get_equal_shares(german_shards, german_spec):
-    from wide_deep.data.shards import load_sharded, read_files
+    from wide_deep.data.shards import ShardOptions, load_sharded, read_files
 
     path, frame = german_shards
     files = sorted(str(p) for p in path.glob("train-*.parquet"))
@@ -32,7 +32,7 @@ def test_sharded_read_equals_a_plain_read_and_workers_get_equal_shares(german_sh
     assert [len(whole.splits[k]) for k in ("train", "valid", "test")] == [600, 200, 200]
     assert len(whole.fit_arrays["credit_amount"]) == 600 and whole.reference is whole.splits["train"]
     assert whole.training.kind == "sharded" and whole.training.rows_per_epoch == 600
-    shares = [load_sharded(*args, num_workers=2, worker_index=k, fit_shards=1, log=quiet) for k in (0, 1)]
+    shares = [load_sharded(*args, ShardOptions(num_workers=2, worker_index=k, fit_shards=1), log=quiet) for k in (0, 1)]
     # worker 0 gets files 0 and 2 (350 rows), worker 1 files 1 and 3 (250): both train on 250
     assert [len(s.splits["train"]) for s in shares] == [250, 250]
     assert [s.training.rows_per_epoch for s in shares] == [500, 500]
@@ -44,7 +44,7 @@ def test_sharded_read_equals_a_plain_read_and_workers_get_equal_shares(german_sh
 
 
 def test_sharded_input_errors(german_shards, german_spec):
-    from wide_deep.data.shards import load_sharded
+    from wide_deep.data.shards import ShardOptions, load_sharded
 
     path, _ = german_shards
     spec = german_spec
@@ -54,7 +54,11 @@ def test_sharded_input_errors(german_shards, german_spec):
         load_sharded(spec, str(path / "train-*.parquet"), None, None)
     with pytest.raises(DataError, match="5 workers"):
         load_sharded(
-            spec, str(path / "train-*.parquet"), str(path / "valid.csv"), str(path / "test.parquet"), num_workers=5
+            spec,
+            str(path / "train-*.parquet"),
+            str(path / "valid.csv"),
+            str(path / "test.parquet"),
+            ShardOptions(num_workers=5),
         )
 
 
@@ -115,17 +119,21 @@ def test_a_bad_row_in_a_streamed_file_names_file_and_row(german_shards, german_s
 
 
 def test_streaming_needs_fitting_files_and_aggregated_features(german_shards, german_spec, small_sme, sme_spec):
-    from wide_deep.data.shards import load_sharded
+    from wide_deep.data.shards import ShardOptions, load_sharded
 
     path, _ = german_shards
     spec = german_spec
     with pytest.raises(DataError, match="--streaming needs --fit_shards"):
         load_sharded(
-            spec, str(path / "train-*.parquet"), str(path / "valid.csv"), str(path / "test.parquet"), streaming=True
+            spec,
+            str(path / "train-*.parquet"),
+            str(path / "valid.csv"),
+            str(path / "test.parquet"),
+            ShardOptions(streaming=True),
         )
     raw = str(small_sme / "applications.parquet")
     with pytest.raises(DataError, match="already hold the aggregated transaction features.*make shards"):
-        load_sharded(sme_spec, raw, raw, raw, streaming=True, fit_shards=1)
+        load_sharded(sme_spec, raw, raw, raw, ShardOptions(streaming=True, fit_shards=1))
 
 
 def test_written_shards_hold_the_training_split_and_stream_deterministically(small_sme, sme_spec, tmp_path):
@@ -134,7 +142,7 @@ def test_written_shards_hold_the_training_split_and_stream_deterministically(sma
     from wide_deep.data.shards import write_shards
     from wide_deep.evidence.metrics import auc
     from wide_deep.record.config import RunConfig
-    from wide_deep.run.pipeline import prepare_data
+    from wide_deep.run.prepared import prepare_data
     from wide_deep.run.training import train_and_evaluate
 
     out = tmp_path / "shards"

@@ -19,6 +19,7 @@ from wide_deep.research.ablation import (
     ROW_METRICS,
     SEQUENCE_VARIANTS,
     VARIANTS,
+    AblationPlan,
     ablation_study,
     curve_models,
     replot,
@@ -31,17 +32,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def test_ablation_writes_every_row_and_column(small_sme, tmp_path):
     config = sme_config(small_sme, tmp_path / "unused", accurate=False)
-    results = ablation_study(
-        config,
-        seeds=2,
-        runs_dir=tmp_path / "runs",
-        results_dir=tmp_path / "results",
-        resamples=50,
-        quick=True,
-        command="test",
-        log=quiet,
-        rows="paper",
-    )
+    plan = AblationPlan(2, tmp_path / "runs", tmp_path / "results", 50, quick=True, command="test", rows="paper")
+    results = ablation_study(config, plan, log=quiet)
     rows = pd.read_csv(results / "ablation.csv")
     names = [v[0] for v in VARIANTS] + [name for name, _, _ in BEYOND]
     # 6 paper variants and 2 accurate ones, 2 seeds each; one ensemble whose 2 members have those seeds
@@ -77,9 +69,8 @@ def test_sequence_rows_compare_with_the_accurate_model(small_sme, tmp_path):
     """`--rows=sequences`: the accurate model, each sequence and fusion row (DeLong-tested against it), with training
     throughput and single-row latency, into results/<dataset>/sequences unless told otherwise."""
     config = sme_config(small_sme, tmp_path / "unused", accurate=False)
-    results = ablation_study(
-        config, 1, tmp_path / "runs", tmp_path / "results", 50, baselines=False, quick=True, log=quiet, rows="sequences"
-    )
+    plan = AblationPlan(1, tmp_path / "runs", tmp_path / "results", 50, baselines=False, quick=True, rows="sequences")
+    results = ablation_study(config, plan, log=quiet)
     summary = pd.read_csv(results / "ablation_summary.csv").set_index("model")
     names = [ACCURATE] + [v[0] for v in SEQUENCE_VARIANTS]
     assert list(summary.index) == names + ["Oracle (true probability)"]
@@ -95,7 +86,7 @@ def test_the_ablation_refuses_streamed_input(tmp_path):
     from wide_deep.record.config import RunConfig
 
     with pytest.raises(UserError, match="--streaming is for experiments.train: the ablation"):
-        ablation_study(RunConfig(streaming=True), 1, tmp_path, tmp_path, 50, log=quiet)
+        ablation_study(RunConfig(streaming=True), AblationPlan(1, tmp_path, tmp_path, 50), log=quiet)
 
 
 def test_the_curves_drawn_are_the_extremes_the_reference_and_the_baselines():

@@ -10,7 +10,7 @@ from wide_deep.core.warm_start import C_GRID
 from wide_deep.evidence.metrics import auc
 from wide_deep.record.config import RunConfig
 from wide_deep.research.baselines import lightgbm_baseline, logistic_baseline
-from wide_deep.run.pipeline import prepare_data
+from wide_deep.run.prepared import prepare_data
 
 
 @pytest.fixture(scope="module")

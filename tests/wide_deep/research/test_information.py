@@ -12,7 +12,7 @@ from wide_deep.research.information import LATENT, log_amount_stats, probe
 
 
 def test_probe_rows_and_log_amount_statistics(small_sme, tmp_path):
-    from wide_deep.run.pipeline import prepare_data
+    from wide_deep.run.prepared import prepare_data
 
     config = sme_config(small_sme, tmp_path / "unused")
     data = prepare_data(dataclasses.replace(config, model=dataclasses.replace(config.model, sequences="both")), quiet)

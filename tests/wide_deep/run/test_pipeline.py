@@ -14,7 +14,8 @@ from tests.conftest import quiet
 from wide_deep.core.config import TrainConfig
 from wide_deep.record.config import RunConfig
 from wide_deep.record.model_dir import ModelDir
-from wide_deep.run.pipeline import prepare_data, run_training
+from wide_deep.run.pipeline import run_training
+from wide_deep.run.prepared import prepare_data
 from wide_deep.run.training import train_and_evaluate
 
 REQUIRED_KEYS = {

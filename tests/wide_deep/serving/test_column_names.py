@@ -70,11 +70,11 @@ def test_odd_column_names_train_score_and_serve(odd_run):
     from wide_deep.record.export_layout import EXAMPLES
     from wide_deep.serving.rest import metadata, parse_predict_request
     from wide_deep.serving.saved_model import LoadedExport
-    from wide_deep.serving.scoring import Scorer, batch_probabilities, score_file
+    from wide_deep.serving.scoring import ScoreOptions, Scorer, batch_probabilities, score_file
 
     folder, result = odd_run
     assert result["dataset"] == "odd_names" and result["auc"] > 0.5
-    scores = score_file(folder / "m", folder / "loans.csv", folder / "scores.csv", log=quiet, reasons=2)
+    scores = score_file(folder / "m", folder / "loans.csv", folder / "scores.csv", ScoreOptions(reasons=2), log=quiet)
     assert scores["rows"] == len(pd.read_csv(folder / "loans.csv"))
     batch = batch_probabilities(folder / "scores.csv")
 

@@ -119,5 +119,6 @@ def test_a_failed_export_leaves_no_staging_folder(sme_run, tmp_path, monkeypatch
 
     monkeypatch.setattr(export, "state_to_json", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        export.export_saved_model(estimator.serving_model(), estimator.spec, estimator.state, tmp_path / "export", 0.5)
+        exported = export.ExportedModel(estimator.serving_model(), estimator.spec, estimator.state, 0.5)
+        export.export_saved_model(exported, tmp_path / "export")
     assert list((tmp_path / "export").iterdir()) == []

@@ -311,11 +311,12 @@ def test_newer_export_is_picked_up_without_dropping_requests(served):
     worker.start()
     try:
         from wide_deep.record.model_dir import ModelDir
-        from wide_deep.serving.export import export_saved_model
+        from wide_deep.serving.export import ExportedModel, export_saved_model
 
         run = ModelDir(model_dir)
         estimator = run.load_estimator(log=lambda *_: None)
-        new_path = export_saved_model(estimator.serving_model(), estimator.spec, estimator.state, run.export_root, 0.0)
+        exported = ExportedModel(estimator.serving_model(), estimator.spec, estimator.state, 0.0)
+        new_path = export_saved_model(exported, run.export_root)
         client = Client(port)  # the first one may have idled past the server's keep-alive timeout
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

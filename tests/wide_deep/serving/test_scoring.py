@@ -12,7 +12,7 @@ from tests.conftest import quiet
 from wide_deep.data.dataset import read_labelled_file
 from wide_deep.record.model_dir import ModelDir
 from wide_deep.serving import scoring
-from wide_deep.serving.scoring import Scorer, batch_probabilities, score_file
+from wide_deep.serving.scoring import ScoreOptions, Scorer, batch_probabilities, score_file
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def scored(sme_run, small_sme, tmp_path_factory):
     out = tmp_path_factory.mktemp("scored") / "scores.parquet"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(scoring, "AGGREGATION_ROWS", 1000)
-        result = score_file(sme_run, small_sme / "applications.parquet", out, batch_rows=700, log=quiet, reasons=3)
+        result = score_file(sme_run, small_sme / "applications.parquet", out, ScoreOptions(700, reasons=3), log=quiet)
     return out, result
 
 
@@ -123,8 +123,14 @@ def test_make_predict_can_replace_the_cutoff(sme_run, small_sme, tmp_path):
     from feature_columns.errors import UserError
 
     out = tmp_path / "scores.csv"
-    score_file(sme_run, small_sme / "applications.parquet", out, log=quiet, cutoff="probability:0.5")
+    score_file(sme_run, small_sme / "applications.parquet", out, ScoreOptions(cutoff="probability:0.5"), log=quiet)
     frame = pd.read_csv(out)
     np.testing.assert_array_equal(frame["decision"], (frame["probability"] >= 0.5).astype(int))
     with pytest.raises(UserError, match="at scoring time"):
-        score_file(sme_run, small_sme / "applications.parquet", tmp_path / "x.csv", log=quiet, cutoff="approval:0.5")
+        score_file(
+            sme_run,
+            small_sme / "applications.parquet",
+            tmp_path / "x.csv",
+            ScoreOptions(cutoff="approval:0.5"),
+            log=quiet,
+        )

@@ -124,7 +124,9 @@ def test_rest_assembles_a_column_sequence_from_its_columns():
     from feature_columns.kinds.sequence import parse_sequence
     from wide_deep.serving.rest import assemble_sequences
 
-    seq = parse_sequence({"name": "m", "channels": {"bill": ["b2", "b1"], "paid": ["p2", "p1"]}}, "test: sequences[0]", None)
+    seq = parse_sequence(
+        {"name": "m", "channels": {"bill": ["b2", "b1"], "paid": ["p2", "p1"]}}, "test: sequences[0]", None
+    )
     model = SimpleNamespace(spec=SimpleNamespace(sequences=(seq,)), input_specs={"m": None, "b1": None, "x": None})
     rows = [{"x": 1, "b1": 10, "b2": 20, "p1": 1, "p2": 2}]
     assert assemble_sequences(rows, model) == [{"x": 1, "b1": 10, "m": [[20, 2], [10, 1]]}]

@@ -1,0 +1,377 @@
+"""The stages of one training run, in order, over one record (`TrainingRun`) that each stage reads and extends.
+
+    open_run          claim the model_dir, refuse a different run in it, route the spec for the model
+    fit_extras        what the model is built on besides the columns' state: a GBDT's trees (fitted once, kept
+                      for a resume); then the run's settings are saved
+    encode_splits     every split through the fitted preprocessing, once
+    warm_start        the initial bias, and the wide branch as a logistic regression tuned on validation
+    train_members     the model (or an ensemble's members), each with early stopping on validation
+    combine           each member's trees blended in on validation; an ensemble merged into one model
+    calibrate         the calibrator and the decision threshold, both on the validation split
+    evaluate          the test metrics and the run's facts
+    collect_evidence  the credit-risk evidence (`wide_deep.evidence.collect`)
+    export            the SavedModel for serving, older versions pruned
+    finish            metrics.json and the table
+
+A new model option adds a stage or extends one; `wide_deep.run.training.train_and_evaluate` runs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from feature_columns.errors import UserError
+from feature_columns.fitting import GBDT, FittedState
+from feature_columns.spec import ModelSpec
+from wide_deep.core import gbdt
+from wide_deep.core import warm_start as wide_start
+from wide_deep.core.calibration import Calibrator, fit_calibrator
+from wide_deep.core.config import ModelConfig
+from wide_deep.core.ensemble import merge_cores
+from wide_deep.core.model import log_odds
+from wide_deep.core.tensors import EncodedSplit, Encoder
+from wide_deep.core.trainer import Estimator, layout_summary, steady_state_throughput
+from wide_deep.evidence import metrics
+from wide_deep.evidence.scorecard import Scaling
+from wide_deep.record.config import RunConfig
+from wide_deep.record.model_dir import ModelDir
+from wide_deep.record.provenance import code_version, utc_now
+from wide_deep.record.resources import peak_rss_mb
+from wide_deep.run.prepared import PreparedData
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """What a run holds as its stages go: the inputs (config, data, how to log), then what each stage adds."""
+
+    config: RunConfig
+    data: PreparedData
+    log: Callable[[str], None] = print
+    strategy: Any = None
+    on_epoch_end: Callable | None = None  # (history row, estimator): adds entries to the row, never steers
+    with_evidence: bool = True
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    model_dir: ModelDir | None = None
+    saved_state: FittedState | None = None  # the state of the run being resumed, if any
+    routed: ModelSpec | None = None  # the dataset's spec routed for this model
+    state: FittedState | None = None  # the columns' state (and a GBDT's trees)
+    encoder: Encoder | None = None
+    train: EncodedSplit | None = None  # None when the training rows are streamed
+    valid: EncodedSplit | None = None
+    test: EncodedSplit | None = None
+    reference: EncodedSplit | None = None  # the training sample the warm start and the evidence read
+    model_config: ModelConfig | None = None  # the config's, with what the data and the warm start decide
+    start: wide_start.WideStart | None = None
+    members: list[tuple[Estimator, list[dict]]] = dataclasses.field(default_factory=list)
+    estimator: Estimator | None = None  # the model the run stands for
+    train_seconds: float = 0.0
+    calibrator: Calibrator | None = None
+    scaling: Scaling | None = None
+    threshold: float | None = None
+    scores: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # raw_valid, valid, raw_test, test
+    result: dict = dataclasses.field(default_factory=dict)
+    explainer: Any = None  # the evidence's reason-code explainer, which the export's serving_explain uses
+
+    def encoded_reference(self) -> EncodedSplit:
+        """The training reference, encoded on first use (the train split itself when its rows are held)."""
+        if self.reference is None:
+            self.reference = self.encoder.encode_split(self.data.reference.arrays, self.data.reference.labels)
+        return self.reference
+
+
+def _columns_only(state: FittedState) -> FittedState:
+    """The state of the spec's columns (without a GBDT's trees, which belong to one model)."""
+    return {name: entry for name, entry in state.items() if name != GBDT}
+
+
+def open_run(run: TrainingRun) -> None:
+    run.model_dir = ModelDir(run.config.model_dir)
+    run.model_dir.claim()
+    spec = run.data.spec
+    if run.model_dir.check_resumable(run.config, spec) and run.model_dir.has_state():
+        run.saved_state = run.model_dir.load_state()
+        if _columns_only(run.saved_state) != _columns_only(run.data.state):
+            raise UserError(
+                f"--model_dir={run.model_dir} was trained with preprocessing fitted on different data; use a new "
+                f"--model_dir"
+            )
+    run.routed = run.config.route(spec)
+    run.state = _columns_only(run.data.state)
+
+
+def fit_extras(run: TrainingRun) -> None:
+    """The GBDT wide branch's trees are part of the fitted preprocessing: fitted once, kept for a resume."""
+    if run.routed.gbdt:
+        if run.saved_state is not None and GBDT in run.saved_state:
+            run.state = run.saved_state
+        else:
+            splits = run.data.splits
+            fit_on = splits["train"] if "train" in splits else run.data.reference
+            run.state = gbdt.fit_trees(run.routed, run.state, fit_on, splits["valid"], run.config.train.seed, run.log)
+    run.model_dir.save_settings(run.config, run.data.spec, run.state)
+
+
+def encode_splits(run: TrainingRun) -> None:
+    run.encoder = Encoder(run.routed, run.state, run.config.train.eval_batch_size)
+    splits = run.data.splits
+    run.valid, run.test = (run.encoder.encode_split(splits[k].arrays, splits[k].labels) for k in ("valid", "test"))
+    if not run.data.training.is_streamed:
+        run.train = run.encoder.encode_split(splits["train"].arrays, splits["train"].labels)
+        if run.data.reference is splits.get("train"):
+            run.reference = run.train
+
+
+def warm_start(run: TrainingRun) -> None:
+    """The fusion bias at the training log-odds; with `--warm_start=logistic`, the wide branch's regression (C on
+    validation), whose penalty keeps regularising the wide branch unless `--l2_wide` says otherwise."""
+    config = run.config
+    run.model_config = dataclasses.replace(config.model, initial_bias=log_odds(float(run.data.reference.labels.mean())))
+    if config.model.warm_start != "logistic" or not run.encoder.layout.has_wide:
+        return
+    run.start = wide_start.fit_logistic(run.encoded_reference(), run.valid, run.encoder.layout, seed=config.train.seed)
+    if not run.model_config.l2_wide:
+        run.model_config = dataclasses.replace(run.model_config, l2_wide=run.start.l2)
+    run.log(f"logistic regression for the wide branch: C={run.start.c:g} (validation AUC {run.start.valid_auc:.4f})")
+
+
+def train_members(run: TrainingRun) -> None:
+    """The model, or each member of an ensemble (`--ensemble_seeds`, seeds seed..seed+K-1, in `members/<k>/`)."""
+    config, members = run.config, run.config.model.ensemble_seeds
+    started = time.perf_counter()
+    for member in range(members):
+        files, train_config = run.model_dir.training_files(), config.train
+        if members > 1:
+            files = run.model_dir.member(member).training_files()
+            train_config = dataclasses.replace(config.train, seed=(config.train.seed + member) % 2**32)
+            run.log(f"ensemble member {member + 1}/{members} (seed {train_config.seed})")
+        estimator = Estimator(
+            files,
+            run.routed,
+            run.state,
+            dataclasses.replace(run.model_config, ensemble_seeds=1),
+            train_config,
+            strategy=run.strategy,
+            log=run.log,
+            encoder=run.encoder,
+        )
+        if member == 0:
+            _describe_model(run, estimator)
+        history = estimator.train(
+            run.data.training, run.train, run.valid, on_epoch_end=_for_estimator(run, estimator), warm_start=run.start
+        )
+        run.members.append((estimator, history))
+    run.estimator = run.members[0][0]
+    run.train_seconds = time.perf_counter() - started
+
+
+def _for_estimator(run: TrainingRun, estimator: Estimator):
+    """The run's `on_epoch_end(row, estimator)` as the trainer calls it, `on_epoch_end(row)`."""
+    if run.on_epoch_end is None:
+        return None
+    return lambda row: run.on_epoch_end(row, estimator)
+
+
+def _describe_model(run: TrainingRun, estimator: Estimator) -> None:
+    members = run.config.model.ensemble_seeds
+    run.log(
+        f"model {run.config.model.model_type} (crosses {'on' if run.config.use_crosses else 'off'}): "
+        f"{estimator.core.count_params():,} parameters" + (f" per member, {members} members" if members > 1 else "")
+    )
+    for line in layout_summary(estimator.layout, run.config.model):
+        run.log(line)
+
+
+def combine(run: TrainingRun) -> None:
+    """Each member's GBDT trees blended in on validation (kept as its model); K members merged into one model."""
+    started = time.perf_counter()
+    if run.routed.gbdt:
+        for estimator, history in run.members:
+            if wide_start.blend_trees(estimator, run.valid, run.state[GBDT], run.log):
+                estimator.keep_as_best(estimator.best_epoch(history) or 0)  # the blended model
+    if len(run.members) > 1:
+        config = run.config
+        run.estimator = Estimator(
+            run.model_dir.training_files(),
+            run.routed,
+            run.state,
+            run.model_config,
+            config.train,
+            strategy=run.strategy,
+            log=run.log,
+            encoder=run.encoder,
+        )
+        merge_cores(run.estimator.core, [member.core for member, _ in run.members], run.encoder.layout)
+        run.estimator.keep_as_best(0)  # the merged model: what load_estimator reopens
+        run.log(f"ensemble: the {len(run.members)} members merged into one model (the mean of their logits)")
+    run.train_seconds += time.perf_counter() - started
+
+
+def calibrate(run: TrainingRun) -> None:
+    """The calibrator and the decision threshold, both fitted on the validation split only (never on test)."""
+    config = run.config
+    raw_valid = run.estimator.predict_encoded(run.valid.features)
+    run.calibrator = fit_calibrator(config.calibration, run.valid.labels, raw_valid)
+    run.model_dir.save_calibrator(run.calibrator)
+    run.scores["raw_valid"], run.scores["valid"] = raw_valid, run.calibrator.apply(raw_valid)
+    run.scaling = Scaling(*config.scorecard)
+    run.threshold = metrics.decision_threshold(config.cutoff, run.valid.labels, run.scores["valid"], run.scaling)
+
+
+def evaluate(run: TrainingRun) -> None:
+    config, data, test = run.config, run.data, run.test
+    raw_test = run.estimator.predict_encoded(test.features)
+    run.scores["raw_test"], run.scores["test"] = raw_test, run.calibrator.apply(raw_test)
+    result = metrics.evaluate(test.labels, run.scores["test"], run.threshold)
+    result["valid_auc"] = metrics.auc(run.valid.labels, run.scores["valid"])
+    oracle = data.splits["test"].oracle
+    histories = [history for _, history in run.members]
+    result.update(
+        {
+            "oracle_auc": metrics.auc(test.labels, oracle) if oracle is not None else None,
+            "n_train": data.training.rows_per_epoch,
+            "n_valid": len(run.valid),
+            "n_test": len(test),
+            "train_examples_per_sec": float(np.median([steady_state_throughput(h) for h in histories])),
+            "batch_size": config.train.batch_size,
+            "train_seconds": run.train_seconds,
+            "seed": config.train.seed,
+            "epochs_trained": sum(len(h) for h in histories),
+            "best_epoch": run.estimator.best_epoch(histories[0]) if len(histories) == 1 else None,
+            "model_type": config.model.model_type,
+            "use_crosses": config.use_crosses,
+            "dataset": data.info.name,
+            "data_quality": data.quality,
+            "data_report": data.report,
+            "peak_rss_mb": peak_rss_mb(),
+            "provenance": {"trained_at": utc_now(), "code_version": code_version()},
+        }
+    )
+    if len(run.members) > 1:
+        result["ensemble_members"] = [
+            {"seed": member.config.seed, "epochs_trained": len(h), "best_epoch": member.best_epoch(h)}
+            for member, h in run.members
+        ]
+    result["model_fingerprint"] = run.estimator.fingerprint()
+    if data.training.is_streamed:
+        result["n_fit"] = len(data.reference)  # the fitting files: the evidence's training baselines
+    run.result = result
+
+
+def collect_evidence(run: TrainingRun) -> None:
+    if not (run.with_evidence and run.config.evidence):
+        return
+    from wide_deep.evidence.collect import EvidenceInputs, collect
+
+    started = time.perf_counter()
+    run.log("credit-risk evidence:")
+    inputs = EvidenceInputs(
+        run.estimator,
+        run.data,
+        run.config,
+        run.encoded_reference(),
+        run.test,
+        run.scores["raw_test"],
+        run.scores["test"],
+        run.calibrator,
+        run.threshold,
+    )
+    evidence = collect(inputs, run.log)
+    run.explainer = evidence.explainer
+    run.result.update(evidence.metrics)
+    evidence.tables["model_fingerprint"] = run.result["model_fingerprint"]  # the baseline belongs to this model
+    run.model_dir.save_evidence(evidence.tables, evidence.test_scores, evidence.scorecard, evidence.scorecard_markdown)
+    run.result["evidence_seconds"] = time.perf_counter() - started
+    run.log(f"credit-risk evidence in {run.result['evidence_seconds']:.0f} s")
+
+
+def ignored_columns(dataset_spec, routed) -> tuple[str, ...]:
+    """Columns of the dataset's spec the routed model does not read (protected ones, the label and its rejected
+    flag), in spec order."""
+    used = set(routed.raw_feature_names)
+    unused = [c.name for c in dataset_spec.input_columns if c.name not in used]
+    label = dataset_spec.label
+    return (*unused, label.column, *([label.rejected_column] if label.rejected_column else []))
+
+
+def export(run: TrainingRun) -> None:
+    if not run.config.export:
+        return
+    from wide_deep.serving.export import ExportedModel, export_saved_model
+
+    started = time.perf_counter()
+    run.log(f"exporting the SavedModel to {run.model_dir.export_root}")
+    model = ExportedModel(
+        model=run.estimator.serving_model(),
+        spec=run.routed,
+        state=run.state,
+        threshold=run.threshold,
+        calibrator=run.calibrator,
+        explainer=run.explainer,
+        fingerprint=run.result["model_fingerprint"],
+        scaling=run.scaling,
+        ignored_columns=ignored_columns(run.data.spec, run.routed),
+    )
+    path = export_saved_model(model, run.model_dir.export_root)
+    run.result["export_path"] = str(path)
+    run.result["export_seconds"] = time.perf_counter() - started
+    run.log(f"exported SavedModel to {path} in {run.result['export_seconds']:.0f} s")
+    pruned = run.model_dir.prune_exports(run.config.keep_exports)
+    if pruned:
+        run.log(f"removed {len(pruned)} older export version(s), keeping the newest {run.config.keep_exports}")
+
+
+TABLE_KEYS = (
+    "auc",
+    "gini",
+    "ks",
+    "log_loss",
+    "brier",
+    "threshold",
+    *metrics.THRESHOLD_METRICS,
+    "accuracy",
+    "f1_at_0_5",
+    "f1_weighted_at_0_5",
+)
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{'metric':<22}{'test':>10}"]
+    lines += [f"{k:<22}{result[k]:>10.4f}" for k in TABLE_KEYS if k in result]
+    if result.get("oracle_auc") is not None:
+        lines.append(
+            f"{'oracle_auc':<22}{result['oracle_auc']:>10.4f}   (true probabilities; the best any model can reach)"
+        )
+        lines.append(f"{'gap_to_oracle':<22}{result['oracle_auc'] - result['auc']:>10.4f}")
+    lines.append(f"{'n_train/valid/test':<22}{result['n_train']:>10,} / {result['n_valid']:,} / {result['n_test']:,}")
+    lines.append(
+        f"{'train examples/s':<22}{result['train_examples_per_sec']:>10,.0f}   (steady-state median, batch "
+        f"{result['batch_size']})"
+    )
+    return "\n".join(lines)
+
+
+def finish(run: TrainingRun) -> None:
+    run.result["wall_seconds"] = time.perf_counter() - run.started
+    run.result["peak_rss_mb"] = peak_rss_mb()
+    run.model_dir.save_metrics(run.result)
+    run.log(format_table(run.result))
+
+
+STAGES: tuple[Callable[[TrainingRun], None], ...] = (
+    open_run,
+    fit_extras,
+    encode_splits,
+    warm_start,
+    train_members,
+    combine,
+    calibrate,
+    evaluate,
+    collect_evidence,
+    export,
+    finish,
+)
