@@ -10,6 +10,7 @@ from typing import Any
 
 from feature_columns.errors import DataError
 from feature_columns.kinds.base import Column, FittedEntry
+from feature_columns.kinds.boolean import BooleanColumn
 from feature_columns.kinds.bucketized import BucketizedColumn
 from feature_columns.kinds.categorical import CategoricalColumn
 from feature_columns.kinds.crossed import CrossedColumn
@@ -23,6 +24,7 @@ KINDS: tuple[type[Column], ...] = (
     BucketizedColumn,
     CrossedColumn,
     SequenceColumn,
+    BooleanColumn,
 )
 SECTIONS = ("columns", "crosses", "sequences")  # the spec's column sections, in the order a spec lists them
 

@@ -38,3 +38,106 @@ def test_attribute_labels_cover_every_index():
         "hash bucket 0",
         "hash bucket 1",
     ]
+
+
+# --- the boolean kind: one module (feature_columns/kinds/boolean.py) and one line in the registry -------------
+
+
+def _flags_frame():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    n = 300
+    city = rng.choice(["a", "b"], n)
+    guarantor = rng.random(n) < 0.4
+    label = (rng.random(n) < np.where(guarantor, 0.15, 0.5)).astype(int)
+    flags = np.where(guarantor, "Yes", "no").astype(object)
+    flags[::23] = None  # missing
+    return pd.DataFrame({"city": city, "guarantor": flags, "y": label})
+
+
+def _flags_spec(**boolean):
+    from feature_columns import FeatureSpec
+
+    return FeatureSpec.from_dict(
+        {
+            "label": "y",
+            "columns": [{"name": "city", "type": "categorical"}, {"name": "guarantor", "type": "boolean", **boolean}],
+            "crosses": [{"keys": ["city", "guarantor"], "min_frequency": 1}],
+        }
+    )
+
+
+def test_a_boolean_column_reads_its_spellings_and_refuses_others():
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from feature_columns import DataError, SpecError
+    from feature_columns.inputs import prepare_frame
+
+    spec = _flags_spec()
+    assert spec.column("guarantor").to_dict() == {"name": "guarantor", "type": "boolean"}
+    custom = _flags_spec(true_values=["validated"], false_values=["not_validated"])
+    assert type(custom).from_dict(custom.to_dict()) == custom
+    frame = pd.DataFrame({"city": ["a"] * 6, "guarantor": [True, 0, "YES", "n", None, 1.0], "y": [0, 1] * 3})
+    values = prepare_frame(spec, frame)["guarantor"]
+    assert values.tolist() == ["true", "0", "YES", "n", "", "1"]
+    assert np.array_equal(spec.column("guarantor").truth(values), [1, 0, 1, 0, np.nan, 1], equal_nan=True)
+    with pytest.raises(DataError, match=r"'guarantor' is boolean in the spec but data row 2 .* holds 'maybe'"):
+        prepare_frame(spec, frame.assign(guarantor=[True, False, "maybe", "no", None, 1]))
+    with pytest.raises(SpecError, match="listed as both true and false"):
+        _flags_spec(true_values=["y"], false_values=["Y"])
+
+
+def test_a_boolean_column_becomes_three_attributes_in_the_model_and_the_scorecard(tmp_path):
+    import numpy as np
+
+    from feature_columns.fitting import fit_state, quality_report
+    from feature_columns.inputs import prepare_frame, to_tensors
+    from feature_columns.preprocessor import build_preprocessor, tree_input_model
+    from tests.conftest import quiet
+    from wide_deep.core.config import ModelConfig, TrainConfig
+    from wide_deep.core.trainer import Estimator
+    from wide_deep.data.tabular import tree_frame
+    from wide_deep.evidence.scorecard import Scaling, build_scorecard
+    from wide_deep.record.model_dir import ModelDir
+
+    frame = _flags_frame()
+    spec = _flags_spec().for_model("wide", use_crosses=True)
+    arrays = prepare_frame(spec, frame)
+    state = fit_state(spec, arrays)
+    truth = spec.column("guarantor").truth(arrays["guarantor"])
+    expected = np.nan_to_num(truth + 1, nan=0).astype(int)  # 0 missing, 1 false, 2 true
+    assert quality_report(spec, state, arrays) == {"guarantor": {"missing_to_oov": int(np.isnan(truth).sum())}}
+    preprocessor, layout = build_preprocessor(spec, state, report_unseen=True)
+    encoded = preprocessor(to_tensors(arrays))
+    segment = next(s for s in layout.wide_segments if s.name == "guarantor")
+    assert segment.size == 3
+    np.testing.assert_array_equal(encoded["wide_ids"].numpy()[:, 1] - segment.offset, expected)
+    cross = state["city_x_guarantor"].values
+    assert set(cross) == {f"{c}\x1f{i}" for c in "ab" for i in (0, 1, 2)}  # the index joins the cross
+    unknown = preprocessor(to_tensors({**arrays, "guarantor": np.array(["maybe"] * len(frame), dtype=object)}))
+    assert set(unknown["unseen_categories"].numpy().astype(str)) == {"guarantor"}  # over REST: reported unseen
+    matrix, categorical = tree_input_model(spec, state, ["city", "guarantor"])
+    np.testing.assert_array_equal(matrix(to_tensors(arrays)).numpy()[:, 1], truth)
+    assert categorical == [True, True]
+    np.testing.assert_array_equal(tree_frame(spec, state, arrays)["guarantor"].to_numpy(), truth)
+
+    estimator = Estimator(
+        ModelDir(tmp_path).training_files(),
+        spec,
+        state,
+        ModelConfig(model_type="wide"),
+        TrainConfig(batch_size=64, learning_rate=0.05, epochs=5, early_stopping_patience=0),
+        log=quiet,
+    )
+    from tests.conftest import train_toy
+
+    train_toy(estimator, arrays, frame["y"].to_numpy())
+    table, _ = build_scorecard(estimator, Scaling())
+    rows = table[table["characteristic"] == "guarantor"]
+    assert rows["attribute"].tolist() == ["(missing)", "false", "true"] and set(rows["type"]) == {"boolean"}
+    points = dict(zip(rows["attribute"], rows["points"]))
+    assert points["true"] > points["false"]  # a guarantor lowers the default rate: more points
