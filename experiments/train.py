@@ -104,6 +104,25 @@ def _define_model_flags(include_protected: bool) -> None:
         None,
         "(preset) LightGBM trees (tuned on validation) as wide columns, blended in on validation after training",
     )
+    flags.DEFINE_enum(
+        "scorecard",
+        None,
+        ["declared", "full"],
+        "(preset) full: every input feature has a readable characteristic in the wide branch (numeric columns as "
+        "bins; their deep part stays); declared: the spec's routes as written (the paper)",
+    )
+    flags.DEFINE_integer(
+        "pairs",
+        None,
+        "(preset) At most this many pairs of features the additive scorecard misses, found on the data (FAST, "
+        "cross-fitted on train) and added to the wide branch as named two-feature characteristics (0: none)",
+    )
+    flags.DEFINE_float(
+        "min_tree_gain",
+        None,
+        "(preset) With --wide_gbdt: the validation AUC the trees' blend must add to the trained network for the "
+        "trees to be kept (otherwise they leave the model); 0 keeps any blend that does not lower it",
+    )
     flags.DEFINE_integer(
         "ensemble_seeds",
         1,
@@ -218,6 +237,8 @@ FLAG_RULES = {
     "pdo": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
     "num_enterprises": (lambda v: v >= 100, "at least 100"),
     "ensemble_seeds": (lambda v: 1 <= v <= 100, "from 1 to 100"),
+    "pairs": (lambda v: v is None or 0 <= v <= 100, "from 0 to 100"),
+    "min_tree_gain": (lambda v: v is None or (_finite(v) and 0 <= v <= 1), "a number from 0 to 1"),
 }
 
 

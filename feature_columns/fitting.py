@@ -4,7 +4,8 @@ The fitted state maps each column to the typed entry its kind's `fit` returns (`
 `Vocabulary` or `HashBuckets` (categorical columns and crosses), `NumericStats`, `Buckets`, `SequenceStats`; and,
 under the key `GBDT`, the gradient-boosted trees of a GBDT wide branch (`Trees`). It is saved as plain JSON
 (`save_state`/`load_state`; the format is unchanged since version 1) beside the spec, and the same state builds
-the Keras layers for training, evaluation and the exported model.
+the Keras layers for training, evaluation and the exported model. Under `PROPOSED_CROSSES`, the crosses a run
+proposed (`ProposedCrosses`) and, under their own names, those crosses' vocabularies.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from feature_columns.kinds import FittedEntry, entry_from_json
 
 STATE_VERSION = 1
 GBDT = "__gbdt__"  # the state key of the gradient-boosted trees of a model with a GBDT wide branch
+PROPOSED_CROSSES = "__proposed_crosses__"  # the state key of the crosses a run proposed (`ProposedCrosses`)
+STRUCTURE = (GBDT, PROPOSED_CROSSES)  # keys of what a run learned of its model's structure, not of the spec
 
 FittedState = dict[str, FittedEntry]
 

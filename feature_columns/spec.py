@@ -28,7 +28,9 @@ MODEL_TYPES = ("wide", "deep", "wide_deep")
 # what the deep branch sees of the spec's sequences: none (the aggregates alone, the paper's model), both, or the
 # sequences in place of the deep-only columns that summarise the same data (`ModelConfig.sequences_for` decides)
 SEQUENCE_USES = ("aggregates", "both", "sequence")
-YAML_SECTIONS = ("columns", "sequences", "crosses")  # the order a spec file lists its column sections in
+YAML_SECTIONS = ("columns", "sequences", "crosses")
+# which columns have a characteristic in the wide branch: those the spec routes there, or every input feature
+SCORECARDS = ("declared", "full")  # the order a spec file lists its column sections in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +142,7 @@ class FeatureSpec:
         return seen
 
     def _validate_crosses(self, columns: dict[str, Column]) -> None:
-        crossable = [kind.kind for kind in kinds_in("columns").values() if kind.crossable]
+        crossable = [kind.kind for kind in kinds_in("columns").values() if kind.crossable is True]
         for col in self.crosses:
             for key in col.keys:
                 if key not in columns:
@@ -149,8 +151,8 @@ class FeatureSpec:
                     )
                 if not columns[key].crossable:
                     raise SpecError(
-                        f"cross '{col.name}': key '{key}' is {columns[key].kind}; only {' or '.join(crossable)} "
-                        f"columns can be crossed"
+                        f"cross '{col.name}': key '{key}' is {columns[key].kind}; only {', '.join(crossable)} "
+                        f"columns (and numeric ones binned: wide_encoding: bins) can be crossed"
                     )
 
     def _validate_derived(self, columns: dict[str, Column], reserved: set) -> None:
@@ -223,6 +225,7 @@ class FeatureSpec:
         include_protected: bool = False,
         gbdt: bool = False,
         sequences: str = "aggregates",
+        scorecard: str = "declared",
     ) -> ModelSpec:
         """The routing for one of the paper's six variants (and, with `gbdt`, a GBDT in the wide branch).
 
@@ -236,8 +239,15 @@ class FeatureSpec:
         columns: `aggregates` leaves them out; `both` adds them; `sequence` adds them and takes out
         of the deep branch what summarises the same data (the transaction aggregates of a log
         sequence, the source columns of a column sequence), keeping their wide part.
+
+        `scorecard` (one of SCORECARDS): `declared` keeps the routes the spec declares (the paper: the transaction
+        features in the deep branch only); `full` gives every input feature a readable characteristic in the wide
+        branch as well, numeric columns as bins (their deep part is kept: the deep branch models what the
+        additive part cannot).
         """
         self._check_routing(model_type, sequences)
+        if scorecard not in SCORECARDS:
+            raise SpecError(f"scorecard={scorecard!r} is not one of {list(SCORECARDS)}")
         protected = set() if include_protected else {c.name for c in self.protected_columns}
         columns = [
             c
@@ -251,6 +261,8 @@ class FeatureSpec:
             columns = _without_deep_summaries(columns, self)
         if model_type != "wide_deep":
             columns = [c.routed("wide" if model_type == "wide" else "deep") for c in columns]
+        if scorecard == "full" and model_type != "deep":
+            columns = [c.in_scorecard() for c in columns]
         return ModelSpec(
             label=self.label,
             columns=tuple(columns),
@@ -471,6 +483,16 @@ class ModelSpec(FeatureSpec):
 
     def for_model(self, model_type: str, use_crosses: bool, include_protected: bool = False, gbdt: bool = False):
         raise SpecError("a ModelSpec is already routed; route the dataset's FeatureSpec instead")
+
+    @property
+    def has_wide_columns(self) -> bool:
+        """Some column has a characteristic in the wide branch."""
+        return any(c.route in ("wide", "both") for c in self.input_columns)
+
+    def with_crosses(self, crosses) -> ModelSpec:
+        """This routed spec with more crosses (proposed ones: `wide_deep.core.pairs`), those not already in it."""
+        names = {c.name for c in self.columns}
+        return dataclasses.replace(self, columns=self.columns + tuple(c for c in crosses if c.name not in names))
 
 
 def _without_deep_summaries(columns: list, spec: FeatureSpec) -> list:

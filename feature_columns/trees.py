@@ -70,6 +70,8 @@ class Trees:
     columns: tuple[str, ...]
     categorical: tuple[bool, ...]
     trees: tuple[Tree, ...]
+    # the blend a run kept (a · model + b · trees + c), None while undecided or when the trees did not pay
+    blend: tuple[float, float, float] | None = None
 
     @property
     def cardinality(self) -> int:
@@ -81,6 +83,7 @@ class Trees:
                 "columns": list(self.columns),
                 "categorical": list(self.categorical),
                 "trees": [{f.name: _listed(getattr(t, f.name)) for f in dataclasses.fields(Tree)} for t in self.trees],
+                **({"blend": list(self.blend)} if self.blend is not None else {}),
             }
         }
 
@@ -93,7 +96,8 @@ class Trees:
             values["categories"] = tuple(tuple(int(c) for c in cats) for cats in values["categories"])
             values["threshold"] = tuple(float(v) for v in values["threshold"])
             trees.append(Tree(**{k: v if k in ("categories", "threshold") else tuple(v) for k, v in values.items()}))
-        return cls(tuple(data["columns"]), tuple(bool(c) for c in data["categorical"]), tuple(trees))
+        blend = tuple(float(v) for v in data["blend"]) if data.get("blend") is not None else None
+        return cls(tuple(data["columns"]), tuple(bool(c) for c in data["categorical"]), tuple(trees), blend)
 
     @classmethod
     def from_lightgbm(cls, booster, columns: list[str], categorical: list[bool]) -> Trees:

@@ -13,7 +13,7 @@ from feature_columns.kinds.base import Column, FittedEntry
 from feature_columns.kinds.boolean import BooleanColumn
 from feature_columns.kinds.bucketized import BucketizedColumn
 from feature_columns.kinds.categorical import CategoricalColumn
-from feature_columns.kinds.crossed import CrossedColumn
+from feature_columns.kinds.crossed import CrossedColumn, ProposedCrosses
 from feature_columns.kinds.numeric import NumericColumn
 from feature_columns.kinds.sequence import SequenceColumn
 from feature_columns.trees import Trees
@@ -34,9 +34,11 @@ def kinds_in(section: str) -> dict[str, type[Column]]:
     return {kind.kind: kind for kind in KINDS if kind.section == section}
 
 
-# every type of fitted entry, by the JSON key only it has (a GBDT's trees are the state of no column)
+# every type of fitted entry, by the JSON key only it has (a GBDT's trees and proposed crosses are the state of
+# no column)
 ENTRY_TYPES: dict[str, type] = {entry.json_key: entry for kind in KINDS for entry in kind.entries} | {
-    Trees.json_key: Trees
+    Trees.json_key: Trees,
+    ProposedCrosses.json_key: ProposedCrosses,
 }
 
 

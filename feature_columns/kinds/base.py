@@ -219,6 +219,11 @@ class Column:
         """This column sent to `route` (how a wide-only or deep-only model routes every column)."""
         return dataclasses.replace(self, route=route)
 
+    def in_scorecard(self) -> Column:
+        """This column with a readable characteristic in the wide branch too (a full scorecard): a deep-only
+        column is routed to both branches."""
+        return self.routed("both") if self.route == "deep" else self
+
     # --- the data -----------------------------------------------------------------------------
     @property
     def input_shape(self) -> tuple[int, ...]:

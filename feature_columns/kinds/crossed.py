@@ -106,3 +106,24 @@ class CrossedColumn(IndexedColumn):
 
     def attribute_labels(self, entry) -> list[str]:
         return vocabulary_labels(entry, "other combinations (unseen or rare in training)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProposedCrosses:
+    """Crosses a run proposed from its training data (pairs of features the additive scorecard misses): kept in
+    the fitted state, under `feature_columns.fitting.PROPOSED_CROSSES`, so that the model can be routed again."""
+
+    json_key = "proposed_crosses"
+    crosses: tuple[CrossedColumn, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"proposed_crosses": [c.to_dict() for c in self.crosses]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProposedCrosses:
+        return cls(
+            tuple(
+                CrossedColumn.from_dict(entry, f"proposed_crosses[{i}]", {})
+                for i, entry in enumerate(data["proposed_crosses"])
+            )
+        )

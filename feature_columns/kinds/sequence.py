@@ -148,6 +148,10 @@ class SequenceColumn(Column):
         """A sequence feeds the deep branch's tower whatever the model's routing."""
         return self
 
+    def in_scorecard(self) -> SequenceColumn:
+        """A sequence stays in the deep branch: its readable summaries are the columns it is built from."""
+        return self
+
     @property
     def input_shape(self) -> tuple[int, ...]:
         return (self.steps, len(self.channels))

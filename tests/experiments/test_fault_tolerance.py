@@ -28,7 +28,7 @@ def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
     and its resume are real CLI processes."""
     from tests.conftest import quiet
     from wide_deep.core.config import ModelConfig, TrainConfig
-    from wide_deep.record.config import RunConfig
+    from wide_deep.record.config import MODEL_PRESET_FIELDS, PRESETS, RunConfig
     from wide_deep.run.pipeline import run_training
 
     run_training(
@@ -37,7 +37,7 @@ def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
             model_dir=str(tmp_path / "reference"),
             export=False,
             evidence=False,
-            model=ModelConfig(warm_start="logistic", wide_gbdt=True),
+            model=ModelConfig(**{k: v for k, v in PRESETS["accurate"].items() if k in MODEL_PRESET_FIELDS}),
             train=TrainConfig(epochs=25, learning_rate=1e-3, early_stopping_patience=0),
         ),
         log=quiet,

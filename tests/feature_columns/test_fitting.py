@@ -54,7 +54,7 @@ def test_state_round_trips_and_keeps_its_json_format(toy_spec, toy_frame, tmp_pa
     assert load_state(tmp_path / "s.json") == state
     saved = json.loads((tmp_path / "s.json").read_text())
     assert saved["version"] == 1
-    assert list(saved["columns"]["amount"]) == ["median", "mean", "std", "missing_rate", "edges"]
+    assert list(saved["columns"]["amount"]) == ["median", "mean", "std", "missing_rate", "edges", "wide_boundaries"]
     assert saved["columns"]["age"] == {"boundaries": [30.0, 40.0, 50.0], "missing_rate": 0.0}
     assert set(saved["columns"]["city"]) == {"vocabulary"}
 

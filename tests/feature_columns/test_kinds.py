@@ -141,3 +141,36 @@ def test_a_boolean_column_becomes_three_attributes_in_the_model_and_the_scorecar
     assert rows["attribute"].tolist() == ["(missing)", "false", "true"] and set(rows["type"]) == {"boolean"}
     points = dict(zip(rows["attribute"], rows["points"]))
     assert points["true"] > points["false"]  # a guarantor lowers the default rate: more points
+
+
+def test_a_full_scorecard_bins_numeric_columns_into_readable_characteristics():
+    import numpy as np
+
+    from feature_columns import FeatureSpec
+    from feature_columns.fitting import fit_state
+    from feature_columns.inputs import prepare_frame, to_tensors
+    from feature_columns.kinds.numeric import quantile_boundaries
+    from feature_columns.preprocessor import build_preprocessor
+    from tests.conftest import make_toy_frame
+
+    assert quantile_boundaries(np.array([1.0, 1, 1, 2, 2, 3]), 10) == (1.5, 2.5)  # few values: a bin each
+    bounds = quantile_boundaries(np.repeat([0.0, 1.0, 2.0, 3.0], [50, 30, 15, 5]).astype(float), 2)
+    assert bounds == (0.5,)  # a tie is never split
+    spec = FeatureSpec.from_dict(
+        {"label": "y", "columns": [{"name": "city", "type": "categorical"}, {"name": "amount", "type": "numeric"}]}
+    )
+    declared, full = spec.for_model("wide_deep", True), spec.for_model("wide_deep", True, scorecard="full")
+    assert declared.column("amount").route == "deep" and declared.column("amount").wide_encoding == "linear"
+    amount = full.column("amount")
+    assert amount.route == "both" and amount.wide_encoding == "bins" and amount.binned
+    frame = make_toy_frame()
+    arrays = prepare_frame(full, frame)
+    state = fit_state(full, arrays)
+    assert len(state["amount"].wide_boundaries) == 9  # ten bins of roughly equal counts
+    preprocessor, layout = build_preprocessor(full, state)
+    segment = next(s for s in layout.wide_segments if s.name == "amount")
+    assert segment.size == 11 and layout.deep_dense_names  # ten bins and one for missing; the deep part stays
+    ids = preprocessor(to_tensors(arrays))["wide_ids"].numpy()[:, 1] - segment.offset
+    assert (ids[np.isnan(arrays["amount"])] == 10).all() and set(ids[~np.isnan(arrays["amount"])]) == set(range(10))
+    labels = amount.attribute_labels(state["amount"])
+    assert labels[0].startswith("< ") and labels[-1] == "(missing)" and len(labels) == 11

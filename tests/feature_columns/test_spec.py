@@ -47,7 +47,7 @@ def test_python_api_builds_the_same_spec_as_yaml():
     [
         (lambda d: d["columns"].append({"name": "city", "type": "categorical"}), "'city' is named twice"),
         (lambda d: d["crosses"].append({"keys": ["city", "nowhere"]}), "key 'nowhere' is not a column"),
-        (lambda d: d["crosses"].append({"keys": ["city", "amount"]}), "only categorical or bucketized"),
+        (lambda d: d["crosses"].append({"keys": ["city", "amount"]}), "only categorical, bucketized, boolean columns"),
         (lambda d: d["columns"].append({"name": "x", "type": "text"}), "type='text'"),
         (lambda d: d["columns"].append({"name": "x", "type": "numeric", "encoding": "log"}), "encoding='log'"),
         (

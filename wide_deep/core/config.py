@@ -29,6 +29,14 @@ class ModelConfig:
     sequence_tower: str = "gru"  # the tower over each sequence input: "gru" or "tcn" (dilated causal convolutions)
     sequence_units: int = 16  # the tower's width: a handful of channels per step needs few units
     fusion: str = "sum"  # "sum" (the paper), "gate" or "attention": per-applicant weights of the two branches
+    # which input features have a readable characteristic in the wide branch: "declared" (the spec's routes, the
+    # paper) or "full" (every one; numeric columns as bins)
+    scorecard: str = "declared"
+    # at most this many pairs of features the additive scorecard misses, proposed on the data as crosses (FAST)
+    pairs: int = 0
+    # the validation AUC the GBDT's blend must add to the trained network for the trees to be kept (their cost: a
+    # score carried by opaque trees, slower scoring, a larger export)
+    min_tree_gain: float = 0.0
 
     def sequences_for(self, declared: bool) -> str:
         """`sequences` as routing takes it (`FeatureSpec.for_model`), for a spec that `declared` sequences or not:

@@ -34,9 +34,9 @@ class SumIds(keras.layers.Layer):
     """Wide branch over categorical ids: sum of one scalar weight per active id.
 
     With `blend_from` (a model whose wide branch holds GBDT trees), the rows from that index on
-    (the trees' leaves) are multiplied by a non-trainable mask: 0 while the model trains, so the
-    trees neither contribute nor learn; 1 once their leaves have been blended in after training
-    (`wide_deep.core.warm_start.blend_trees`).
+    (the trees' leaves) are multiplied by a non-trainable mask, 1 once their leaves have been blended in
+    after training (`wide_deep.core.blend.with_trees`; the network trains without trees, and models of
+    earlier releases trained with the mask at 0).
     """
 
     def __init__(self, table_size: int, l2: float, blend_from: int | None = None, **kwargs):

@@ -10,15 +10,6 @@ early stopping on validation AUC keeps it unless training beats it.
 The regularisation carries over: scikit-learn minimises sum(log loss) + ||w||² / (2C), and
 the trainer minimises mean(log loss) + l2 · ||w||², so the same penalty is
 l2 = 1 / (2 · C · n_train).
-
-With a GBDT in the wide branch (`blend_trees`), the trees take no part in training: they
-were fitted on the same training rows, so their in-sample margins would leave the rest of
-the model nothing to learn. After training, the trained model's logit and the trees' margin
-are blended on the validation split (a logistic regression of the label on the two margins:
-three parameters, a · model + b · trees + c), and the blend is written into the weights: the
-model's weights times a, the tree leaves at b times their LightGBM values, the bias
-a · bias + c. The result is one additive model. The blend fits the log loss; it is kept only when it
-does not lower the validation AUC, the criterion that chose the epoch (otherwise the trees stay at zero).
 """
 
 from __future__ import annotations
@@ -64,21 +55,6 @@ def wide_design(encoded: dict, layout: EncodedLayout) -> sp.csr_matrix:
     return sp.hstack(parts).tocsr()
 
 
-def leaf_values(layout: EncodedLayout, trees) -> np.ndarray:
-    """The LightGBM leaf values in the wide table's order of the trees' rows."""
-    return np.concatenate(
-        [np.asarray(trees.trees[s.tree].leaf_values) for s in layout.wide_segments if s.tree is not None]
-        or [np.zeros(0)]
-    )
-
-
-def tree_margin(encoded: dict, layout: EncodedLayout, trees) -> np.ndarray:
-    """The GBDT's margin (its raw score) for encoded rows, from their leaf ids."""
-    columns = layout.column_segments
-    ids = np.asarray(encoded["wide_ids"])[:, columns:] - layout.wide_segments[columns].offset
-    return leaf_values(layout, trees)[ids].sum(axis=1)
-
-
 def fit_logistic(
     train: EncodedSplit, valid: EncodedSplit, layout: EncodedLayout, seed: int = 0, grid=C_GRID
 ) -> WideStart:
@@ -106,56 +82,6 @@ def fit_logistic(
         valid_auc=area,
         l2=1.0 / (2.0 * c * len(train)),
     )
-
-
-def blend_trees(estimator, valid: EncodedSplit, trees, log=print) -> bool:
-    """Blend the GBDT's trees into a trained model on the validation split (see the module docstring).
-
-    False when nothing changed: the model already holds its blend (a rerun of a finished run restores blended
-    weights), or the blend would lower the validation AUC, by which every candidate is chosen (the trees then
-    stay at zero).
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    layout, core = estimator.layout, estimator.core
-    wide = core.get_layer("wide_ids_weights")
-    start = layout.wide_segments[layout.column_segments].offset
-    if float(wide.tree_mask.numpy()[start:].max()) > 0:
-        return False
-    model = estimator.logits_encoded(valid.features).astype("float64")
-    margins = np.column_stack([model, tree_margin(valid.features, layout, trees)])
-    blend = LogisticRegression(C=1e6, max_iter=1000).fit(margins, valid.labels)
-    (a, b), c = blend.coef_[0], float(blend.intercept_[0])
-    aucs = [auc(valid.labels, m) for m in (model, margins[:, 1], blend.decision_function(margins))]
-    said = f"validation AUC {aucs[0]:.4f} model, {aucs[1]:.4f} trees, {aucs[2]:.4f} blend"
-    if aucs[2] < aucs[0]:  # the blend fits the log loss; the run is chosen by validation AUC, as every epoch is
-        log(f"GBDT not blended in: it would lower the validation AUC ({said}); the trees stay at zero")
-        return False
-    names = {layer.name for layer in core.layers}
-    scaled = [core.get_layer(n).kernel for n in ("wide_dense_weights", "deep_logit") if n in names]
-    bias = core.get_layer("fusion_bias").bias
-    before = [v.numpy() for v in (wide.weights_table, wide.tree_mask, bias, *scaled)]
-    table = wide.weights_table.numpy()
-    table[:start] *= a
-    table[start:] = b * leaf_values(layout, trees)
-    wide.weights_table.assign(table)
-    wide.tree_mask.assign(np.ones_like(table))
-    for kernel in scaled:
-        kernel.assign(kernel * a)
-    bias.assign(a * bias + c)
-    if "deep_fusion" in names:  # the trees' term passes through the wide gate: the blend is checked as it came out
-        fused = auc(valid.labels, estimator.logits_encoded(valid.features))
-        if fused < aucs[0]:
-            for variable, value in zip((wide.weights_table, wide.tree_mask, bias, *scaled), before):
-                variable.assign(value)
-            log(
-                f"GBDT not blended in: through the fusion gate it would lower the validation AUC to {fused:.4f} "
-                f"({said}); the trees stay at zero"
-            )
-            return False
-        said += f", {fused:.4f} through the fusion gate"
-    log(f"GBDT blended on validation: {a:.3f} × model + {b:.3f} × trees {c:+.3f} ({said})")
-    return True
 
 
 def apply(core, start: WideStart) -> None:

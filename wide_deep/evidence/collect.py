@@ -23,7 +23,13 @@ import pandas as pd
 from wide_deep.core.tensors import EncodedSplit
 from wide_deep.evidence import fairness, metrics
 from wide_deep.evidence.explain import Explainer, reason_codes
-from wide_deep.evidence.scorecard import Scaling, add_binning_statistics, build_scorecard, scorecard_markdown
+from wide_deep.evidence.scorecard import (
+    Scaling,
+    add_binning_statistics,
+    build_scorecard,
+    readable_share,
+    scorecard_markdown,
+)
 
 PERMUTATION_ROWS = 5000
 
@@ -204,6 +210,7 @@ def _scorecard_and_reasons(e: EvidenceInputs, found: Found) -> None:
         found.plain["fusion_wide_gate_mean"] = found.tables["fusion"]["wide_gate"]["mean"]
         found.plain["fusion_deep_gate_mean"] = found.tables["fusion"]["deep_gate"]["mean"]
     found.plain["score_mean_test"] = float(scaling.score(explained["logit"]).mean())
+    found.tables["scorecard"]["readability"] = readable_share(estimator, e.test.features, explained["logit"])
     found.plain["reason_code_max_abs_residual"] = float(np.abs(explained["residual"]).max())
     found.tables["reason_codes"] = _reason_code_table(explainer, explained, e.test_scores)
     found.scorecard, found.markdown = table, scorecard_markdown(table, summary, deep_share)

@@ -68,6 +68,53 @@ def wide_weights(estimator) -> dict:
     return {"table": table, "dense": dense, "bias": float(core.get_layer("fusion_bias").bias.numpy())}
 
 
+READABLE_FEATURES = 2  # a characteristic is readable when it reads one feature or a named pair of them
+
+
+def characteristic_features(estimator) -> list[tuple[str, ...]]:
+    """The raw features each wide segment reads, in the wide table's order: a column's own (a cross's keys), or
+    the features on a GBDT tree's splits."""
+    trees = estimator.state.get(GBDT)
+    out = []
+    for segment in estimator.layout.wide_segments:
+        if segment.tree is None:
+            out.append(tuple(estimator.spec.column(segment.name).source_columns))
+        else:
+            tree = trees.trees[segment.tree]
+            out.append(tuple(dict.fromkeys(trees.columns[f] for f in tree.feature)))
+    return out
+
+
+def readable_share(estimator, encoded: dict, logit: np.ndarray) -> dict:
+    """How much of the model's score its readable characteristics carry, on these rows.
+
+    The logit is bias + Σ characteristics + the opaque rest (GBDT trees over more than READABLE_FEATURES features,
+    and the deep term). The readable share is the R² of the logit explained by bias + the readable
+    characteristics' sum, without refitting: 1 − Var(logit − bias − readable) / Var(logit). 1 is a scorecard; 0
+    means the readable part explains nothing of how applicants are ranked apart.
+    """
+    weights = wide_weights(estimator)
+    logit = np.asarray(logit, dtype="float64")
+    readable = np.zeros_like(logit)
+    features = characteristic_features(estimator)
+    is_readable = [len(f) <= READABLE_FEATURES for f in features]
+    if estimator.layout.wide_segments:
+        ids = np.asarray(encoded["wide_ids"])
+        points = weights["table"][ids].astype("float64")
+        readable += points[:, np.asarray(is_readable, dtype=bool)].sum(axis=1)
+    if "wide_dense" in encoded:  # numeric slopes: one feature each
+        readable += np.asarray(encoded["wide_dense"], dtype="float64") @ weights["dense"].astype("float64")
+    rest = logit - weights["bias"] - readable
+    variance = float(logit.var())
+    return {
+        "readable_share": float(1.0 - rest.var() / variance) if variance > 0 else 1.0,
+        "readable_characteristics": int(sum(is_readable)) + len(estimator.layout.wide_dense_names),
+        "opaque_characteristics": int(len(is_readable) - sum(is_readable)),
+        "opaque_std": float(rest.std()),
+        "logit_std": float(np.sqrt(variance)),
+    }
+
+
 def build_scorecard(estimator, scaling: Scaling) -> tuple[pd.DataFrame, dict]:
     """(one row per characteristic and attribute, summary with base points and the deep term's description)."""
     weights, layout, spec = wide_weights(estimator), estimator.layout, estimator.spec
@@ -159,7 +206,7 @@ def add_binning_statistics(table: pd.DataFrame, wide_ids: np.ndarray, labels: np
     out = table.merge(pd.concat(stats), on=["characteristic", "attribute_index"], how="left")
     out["characteristic_iv"] = out.groupby("characteristic")["iv"].transform("sum")
     out[["count", "bad_count"]] = out[["count", "bad_count"]].astype("Int64")  # empty for per-unit numeric rows
-    ordered = out["type"].isin(["bucketized", "numeric"]) | (out["attribute_index"] < 0)
+    ordered = out["type"].isin(["bucketized", "numeric", "numeric (binned)"]) | (out["attribute_index"] < 0)
     out["_order"] = np.where(ordered, out["attribute_index"], -out["points"])
     position = {name: i for i, name in enumerate(dict.fromkeys(out["characteristic"]))}
     out["_characteristic"] = out["characteristic"].map(position)

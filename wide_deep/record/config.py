@@ -20,6 +20,9 @@ PRESETS = {
         "min_steps": 2000,
         "warm_start": "logistic",
         "wide_gbdt": True,
+        "scorecard": "full",
+        "pairs": 10,
+        "min_tree_gain": 0.005,
     },
     "paper": {
         "learning_rate": 1e-4,
@@ -28,9 +31,12 @@ PRESETS = {
         "min_steps": 0,
         "warm_start": "none",
         "wide_gbdt": False,
+        "scorecard": "declared",
+        "pairs": 0,
+        "min_tree_gain": 0.0,
     },
 }
-MODEL_PRESET_FIELDS = ("warm_start", "wide_gbdt")
+MODEL_PRESET_FIELDS = ("warm_start", "wide_gbdt", "scorecard", "pairs", "min_tree_gain")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,16 +92,22 @@ class RunConfig:
         }
         return cls(**values, model=ModelConfig(**model), train=TrainConfig(**train))
 
-    def route(self, spec):
-        """The dataset's FeatureSpec routed for this run's model (`FeatureSpec.for_model`)."""
+    def route(self, spec, state: dict | None = None):
+        """The dataset's FeatureSpec routed for this run's network (`FeatureSpec.for_model`), with the crosses the
+        run proposed when `state` (its fitted state) records them. The network never holds a GBDT's trees: they
+        are blended in after training (`wide_deep.core.blend`)."""
+        from feature_columns.fitting import PROPOSED_CROSSES
+
         model = self.model
-        return spec.for_model(
+        routed = spec.for_model(
             model.model_type,
             self.use_crosses,
             self.include_protected,
-            gbdt=model.wide_gbdt,
             sequences=model.sequences_for(bool(spec.sequences)),
+            scorecard=model.scorecard,
         )
+        proposed = (state or {}).get(PROPOSED_CROSSES)
+        return routed if proposed is None else routed.with_crosses(proposed.crosses)
 
     def model_shaping(self) -> dict[str, Any]:
         """The parts that must match for a rerun to resume from the same model_dir's checkpoints."""

@@ -23,6 +23,7 @@ moment leaves each file whole or absent.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from feature_columns.errors import UserError
-from feature_columns.fitting import FittedState, state_from_json, state_to_json
+from feature_columns.fitting import GBDT, FittedState, state_from_json, state_to_json
 from feature_columns.spec import FeatureSpec
 from wide_deep.data.sources import make_folder, write_atomically, write_frame
 from wide_deep.record.config import RunConfig, flat_settings
@@ -235,9 +236,15 @@ class ModelDir:
         from wide_deep.core.trainer import Estimator
 
         config = self.load_config()
-        spec = config.route(self.load_spec())
-        estimator = Estimator(self.training_files(), spec, self.load_state(), config.model, config.train, log=log)
+        state = self.load_state()
+        spec = config.route(self.load_spec(), state)
+        estimator = Estimator(self.training_files(), spec, state, config.model, config.train, log=log)
         estimator.restore_best()
+        trees = state.get(GBDT)
+        if trees is not None and trees.blend is not None:  # the blend the run kept, rebuilt on the network
+            from wide_deep.core.blend import Blend, with_trees
+
+            estimator = with_trees(estimator, dataclasses.replace(spec, gbdt=True), state, Blend(*trees.blend))
         return estimator
 
     def export_versions(self) -> list[Path]:

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from feature_columns.errors import UserError
-from feature_columns.fitting import GBDT, FittedState
+from feature_columns.fitting import GBDT, PROPOSED_CROSSES, STRUCTURE, FittedState
 from feature_columns.spec import ModelSpec
-from wide_deep.core import gbdt
+from wide_deep.core import blend, gbdt, pairs
 from wide_deep.core import warm_start as wide_start
 from wide_deep.core.calibration import Calibrator, fit_calibrator
 from wide_deep.core.config import ModelConfig
@@ -37,7 +37,8 @@ from wide_deep.core.model import log_odds
 from wide_deep.core.tensors import EncodedSplit, Encoder
 from wide_deep.core.trainer import Estimator, layout_summary, steady_state_throughput
 from wide_deep.evidence import metrics
-from wide_deep.evidence.scorecard import Scaling
+from wide_deep.evidence.scorecard import Scaling, readable_share
+from wide_deep.ranking import auc
 from wide_deep.record.config import RunConfig
 from wide_deep.record.model_dir import ModelDir
 from wide_deep.record.provenance import code_version, utc_now
@@ -85,8 +86,11 @@ class TrainingRun:
 
 
 def _columns_only(state: FittedState) -> FittedState:
-    """The state of the spec's columns (without a GBDT's trees, which belong to one model)."""
-    return {name: entry for name, entry in state.items() if name != GBDT}
+    """The state of the spec's columns (without what a run learned of its model's structure: a GBDT's trees, the
+    crosses it proposed and their vocabularies)."""
+    proposed = state.get(PROPOSED_CROSSES)
+    learned = set(STRUCTURE) | {c.name for c in proposed.crosses} if proposed is not None else set(STRUCTURE)
+    return {name: entry for name, entry in state.items() if name not in learned}
 
 
 def open_run(run: TrainingRun) -> None:
@@ -105,13 +109,25 @@ def open_run(run: TrainingRun) -> None:
 
 
 def fit_extras(run: TrainingRun) -> None:
-    """The GBDT wide branch's trees are part of the fitted preprocessing: fitted once, kept for a resume."""
-    if run.routed.gbdt:
-        if run.saved_state is not None and GBDT in run.saved_state:
-            run.state = run.saved_state
+    """What the model is built on besides the columns' state, fitted once and kept for a resume: the crosses of the
+    pairs the additive scorecard misses (`--pairs`), and the GBDT wide branch's trees."""
+    splits, saved = run.data.splits, run.saved_state or {}
+    fit_on = splits["train"] if "train" in splits else run.data.reference
+    if run.config.model.pairs and run.routed.has_wide_columns:
+        if PROPOSED_CROSSES in saved:
+            crosses, proposed = saved[PROPOSED_CROSSES].crosses, saved[PROPOSED_CROSSES]
         else:
-            splits = run.data.splits
-            fit_on = splits["train"] if "train" in splits else run.data.reference
+            crosses, proposed = pairs.propose_crosses(
+                run.routed, run.state, fit_on, splits["valid"], run.config.train.seed, run.config.model.pairs, run.log
+            )
+        run.routed = run.routed.with_crosses(crosses)
+        run.state = {**run.state, PROPOSED_CROSSES: proposed}
+        for cross in crosses:
+            run.state[cross.name] = saved.get(cross.name) or cross.fit(fit_on.arrays, run.state, run.routed)
+    if run.config.model.wide_gbdt and run.config.model.model_type != "deep":
+        if GBDT in saved:
+            run.state = {**run.state, GBDT: saved[GBDT]}
+        else:
             run.state = gbdt.fit_trees(run.routed, run.state, fit_on, splits["valid"], run.config.train.seed, run.log)
     run.model_dir.save_settings(run.config, run.data.spec, run.state)
 
@@ -187,12 +203,8 @@ def _describe_model(run: TrainingRun, estimator: Estimator) -> None:
 
 
 def combine(run: TrainingRun) -> None:
-    """Each member's GBDT trees blended in on validation (kept as its model); K members merged into one model."""
+    """K members merged into one model; then the GBDT's trees blended in on validation, when they pay."""
     started = time.perf_counter()
-    if run.routed.gbdt:
-        for estimator, history in run.members:
-            if wide_start.blend_trees(estimator, run.valid, run.state[GBDT], run.log):
-                estimator.keep_as_best(estimator.best_epoch(history) or 0)  # the blended model
     if len(run.members) > 1:
         config = run.config
         run.estimator = Estimator(
@@ -208,7 +220,46 @@ def combine(run: TrainingRun) -> None:
         merge_cores(run.estimator.core, [member.core for member, _ in run.members], run.encoder.layout)
         run.estimator.keep_as_best(0)  # the merged model: what load_estimator reopens
         run.log(f"ensemble: the {len(run.members)} members merged into one model (the mean of their logits)")
+    if GBDT in run.state:
+        _blend_trees(run)
     run.train_seconds += time.perf_counter() - started
+
+
+def _blend_trees(run: TrainingRun) -> None:
+    """Blend the trees into the trained network on validation (`wide_deep.core.blend`) and keep them only when
+    the blend adds at least `min_tree_gain` to the network's validation AUC (and, with a fusion gate, still does
+    through the gate); otherwise they leave the model. The decision is one line of the log, and recorded with
+    the trees."""
+    trees, minimum = run.state[GBDT], run.config.model.min_tree_gain
+    tree_spec = dataclasses.replace(run.routed, gbdt=True)
+    encoder = Encoder(tree_spec, run.state, run.config.train.eval_batch_size)
+    valid = encoder.encode_split(run.data.splits["valid"].arrays, run.valid.labels)
+    model = run.estimator.logits_encoded(run.valid.features)
+    fitted = blend.fit_blend(model, blend.tree_margin(valid.features, encoder.layout, trees), valid.labels)
+    kept = fitted.gain >= minimum
+    if kept:
+        candidate = blend.with_trees(run.estimator, tree_spec, run.state, fitted, encoder)
+        if run.config.model.fusion != "sum":  # the trees' term passes through the wide gate: checked as it comes out
+            through_gate = auc(valid.labels, candidate.logits_encoded(valid.features))
+            kept = through_gate - fitted.aucs[0] >= minimum
+            fitted = dataclasses.replace(fitted, aucs=(*fitted.aucs[:2], through_gate))
+    if not kept:
+        run.log(
+            f"GBDT trees left out: their blend adds {fitted.gain:+.4f} to the validation AUC, less than "
+            f"--min_tree_gain={minimum:g} ({fitted.describe()})"
+        )
+        run.state = {**run.state, GBDT: dataclasses.replace(trees, blend=None)}
+    else:
+        run.log(f"GBDT trees kept: {fitted.describe()}; their blend adds {fitted.gain:+.4f} to the validation AUC")
+        run.state = {
+            **run.state,
+            GBDT: dataclasses.replace(trees, blend=(fitted.model, fitted.trees, fitted.intercept)),
+        }
+        run.estimator, run.encoder, run.routed = candidate, encoder, tree_spec
+        run.valid = valid
+        run.test = encoder.encode_split(run.data.splits["test"].arrays, run.test.labels)
+        run.train, run.reference = None, None  # the evidence's reference is encoded again, with the trees
+    run.model_dir.save_settings(run.config, run.data.spec, run.state)
 
 
 def calibrate(run: TrainingRun) -> None:
@@ -256,6 +307,8 @@ def evaluate(run: TrainingRun) -> None:
             {"seed": member.config.seed, "epochs_trained": len(h), "best_epoch": member.best_epoch(h)}
             for member, h in run.members
         ]
+    logits = run.estimator.logits_encoded(test.features)
+    result.update(readable_share(run.estimator, test.features, logits))  # how much of the score a scorecard holds
     result["model_fingerprint"] = run.estimator.fingerprint()
     if data.training.is_streamed:
         result["n_fit"] = len(data.reference)  # the fitting files: the evidence's training baselines
@@ -308,7 +361,7 @@ def export(run: TrainingRun) -> None:
     model = ExportedModel(
         model=run.estimator.serving_model(),
         spec=run.routed,
-        state=run.state,
+        state=run.state if run.routed.gbdt else {k: v for k, v in run.state.items() if k != GBDT},
         threshold=run.threshold,
         calibrator=run.calibrator,
         explainer=run.explainer,
@@ -342,6 +395,11 @@ TABLE_KEYS = (
 def format_table(result: dict) -> str:
     lines = [f"{'metric':<22}{'test':>10}"]
     lines += [f"{k:<22}{result[k]:>10.4f}" for k in TABLE_KEYS if k in result]
+    if result.get("readable_share") is not None:
+        lines.append(
+            f"{'readable_share':<22}{result['readable_share']:>10.4f}   (R² of the logit carried by readable "
+            f"characteristics)"
+        )
     if result.get("oracle_auc") is not None:
         lines.append(
             f"{'oracle_auc':<22}{result['oracle_auc']:>10.4f}   (true probabilities; the best any model can reach)"

@@ -116,3 +116,21 @@ def test_binning_statistics_agree_with_toad():
     toad_iv, toad_sub = IV(attribute, labels, return_sub=True)
     np.testing.assert_allclose(out["iv"].to_numpy(), np.asarray(toad_sub, dtype=float), rtol=1e-9)
     assert out["characteristic_iv"].iloc[0] == pytest.approx(toad_iv, rel=1e-9)
+
+
+def test_the_readable_share_is_one_for_a_scorecard_and_less_with_a_deep_term(toy_spec, toy_frame, tmp_path):
+    from wide_deep.evidence.scorecard import readable_share
+
+    wide, arrays, labels = toy_estimator(toy_spec, toy_frame, tmp_path / "w", "wide", learning_rate=3e-2, epochs=3)
+    train_toy(wide, arrays, labels)
+    encoded = wide.encode(arrays)
+    share = readable_share(wide, encoded, wide.logits_encoded(encoded))
+    assert share["readable_share"] == pytest.approx(1.0, abs=1e-6) and share["opaque_characteristics"] == 0
+    both, arrays, labels = toy_estimator(toy_spec, toy_frame, tmp_path / "b", learning_rate=3e-2, epochs=3)
+    train_toy(both, arrays, labels)
+    encoded = both.encode(arrays)
+    logit = both.logits_encoded(encoded).astype("float64")
+    share = readable_share(both, encoded, logit)
+    deep = both.core.get_layer("deep_logit")
+    assert deep is not None and 0 < share["readable_share"] < 1
+    assert share["opaque_std"] > 0 and share["logit_std"] == pytest.approx(logit.std(), rel=1e-6)

@@ -178,7 +178,7 @@ def test_the_accurate_model_on_small_data_and_a_run_that_ends_still_improving(tm
     result = run_training(config, log=logs.append)
     said = "\n".join(logs)
     assert "the wide branch starts as a logistic regression" in said
-    assert "GBDT blended on validation" in said or "GBDT not blended in" in said
+    assert "GBDT trees kept: " in said or "GBDT trees left out: " in said
     assert "small data: up to 10 epochs, so that training may take 30 steps" in said  # 3 steps an epoch
     assert result["epochs_trained"] <= 10 and result["best_epoch"] is not None and result["auc"] > 0.7
     slow = dataclasses.replace(
@@ -215,22 +215,35 @@ def test_an_ensemble_trains_its_members_and_exports_one_model_averaging_them(tmp
     run = ModelDir(config.model_dir)
     data = prepare_data(config, log=quiet, state=run.load_state())
     rows = data.splits["test"].arrays
-    merged = run.load_estimator(log=quiet)
+    merged = run.load_estimator(log=quiet)  # with the trees when their blend was kept
+    network_spec = dataclasses.replace(merged.spec, gbdt=False)  # the members and their merge hold no trees
+    network = Estimator(run.training_files(), network_spec, merged.state, model, config.train, log=quiet)
+    network.restore_best()
     members = []
     for k in range(2):
         member = Estimator(
             run.member(k).training_files(),
-            merged.spec,
+            network_spec,
             merged.state,
             dataclasses.replace(model, ensemble_seeds=1),
             dataclasses.replace(config.train, seed=42 + k),
             log=quiet,
         )
         member.restore_best()
-        members.append(member.logits_encoded(merged.encode(rows)))
+        members.append(member.logits_encoded(network.encode(rows)))
     assert not np.allclose(members[0], members[1])  # two seeds, two models
+    merged_network = network.logits_encoded(network.encode(rows))
+    np.testing.assert_allclose(merged_network, np.mean(members, axis=0), rtol=1e-4, atol=1e-4)
     logits = merged.logits_encoded(merged.encode(rows))
-    np.testing.assert_allclose(logits, np.mean(members, axis=0), rtol=1e-4, atol=1e-4)
+    trees = merged.state["__gbdt__"]
+    if trees.blend is not None:
+        from wide_deep.core.blend import tree_margin
+
+        a, b, c = trees.blend
+        expected = a * merged_network + b * tree_margin(merged.encode(rows), merged.layout, trees) + c
+        np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=2e-4)
+    else:
+        np.testing.assert_allclose(logits, merged_network, rtol=1e-5, atol=1e-5)
 
     export = LoadedExport(result["export_path"])
     assert export.fingerprint == result["model_fingerprint"]
