@@ -123,6 +123,19 @@ def _define_model_flags(include_protected: bool) -> None:
         "(preset) With --wide_gbdt: the validation AUC the trees' blend must add to the trained network for the "
         "trees to be kept (otherwise they leave the model); 0 keeps any blend that does not lower it",
     )
+    flags.DEFINE_enum(
+        "numeric_encoding",
+        "spec",
+        ["spec", "quantile", "ple", "zscore", "log1p_zscore"],
+        "How numbers are encoded: spec (each column's own encoding) or one encoding for every numeric column (ple: "
+        "piecewise-linear embeddings, Gorishniy et al. 2022)",
+    )
+    flags.DEFINE_float(
+        "min_readable_share",
+        None,
+        "(preset) The share of the logit's variance the readable characteristics must carry on validation: the "
+        "opaque part (deep term, trees over more than two features) is scaled down until they do (0: no floor)",
+    )
     flags.DEFINE_integer(
         "ensemble_seeds",
         1,
@@ -239,6 +252,7 @@ FLAG_RULES = {
     "ensemble_seeds": (lambda v: 1 <= v <= 100, "from 1 to 100"),
     "pairs": (lambda v: v is None or 0 <= v <= 100, "from 0 to 100"),
     "min_tree_gain": (lambda v: v is None or (_finite(v) and 0 <= v <= 1), "a number from 0 to 1"),
+    "min_readable_share": (lambda v: v is None or (_finite(v) and 0 <= v <= 1), "a number from 0 to 1"),
 }
 
 

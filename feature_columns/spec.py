@@ -226,6 +226,7 @@ class FeatureSpec:
         gbdt: bool = False,
         sequences: str = "aggregates",
         scorecard: str = "declared",
+        numeric_encoding: str = "spec",
     ) -> ModelSpec:
         """The routing for one of the paper's six variants (and, with `gbdt`, a GBDT in the wide branch).
 
@@ -239,6 +240,9 @@ class FeatureSpec:
         columns: `aggregates` leaves them out; `both` adds them; `sequence` adds them and takes out
         of the deep branch what summarises the same data (the transaction aggregates of a log
         sequence, the source columns of a column sequence), keeping their wide part.
+
+        `numeric_encoding` other than `spec` encodes every numeric column so (e.g. `ple`, piecewise-linear
+        embeddings) in place of the spec's encodings.
 
         `scorecard` (one of SCORECARDS): `declared` keeps the routes the spec declares (the paper: the transaction
         features in the deep branch only); `full` gives every input feature a readable characteristic in the wide
@@ -263,6 +267,8 @@ class FeatureSpec:
             columns = [c.routed("wide" if model_type == "wide" else "deep") for c in columns]
         if scorecard == "full" and model_type != "deep":
             columns = [c.in_scorecard() for c in columns]
+        if numeric_encoding != "spec":  # every numeric column's encoding, as the model's settings say
+            columns = [c.numbers_encoded(numeric_encoding) for c in columns]
         return ModelSpec(
             label=self.label,
             columns=tuple(columns),

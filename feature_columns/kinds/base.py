@@ -219,6 +219,10 @@ class Column:
         """This column sent to `route` (how a wide-only or deep-only model routes every column)."""
         return dataclasses.replace(self, route=route)
 
+    def numbers_encoded(self, encoding: str) -> Column:
+        """This column with its numbers encoded as `encoding` for the deep branch (a numeric column's concern)."""
+        return self
+
     def in_scorecard(self) -> Column:
         """This column with a readable characteristic in the wide branch too (a full scorecard): a deep-only
         column is routed to both branches."""

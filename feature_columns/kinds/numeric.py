@@ -106,6 +106,10 @@ class NumericColumn(Column):
         """Its wide part is a binned characteristic (a segment of the wide table), not a slope."""
         return self.wide_encoding == "bins" and self.route in ("wide", "both")
 
+    def numbers_encoded(self, encoding: str) -> NumericColumn:
+        check_choice(self.name, "encoding", encoding, NUMERIC_ENCODINGS)
+        return self if encoding == self.encoding else dataclasses.replace(self, encoding=encoding, num_bins=None)
+
     def in_scorecard(self) -> NumericColumn:
         """In a full scorecard a numeric column's wide part is a binned characteristic (the deep part stays)."""
         return dataclasses.replace(self, route="both" if self.route == "deep" else self.route, wide_encoding="bins")

@@ -37,6 +37,11 @@ class ModelConfig:
     # the validation AUC the GBDT's blend must add to the trained network for the trees to be kept (their cost: a
     # score carried by opaque trees, slower scoring, a larger export)
     min_tree_gain: float = 0.0
+    # the readable share the model keeps on validation: its opaque part (deep term, trees over more than two
+    # features) is scaled down until the readable characteristics carry at least this much of the logit (0: any)
+    min_readable_share: float = 0.0
+    # how the deep branch encodes numbers: "spec" (each column's own encoding) or one for all (e.g. "ple")
+    numeric_encoding: str = "spec"
 
     def sequences_for(self, declared: bool) -> str:
         """`sequences` as routing takes it (`FeatureSpec.for_model`), for a spec that `declared` sequences or not:

@@ -86,6 +86,6 @@ def propose_crosses(routed: ModelSpec, state: dict, train, valid, seed: int, max
     encoded = [encoder.encode_split(split.arrays, split.labels) for split in (train, valid)]
     ranked = [pair for pair in rank_pairs(*encoded, encoder, seed) if pair.gain > 0][:max_pairs]
     crosses = tuple(CrossedColumn(pair.keys, min_frequency=MIN_FREQUENCY) for pair in ranked)
-    said = ", ".join(f"{' × '.join(p.keys)} (+{p.gain:.1f})" for p in ranked) or "none with a validation gain"
+    said = ", ".join(f"{' × '.join(p.keys)} (+{p.gain:.1f})" for p in ranked) or "none with a positive gain"
     log(f"pairs the additive scorecard misses (FAST, cross-fitted log-likelihood gain on train): {said}")
     return crosses, ProposedCrosses(crosses)

@@ -320,6 +320,8 @@ def _scorecard(r: ReportInputs) -> str:
         f"<b>a higher score means lower risk</b>. Base points {sc['base_points']:.1f}. Mean test score "
         f"{_fmt(m.get('score_mean_test'), 1)}.</p>"
     )
+    if sc.get("readability"):
+        body += _readability_note(sc["readability"])
     if sc.get("deep_share"):
         d = sc["deep_share"]
         body += (
@@ -331,6 +333,17 @@ def _scorecard(r: ReportInputs) -> str:
         body += _fusion_note(r.evidence["fusion"])
     card, note = _without_trees(r.scorecard)
     return body + note + _scorecard_table(card)
+
+
+def _readability_note(share: dict) -> str:
+    opaque = share["opaque_characteristics"]
+    trees = f" and {opaque} trees over more than two features" if opaque else ""
+    return (
+        f"<p>Readable share on the test split: <b>{share['readable_share']:.3f}</b> of the logit's variance is "
+        f"carried by {share['readable_characteristics']} readable characteristics (one feature or a named pair); "
+        f"the opaque rest (the deep term{trees}) has a standard deviation of {share['opaque_std']:.3f} against "
+        f"{share['logit_std']:.3f} for the logit.</p>"
+    )
 
 
 def _fusion_note(f: dict) -> str:

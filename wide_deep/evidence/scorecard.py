@@ -85,6 +85,46 @@ def characteristic_features(estimator) -> list[tuple[str, ...]]:
     return out
 
 
+def readable_parts(estimator, encoded: dict, logit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the readable characteristics' sum, the opaque rest) of each row's logit: logit = bias + readable + rest."""
+    weights = wide_weights(estimator)
+    logit = np.asarray(logit, dtype="float64")
+    readable = np.zeros_like(logit)
+    features = characteristic_features(estimator)
+    is_readable = np.asarray([len(f) <= READABLE_FEATURES for f in features], dtype=bool)
+    if estimator.layout.wide_segments:
+        points = weights["table"][np.asarray(encoded["wide_ids"])].astype("float64")
+        readable += points[:, is_readable].sum(axis=1)
+    if "wide_dense" in encoded:  # numeric slopes: one feature each
+        readable += np.asarray(encoded["wide_dense"], dtype="float64") @ weights["dense"].astype("float64")
+    return readable, logit - weights["bias"] - readable
+
+
+def share_of(readable: np.ndarray, rest: np.ndarray) -> float:
+    """1 − Var(rest) / Var(readable + rest): the readable share (see `readable_share`)."""
+    variance = float((readable + rest).var())
+    return float(1.0 - rest.var() / variance) if variance > 0 else 1.0
+
+
+def scale_opaque(estimator, scale: float, shift: float) -> None:
+    """Multiply the model's opaque part (the deep term, trees over more than READABLE_FEATURES features) by `scale`
+    and add `shift` to its bias, in place: the readable characteristics are untouched."""
+    core, layout = estimator.core, estimator.layout
+    names = {layer.name for layer in core.layers}
+    if "deep_logit" in names:
+        kernel = core.get_layer("deep_logit").kernel
+        kernel.assign(kernel * scale)
+    opaque = [s for s, f in zip(layout.wide_segments, characteristic_features(estimator)) if len(f) > READABLE_FEATURES]
+    if opaque:
+        table = core.get_layer("wide_ids_weights").weights_table
+        values = table.numpy()
+        for segment in opaque:
+            values[segment.offset : segment.offset + segment.size] *= scale
+        table.assign(values)
+    bias = core.get_layer("fusion_bias").bias
+    bias.assign(bias + shift)
+
+
 def readable_share(estimator, encoded: dict, logit: np.ndarray) -> dict:
     """How much of the model's score its readable characteristics carry, on these rows.
 
@@ -93,25 +133,16 @@ def readable_share(estimator, encoded: dict, logit: np.ndarray) -> dict:
     characteristics' sum, without refitting: 1 − Var(logit − bias − readable) / Var(logit). 1 is a scorecard; 0
     means the readable part explains nothing of how applicants are ranked apart.
     """
-    weights = wide_weights(estimator)
-    logit = np.asarray(logit, dtype="float64")
-    readable = np.zeros_like(logit)
-    features = characteristic_features(estimator)
-    is_readable = [len(f) <= READABLE_FEATURES for f in features]
-    if estimator.layout.wide_segments:
-        ids = np.asarray(encoded["wide_ids"])
-        points = weights["table"][ids].astype("float64")
-        readable += points[:, np.asarray(is_readable, dtype=bool)].sum(axis=1)
-    if "wide_dense" in encoded:  # numeric slopes: one feature each
-        readable += np.asarray(encoded["wide_dense"], dtype="float64") @ weights["dense"].astype("float64")
-    rest = logit - weights["bias"] - readable
-    variance = float(logit.var())
+    readable, rest = readable_parts(estimator, encoded, logit)
+    opaque = sum(len(f) > READABLE_FEATURES for f in characteristic_features(estimator))
     return {
-        "readable_share": float(1.0 - rest.var() / variance) if variance > 0 else 1.0,
-        "readable_characteristics": int(sum(is_readable)) + len(estimator.layout.wide_dense_names),
-        "opaque_characteristics": int(len(is_readable) - sum(is_readable)),
+        "readable_share": share_of(readable, rest),
+        "readable_characteristics": len(estimator.layout.wide_segments)
+        - opaque
+        + len(estimator.layout.wide_dense_names),
+        "opaque_characteristics": opaque,
         "opaque_std": float(rest.std()),
-        "logit_std": float(np.sqrt(variance)),
+        "logit_std": float((readable + rest).std()),
     }
 
 

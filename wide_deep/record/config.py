@@ -23,6 +23,7 @@ PRESETS = {
         "scorecard": "full",
         "pairs": 10,
         "min_tree_gain": 0.005,
+        "min_readable_share": 0.8,
     },
     "paper": {
         "learning_rate": 1e-4,
@@ -34,9 +35,10 @@ PRESETS = {
         "scorecard": "declared",
         "pairs": 0,
         "min_tree_gain": 0.0,
+        "min_readable_share": 0.0,
     },
 }
-MODEL_PRESET_FIELDS = ("warm_start", "wide_gbdt", "scorecard", "pairs", "min_tree_gain")
+MODEL_PRESET_FIELDS = ("warm_start", "wide_gbdt", "scorecard", "pairs", "min_tree_gain", "min_readable_share")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +107,7 @@ class RunConfig:
             self.include_protected,
             sequences=model.sequences_for(bool(spec.sequences)),
             scorecard=model.scorecard,
+            numeric_encoding=model.numeric_encoding,
         )
         proposed = (state or {}).get(PROPOSED_CROSSES)
         return routed if proposed is None else routed.with_crosses(proposed.crosses)

@@ -24,7 +24,7 @@ from wide_deep.data.training_input import require_in_memory
 from wide_deep.evidence import metrics, stats
 from wide_deep.evidence.plots import pyplot
 from wide_deep.record.config import RunConfig, with_preset
-from wide_deep.research.baselines import lightgbm_baseline, logistic_baseline
+from wide_deep.research.baselines import catboost_baseline, ebm_baseline, lightgbm_baseline, logistic_baseline
 from wide_deep.run.prepared import PreparedData, prepare_data
 from wide_deep.run.training import train_and_evaluate
 
@@ -37,15 +37,29 @@ VARIANTS = (  # (row name, model_type, use_crosses), in the paper's order
     ("Wide & Deep + Cross", "wide_deep", True),
 )
 REFERENCE = "Wide & Deep + Cross"
-# beyond the paper: the accurate preset's model (make train's default), it without the GBDT, and an ensemble of it
-# (one run whose members have the seeds of the other rows: --ensemble_seeds=<seeds>, at least 2)
-ACCURATE = "Wide & Deep + Cross + GBDT (accurate preset)"
-ENSEMBLE = "Wide & Deep + Cross + GBDT, one model averaging the seeds' (--ensemble_seeds)"
-BEYOND = (  # (name, wide GBDT, an ensemble of the study's seeds)
-    (ACCURATE, True, False),
-    ("Wide & Deep + Cross, warm start (accurate, no GBDT)", False, False),
-    (ENSEMBLE, True, True),
+# beyond the paper: the accurate preset's model (make train's default) and what each of its parts does, by the
+# settings that differ from the preset (the ensemble: one run whose members have the seeds of the other rows,
+# --ensemble_seeds=<seeds>, at least 2)
+ACCURATE = "Accurate preset (make train: full scorecard, pairs, trees where they pay)"
+ENSEMBLE = "Accurate, one model averaging the seeds' (--ensemble_seeds)"
+NO_GBDT = "Accurate, no GBDT (--nowide_gbdt)"
+BEYOND = (  # (name, model settings over the accurate preset's)
+    (ACCURATE, {}),
+    (NO_GBDT, {"wide_gbdt": False}),
+    (
+        "Accurate, trees always kept (--min_tree_gain=0 --min_readable_share=0)",
+        {"min_tree_gain": 0.0, "min_readable_share": 0.0},
+    ),
+    ("Accurate, no readability floor (--min_readable_share=0)", {"min_readable_share": 0.0}),
+    ("Accurate, no proposed pairs (--pairs=0)", {"pairs": 0}),
+    ("Accurate, PLE numeric embeddings (--numeric_encoding=ple)", {"numeric_encoding": "ple"}),
+    (
+        "Previous default: declared scorecard, trees always (--scorecard=declared --pairs=0 ...)",
+        {"scorecard": "declared", "pairs": 0, "min_tree_gain": 0.0, "min_readable_share": 0.0},
+    ),
+    (ENSEMBLE, {"ensemble": True}),
 )
+QUICK_BEYOND = (ACCURATE, NO_GBDT, ENSEMBLE)  # a quick (test) study's rows beyond the paper
 # beyond the paper (its future work): the accurate model with the spec's sequences through a tower, and fused by a
 # gate or attention; compared with the accurate model (the aggregates only). (name, sequences, tower, fusion)
 SEQUENCE_VARIANTS = (
@@ -58,6 +72,12 @@ SEQUENCE_VARIANTS = (
 )
 ROWS = ("all", "paper", "sequences")  # which rows a study runs: everything, the paper's and beyond, the sequence rows
 LIGHTGBM = "LightGBM (tuned)"
+BASELINES = (  # what a credit modeller would pick instead (wide_deep.research.baselines)
+    (LIGHTGBM, lightgbm_baseline),
+    ("CatBoost (defaults)", catboost_baseline),
+    ("Explainable Boosting Machine (defaults)", ebm_baseline),
+    ("scikit-learn LR (wide + cross features)", logistic_baseline),
+)
 ORACLE = "Oracle (true probability)"
 PAPER_TABLE_2 = {  # test-set AUC, precision, recall, F1 as printed in the paper (None: illegible)
     "Logistic Regression": (0.6509, 0.6526, 0.6849, 0.6203),
@@ -75,6 +95,7 @@ ROW_METRICS = (
     "brier",
     "log_loss",
     "threshold",
+    "readable_share",
     "train_seconds",
     "train_examples_per_sec",
     "serve_ms",
@@ -118,7 +139,8 @@ def single_row_latency_ms(model_dir: str, data: PreparedData, repeats: int = 200
 @dataclasses.dataclass(frozen=True)
 class AblationPlan:
     """What `make ablation` runs: `seeds` seeds per trained row, which `rows` (one of ROWS), the baselines or not, a
-    `quick` smoke run (tests: at most 2 seeds, 3 epochs, 3,000/1,000/1,000 rows, 200 bootstrap resamples),
+    `quick` smoke run (tests: at most 2 seeds, 3 epochs, 3,000/1,000/1,000 rows, 200 bootstrap resamples, of the rows
+    beyond the paper QUICK_BEYOND only),
     `resamples` of the bootstrap, the folders of the runs and of the results, the command named in ablation.md."""
 
     seeds: int = 5
@@ -150,14 +172,18 @@ def ablation_variants(
             )
             for name, model_type, crosses in VARIANTS
         ]
-    for name, gbdt, ensemble in BEYOND:
+    for name, settings in BEYOND:
         if plan.rows == "sequences" and name != ACCURATE:
             continue
-        accurate = with_preset(base, "accurate", wide_gbdt=gbdt, **limits)
-        members = max(plan.seeds, 2) if ensemble else 1
+        if plan.quick and name not in QUICK_BEYOND:
+            continue
+        settings = dict(settings)
+        members = max(plan.seeds, 2) if settings.pop("ensemble", False) else 1
+        accurate = with_preset(base, "accurate", **limits)
         model = dataclasses.replace(
             accurate.model, model_type="wide_deep", ensemble_seeds=members, sequences="aggregates", fusion="sum"
         )
+        model = dataclasses.replace(model, **settings)
         variants.append((name, dataclasses.replace(accurate, use_crosses=True, model=model)))
     if plan.rows != "paper" and data.spec.sequences:
         for name, sequences, tower, fusion in SEQUENCE_VARIANTS:
@@ -221,6 +247,7 @@ def _trained_row(name: str, config: RunConfig, data: PreparedData, latency: bool
         "train_seconds": result["train_seconds"],
         "train_examples_per_sec": result["train_examples_per_sec"],
         "epochs_trained": result["epochs_trained"],
+        "readable_share": result["readable_share"],
     }
     row = _row(
         name, config.train.seed, data.splits["test"].labels, data.splits["valid"].labels, result["scores"], facts
@@ -233,10 +260,15 @@ def _trained_row(name: str, config: RunConfig, data: PreparedData, latency: bool
 def _baseline_rows(base: RunConfig, data: PreparedData, log=print):
     """(row, test scores) of the tuned LightGBM and the scikit-learn logistic regression."""
     valid_y, test_y = data.splits["valid"].labels, data.splits["test"].labels
-    for name, fn in ((LIGHTGBM, lightgbm_baseline), ("scikit-learn LR (wide + cross features)", logistic_baseline)):
+    for name, fn in BASELINES:
         start = time.perf_counter()
         out = fn(data, base.train.seed, log=log, include_protected=base.include_protected)
-        facts = {"train_seconds": out["train_seconds"], "params": str(out["params"]), "train_examples_per_sec": np.nan}
+        facts = {
+            "train_seconds": out["train_seconds"],
+            "params": str(out["params"]),
+            "train_examples_per_sec": np.nan,
+            "readable_share": out["readable_share"],
+        }
         row = _row(name, base.train.seed, test_y, valid_y, out, facts)
         log(f"    {name}: test AUC {row['auc']:.4f} ({time.perf_counter() - start:.0f} s)")
         yield row, out["test"]
@@ -303,13 +335,15 @@ def markdown_table(summary: pd.DataFrame, dataset: str, command: str, seconds: f
         "accurate rows use `make train`'s defaults. Precision, recall and F1 are for the default class at the "
         "threshold that maximises F1 on validation; F1 (w) is support-weighted over both classes. ex/s: training "
         "examples per second (steady-state median, batch 256); serve ms: median time to score one raw row in "
-        "process (first seed).",
+        "process (first seed). Readable share: the R² of the logit carried by readable characteristics (one feature "
+        "or a named pair) on the test split; 1 for a scorecard and an EBM, 0 for tree ensembles.",
         "",
         "| Model | AUC | 95% CI | DeLong p | DeLong p vs LightGBM |"
         + (" DeLong p vs accurate |" if versus_accurate else "")
-        + " Precision | Recall | F1 | F1 (w) | KS | Gini | Brier | Log loss | Train s | ex/s | serve ms |"
+        + " Readable share | Precision | Recall | F1 | F1 (w) | KS | Gini | Brier | Log loss | Train s | ex/s |"
+        + " serve ms |"
         + (" Paper AUC | Paper P | Paper R | Paper F1 |" if paper_columns else ""),
-        "|---" * (16 + versus_accurate + 4 * paper_columns) + "|",
+        "|---" * (17 + versus_accurate + 4 * paper_columns) + "|",
     ]
     for _, r in summary.iterrows():
         cells = [
@@ -320,6 +354,7 @@ def markdown_table(summary: pd.DataFrame, dataset: str, command: str, seconds: f
             _p(r["delong_p_vs_lightgbm"]),
         ]
         cells += [_p(r["delong_p_vs_accurate"])] if versus_accurate else []
+        cells += ["–" if np.isnan(r["readable_share_mean"]) else f"{r['readable_share_mean']:.2f}"]
         cells += [
             _pm(r[f"{k}_mean"], r[f"{k}_std"], 3) for k in ("precision", "recall", "f1", "f1_weighted", "ks", "gini")
         ]

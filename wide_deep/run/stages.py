@@ -5,8 +5,10 @@
                       for a resume); then the run's settings are saved
     encode_splits     every split through the fitted preprocessing, once
     warm_start        the initial bias, and the wide branch as a logistic regression tuned on validation
-    train_members     the model (or an ensemble's members), each with early stopping on validation
-    combine           each member's trees blended in on validation; an ensemble merged into one model
+    train_members     the network (or an ensemble's members), each with early stopping on validation
+    combine           an ensemble's members merged into one network
+    keep_readable     the network's opaque part scaled down if the readable share on validation is below its floor
+    blend_trees       a GBDT's trees blended in on validation, kept only when they pay and keep the floor
     calibrate         the calibrator and the decision threshold, both on the validation split
     evaluate          the test metrics and the run's facts
     collect_evidence  the credit-risk evidence (`wide_deep.evidence.collect`)
@@ -37,7 +39,7 @@ from wide_deep.core.model import log_odds
 from wide_deep.core.tensors import EncodedSplit, Encoder
 from wide_deep.core.trainer import Estimator, layout_summary, steady_state_throughput
 from wide_deep.evidence import metrics
-from wide_deep.evidence.scorecard import Scaling, readable_share
+from wide_deep.evidence.scorecard import Scaling, readable_parts, readable_share, scale_opaque, share_of
 from wide_deep.ranking import auc
 from wide_deep.record.config import RunConfig
 from wide_deep.record.model_dir import ModelDir
@@ -203,7 +205,7 @@ def _describe_model(run: TrainingRun, estimator: Estimator) -> None:
 
 
 def combine(run: TrainingRun) -> None:
-    """K members merged into one model; then the GBDT's trees blended in on validation, when they pay."""
+    """An ensemble's K members merged into one model."""
     started = time.perf_counter()
     if len(run.members) > 1:
         config = run.config
@@ -220,16 +222,17 @@ def combine(run: TrainingRun) -> None:
         merge_cores(run.estimator.core, [member.core for member, _ in run.members], run.encoder.layout)
         run.estimator.keep_as_best(0)  # the merged model: what load_estimator reopens
         run.log(f"ensemble: the {len(run.members)} members merged into one model (the mean of their logits)")
-    if GBDT in run.state:
-        _blend_trees(run)
     run.train_seconds += time.perf_counter() - started
 
 
-def _blend_trees(run: TrainingRun) -> None:
-    """Blend the trees into the trained network on validation (`wide_deep.core.blend`) and keep them only when
-    the blend adds at least `min_tree_gain` to the network's validation AUC (and, with a fusion gate, still does
-    through the gate); otherwise they leave the model. The decision is one line of the log, and recorded with
-    the trees."""
+def blend_trees(run: TrainingRun) -> None:
+    """Blend the GBDT's trees into the trained network on validation (`wide_deep.core.blend`) and keep them only
+    when the blend adds at least `min_tree_gain` to the network's validation AUC (through the fusion gate, if
+    any) and keeps the readable share at `min_readable_share`; otherwise they leave the model. The decision is
+    one line of the log, and recorded with the trees."""
+    if GBDT not in run.state:
+        return
+    started = time.perf_counter()
     trees, minimum = run.state[GBDT], run.config.model.min_tree_gain
     tree_spec = dataclasses.replace(run.routed, gbdt=True)
     encoder = Encoder(tree_spec, run.state, run.config.train.eval_batch_size)
@@ -243,7 +246,16 @@ def _blend_trees(run: TrainingRun) -> None:
             through_gate = auc(valid.labels, candidate.logits_encoded(valid.features))
             kept = through_gate - fitted.aucs[0] >= minimum
             fitted = dataclasses.replace(fitted, aucs=(*fitted.aucs[:2], through_gate))
-    if not kept:
+    floor, share = run.config.model.min_readable_share, None
+    if kept and floor > 0:
+        share = share_of(*readable_parts(candidate, valid.features, candidate.logits_encoded(valid.features)))
+    if share is not None and share < floor:
+        kept = False
+        run.log(
+            f"GBDT trees left out: with them the readable share on validation would be {share:.3f}, below "
+            f"--min_readable_share={floor:g} ({fitted.describe()})"
+        )
+    elif not kept:
         run.log(
             f"GBDT trees left out: their blend adds {fitted.gain:+.4f} to the validation AUC, less than "
             f"--min_tree_gain={minimum:g} ({fitted.describe()})"
@@ -260,6 +272,36 @@ def _blend_trees(run: TrainingRun) -> None:
         run.test = encoder.encode_split(run.data.splits["test"].arrays, run.test.labels)
         run.train, run.reference = None, None  # the evidence's reference is encoded again, with the trees
     run.model_dir.save_settings(run.config, run.data.spec, run.state)
+    run.train_seconds += time.perf_counter() - started
+
+
+def keep_readable(run: TrainingRun) -> None:
+    """Hold the readable share on validation at `--min_readable_share` at least: when the opaque part (the deep
+    term, trees over more than two features) carries more of the logit, it is scaled down, by the largest factor
+    that keeps the floor, and the bias takes its lost mean. One line of the log says what was done and what it
+    cost in validation AUC."""
+    floor = run.config.model.min_readable_share
+    if floor <= 0:
+        return
+    logit = run.estimator.logits_encoded(run.valid.features).astype("float64")
+    readable, rest = readable_parts(run.estimator, run.valid.features, logit)
+    share = share_of(readable, rest)
+    if share >= floor:
+        run.log(f"readable share on validation {share:.3f} (floor --min_readable_share={floor:g})")
+        return
+    if run.config.model.fusion != "sum":
+        run.log(f"readable share on validation {share:.3f}, below {floor:g}: a fused model is left as it is")
+        return
+    scale = next(s for s in np.linspace(1.0, 0.0, 201) if share_of(readable, s * rest) >= floor)
+    shift = (1.0 - scale) * float(rest.mean())
+    before = auc(run.valid.labels, logit)
+    scale_opaque(run.estimator, float(scale), shift)
+    run.estimator.keep_as_best(0)  # the model the run stands for
+    after = auc(run.valid.labels, run.estimator.logits_encoded(run.valid.features))
+    run.log(
+        f"readable share on validation {share:.3f}, below --min_readable_share={floor:g}: the opaque part (deep "
+        f"term, trees over more than two features) scaled by {scale:.3f} (validation AUC {before:.4f} → {after:.4f})"
+    )
 
 
 def calibrate(run: TrainingRun) -> None:
@@ -427,6 +469,8 @@ STAGES: tuple[Callable[[TrainingRun], None], ...] = (
     warm_start,
     train_members,
     combine,
+    keep_readable,
+    blend_trees,
     calibrate,
     evaluate,
     collect_evidence,

@@ -10,11 +10,12 @@ from feature_columns.errors import UserError
 from tests.conftest import quiet, sme_config
 from wide_deep.research.ablation import (
     ACCURATE,
-    BEYOND,
+    BASELINES,
     ENSEMBLE,
     LIGHTGBM,
     ORACLE,
     PAPER_TABLE_2,
+    QUICK_BEYOND,
     REFERENCE,
     ROW_METRICS,
     SEQUENCE_VARIANTS,
@@ -35,12 +36,11 @@ def test_ablation_writes_every_row_and_column(small_sme, tmp_path):
     plan = AblationPlan(2, tmp_path / "runs", tmp_path / "results", 50, quick=True, command="test", rows="paper")
     results = ablation_study(config, plan, log=quiet)
     rows = pd.read_csv(results / "ablation.csv")
-    names = [v[0] for v in VARIANTS] + [name for name, _, _ in BEYOND]
+    names = [v[0] for v in VARIANTS] + list(QUICK_BEYOND)
     # 6 paper variants and 2 accurate ones, 2 seeds each; one ensemble whose 2 members have those seeds
     assert rows["model"].value_counts().reindex(names).tolist() == [2] * 8 + [1]
-    assert {"LightGBM (tuned)", "scikit-learn LR (wide + cross features)", "Oracle (true probability)"} <= set(
-        rows["model"]
-    )
+    assert {name for name, _ in BASELINES} | {"Oracle (true probability)"} <= set(rows["model"])
+    assert rows.set_index("model").loc["Explainable Boosting Machine (defaults)", "readable_share"] == 1.0
     assert set(ROW_METRICS) <= set(rows.columns)
     trained = rows[rows["model"].isin(names)]
     assert trained[[m for m in ROW_METRICS if m != "serve_ms"]].notna().all().all()

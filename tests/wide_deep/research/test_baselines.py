@@ -9,7 +9,7 @@ from tests.conftest import quiet
 from wide_deep.core.warm_start import C_GRID
 from wide_deep.evidence.metrics import auc
 from wide_deep.record.config import RunConfig
-from wide_deep.research.baselines import lightgbm_baseline, logistic_baseline
+from wide_deep.research.baselines import catboost_baseline, ebm_baseline, lightgbm_baseline, logistic_baseline
 from wide_deep.run.prepared import prepare_data
 
 
@@ -18,7 +18,7 @@ def german():
     return prepare_data(RunConfig(dataset="german"), log=quiet)
 
 
-@pytest.mark.parametrize("baseline", [lightgbm_baseline, logistic_baseline])
+@pytest.mark.parametrize("baseline", [lightgbm_baseline, logistic_baseline, catboost_baseline, ebm_baseline])
 def test_baselines_beat_chance_on_german_credit(german, baseline):
     out = baseline(german, seed=0, log=quiet)
     test, valid = german.splits["test"], german.splits["valid"]
