@@ -10,7 +10,7 @@ FLAGS ?=
 NUM_ENTERPRISES ?= 129880
 DATASET ?= sme
 MODEL_DIR ?= runs/default
-COMPARE_DIR ?= runs/default_no_gbdt
+COMPARE_DIR ?= runs/paper
 INPUT ?=
 OUTPUT ?=
 LABEL ?=
@@ -80,7 +80,7 @@ bench: $(STAMP)
 
 bench-serve: $(STAMP)
 	@test -d $(MODEL_DIR)/export || $(MAKE) train MODEL_DIR=$(MODEL_DIR)
-	@test -d $(COMPARE_DIR)/export || $(MAKE) train MODEL_DIR=$(COMPARE_DIR) FLAGS="--nowide_gbdt"
+	@test -d $(COMPARE_DIR)/export || $(MAKE) train MODEL_DIR=$(COMPARE_DIR) FLAGS="--preset=paper"
 	$(PY) -m experiments.bench_serve --model_dir=$(MODEL_DIR) --compare_model_dirs=$(COMPARE_DIR) $(FLAGS)
 
 # Two pytest workers (both cores); each test file runs whole on one of them (its fixtures built once).

@@ -5,14 +5,17 @@ Rows of the printed table (latencies in ms, medians and 99th percentiles of repe
   (the packed signature), and through the plain `serving_default` signature for reference;
 - rest_single_row / rest_batch_100: `POST :predict` to `experiments.serve` on loopback from a
   keep-alive client in this process (JSON encoding, HTTP, validation, model and response);
+- rest_single_row_32_clients: 32 concurrent keep-alive clients sending single rows for `--load_seconds`
+  (the server batches concurrent requests); refused (503) and failed requests are counted;
+- server memory: the server's RSS at start, at the peak of 32 concurrent 5 MB requests and 5 s after;
 - batch_scoring: `experiments.predict` in a subprocess over a Parquet file of `--scoring_rows`
   rows (real applications with their aggregated features, repeated), rows/s and peak RSS;
 - raw_scoring: the same over the raw applications of `--data`, whose transaction features are
   aggregated from the raw log on the way (specs with a transactions block only).
 
 `--compare_model_dirs` measures the in-process and batch rows of other model_dirs in the same
-run and prints them beside the first (`make bench-serve` compares the default model, whose wide
-branch holds GBDT trees, with the same model trained with `--nowide_gbdt`).
+run and prints them beside the first (`make bench-serve` compares the default model with the paper's,
+trained with `--preset=paper`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ flags.DEFINE_string(
     "data", "data/sme/applications.parquet", "Applications whose rows are scored (with their transactions)"
 )
 flags.DEFINE_integer("requests", 2000, "Single-row calls per latency row", lower_bound=10)
+flags.DEFINE_float("load_seconds", 30.0, "Seconds of the concurrent single-row clients' row", lower_bound=1.0)
 flags.DEFINE_integer("scoring_rows", 1_000_000, "Rows in the batch-scoring file", lower_bound=1000)
 flags.DEFINE_list(
     "compare_model_dirs",
@@ -71,7 +75,53 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def memory_under_load(pid: int, port: int, rows: list[dict], body_bytes: int = 7_800_000) -> dict:
+def concurrent_single_rows(port: int, bodies: list[bytes], seconds: float) -> dict:
+    """LOAD_CLIENTS clients, each on its own keep-alive connection, sending single-row requests back to back for
+    `seconds`: latency percentiles and every answer that was not a 200 (refused 503s, other statuses, failures)."""
+    import http.client
+    import threading
+
+    latencies, statuses, failures, lock = [], [], [0], threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        k = index
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            try:
+                connection.request(
+                    "POST", "/v1/models/wide_deep:predict", body=bodies[k % len(bodies)],
+                    headers={"Content-Type": "application/json"},
+                )  # fmt: skip
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                with lock:
+                    failures[0] += 1
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - start)
+                statuses.append(response.status)
+            k += LOAD_CLIENTS
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(LOAD_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {
+        "latency": (*percentiles(latencies), "ms"),
+        "requests": len(statuses) + failures[0],
+        "refused": statuses.count(503),
+        "failed": failures[0] + sum(status not in (200, 503) for status in statuses),
+        "per_second": len(statuses) / seconds,
+    }
+
+
+def memory_under_load(pid: int, port: int, rows: list[dict], body_bytes: int = 5_000_000) -> dict:
     """The server's RSS before, at the peak of and 5 s after LOAD_CLIENTS concurrent large requests (the admission
     limit answers the excess 503 at once; memory must come back near where it started)."""
     import http.client
@@ -228,7 +278,9 @@ def rest_rows(model_dir: Path, rows: list[dict]) -> tuple[dict, int, dict]:
             *percentiles(timed(lambda: post(batches[next(i) % len(batches)]), max(50, FLAGS.requests // 10))),
             "ms",
         )
-        memory = memory_under_load(server.pid, port, rows)
+        load = concurrent_single_rows(port, bodies, FLAGS.load_seconds)
+        table[f"rest_single_row_{LOAD_CLIENTS}_clients"] = load.pop("latency")
+        memory = {**memory_under_load(server.pid, port, rows), "load": load}
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -245,6 +297,11 @@ def benchmark() -> None:
         print(f"{name:<32}{p50:>10,.3f}{p99:>10,.3f}  {unit}")
     print(f"{'rest_failed_requests':<32}{failures:>10}")
     print(f"{'batch_scoring_rows':<32}{FLAGS.scoring_rows:>10,}")
+    load = memory["load"]
+    print(
+        f"\n{LOAD_CLIENTS} concurrent single-row clients for {FLAGS.load_seconds:.0f} s: {load['requests']:,} requests "
+        f"({load['per_second']:,.0f}/s answered), {load['refused']} refused (503), {load['failed']} failed"
+    )
     print(
         f"\nserver memory under {LOAD_CLIENTS} concurrent requests of {memory['body_mb']:.1f} MB each "
         f"(the server's RSS, sampled every 50 ms):"

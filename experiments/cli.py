@@ -87,10 +87,12 @@ def main_running(action: Callable[[], object]) -> Callable[[list], None]:
     """An absl `main` that runs `action` with `run_reporting_user_errors` (the entry points' shared main)."""
 
     def main(argv: list) -> None:
-        if len(argv) > 1:
-            from absl import app
-
-            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        if len(argv) > 1:  # a mistake like any other: one line and exit code 2, not the whole help
+            print(
+                f"error: unexpected argument(s) {argv[1:]}: every setting is a flag (--name=value); see --help",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         run_reporting_user_errors(action)
 
     return main

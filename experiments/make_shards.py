@@ -26,12 +26,20 @@ FLAGS = flags.FLAGS
 
 
 def make_shards() -> None:
+    from pathlib import Path
+
     from feature_columns.spec import FeatureSpec
     from wide_deep.data import registry
     from wide_deep.data.shards import write_shards
+    from wide_deep.data.sources import check_output, transactions_path
+    from wide_deep.record.model_dir import refuse_inside_runs
 
     info = registry.resolve(FLAGS.dataset, FLAGS.input, FLAGS.spec)
     spec = FeatureSpec.from_yaml(info.spec)
+    log_folder = transactions_path(spec.transactions, info.data) if spec.transactions is not None else None
+    a_shard = Path(FLAGS.output_dir) / "train-00000.parquet"  # what the folder will hold
+    refuse_inside_runs(a_shard, "--output_dir")
+    check_output(a_shard, "--output_dir", [info.data, log_folder])
     write_shards(
         spec, info.data, FLAGS.output_dir, FLAGS.num_shards, FLAGS.split_seed, log=lambda m: print(m, flush=True)
     )

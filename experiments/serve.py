@@ -16,8 +16,13 @@ flags.DEFINE_integer("port", 8501, "Port (8501 is TensorFlow Serving's REST port
 flags.DEFINE_float("poll_seconds", 2.0, "How often to look for a newer export version", lower_bound=0.05)
 flags.DEFINE_integer("max_body_bytes", 8 << 20, "Largest accepted request body; larger gets 413", lower_bound=1024)
 flags.DEFINE_integer("max_connections", 256, "Open connections at most; beyond, a new one is closed", lower_bound=1)
-flags.DEFINE_integer("max_inflight", 4, "Predictions computed at once", lower_bound=1)
-flags.DEFINE_integer("max_waiting", 8, "Requests waiting for a prediction slot; beyond, 503", lower_bound=0)
+flags.DEFINE_integer("max_inflight", 2, "Requests parsed, and batches scored, at once", lower_bound=1)
+flags.DEFINE_integer(
+    "max_queued_bytes", 32 << 20, "Request bodies held at once (bytes); a request beyond gets 503", lower_bound=1024
+)
+flags.DEFINE_integer(
+    "max_batch_rows", 256, "Concurrent requests are scored in one model call up to this many rows", lower_bound=1
+)
 flags.DEFINE_float("header_timeout", 10.0, "Seconds a client has to send a request's headers", lower_bound=0.1)
 flags.DEFINE_float(
     "body_timeout", 30.0, "Seconds a client has to send a request's body (408 otherwise)", lower_bound=0.1
@@ -31,7 +36,7 @@ FLAGS = flags.FLAGS
 
 def serve() -> None:
     from experiments.cli import from_flags
-    from wide_deep.serving.server import ServerLimits
+    from wide_deep.serving.limits import ServerLimits
     from wide_deep.serving.server import serve as run_server
 
     run_server(

@@ -25,15 +25,19 @@ def spec() -> None:
     from feature_columns.errors import UserError
     from wide_deep.data.inference import SAMPLE_ROWS, infer_spec
     from wide_deep.data.sources import check_output, check_readable, record_batches, write_atomically
+    from wide_deep.record.model_dir import refuse_inside_runs
 
     source = check_readable(FLAGS.input, "input file")
     name = FLAGS.name or "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in source.stem)
     output = Path(FLAGS.output or source.with_name(f"{source.stem}.spec.yaml"))
+    refuse_inside_runs(output, "spec file")
     check_output(output, "spec file", [source], (".yaml", ".yml"))
     if output.exists():
         raise UserError(f"spec file {output} exists; it is never overwritten (name another with OUTPUT=...)")
-    batches = record_batches(source, SAMPLE_ROWS, "input file")
-    sample = pa.Table.from_batches([next(batches)]).to_pandas()
+    first = next(record_batches(source, SAMPLE_ROWS, "input file"), None)
+    if first is None or first.num_rows == 0:
+        raise UserError(f"input file {source} has no data rows (a header only?): there is nothing to infer a spec from")
+    sample = pa.Table.from_batches([first]).to_pandas()
     inferred = infer_spec(sample, FLAGS.label, name)
     write_atomically(output, inferred.text)
     for warning in inferred.warnings:

@@ -5,7 +5,6 @@ Flags are defined in one function and turned into one RunConfig; see README for 
 
 from __future__ import annotations
 
-import math
 import sys
 
 from absl import flags
@@ -16,11 +15,13 @@ from experiments.cli import console_script, main_running
 def define_flags(preset: str = "accurate", include_protected: bool = False) -> None:
     """Every training flag; `preset` and `include_protected` are the defaults of those flags (the drivers of the
     paper's studies reproduce its setup: "paper", with the protected columns in the model as the paper had them)."""
+    from wide_deep.record.config import SETTING_RULES
+
     _define_data_flags(preset)
     _define_model_flags(include_protected)
     _define_training_flags()
     _define_output_flags()
-    for name, (check, expected) in FLAG_RULES.items():
+    for name, (check, expected) in SETTING_RULES.items():
         flags.register_validator(name, check, message=f"--{name} must be {expected}")
     flags.register_validator(
         "cutoff", _valid_cutoff, message="--cutoff must be f1, probability:P, score:S or approval:R"
@@ -143,11 +144,11 @@ def _define_model_flags(include_protected: bool) -> None:
     )
     flags.DEFINE_enum(
         "sequences",
-        "auto",
+        None,
         ["auto", "aggregates", "both", "sequence"],
-        "What the deep branch sees of the spec's `sequences:`: auto (both, when the spec declares any), aggregates "
-        "(none: the paper's model), both (the sequences through a tower beside the aggregates), sequence (in place of "
-        "the deep-only aggregates)",
+        "(preset) What the deep branch sees of the spec's `sequences:`: auto (both, when the spec declares any), "
+        "aggregates (none: the paper's model), both (the sequences through a tower beside the aggregates), sequence "
+        "(in place of the deep-only aggregates)",
     )
     flags.DEFINE_enum("sequence_tower", "gru", ["gru", "tcn"], "The tower over each sequence: GRU or TCN")
     flags.DEFINE_integer("sequence_units", 16, "Width of the sequence tower", lower_bound=1)
@@ -224,36 +225,6 @@ def _valid_cutoff(rule: str) -> bool:
     except UserError:
         return False
     return True
-
-
-def _finite(value) -> bool:
-    return value is not None and math.isfinite(value)
-
-
-SEED_RANGE = (0, 2**32 - 1)  # what NumPy, scikit-learn and TensorFlow all accept as a seed
-# flag → (check, what it must be): values that would crash or silently misbehave later are refused here
-FLAG_RULES = {
-    "epochs": (lambda v: v is None or v >= 1, "at least 1"),
-    "min_steps": (lambda v: v is None or v >= 0, "0 or more"),
-    "batch_size": (lambda v: v >= 1, "at least 1"),
-    "learning_rate": (lambda v: v is None or (_finite(v) and v > 0), "a finite number above 0"),
-    "wide_learning_rate": (lambda v: v is None or (_finite(v) and v > 0), "a finite number above 0 (or unset)"),
-    "dropout": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
-    "l2_wide": (lambda v: _finite(v) and v >= 0, "a finite number, 0 or more"),
-    "l2_deep": (lambda v: _finite(v) and v >= 0, "a finite number, 0 or more"),
-    "early_stopping_patience": (lambda v: v is None or v >= 0, "0 (never stop early) or more"),
-    "seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
-    "split_seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
-    "data_seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
-    "base_score": (_finite, "a finite number"),
-    "base_odds": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
-    "pdo": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
-    "num_enterprises": (lambda v: v >= 100, "at least 100"),
-    "ensemble_seeds": (lambda v: 1 <= v <= 100, "from 1 to 100"),
-    "pairs": (lambda v: v is None or 0 <= v <= 100, "from 0 to 100"),
-    "min_tree_gain": (lambda v: v is None or (_finite(v) and 0 <= v <= 1), "a number from 0 to 1"),
-    "min_readable_share": (lambda v: v is None or (_finite(v) and 0 <= v <= 1), "a number from 0 to 1"),
-}
 
 
 def config_from_flags(values: flags.FlagValues):

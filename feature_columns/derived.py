@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feature_columns.errors import DataError, SpecError, data_row
+from feature_columns.errors import DataError, SpecError, data_row, first_line
 from feature_columns.values import canonical_categories, numeric_values
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -63,6 +63,12 @@ class DerivedColumn:
             raise SpecError(f"derived column '{self.name}': length must be a positive integer, got {self.length!r}")
         if isinstance(self.values, dict):
             object.__setattr__(self, "values", tuple((str(k), str(v)) for k, v in self.values.items()))
+        for field in ("column", "start", "end", "date_format", "numerator", "denominator", "default"):
+            value = getattr(self, field)
+            if value is not None and not isinstance(value, str):
+                raise SpecError(f"derived column '{self.name}': {field} must be text, got {value!r}")
+        if self.name in self.sources:
+            raise SpecError(f"derived column '{self.name}' is computed from itself")
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -95,10 +101,44 @@ class DerivedColumn:
         return cls(**entry)
 
 
-def add_derived(derived: tuple[DerivedColumn, ...], frame: pd.DataFrame, source: str, row_offset: int = 0):
-    """`frame` with the derived columns added (a copy; the frame's own columns of those names are replaced)."""
+def computation_order(derived: tuple[DerivedColumn, ...]) -> tuple[DerivedColumn, ...]:
+    """The derived columns in an order that computes each after the derived columns it is computed from; a
+    SpecError naming the circle when some are computed from each other."""
+    by_name = {d.name: d for d in derived}
+    ordered: list[DerivedColumn] = []
+    state: dict[str, str] = {}  # name → "visiting" | "done"
+
+    def visit(column: DerivedColumn, path: tuple[str, ...]) -> None:
+        if state.get(column.name) == "done":
+            return
+        if state.get(column.name) == "visiting":
+            circle = " → ".join((*path[path.index(column.name) :], column.name))
+            raise SpecError(f"derived columns are computed from each other in a circle: {circle}")
+        state[column.name] = "visiting"
+        for name in column.sources:
+            if name in by_name:
+                visit(by_name[name], (*path, column.name))
+        state[column.name] = "done"
+        ordered.append(column)
+
+    for column in derived:
+        visit(column, ())
+    return tuple(ordered)
+
+
+def add_derived(
+    derived: tuple[DerivedColumn, ...], frame: pd.DataFrame, source: str, row_offset: int = 0, replace: bool = False
+):
+    """`frame` with the derived columns added (a copy). A column of the frame named like a derived column is a
+    DataError (it would be silently replaced), unless `replace` (a REST request may send derived values)."""
     if not derived:
         return frame
+    present = [d.name for d in derived if d.name in frame.columns]
+    if present and not replace:
+        raise DataError(
+            f"{source}: column(s) {present} of the data are also derived columns of the spec, which would replace "
+            f"them; rename the derived column(s) or drop them from the data"
+        )
     missing = sorted({s for d in derived for s in d.sources if s not in frame.columns} - {d.name for d in derived})
     if missing:
         raise DataError(
@@ -106,14 +146,22 @@ def add_derived(derived: tuple[DerivedColumn, ...], frame: pd.DataFrame, source:
             f"(found: {list(frame.columns)[:30]})"
         )
     out = frame.copy()
-    for column in derived:
+    for column in computation_order(derived):
         out[column.name] = _compute(column, out, source, row_offset)
     return out
 
 
 def _compute(column: DerivedColumn, frame: pd.DataFrame, source: str, row_offset: int):
     if column.kind in ("months_between", "days_between"):
-        start, end = (_dates(frame[c], c, column, source, row_offset) for c in (column.start, column.end))
+        (start, start_zoned), (end, end_zoned) = (
+            _dates(frame[c], c, column, source, row_offset) for c in (column.start, column.end)
+        )
+        if start_zoned != end_zoned:
+            with_zone, without = (column.start, column.end) if start_zoned else (column.end, column.start)
+            raise DataError(
+                f"{source}: derived column '{column.name}': '{with_zone}' holds dates with a time zone and "
+                f"'{without}' dates without one; give both in one form"
+            )
         days = (end - start).dt.total_seconds().to_numpy() / 86400
         if column.kind == "days_between":
             return days
@@ -139,10 +187,34 @@ def _compute(column: DerivedColumn, frame: pd.DataFrame, source: str, row_offset
     return out
 
 
+ZONED = r"(?:Z|[+-]\d{2}:?\d{2})$"  # an ISO 8601 date-time's zone designator
+
+
 def _dates(values: pd.Series, name: str, column: DerivedColumn, source: str, row_offset: int) -> pd.Series:
+    """A date column parsed; dates with a time zone become UTC (without it), so that every value of a column is
+    one kind of instant. A column mixing dates with and without a time zone is a DataError naming the row."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        zoned = getattr(values.dtype, "tz", None) is not None
+        return (values.dt.tz_convert(None) if zoned else values), zoned
     text = values.astype("string").str.strip()
     blank = text.isna() | (text == "")
-    parsed = pd.to_datetime(text.where(~blank), format=column.date_format or "mixed", errors="coerce")
+    zone = text.str.contains(ZONED, regex=True).fillna(False).to_numpy(dtype=bool) & ~blank.to_numpy(dtype=bool)
+    present = np.flatnonzero(~blank.to_numpy(dtype=bool))
+    zoned = bool(present.size) and bool(zone[present[0]])
+    odd = present[zone[present] != zoned]
+    if odd.size:
+        first = int(odd[0])
+        raise DataError(
+            f"{source}: column '{name}' (for derived column '{column.name}') {data_row(first + row_offset)} holds "
+            f"{values.iloc[first]!r}, a date {'without' if zoned else 'with'} a time zone, where "
+            f"{data_row(int(present[0]) + row_offset)} has {'one' if zoned else 'none'}; give every date in one form"
+        )
+    try:
+        parsed = pd.to_datetime(text.where(~blank), format=column.date_format or "mixed", errors="coerce", utc=zoned)
+    except (ValueError, TypeError) as err:  # e.g. a date_format whose zones pandas cannot put on one axis
+        raise DataError(
+            f"{source}: column '{name}' (for derived column '{column.name}') cannot be read as dates: {first_line(err)}"
+        ) from None
     bad = np.flatnonzero((parsed.isna() & ~blank).to_numpy())
     if bad.size:
         first = int(bad[0])
@@ -151,4 +223,4 @@ def _dates(values: pd.Series, name: str, column: DerivedColumn, source: str, row
             f"{source}: column '{name}' (for derived column '{column.name}') {data_row(first + row_offset)} holds "
             f"{values.iloc[first]!r} ({bad.size} such value(s) in all); expected {expected} or an empty cell"
         )
-    return parsed
+    return (parsed.dt.tz_convert(None) if zoned else parsed), zoned

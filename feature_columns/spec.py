@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from feature_columns.derived import DerivedColumn
+from feature_columns.derived import DerivedColumn, computation_order
 from feature_columns.errors import SpecError
 from feature_columns.kinds import SECTIONS, Column, kinds_in
 from feature_columns.names import argument_name
@@ -156,6 +156,7 @@ class FeatureSpec:
                     )
 
     def _validate_derived(self, columns: dict[str, Column], reserved: set) -> None:
+        computation_order(self.derived)  # a circle is a SpecError
         names: set[str] = set()
         for derived in self.derived:
             if derived.name in names or derived.name in reserved:

@@ -23,6 +23,7 @@ from feature_columns.errors import DataError, data_row
 MISSING_CATEGORY = ""
 CROSS_SEPARATOR = "\x1f"
 _MISSING_TEXT = ("nan", "NaN", "<NA>", "None")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def canonical_category(value) -> str:
@@ -89,12 +90,12 @@ def numeric_values(values: pd.Series, name: str, source: str, row_offset: int = 
                 f"{values.iloc[first]!r} ({bad.size} non-numeric value(s) in all); expected a number or an empty cell"
             )
     out = numeric.to_numpy(dtype="float64")
-    infinite = np.isinf(out)
-    if infinite.any():
-        first = int(np.flatnonzero(infinite)[0])
+    too_large = np.abs(out) > FLOAT32_MAX  # also catches ±inf; NaN compares False
+    if too_large.any():
+        first = int(np.flatnonzero(too_large)[0])
         raise DataError(
-            f"{source}: column '{name}' {data_row(first + row_offset)} is {out[first]}; expected a finite number or an "
-            f"empty cell"
+            f"{source}: column '{name}' {data_row(first + row_offset)} is {out[first]}; expected a finite number "
+            f"within ±{FLOAT32_MAX:.3g} (the model computes in float32) or an empty cell"
         )
     return out.astype("float32")
 

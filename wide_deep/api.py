@@ -20,7 +20,7 @@ from feature_columns.errors import UserError
 from feature_columns.spec import FeatureSpec
 from wide_deep.core.config import ModelConfig, TrainConfig
 from wide_deep.core.startup import quiet_tensorflow_import
-from wide_deep.record.config import PRESETS, RunConfig, preset_defaults
+from wide_deep.record.config import PRESETS, RunConfig, check_settings, preset_defaults
 from wide_deep.record.model_dir import ModelDir
 from wide_deep.run.pipeline import run_training
 from wide_deep.run.prepared import GivenData
@@ -86,6 +86,9 @@ def run_config(preset: str, model_dir: str | Path, **settings) -> RunConfig:
     unknown = sorted(set(settings) - set().union(*fields.values()))
     if unknown:
         raise UserError(f"unknown setting(s) {unknown}; known: {sorted(set().union(*fields.values()))}")
+    if not isinstance(model_dir, (str, Path)) or not str(model_dir).strip():
+        raise UserError(f"model_dir={model_dir!r}: name the folder of the run (a path)")
+    check_settings(settings)  # the checks of the command line's flags, before any work
     model, train = preset_defaults(preset, set(settings))  # as on the command line
     config = RunConfig(model_dir=str(model_dir), model=ModelConfig(**model), train=TrainConfig(**train))
     return dataclasses.replace(

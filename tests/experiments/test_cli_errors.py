@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 
 from experiments.cli import run_reporting_user_errors
-from tests.conftest import GERMAN, PROJECT_ROOT, quiet
-from wide_deep.core.config import TrainConfig
+from tests.conftest import GERMAN, PROJECT_ROOT, SPECS, quiet
+from wide_deep.core.config import ModelConfig, TrainConfig
 from wide_deep.record.config import RunConfig
 
+GERMAN_SPEC = SPECS / "german.yaml"
 FLAG_MISTAKES = [
     ("experiments.train", "--learning_rate=inf", "--learning_rate must be a finite number above 0"),
     ("experiments.train", "--learning_rate=-1", "--learning_rate must be a finite number above 0"),
@@ -37,6 +38,8 @@ FLAG_MISTAKES = [
     ("experiments.train", "--no_such_flag", "Unknown command line flag 'no_such_flag'"),
     ("experiments.predict", "--output=x.csv", "Flag --input must have a value"),
     ("experiments.ablation", "--seeds=0", "--seeds"),
+    ("experiments.train", "runs/x", "unexpected argument(s) ['runs/x']: every setting is a flag"),
+    ("experiments.ablation", "extra", "unexpected argument(s) ['extra']"),
 ]
 
 
@@ -97,6 +100,11 @@ def test_model_dir_mistakes(capsys, tmp_path):
     assert (tmp_path / "foreign" / "notes.txt").read_text() == "my notes"
     (tmp_path / "spec_dir").mkdir()
     assert "spec_dir" in reports(capsys, train(tmp_path, dataset=str(GERMAN), spec=str(tmp_path / "spec_dir")))
+
+
+def test_a_glob_that_matches_nothing_says_so(capsys, tmp_path):
+    said = reports(capsys, train(tmp_path, dataset=str(tmp_path / "shards" / "*.parquet"), spec=str(GERMAN_SPEC)))
+    assert "matches no file" in said and "--valid_data" not in said.split("matches no file")[0]
 
 
 def test_training_data_mistakes_name_the_line(capsys, tmp_path):
@@ -230,6 +238,7 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_from_what_was_kept(tmp_path
         RunConfig(
             dataset="german",
             model_dir=str(run.path),
+            model=ModelConfig(sequences="aggregates"),  # what --preset=paper sets
             export=False,
             evidence=False,
             train=TrainConfig(epochs=6, early_stopping_patience=0, learning_rate=1e-3),
@@ -240,6 +249,7 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_from_what_was_kept(tmp_path
         RunConfig(
             dataset="german",
             model_dir=str(tmp_path / "straight"),
+            model=ModelConfig(sequences="aggregates"),
             export=False,
             evidence=False,
             train=TrainConfig(epochs=6, early_stopping_patience=0, learning_rate=1e-3),
@@ -248,6 +258,24 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_from_what_was_kept(tmp_path
     )
     assert [h["epoch"] for h in run.read_history()] == [1, 2, 3, 4, 5, 6]
     assert result["auc"] == straight["auc"] and result["log_loss"] == straight["log_loss"]
+
+
+def test_a_run_a_full_disk_stopped_before_its_config_starts_again_on_rerun(tmp_path):
+    """4 KB free: the spec is written, config.json is not. The error line says to rerun, so the rerun must be
+    taken (the folder holds nothing but a run's own files), not refused as a foreign folder."""
+    from wide_deep.record.model_dir import ModelDir
+
+    script = f'{sys.executable} -m experiments.train --preset=paper --dataset=german --epochs=1 --model_dir="$FS/run"'
+    proc = in_small_filesystem("4k", False, script, "run", tmp_path / "run")
+    assert proc.returncode == 2 and "No space left on device" in proc.stderr.strip().splitlines()[-1], proc.stderr
+    assert not ModelDir(tmp_path / "run").is_run() and (tmp_path / "run" / "spec.yaml").exists()
+    result = train(tmp_path)()
+    assert ModelDir(tmp_path / "run").is_run() and 0.5 < result["auc"] <= 1
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "spec.yaml").write_text("x")
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(Exception, match=r"holds no run \(notes.txt\)"):
+        train(tmp_path, model_dir=str(tmp_path / "other"))()
 
 
 def test_a_read_only_model_dir_is_one_line(tmp_path):

@@ -81,3 +81,50 @@ def test_the_spec_declares_checks_and_round_trips_derived_columns():
         FeatureSpec.from_dict(dict(data, derived=[{"name": "z", "kind": "eval", "column": "x"}]))
     with pytest.raises(SpecError, match="needs length"):
         FeatureSpec.from_dict(dict(data, derived=[{"name": "z", "kind": "prefix", "column": "naics"}]))
+
+
+def test_derived_columns_computed_from_derived_ones_and_circles():
+    """A derived column may be computed from another (in any declared order); itself or a circle is refused."""
+    chained = (
+        DerivedColumn("debt_to_income_code", "prefix", column="debt_to_income", length=3),
+        DerivedColumn("debt_to_income", "ratio", numerator="debt", denominator="income"),
+    )
+    assert add_derived(chained, frame(), "loans.csv")["debt_to_income_code"].tolist() == ["0.2", "", "0.2", ""]
+    with pytest.raises(SpecError, match="'x' is computed from itself"):
+        DerivedColumn("x", "prefix", column="x", length=2)
+    circle = {
+        "label": "y",
+        "derived": [
+            {"name": "a", "kind": "prefix", "column": "b", "length": 2},
+            {"name": "b", "kind": "prefix", "column": "c", "length": 2},
+            {"name": "c", "kind": "prefix", "column": "a", "length": 2},
+        ],
+        "columns": [{"name": "a", "type": "categorical"}],
+    }
+    with pytest.raises(SpecError, match="in a circle: a → b → c → a"):
+        FeatureSpec.from_dict(circle)
+    with pytest.raises(SpecError, match="date_format must be text, got 5"):
+        DerivedColumn("m", "months_between", start="opened", end="issued", date_format=5)
+
+
+def test_a_data_column_named_like_a_derived_column_is_refused():
+    with pytest.raises(DataError, match=r"column\(s\) \['naics_2'\] of the data are also derived columns"):
+        add_derived(DERIVED, frame().assign(naics_2="99"), "loans.csv")
+    replaced = add_derived(DERIVED, frame().assign(naics_2="99"), "request", replace=True)
+    assert replaced["naics_2"].tolist() == ["54", "72", "", "44"]
+
+
+def test_dates_with_time_zones_are_one_instant_or_a_named_error():
+    gap = (DerivedColumn("gap", "days_between", start="first", end="second"),)
+    zoned = pd.DataFrame(
+        {"first": ["2024-01-01T00:00:00+02:00", "2024-01-01T00:00:00Z"], "second": ["2024-01-02T00:00:00Z"] * 2}
+    )
+    np.testing.assert_allclose(add_derived(gap, zoned, "x.csv")["gap"], [1 + 2 / 24, 1.0])  # both as UTC instants
+    mixed = pd.DataFrame({"first": ["2024-01-01", "2024-01-01T00:00:00+02:00"], "second": ["2024-01-02"] * 2})
+    with pytest.raises(
+        DataError, match=r"column 'first' .*data row 1 .*holds .2024-01-01T00:00:00\+02:00., a date with"
+    ):
+        add_derived(gap, mixed, "x.csv")
+    aware_start = pd.DataFrame({"first": ["2024-01-01T00:00:00Z"], "second": ["2024-01-02"]})
+    with pytest.raises(DataError, match="'first' holds dates with a time zone and 'second' dates without one"):
+        add_derived(gap, aware_start, "x.csv")

@@ -64,3 +64,11 @@ def test_infinite_value_is_rejected_and_rows_count_from_the_offset(toy_spec, toy
         prepare_frame(toy_spec, frame)
     with pytest.raises(DataError, match="'age' data row 103 .* is inf"):
         prepare_frame(toy_spec, frame, row_offset=100)
+
+
+def test_a_value_beyond_float32_is_rejected_not_turned_into_infinity(toy_spec, toy_frame):
+    frame = toy_frame.copy()
+    frame["age"] = frame["age"].astype("float64")
+    frame.loc[2, "age"] = -1e39
+    with pytest.raises(DataError, match=r"'age' data row 2 .* is -1e\+39; expected a finite number within"):
+        prepare_frame(toy_spec, frame)

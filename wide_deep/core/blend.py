@@ -93,7 +93,7 @@ def with_trees(estimator, tree_spec, state: dict, blend: Blend, encoder=None):
     wide = core.get_layer("wide_ids_weights")
     start = layout.wide_segments[layout.column_segments].offset
     table = np.zeros(wide.weights_table.shape, "float32")
-    table[:start] = blend.model * source[wide.weights_table.path][:start]
+    table[:start] = blend.model * source.get(wide.weights_table.path, np.zeros(start))[:start]  # none: no wide ids
     table[start:] = blend.trees * leaf_values(layout, state_trees(state))
     wide.weights_table.assign(table)
     wide.tree_mask.assign(np.ones_like(table))

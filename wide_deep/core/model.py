@@ -229,8 +229,9 @@ class DeepBranch:
             if config.dropout > 0:
                 group.append(layer(f"deep_dropout_{i}", lambda n: keras.layers.Dropout(config.dropout, name=n)))
             self.hidden += group
-        # warm-started, the deep branch begins as a no-op: the model starts as the wide branch's regression
-        initializer = "zeros" if config.warm_start != "none" else "glorot_uniform"
+        # warm-started, the deep branch begins as a no-op: the model starts as the wide branch's regression (without
+        # a wide branch there is nothing to start from, and a zero output layer would hold the hidden layers still)
+        initializer = "zeros" if config.warm_start != "none" and layout.has_wide else "glorot_uniform"
         self.logit = layer(
             "deep_logit",
             lambda n: keras.layers.Dense(

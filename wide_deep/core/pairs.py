@@ -51,6 +51,8 @@ def rank_pairs(train: EncodedSplit, valid: EncodedSplit, encoder: Encoder, seed:
         for k, segment in enumerate(layout.wide_segments)
         if segment.tree is None and len(spec.column(segment.name).source_columns) == 1
     ]
+    if len(single) < 2:
+        return []
     crossed = {frozenset(c.keys) for c in spec.crosses}
     p = 1.0 / (1.0 + np.exp(-(wide_design(train.features, layout) @ coef + fitted.intercept)))
     g, h = train.labels - p, p * (1 - p)

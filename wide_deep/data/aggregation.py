@@ -18,13 +18,14 @@ the window or for unknown ids are counted and reported, never silently dropped.
 from __future__ import annotations
 
 import dataclasses
+import glob
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from feature_columns.errors import DataError, data_row
+from feature_columns.errors import DataError, data_row, first_line
 from feature_columns.spec import TransactionSpec
 from wide_deep.data.sources import duckdb_scan
 
@@ -167,7 +168,44 @@ def transaction_source(
             f"transactions: column(s) {missing} are missing (found {sorted(columns)}); see the spec's transactions "
             f"block"
         )
+    if isinstance(source, (str, Path)):
+        _check_every_file(source, needed, con)
     return con, src, apps
+
+
+def _check_every_file(source: str | Path, needed: list[str], con: duckdb.DuckDBPyConnection) -> None:
+    """Every Parquet file of a folder or glob log has the log's columns: a stray file (a scores file written into
+    the folder, say) is named, not met as a DuckDB schema error halfway through the aggregation."""
+    import pyarrow.parquet as pq
+
+    path = Path(source)
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else sorted(Path(p) for p in glob.glob(str(path)))
+    for file in files if len(files) > 1 else []:
+        if file.suffix.lower() != ".parquet":
+            continue
+        try:
+            names = set(pq.read_schema(file).names)
+        except (OSError, ValueError) as err:
+            con.close()
+            raise DataError(f"transactions: {file} is not a readable Parquet file ({first_line(err)})") from None
+        missing = [c for c in needed if c not in names]
+        if missing:
+            con.close()
+            raise DataError(
+                f"transactions: {file} lacks the log's column(s) {missing}: it is not part of the transaction log "
+                f"(move it out of {file.parent})"
+            )
+
+
+def run_query(con: duckdb.DuckDBPyConnection, query: str, source) -> pd.DataFrame:
+    """`query`'s result as a frame; a DuckDB error (a value that will not cast, a file that changed under the
+    run) becomes a DataError naming the log."""
+    try:
+        return con.execute(query).df()
+    except duckdb.Error as err:
+        con.close()
+        where = source if isinstance(source, (str, Path)) else "the given frame"
+        raise DataError(f"transactions: cannot aggregate {where}: {first_line(err)}") from None
 
 
 def aggregate_transactions(
@@ -184,10 +222,14 @@ def aggregate_transactions(
     """
     con, src, apps = transaction_source(source, applications, spec, id_column, memory_limit, threads)
     window_us = int(round(float(spec.window_days) * DAY_US))
-    ordered = _ordered_day_stats(con, src, spec, apps, window_us)
+    try:
+        ordered = _ordered_day_stats(con, src, spec, apps, window_us)
+    except duckdb.Error as err:
+        con.close()
+        raise DataError(f"transactions: cannot read {source}: {first_line(err)}") from None
     if ordered is not None:
         con.register("order_stats", ordered[0])
-    features = con.execute(_feature_query(spec, src, windowed_order_stats=ordered is None)).df()
+    features = run_query(con, _feature_query(spec, src, windowed_order_stats=ordered is None), source)
     if ordered is not None:
         rows_unknown_id, rows_outside_window = ordered[1:]
     else:

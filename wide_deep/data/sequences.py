@@ -19,7 +19,7 @@ import pandas as pd
 from feature_columns.errors import DataError
 from feature_columns.kinds.sequence import SequenceColumn
 from feature_columns.spec import TransactionSpec
-from wide_deep.data.aggregation import DAY_US, transaction_source
+from wide_deep.data.aggregation import DAY_US, run_query, transaction_source
 
 # channel → the SQL aggregate over one bin's transactions, and its value for an empty bin
 BIN_AGGREGATES = {
@@ -97,4 +97,4 @@ def _binned(con, src: str, tx: TransactionSpec, bin_days: int, steps: int, chann
     FROM tx WHERE us_before >= 0 AND us_before < {window_us}
     GROUP BY ALL
     """
-    return con.execute(query).df()
+    return run_query(con, query, src)

@@ -194,9 +194,9 @@ def load_sharded(
 def _checked_files(spec: FeatureSpec, train: str, valid: str, test: str, options: ShardOptions) -> list[str]:
     """The training files, after the checks that need no reading: the split files given, a file per worker,
     streaming with fitting files and with files that already hold the transaction features."""
+    files = expand(train, "--train_data")
     if not valid or not test:
         raise DataError("a sharded --train_data needs --valid_data and --test_data (files or globs) as well")
-    files = expand(train, "--train_data")
     if len(files) < options.num_workers:
         raise DataError(
             f"--train_data matches {len(files)} file(s) but there are {options.num_workers} workers; "

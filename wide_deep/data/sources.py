@@ -44,6 +44,11 @@ def check_readable(path: str | Path, what: str = "data file") -> Path:
         raise DataError(f"the {what} path is empty; name a CSV or Parquet file")
     path = Path(path)
     if not path.exists():
+        if any(ch in str(path) for ch in "*?["):
+            raise DataError(
+                f"{what} {path} matches no file (a glob reads sharded training files: --train_data=GLOB with "
+                f"--valid_data and --test_data)"
+            )
         raise DataError(f"{what} {path} does not exist")
     if path.is_dir():
         raise DataError(f"{what} {path} is a directory; expected a CSV or Parquet file")
@@ -53,9 +58,10 @@ def check_readable(path: str | Path, what: str = "data file") -> Path:
 
 
 def check_output(path: str | Path, what: str, inputs=(), suffixes: tuple[str, ...] | None = None) -> Path:
-    """An output path that is safe to write: not empty, not a directory, not one of `inputs` (symlinks
-    resolved), ending in one of `suffixes` (when given: the format follows the suffix), in a folder that
-    exists or can be made, on a writable file system. A UserError otherwise."""
+    """An output path that is safe to write: not empty, not a directory, not one of `inputs` nor inside a folder
+    that is one (symlinks resolved: a scores file in the transaction log's folder would be read as part of the
+    log), ending in one of `suffixes` (when given: the format follows the suffix), in a folder that exists or can
+    be made, on a writable file system. A UserError otherwise."""
     if not str(path).strip():
         raise UserError(f"the {what} path is empty; name the file to write")
     path = Path(path)
@@ -63,9 +69,17 @@ def check_output(path: str | Path, what: str, inputs=(), suffixes: tuple[str, ..
         raise UserError(f"{what} {path} is a directory; name a file inside it")
     target = os.path.realpath(path)
     for source in inputs:
-        if source is not None and str(source).strip() and os.path.realpath(source) == target:
+        if source is None or not str(source).strip():
+            continue
+        folder = os.path.realpath(source)
+        if folder == target:
             raise UserError(
                 f"{what} {path} is the input {source}: writing it would destroy the input; choose another file"
+            )
+        if os.path.isdir(folder) and target.startswith(folder.rstrip(os.sep) + os.sep):
+            raise UserError(
+                f"{what} {path} is inside the input folder {source}: every file there is read as input; write it "
+                f"elsewhere"
             )
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise UserError(
@@ -232,6 +246,8 @@ def column_names(path: str | Path) -> list[str]:
             return next(csv.reader(handle), [])
     except UnicodeDecodeError:
         raise DataError(f"{path}: line 1 is not UTF-8 text; save the file as UTF-8") from None
+    except csv.Error as err:  # e.g. a column name longer than the csv module's field limit (128 KiB)
+        raise DataError(f"{path}: line 1 (the header) cannot be parsed as CSV: {err}") from None
 
 
 def write_atomically(path: str | Path, text: str) -> None:

@@ -44,8 +44,10 @@ class Scaling:
         return self.offset - self.factor * np.asarray(logit, dtype="float64")
 
     def probability(self, score: float) -> float:
-        """The default probability whose score is `score` (the inverse of `score` on probabilities)."""
-        return float(1.0 / (1.0 + math.exp(-(self.offset - score) / self.factor)))
+        """The default probability whose score is `score` (the inverse of `score` on probabilities): 0 or 1 for a
+        score far beyond the scale's, never an overflow."""
+        z = (self.offset - score) / self.factor
+        return float(1.0 / (1.0 + math.exp(-z))) if z >= 0 else float(math.exp(z) / (1.0 + math.exp(z)))
 
 
 def tree_category_names(trees, spec, state: dict) -> dict[str, list[str]]:

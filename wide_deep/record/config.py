@@ -7,6 +7,7 @@ A RunConfig round-trips through JSON (`to_dict` / `from_dict`), which is how a r
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from wide_deep.core.config import ModelConfig, TrainConfig
@@ -133,6 +134,51 @@ class RunConfig:
             "model",
         )
         return {**{k: d[k] for k in keys}, "train": keep_train}
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+SEED_RANGE = (0, 2**32 - 1)  # what NumPy, scikit-learn and TensorFlow all accept as a seed
+# setting (named as its flag) → (check, what it must be): values that would crash or misbehave later are refused
+# before any work, by the CLI (as flag validators) and the Python API (`check_settings`)
+SETTING_RULES = {
+    "epochs": (lambda v: v is None or v >= 1, "at least 1"),
+    "min_steps": (lambda v: v is None or v >= 0, "0 or more"),
+    "batch_size": (lambda v: v >= 1, "at least 1"),
+    "learning_rate": (lambda v: v is None or (_finite(v) and v > 0), "a finite number above 0"),
+    "wide_learning_rate": (lambda v: v is None or (_finite(v) and v > 0), "a finite number above 0 (or unset)"),
+    "dropout": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
+    "l2_wide": (lambda v: _finite(v) and v >= 0, "a finite number, 0 or more"),
+    "l2_deep": (lambda v: _finite(v) and v >= 0, "a finite number, 0 or more"),
+    "early_stopping_patience": (lambda v: v is None or v >= 0, "0 (never stop early) or more"),
+    "seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
+    "split_seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
+    "data_seed": (lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], f"an integer from 0 to {SEED_RANGE[1]}"),
+    "base_score": (_finite, "a finite number"),
+    "base_odds": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
+    "pdo": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
+    "num_enterprises": (lambda v: v >= 100, "at least 100"),
+    "ensemble_seeds": (lambda v: 1 <= v <= 100, "from 1 to 100"),
+    "pairs": (lambda v: v is None or 0 <= v <= 100, "from 0 to 100"),
+    "min_tree_gain": (lambda v: v is None or (_finite(v) and 0 <= v <= 1), "a number from 0 to 1"),
+    "min_readable_share": (lambda v: v is None or (_finite(v) and 0 <= v <= 1), "a number from 0 to 1"),
+}
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """A UserError naming the first setting (by its flag's name) whose value `SETTING_RULES` refuses."""
+    from feature_columns.errors import UserError
+
+    for name, value in settings.items():
+        check, expected = SETTING_RULES.get(name, (None, None))
+        try:
+            ok = check is None or bool(check(value))
+        except TypeError:
+            ok = False
+        if not ok:
+            raise UserError(f"{name}={value!r}: --{name} must be {expected}")
 
 
 def flat_settings(settings: dict) -> dict:

@@ -36,6 +36,7 @@ from feature_columns.fitting import GBDT, FittedState, state_from_json, state_to
 from feature_columns.spec import FeatureSpec
 from wide_deep.data.sources import make_folder, write_atomically, write_frame
 from wide_deep.record.config import RunConfig, flat_settings
+from wide_deep.record.export_layout import export_versions
 
 if TYPE_CHECKING:  # TensorFlow is imported only by what trains or loads a model
     from wide_deep.core.calibration import Calibrator
@@ -57,6 +58,33 @@ CHECKPOINTS = "checkpoints"
 BEST = "best"
 SUMMARIES = "summaries"
 EXPORT = "export"
+MEMBERS = "members"
+# every name a run writes in its folder: a folder holding only these (and workers' folders) is a run, or the start
+# of one that a full disk or a kill interrupted before its config.json (it starts again there)
+RUN_FILES = frozenset(
+    {CONFIG, SPEC, PREPROCESSING, CALIBRATION, METRICS, EVIDENCE, HISTORY, TEST_SCORES, SCORECARD_CSV, SCORECARD_MD}
+    | {REPORT, CHECKPOINTS, BEST, SUMMARIES, EXPORT, MEMBERS}
+)
+
+
+def refuse_inside_runs(path: str | Path, what: str) -> None:
+    """An output a command writes must not land inside a run's folder or an export tree: it would replace or pollute
+    what the run's own commands read back (its evidence, its test scores, its export versions). A UserError
+    naming the folder otherwise."""
+    if not str(path).strip():  # an empty path is the caller's own error to report
+        return
+    target = Path(os.path.realpath(path))
+    for folder in target.parents:
+        if (folder / SPEC).exists() and ((folder / CONFIG).exists() or (folder / PREPROCESSING).exists()):
+            raise UserError(
+                f"{what} {path} is inside the run folder {folder}: a run's files are written by its own commands "
+                f"only; write it elsewhere"
+            )
+        if (folder / "saved_model.pb").exists() or export_versions(folder):
+            raise UserError(
+                f"{what} {path} is inside the export {folder}: a SavedModel's folders are the server's to read; "
+                f"write it elsewhere"
+            )
 
 
 def changed_settings(previous: dict, now: dict) -> list[str]:
@@ -101,7 +129,7 @@ class ModelDir:
 
     def member(self, index: int) -> ModelDir:
         """The folder of member `index` of an ensemble (`--ensemble_seeds`): its own checkpoints and history."""
-        return ModelDir(self.path / "members" / str(index))
+        return ModelDir(self.path / MEMBERS / str(index))
 
     def training_files(self) -> TrainingFiles:
         from wide_deep.core.checkpoints import TrainingFiles
@@ -114,13 +142,17 @@ class ModelDir:
 
     def claim(self) -> None:
         """Make sure a run can be written here, creating the folder: refuse a file, a folder under a file,
-        a read-only folder, and a non-empty folder that holds no run (the current directory, say)."""
+        a read-only folder, and a non-empty folder that holds no run (the current directory, say). A folder that
+        holds only a run's files without its config.json (a first write a full disk or a kill interrupted) is
+        taken: the run starts again there."""
         make_folder(self.path, f"--model_dir={self.path}")
         if not self.is_run():
             foreign = sorted(
                 p.name
                 for p in self.path.iterdir()
-                if not p.name.startswith(".") and not (p.is_dir() and p.name.startswith("worker"))
+                if not p.name.startswith(".")
+                and not (p.is_dir() and p.name.startswith("worker"))
+                and p.name not in RUN_FILES
             )
             if foreign:
                 raise UserError(
@@ -248,8 +280,6 @@ class ModelDir:
         return estimator
 
     def export_versions(self) -> list[Path]:
-        from wide_deep.record.export_layout import export_versions
-
         return export_versions(self.export_root)
 
     def prune_exports(self, keep: int) -> list[Path]:

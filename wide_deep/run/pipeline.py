@@ -12,7 +12,7 @@ import sys
 
 from wide_deep.core.cluster import ClusterIdentity
 from wide_deep.record.config import RunConfig
-from wide_deep.record.model_dir import ModelDir
+from wide_deep.record.model_dir import ModelDir, refuse_inside_runs
 from wide_deep.run.prepared import GivenData, prepare_data
 
 
@@ -24,6 +24,7 @@ def run_training(config: RunConfig, log=print, strategy=None, given: GivenData |
     worker its own `model_dir/worker<k>` (its checkpoints, for resuming) and skips the
     evidence and the export.
     """
+    refuse_inside_runs(config.model_dir, "--model_dir")  # a run is never written into another run or an export
     cluster = ClusterIdentity.from_strategy(strategy)
     with_evidence = True
     if not cluster.is_chief:

@@ -283,6 +283,9 @@ def keep_readable(run: TrainingRun) -> None:
     floor = run.config.model.min_readable_share
     if floor <= 0:
         return
+    if not run.estimator.layout.has_wide:  # a deep-only model has nothing readable to hold a share
+        run.log(f"no readable characteristics (the model has no wide branch): --min_readable_share={floor:g} is moot")
+        return
     logit = run.estimator.logits_encoded(run.valid.features).astype("float64")
     readable, rest = readable_parts(run.estimator, run.valid.features, logit)
     share = share_of(readable, rest)

@@ -15,7 +15,7 @@ from feature_columns.inputs import prepare_frame
 from wide_deep.data.dataset import add_transaction_features
 from wide_deep.data.sources import check_output, check_readable, read_table, transactions_path, write_atomically
 from wide_deep.evidence.collect import compare_to_baseline
-from wide_deep.record.model_dir import EVIDENCE, ModelDir
+from wide_deep.record.model_dir import EVIDENCE, ModelDir, refuse_inside_runs
 from wide_deep.serving.scoring import Scorer
 
 
@@ -27,12 +27,14 @@ def monitor(
 ) -> dict:
     """Score `input_path` and compare it with the training baseline; with `output`, also write the result as
     JSON there (checked before any work: it must not be the input, nor a directory)."""
-    if output is not None:
-        output = check_output(output, "--output", [input_path, transactions], (".json",))
     run, input_path = ModelDir(model_dir), check_readable(input_path, "input file")
     run.require(EVIDENCE, hint="train it with this version first")
-    evidence = run.read_evidence()
     scorer = Scorer(run.path)
+    if output is not None:
+        log_folder = scorer.transactions_for(input_path, transactions)
+        refuse_inside_runs(output, "--output")
+        output = check_output(output, "--output", [input_path, transactions, log_folder], (".json",))
+    evidence = run.read_evidence()
     if evidence.get("model_fingerprint") != scorer.export.fingerprint:
         raise UserError(
             f"{run}: the monitoring baseline in evidence.json was computed for another model than export "

@@ -13,10 +13,11 @@ import csv
 import dataclasses
 from pathlib import Path
 
-from feature_columns.errors import UserError
+from feature_columns.errors import UserError, first_line
 from feature_columns.names import CROSS_NAME
 
 COLUMNS = ("code", "feature", "text")
+MAX_CODE, MAX_TEXT = 20, 500  # an adverse-action notice quotes them: a code and a sentence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,8 @@ class ReasonCodes:
                 header = rows[0].keys() if rows else []
         except (OSError, UnicodeDecodeError) as error:
             raise UserError(f"reason codes file {path} cannot be read: {error}") from None
+        except csv.Error as error:  # e.g. a field longer than the csv module's limit (128 KiB)
+            raise UserError(f"reason codes file {path} is not a CSV table: {first_line(error)}") from None
         if set(COLUMNS) - set(header):
             raise UserError(f"reason codes file {path}: expected the columns {list(COLUMNS)}, got {list(header)}")
         entries, seen = dict(base.by_feature), set()
@@ -65,6 +68,11 @@ class ReasonCodes:
             if not code or not text or feature in seen:
                 problem = "repeats that feature" if feature in seen else "needs a code and a text"
                 raise UserError(f"reason codes file {path} line {line} ('{feature}') {problem}")
+            if len(code) > MAX_CODE or len(text) > MAX_TEXT:
+                raise UserError(
+                    f"reason codes file {path} line {line} ('{feature}'): a code has at most {MAX_CODE} characters "
+                    f"and a text at most {MAX_TEXT} (got {len(code):,} and {len(text):,})"
+                )
             seen.add(feature)
             entries[feature] = ReasonCode(code, feature, text)
         return cls(list(entries.values()))

@@ -11,9 +11,11 @@ This module owns the request validation and the TF Serving JSON shapes (the mode
 lifecycle is `wide_deep.serving.registry`, the HTTP server and its limits
 `wide_deep.serving.server`). Every bad request gets a 4xx JSON body
 `{"error": ..., "field": ..., "expected": ...}` naming the offending field, with any echoed
-value cut short; TensorFlow is only ever called with validated tensors. At most
-`max_inflight` predictions run at once and `max_waiting` more wait; beyond that a request is
-answered 503 at once, so memory stays bounded under any load.
+value cut short; TensorFlow is only ever called with validated tensors. Requests are admitted
+by the bytes they hold and their rows scored together with concurrent requests'
+(`wide_deep.serving.batching`), so single-row clients queue instead of being refused while
+memory stays bounded for large bodies. `GET /v1/openapi.json` describes the API for the
+served model (`wide_deep.serving.openapi`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from feature_columns.errors import DataError, UserError, first_line
 from feature_columns.values import MISSING_CATEGORY, canonical_category
 from wide_deep.data.dataset import add_transaction_features, transaction_columns
 from wide_deep.record.export_layout import EXPLAIN, PREDICT
+from wide_deep.serving.batching import Admission, Batcher
+from wide_deep.serving.limits import ServerLimits
 from wide_deep.serving.registry import ModelRegistry
 from wide_deep.serving.saved_model import LoadedExport
 
@@ -46,6 +50,7 @@ log = logging.getLogger("wide_deep.serving")
 DTYPE_NAMES = {tf.string: "DT_STRING", tf.float32: "DT_FLOAT", tf.int64: "DT_INT64"}
 FLOAT32_MAX = 3.4028234663852886e38
 ECHO_CHARS = 60  # at most this much of a client's value is repeated in an error message
+DRAIN_BYTES = 64 << 20  # a refused body is read and dropped up to this much (then the connection is closed)
 
 
 def shown(value) -> str:
@@ -231,14 +236,6 @@ def parse_classify_request(body: bytes, model: LoadedExport) -> ParsedRequest:
         ) from None
 
 
-def classify(model: LoadedExport, body: bytes) -> dict:
-    """`:classify`: TF Serving's classification response, classes "0" (no default) and "1" (default) with their
-    probabilities per example."""
-    request = parse_classify_request(body, model)
-    probability = model.predict_columns(request.columns)["probability"]
-    return {"results": [[["0", 1.0 - p], ["1", p]] for p in probability]}
-
-
 def _cutoff(value, model: LoadedExport) -> float:
     """`{"probability": P}` or `{"score": S}` → the probability at or above which this request's rows are declined."""
     expected = '{"probability": P} with 0 < P < 1, or {"score": S}'
@@ -270,7 +267,7 @@ def _with_derived(rows: list[dict], model: LoadedExport) -> list[dict]:
     if not derived or all(d.name in row for row in rows for d in derived):
         return rows
     try:
-        frame = add_derived(model.spec.derived, pd.DataFrame(rows), "request")
+        frame = add_derived(model.spec.derived, pd.DataFrame(rows), "request", replace=True)
     except DataError as error:
         raise RequestError(400, str(error)[:300], "instances", "the derived columns' source values") from None
     sources = {s for d in model.spec.derived for s in d.sources} - set(model.input_specs)
@@ -358,8 +355,8 @@ def _with_transactions(rows: list[dict], model: LoadedExport) -> list[dict]:
             missing = [f for f in fields if f not in record]
             if missing:
                 raise RequestError(400, f"{where}[{j}]: missing {missing}", f"{where}[{j}]", f"objects with {fields}")
-            records.append({tx.id_column: i, **{f: record[f] for f in fields}})
-        applications.append({key: i, tx.as_of_column: as_of})
+            records.append({tx.id_column: i, **_transaction(record, f"{where}[{j}]", tx)})
+        applications.append({key: i, tx.as_of_column: _date_text(as_of, f"instances[{i}].{tx.as_of_column}")})
         out.append(row)
     spec = model.spec if model.spec.id_column else dataclasses.replace(model.spec, id_column=key)
     try:
@@ -373,6 +370,43 @@ def _with_transactions(rows: list[dict], model: LoadedExport) -> list[dict]:
     for row, features in zip(out, values.to_dict("records")):
         row.update({name: value for name, value in features.items() if name in model.input_specs})
         row.update({seq.name: seq.steps_of(features) for seq in model.spec.log_sequences})
+    return out
+
+
+def _date_text(value, field: str) -> str:
+    """A date or date-time sent as text (2024-03-31, 2024-03-31T12:00:00): a 400 for anything else (a number is
+    ambiguous: seconds or days since when?)."""
+    if isinstance(value, str) and value.strip():
+        try:
+            pd.Timestamp(value)
+            return value
+        except (ValueError, TypeError, OverflowError):
+            pass
+    raise RequestError(
+        400,
+        f"{field}: expected a date as text such as 2024-03-31 or 2024-03-31T12:00:00, got {shown(value)}",
+        field,
+        "a date as text",
+    )
+
+
+def _transaction(record: dict, where: str, tx) -> dict:
+    """One raw transaction of a request, checked as every other field is: a date-time, a finite amount, a
+    direction as text."""
+    out = {tx.timestamp_column: _date_text(record[tx.timestamp_column], f"{where}.{tx.timestamp_column}")}
+    amount = record[tx.amount_column]
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not math.isfinite(amount):
+        field = f"{where}.{tx.amount_column}"
+        raise RequestError(400, f"{field}: expected a finite number, got {shown(amount)}", field, "a finite number")
+    out[tx.amount_column] = float(amount)
+    if tx.direction_column:
+        direction = record[tx.direction_column]
+        if not isinstance(direction, str):
+            field = f"{where}.{tx.direction_column}"
+            raise RequestError(
+                400, f"{field}: expected text such as '{tx.inflow_value}', got {shown(direction)}", field, "text"
+            )
+        out[tx.direction_column] = direction
     return out
 
 
@@ -524,25 +558,18 @@ def format_predictions(outputs: dict[str, list], request: ParsedRequest, id_colu
 class Endpoints:
     """The handlers of the REST API, one per endpoint, over the registry's current model.
 
-    A POST is admitted only while fewer than `max_inflight + max_waiting` are (503 otherwise, its body read and
-    dropped); its body must arrive within `body_timeout` seconds (408 otherwise). `reason_codes` is a user's
-    reason-code table (CSV) over the export's, for `serving_explain` requests.
+    A POST is admitted while the bodies already admitted stay within `limits.max_queued_bytes` (503 otherwise, its
+    body read and dropped so the client hears the answer); its body must arrive within `limits.body_timeout`
+    seconds (408 otherwise). Parsing runs `limits.max_inflight` requests at once, and the rows of concurrent
+    requests are scored together (`Batcher`). `reason_codes` is a user's reason-code table (CSV) over the
+    export's, for `serving_explain` requests.
     """
 
-    def __init__(
-        self,
-        registry: ModelRegistry,
-        model_name: str,
-        max_body_bytes: int,
-        body_timeout: float,
-        max_inflight: int,
-        max_waiting: int,
-        reason_codes: str | None,
-    ):
-        self.registry, self.model_name = registry, model_name
-        self.max_body_bytes, self.body_timeout = max_body_bytes, body_timeout
-        self.max_admitted, self.admitted = max_inflight + max_waiting, 0
-        self.predict_slots = asyncio.Semaphore(max_inflight)
+    def __init__(self, registry: ModelRegistry, model_name: str, limits: ServerLimits, reason_codes: str | None):
+        self.registry, self.model_name, self.limits = registry, model_name, limits
+        self.admission = Admission(limits.max_queued_bytes)
+        self.parse_slots = asyncio.Semaphore(limits.max_inflight)
+        self.batcher = Batcher(limits.max_inflight, limits.max_batch_rows)
         self.reason_codes, self.tables = reason_codes, {}  # export version → its reason-code table
         if reason_codes is not None and EXPLAIN in registry.current.signatures:
             self.codes_of(registry.current)  # a bad file is reported at start, not at the first request
@@ -598,17 +625,14 @@ class Endpoints:
         except RequestError as error:
             return error.response()
 
+    async def openapi(self, request: Request) -> Response:
+        """GET /v1/openapi.json: an OpenAPI 3 description of this API for the served model's features."""
+        from wide_deep.serving.openapi import describe
+
+        return JSONResponse(describe(self.registry.current, self.model_name, self.limits.max_body_bytes))
+
     async def post(self, request: Request) -> Response:
         """POST /v1/models/<name>[/versions/<v>]:predict or :classify."""
-        if self.admitted >= self.max_admitted:
-            await _discard_body(request, self.body_timeout)  # read and dropped, never held: the client gets its answer
-            return RequestError(
-                503,
-                f"the server is busy ({self.admitted} requests in progress); retry shortly",
-                "body",
-                "a retry after a moment",
-            ).response()
-        self.admitted += 1
         try:
             model, verb = self.resolve(request.path_params["path"])
             if verb not in ("predict", "classify"):
@@ -618,13 +642,24 @@ class Endpoints:
                     "path",
                     "POST /v1/models/<name>:predict or :classify",
                 )
-            body = await _read_body(request, self.max_body_bytes, self.body_timeout)
-            async with self.predict_slots:
-                if verb == "classify":
-                    return JSONResponse(await run_in_threadpool(classify, model, body))
-                return JSONResponse(await run_in_threadpool(_predict, model, body, self.codes_of))
+            size = self._declared_size(request)
         except RequestError as error:
-            return error.response()
+            return await self._refuse(request, error)
+        if not self.admission.admit(size):
+            busy = RequestError(
+                503,
+                f"the server is busy ({self.admission.held:,} bytes of requests in progress); retry shortly",
+                "body",
+                "a retry after a moment",
+            )
+            return await self._refuse(request, busy)
+        try:
+            body = await _read_body(request, self.limits.max_body_bytes, self.limits.body_timeout)
+            if verb == "classify":
+                return JSONResponse(await self._classify(model, body))
+            return JSONResponse(await self._predict(model, body))
+        except RequestError as error:
+            return await self._refuse(request, error)
         except ClientDisconnect:
             log.warning("client disconnected during POST %s", request.url.path)
             return Response(status_code=400)
@@ -632,15 +667,64 @@ class Endpoints:
             log.error("internal error on POST %s: %s: %s", request.url.path, type(error).__name__, first_line(error))
             return JSONResponse({"error": f"internal error ({type(error).__name__})"}, status_code=500)
         finally:
-            self.admitted -= 1
+            self.admission.release(size)
+            if size > 1 << 20:
+                release_free_memory()  # a large request's parsed rows are garbage now: give the pages back
+
+    def _declared_size(self, request: Request) -> int:
+        """The body's size as the request declares it (the limit when it does not); 413 above the limit."""
+        limit = self.limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is None or not declared.isdigit():
+            return limit
+        if int(declared) > limit:
+            raise RequestError(
+                413,
+                f"request body of {int(declared):,} bytes exceeds the limit of {limit:,} bytes",
+                "body",
+                f"at most {limit:,} bytes (split the batch)",
+            )
+        return int(declared)
+
+    async def _refuse(self, request: Request, error: RequestError) -> Response:
+        """The error's response, after reading and dropping what is left of the body: a client that sends its whole
+        body before reading the answer would otherwise see the connection reset instead of the 4xx. A client that
+        waits for `100 Continue` is answered at once."""
+        if request.headers.get("expect", "").lower() != "100-continue":
+            await _discard_body(request, self.limits.body_timeout, max(4 * self.limits.max_body_bytes, DRAIN_BYTES))
+        return error.response()
+
+    async def _predict(self, model: LoadedExport, body: bytes) -> dict:
+        async with self.parse_slots:
+            request = await run_in_threadpool(parse_predict_request, body, model)
+        del body
+        score = model.explain_columns if request.signature == EXPLAIN else model.predict_columns
+        outputs = await self.batcher.score((id(model), request.signature), score, request.columns, _rows(request))
+        if request.signature == EXPLAIN:
+            outputs = _explained(outputs, await run_in_threadpool(self.codes_of, model))
+        if request.decline_at is not None:
+            outputs["decision"] = [int(p >= request.decline_at) for p in outputs["probability"]]
+        return format_predictions(outputs, request, model.spec.id_column)
+
+    async def _classify(self, model: LoadedExport, body: bytes) -> dict:
+        """`:classify`: TF Serving's classification response, classes "0" (no default) and "1" (default) with their
+        probabilities per example."""
+        async with self.parse_slots:
+            request = await run_in_threadpool(parse_classify_request, body, model)
+        del body
+        outputs = await self.batcher.score((id(model), PREDICT), model.predict_columns, request.columns, _rows(request))
+        return {"results": [[["0", 1.0 - p], ["1", p]] for p in outputs["probability"]]}
 
     async def not_found(self, request: Request, exc) -> Response:
-        return RequestError(
-            404,
-            f"no such resource: {request.method} {request.url.path[:ECHO_CHARS]}",
-            "path",
-            "/v1/models/<name>[:predict|:classify|/metadata]",
-        ).response()
+        return await self._refuse(
+            request,
+            RequestError(
+                404,
+                f"no such resource: {request.method} {request.url.path[:ECHO_CHARS]}",
+                "path",
+                "/v1/models/<name>[:predict|:classify|/metadata]",
+            ),
+        )
 
     async def server_error(self, request: Request, exc) -> Response:
         log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
@@ -650,35 +734,24 @@ class Endpoints:
 def create_app(
     registry: ModelRegistry,
     model_name: str = "wide_deep",
-    max_body_bytes: int = 8 << 20,
-    body_timeout: float = 30.0,
-    max_inflight: int = 4,
-    max_waiting: int = 8,
+    limits: ServerLimits = ServerLimits(),
     reason_codes: str | None = None,
 ) -> Starlette:
     """The Starlette app of `Endpoints`; `registry` supplies the current model on every request."""
-    endpoints = Endpoints(registry, model_name, max_body_bytes, body_timeout, max_inflight, max_waiting, reason_codes)
+    endpoints = Endpoints(registry, model_name, limits, reason_codes)
     routes = [
+        Route("/v1/openapi.json", endpoints.openapi, methods=["GET"]),
         Route("/v1/models/{path:path}", endpoints.get, methods=["GET"]),
         Route("/v1/models/{path:path}", endpoints.post, methods=["POST"]),
     ]
     handlers = {404: endpoints.not_found, 405: endpoints.not_found, Exception: endpoints.server_error}
-    return Starlette(routes=routes, exception_handlers=handlers)
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.endpoints = endpoints  # the tests and the benchmark read the batcher's call count
+    return app
 
 
-def _predict(model: LoadedExport, body: bytes, codes_of) -> dict:
-    try:
-        request = parse_predict_request(body, model)
-        if request.signature == EXPLAIN:
-            outputs = _explained(model.explain_columns(request.columns), codes_of(model))
-        else:
-            outputs = model.predict_columns(request.columns)
-        if request.decline_at is not None:
-            outputs["decision"] = [int(p >= request.decline_at) for p in outputs["probability"]]
-        return format_predictions(outputs, request, model.spec.id_column)
-    finally:
-        if len(body) > 1 << 20:
-            release_free_memory()  # a large request's parsed rows are garbage now: give the pages back
+def _rows(request: ParsedRequest) -> int:
+    return len(next(iter(request.columns.values())))
 
 
 EXPLAINED_OUTPUTS = ("probability", "score", "decision", "unseen_categories")
@@ -704,28 +777,25 @@ def release_free_memory() -> None:
         pass
 
 
-async def _discard_body(request: Request, timeout: float) -> None:
-    """Consume a request's body without keeping it (so a refused client is not cut off mid-send)."""
+async def _discard_body(request: Request, timeout: float, limit: int) -> None:
+    """Consume what is left of a request's body without keeping it (at most `limit` bytes within `timeout`), so a
+    refused client that sends its whole body first is not cut off mid-send and hears the answer."""
 
     async def drain() -> None:
-        async for _ in request.stream():
-            pass
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return
 
     try:
         await asyncio.wait_for(drain(), timeout)
-    except (asyncio.TimeoutError, ClientDisconnect):
+    except (asyncio.TimeoutError, ClientDisconnect, RuntimeError):  # RuntimeError: the stream was consumed already
         pass
 
 
 async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(
-            413,
-            f"request body of {int(declared):,} bytes exceeds the limit of {limit:,} bytes",
-            "body",
-            f"at most {limit:,} bytes (split the batch)",
-        )
+    """The request's body (413 beyond `limit` bytes, 408 when it does not arrive within `timeout` seconds)."""
     chunks, size = [], 0
 
     async def read() -> None:

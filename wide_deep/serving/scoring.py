@@ -32,7 +32,7 @@ from wide_deep.data.sources import (
     transactions_path,
 )
 from wide_deep.record.export_layout import EXPLAIN
-from wide_deep.record.model_dir import ModelDir
+from wide_deep.record.model_dir import ModelDir, refuse_inside_runs
 from wide_deep.serving.saved_model import load_newest
 
 
@@ -192,9 +192,11 @@ def score_file(
     and with reasons each reason's feature, code and contribution). The output appears only when every row is
     scored. Returns counts and rows/s."""
     check_readable(input_path, "input file")
-    output_path = check_output(output_path, "output file", [input_path, transactions], TABLE_SUFFIXES)
-    input_path = Path(input_path)
     scorer = Scorer(model_dir, log)
+    log_folder = scorer.transactions_for(input_path, transactions)
+    refuse_inside_runs(output_path, "output file")
+    output_path = check_output(output_path, "output file", [input_path, transactions, log_folder], TABLE_SUFFIXES)
+    input_path = Path(input_path)
     decline_at = scorer.export.decline_at(options.cutoff) if options.cutoff is not None else None
     signature, codes = scorer.explained(options.reasons, options.reason_codes)
     id_column = scorer.spec.id_column

@@ -9,13 +9,13 @@ accepts any number of connections. `GuardedProtocol` adds, per connection:
   431 and the connection closed;
 - a connection cap: beyond `max_connections` open connections a new one is closed at once.
 
-The body's own timeout, the request size limit and the bound on concurrent predictions are
-in the app (`wide_deep.serving.rest.create_app`).
+The body's own timeout, the request size limit, admission by memory and the batching of
+concurrent requests are in the app (`wide_deep.serving.rest.create_app`); the limits are
+`wide_deep.serving.limits.ServerLimits`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import logging
@@ -23,22 +23,11 @@ import sys
 import time
 from pathlib import Path
 
+from wide_deep.serving.limits import ServerLimits
 from wide_deep.serving.registry import ModelRegistry
 from wide_deep.serving.rest import create_app
 
 log = logging.getLogger("wide_deep.serving")
-
-
-@dataclasses.dataclass(frozen=True)
-class ServerLimits:
-    max_body_bytes: int = 8 << 20
-    header_timeout: float = 10.0  # seconds to send a request's line and headers
-    body_timeout: float = 30.0  # seconds to send its body
-    keep_alive: int = 5  # seconds an idle keep-alive connection stays open
-    max_header_bytes: int = 16 << 10
-    max_connections: int = 256
-    max_inflight: int = 4  # predictions running at once (2 per core here)
-    max_waiting: int = 8  # admitted requests waiting for a prediction slot; beyond: 503
 
 
 class _HeaderGuard:
@@ -164,15 +153,7 @@ def make_server(
     with `access_log`, a line per request on stdout."""
     import uvicorn
 
-    app = create_app(
-        registry,
-        model_name,
-        limits.max_body_bytes,
-        limits.body_timeout,
-        limits.max_inflight,
-        limits.max_waiting,
-        reason_codes,
-    )
+    app = create_app(registry, model_name, limits, reason_codes)
     if access_log:
         app = AccessLog(app)
     config = uvicorn.Config(

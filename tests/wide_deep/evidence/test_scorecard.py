@@ -134,3 +134,13 @@ def test_the_readable_share_is_one_for_a_scorecard_and_less_with_a_deep_term(toy
     deep = both.core.get_layer("deep_logit")
     assert deep is not None and 0 < share["readable_share"] < 1
     assert share["opaque_std"] > 0 and share["logit_std"] == pytest.approx(logit.std(), rel=1e-6)
+
+
+def test_a_score_far_beyond_the_scale_is_a_probability_of_0_or_1_not_an_overflow():
+    from wide_deep.evidence.scorecard import Scaling
+
+    scaling = Scaling(600, 50, 20)
+    assert scaling.probability(30_000) == 0.0 and scaling.probability(1e308) == 0.0
+    assert scaling.probability(-30_000) == 1.0 and scaling.probability(-1e308) == 1.0
+    p = scaling.probability(550)
+    assert 0 < p < 1 and abs(float(scaling.score(np.log(p / (1 - p)))) - 550) < 1e-9

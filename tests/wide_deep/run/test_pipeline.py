@@ -252,3 +252,20 @@ def test_an_ensemble_trains_its_members_and_exports_one_model_averaging_them(tmp
 
     again = run_training(dataclasses.replace(config, export=False, evidence=False), log=quiet)
     assert again["model_fingerprint"] == result["model_fingerprint"]  # a rerun resumes the members, merges again
+
+
+@pytest.mark.parametrize("preset", ["accurate", "paper"])
+def test_a_spec_with_a_single_numeric_column_trains_evaluates_and_exports(tmp_path, preset):
+    """The smallest spec a user can write (one numeric column): the logistic warm start, the scorecard, the
+    evidence and the export all work on it (the warm start once failed on a one-column matrix)."""
+    from wide_deep.api import run_config
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=1500)
+    frame = pd.DataFrame({"x": x, "y": (rng.random(1500) < 1 / (1 + np.exp(-1.5 * x))).astype(int)})
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    (tmp_path / "one.yaml").write_text("name: one\nlabel: {column: y}\ncolumns:\n  - {name: x, type: numeric}\n")
+    config = run_config(preset, tmp_path / "run", epochs=2, warm_start="logistic")
+    config = dataclasses.replace(config, dataset=str(tmp_path / "one.csv"), spec=str(tmp_path / "one.yaml"))
+    result = run_training(config, log=quiet)
+    assert result["auc"] > 0.7 and ModelDir(tmp_path / "run").export_versions()

@@ -34,6 +34,9 @@ def test_a_users_file_replaces_rows_and_bad_rows_are_named(tmp_path):
         ("code,feature,text\nT1,shoe_size,Big feet\n", "line 2: 'shoe_size' is not a feature"),
         ("code,feature,text\nT1,city,\n", "line 2 \\('city'\\) needs a code and a text"),
         ("code,feature,text\nT1,city,a\nT2,city,b\n", "line 3 \\('city'\\) repeats that feature"),
+        ("code,feature,text\nT1,city," + "x" * 1_000_000 + "\n", "is not a CSV table: field larger than field limit"),
+        ("code,feature,text\nT1,city," + "x" * 5_000 + "\n", "a text at most 500"),
+        ("code,feature,text\n" + "T" * 30 + ",city,Far\n", "a code has at most 20 characters"),
     ):
         path.write_text(text)
         with pytest.raises(UserError, match=message):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,45 +14,29 @@ import pytest
 
 
 class Client:
-    """A keep-alive HTTP client, one per thread."""
+    """A keep-alive HTTP client, one per thread. Like any real client it reconnects when the server has closed an
+    idle connection (its keep-alive timeout can pass between two requests on a loaded machine)."""
 
     def __init__(self, port: int):
+        self.port = port
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
     def request(self, method: str, path: str, body=None) -> tuple[int, dict]:
         data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        self.connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
-        response = self.connection.getresponse()
-        return response.status, json.loads(response.read())
+        for attempt in range(2):
+            try:
+                self.connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
+                response = self.connection.getresponse()
+                return response.status, json.loads(response.read())
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                if attempt:
+                    raise
+                self.connection.close()
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        raise AssertionError("unreachable")
 
     def predict(self, body, model: str = "wide_deep") -> tuple[int, dict]:
         return self.request("POST", f"/v1/models/{model}:predict", body)
-
-
-@pytest.fixture(scope="module")
-def served(sme_run, small_sme, tmp_path_factory):
-    """A copy of the trained model_dir served over real HTTP by a server thread in this process.
-
-    Yields (port, model_dir, rows, server thread); `tests/experiments/test_serve_cli.py` runs the real CLI.
-    """
-    from wide_deep.serving.registry import ModelRegistry
-    from wide_deep.serving.scoring import example_rows
-    from wide_deep.serving.server import ServerLimits, free_port, make_server, wait_until_serving
-
-    model_dir = tmp_path_factory.mktemp("served") / "model"
-    shutil.copytree(sme_run, model_dir)
-    port = free_port()
-    registry = ModelRegistry(model_dir, poll_seconds=0.2)
-    registry.start()
-    server = make_server(registry, port=port, limits=ServerLimits(max_body_bytes=200_000))
-    thread = threading.Thread(target=server.run, name="test-server", daemon=True)
-    thread.start()
-    wait_until_serving(f"http://127.0.0.1:{port}/v1/models/wide_deep", timeout=60)
-    rows = example_rows(model_dir, small_sme / "applications.parquet", 20)[1]
-    yield port, model_dir, rows, thread
-    server.should_exit = True
-    thread.join(timeout=30)
-    registry.stop()
 
 
 def expected_probabilities(model_dir, rows) -> np.ndarray:
@@ -155,6 +138,9 @@ def test_a_request_may_set_its_own_cutoff(served):
     assert [p["decision"] for p in body["predictions"]] == [int(p["probability"] >= 0.5) for p in body["predictions"]]
     _, by_score = client.predict({"instances": rows, "cutoff": {"score": 0}})  # decline only at 0 points or fewer
     assert all(p["decision"] == 0 for p in by_score["predictions"])
+    for far, declined in ((30_000, 1), (1e308, 1), (-30_000, 0)):  # beyond the scale: everyone or no one
+        status, body = client.predict({"instances": rows, "cutoff": {"score": far}})
+        assert status == 200 and {p["decision"] for p in body["predictions"]} == {declined}
     status, error = client.predict({"instances": rows, "cutoff": {"approval": 0.5}})
     assert status == 400 and error["field"] == "cutoff"
 
@@ -291,6 +277,81 @@ def test_eight_concurrent_clients_get_no_errors(served):
         statuses = [s for result in pool.map(client_session, range(8)) for s in result]
     assert statuses == [200] * 200
     assert process.is_alive()
+
+
+def test_thirty_two_concurrent_single_row_clients_queue_and_are_batched(served, sme_run):
+    """32 clients sending one row at a time: none refused, each answer the model's score for its own row, and
+    the rows of concurrent requests scored together (fewer model calls than requests)."""
+    port, model_dir, rows, process = served
+    expected = expected_probabilities(model_dir, rows)
+    batcher = served_app(served).state.endpoints.batcher
+    calls_before = batcher.calls
+
+    def client_session(seed: int) -> list[bool]:
+        client, right = Client(port), []
+        for i in range(15):
+            k = (seed * 7 + i) % len(rows)
+            status, body = client.predict({"instances": [rows[k]]})
+            right.append(status == 200 and abs(body["predictions"][0]["probability"] - expected[k]) < 1e-5)
+        return right
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = [ok for result in pool.map(client_session, range(32)) for ok in result]
+    assert answers == [True] * (32 * 15)
+    assert batcher.calls - calls_before < 32 * 15
+    assert process.is_alive()
+
+
+def served_app(served):
+    """The Starlette app behind the `served` fixture's server."""
+    return served[3].server.config.app
+
+
+def test_a_body_over_the_limit_sent_whole_gets_413_not_a_reset(served):
+    """A client that sends its whole body before reading (no 100-continue) hears the 413, with and without a
+    Content-Length; a client that waits for 100-continue hears it before sending."""
+    import socket
+
+    port = served[0]
+    body = b'{"instances": [' + b"1," * 4_500_000 + b"1]}"  # 9 MB against the fixture's 200 KB limit
+    for framing in ("length", "chunked"):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            head = b"POST /v1/models/wide_deep:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            if framing == "length":
+                sock.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            else:
+                chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (body[:100_000], body[100_000:]))
+                sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+            reply = read_reply(sock)
+        assert reply.startswith(b"HTTP/1.1 413") and b'"field":"body"' in reply, (framing, reply[:200])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/models/wide_deep:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        assert read_reply(sock).startswith(b"HTTP/1.1 413")
+
+
+def read_reply(sock) -> bytes:
+    """What the server sends until it has sent a whole response or closes."""
+    reply = b""
+    while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
+def test_the_openapi_description_names_the_models_features(served):
+    port, _, rows, _ = served
+    status, document = Client(port).request("GET", "/v1/openapi.json")
+    assert status == 200 and document["openapi"].startswith("3.1")
+    body = document["paths"]["/v1/models/{model}:predict"]["post"]["requestBody"]["content"]["application/json"]
+    instance = body["schema"]["properties"]["instances"]["items"]
+    assert set(instance["required"]) == set(rows[0]) - {"enterprise_id"}
+    assert instance["properties"]["txn_count"]["type"] == ["number", "null"]
+    assert "string" in instance["properties"]["city"]["type"]
 
 
 def test_newer_export_is_picked_up_without_dropping_requests(served):

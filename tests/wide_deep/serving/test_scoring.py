@@ -134,3 +134,49 @@ def test_make_predict_can_replace_the_cutoff(sme_run, small_sme, tmp_path):
             ScoreOptions(cutoff="approval:0.5"),
             log=quiet,
         )
+
+
+@pytest.fixture
+def own_run(sme_run, small_sme, tmp_path):
+    """A copy of the trained run and of the small SME data, so that a regression could only damage the copies."""
+    import shutil
+
+    shutil.copytree(sme_run, tmp_path / "run")
+    shutil.copytree(small_sme, tmp_path / "data")
+    return tmp_path / "run", tmp_path / "data"
+
+
+def test_outputs_inside_a_run_an_export_or_the_log_folder_are_refused(own_run):
+    """The scores must not replace a run's files (its test scores, its evidence), add a bogus export version, or
+    land in the transaction log that scoring and training read: refused before any work, nothing written."""
+    from feature_columns.errors import UserError
+    from wide_deep.serving.monitoring import monitor
+
+    run, data = own_run
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    newest = ModelDir(run).export_versions()[-1]
+    for output, refused in [
+        (run / "test_scores.parquet", "inside the run folder"),
+        (run / "export" / "scores.csv", "inside the export"),
+        (newest / "assets" / "scores.csv", "inside the export"),
+        (run / "new_folder" / "scores.csv", "inside the run folder"),
+        (data / "transactions" / "scores.parquet", "inside the input folder"),
+    ]:
+        with pytest.raises(UserError, match=refused):
+            score_file(run, data / "applications.parquet", output, log=quiet)
+    with pytest.raises(UserError, match="inside the run folder"):
+        monitor(run, data / "applications.parquet", output=run / "evidence.json")
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+    assert sorted(p.name for p in (data / "transactions").iterdir()) == sorted(
+        p.name for p in (data / "transactions").glob("*.parquet") if p.name != "scores.parquet"
+    )
+
+
+def test_a_stray_file_in_the_log_folder_is_named(own_run):
+    """A file that is not part of the transaction log (written there by hand) is named with what to do, not met
+    as a DuckDB schema error halfway through the aggregation."""
+    run, data = own_run
+    pd.DataFrame({"enterprise_id": [1], "probability": [0.5]}).to_parquet(data / "transactions" / "scores.parquet")
+    with pytest.raises(DataError, match=r"scores.parquet lacks the log's column\(s\).*move it out"):
+        score_file(run, data / "applications.parquet", data / "out.csv", log=quiet)
+    assert not (data / "out.csv").exists()

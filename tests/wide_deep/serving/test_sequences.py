@@ -115,6 +115,41 @@ def test_rest_instance_may_carry_its_raw_transactions(scorer, small_sme):
         parse_predict_request(json.dumps({"instances": instances}).encode(), scorer.export)
 
 
+BAD_TRANSACTIONS = {
+    "text amount": (lambda t: dict(t, amount="12.5"), "transactions[0].amount"),
+    "NaN amount": (lambda t: dict(t, amount=float("nan")), "transactions[0].amount"),
+    "bool amount": (lambda t: dict(t, amount=True), "transactions[0].amount"),
+    "bad timestamp": (lambda t: dict(t, timestamp="yesterday-ish"), "transactions[0].timestamp"),
+    "integer timestamp": (lambda t: dict(t, timestamp=1_700_000_000), "transactions[0].timestamp"),
+    "list direction": (lambda t: dict(t, direction=["in"]), "transactions[0].direction"),
+    "numeric direction": (lambda t: dict(t, direction=1), "transactions[0].direction"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TRANSACTIONS))
+def test_rest_raw_transactions_are_validated_like_every_field(scorer, small_sme, case):
+    """A bad value in a raw transaction is a 400 naming instances[i].transactions[j].<field>, never a 500 from the
+    aggregation (or a NaN silently scored)."""
+    from wide_deep.serving.rest import RequestError, parse_predict_request
+
+    apps = pd.read_parquet(small_sme / "applications.parquet").head(1)
+    row = apps.iloc[0]
+    instance = json.loads(
+        pd.Series({c.name: row[c.name] for c in scorer.spec.input_columns if c.name in apps}).to_json()
+    )
+    instance["application_date"] = str(row["application_date"])
+    good = {"timestamp": str(row["application_date"]), "amount": 10.0, "direction": "in"}
+    make_bad, field = BAD_TRANSACTIONS[case]
+    instance["transactions"] = [make_bad(good), good]
+    with pytest.raises(RequestError) as raised:
+        parse_predict_request(json.dumps({"instances": [instance]}).encode(), scorer.export)
+    assert raised.value.status == 400 and raised.value.field == f"instances[0].{field}"
+    instance["transactions"], instance["application_date"] = [good], 20240331
+    with pytest.raises(RequestError) as raised:
+        parse_predict_request(json.dumps({"instances": [instance]}).encode(), scorer.export)
+    assert raised.value.field == "instances[0].application_date"
+
+
 def test_rest_assembles_a_column_sequence_from_its_columns():
     """A column sequence sent as the columns it is declared from (as Taiwan's rows hold them): assembled oldest
     first; the columns the model reads besides keep their values, the others are dropped; a row that sends the

@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from wide_deep.serving.limits import ServerLimits
 from wide_deep.serving.registry import ModelRegistry
-from wide_deep.serving.server import ServerLimits, free_port, make_server, wait_until_serving
+from wide_deep.serving.server import free_port, make_server, wait_until_serving
 
 LIMITS = ServerLimits(
     header_timeout=0.5,
@@ -22,7 +23,7 @@ LIMITS = ServerLimits(
     max_header_bytes=2048,
     max_connections=6,
     max_inflight=1,
-    max_waiting=1,
+    max_queued_bytes=100_000,
 )
 
 
@@ -109,7 +110,7 @@ def test_connections_beyond_the_cap_are_closed_and_the_server_recovers(server):
     assert status_ok(port)
 
 
-def test_requests_beyond_the_waiting_room_get_503_and_the_rest_succeed(server):
+def test_requests_beyond_the_byte_budget_get_503_and_the_rest_succeed(server):
     port, rows = server
     body = json.dumps({"instances": rows * 15})  # ~3,000 rows: long enough to overlap
 
