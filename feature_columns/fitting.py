@@ -5,7 +5,8 @@ The fitted state maps each column to the typed entry its kind's `fit` returns (`
 under the key `GBDT`, the gradient-boosted trees of a GBDT wide branch (`Trees`). It is saved as plain JSON
 (`save_state`/`load_state`; the format is unchanged since version 1) beside the spec, and the same state builds
 the Keras layers for training, evaluation and the exported model. Under `PROPOSED_CROSSES`, the crosses a run
-proposed (`ProposedCrosses`) and, under their own names, those crosses' vocabularies.
+proposed (`ProposedCrosses`) and, under their own names, those crosses' vocabularies; under `SEQUENCE_CHOICE`,
+whether the declared sequences got a tower (`SequenceChoice`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from feature_columns.kinds import FittedEntry, entry_from_json
 STATE_VERSION = 1
 GBDT = "__gbdt__"  # the state key of the gradient-boosted trees of a model with a GBDT wide branch
 PROPOSED_CROSSES = "__proposed_crosses__"  # the state key of the crosses a run proposed (`ProposedCrosses`)
-STRUCTURE = (GBDT, PROPOSED_CROSSES)  # keys of what a run learned of its model's structure, not of the spec
+SEQUENCE_CHOICE = "__sequence_choice__"  # whether `--sequences=auto` gave the declared sequences a tower
+STRUCTURE = (
+    GBDT,
+    PROPOSED_CROSSES,
+    SEQUENCE_CHOICE,
+)  # keys of what a run learned of its model's structure, not of the spec
 
 FittedState = dict[str, FittedEntry]
 

@@ -15,7 +15,7 @@ from feature_columns.kinds.bucketized import BucketizedColumn
 from feature_columns.kinds.categorical import CategoricalColumn
 from feature_columns.kinds.crossed import CrossedColumn, ProposedCrosses
 from feature_columns.kinds.numeric import NumericColumn
-from feature_columns.kinds.sequence import SequenceColumn
+from feature_columns.kinds.sequence import SequenceChoice, SequenceColumn
 from feature_columns.trees import Trees
 
 KINDS: tuple[type[Column], ...] = (
@@ -39,6 +39,7 @@ def kinds_in(section: str) -> dict[str, type[Column]]:
 ENTRY_TYPES: dict[str, type] = {entry.json_key: entry for kind in KINDS for entry in kind.entries} | {
     Trees.json_key: Trees,
     ProposedCrosses.json_key: ProposedCrosses,
+    SequenceChoice.json_key: SequenceChoice,
 }
 
 

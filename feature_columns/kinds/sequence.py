@@ -75,6 +75,32 @@ class SequenceStats:
 
 
 @dataclasses.dataclass(frozen=True)
+class SequenceChoice:
+    """Whether a run with `--sequences=auto` gave its declared sequences a tower: kept in the fitted state, under
+    `feature_columns.fitting.SEQUENCE_CHOICE`, so that the model is routed the same way when it is reopened.
+    `auc_without` / `auc_with`: the validation AUCs of the probe without and with the sequences' steps."""
+
+    json_key = "use_sequences"
+    use_sequences: bool
+    auc_without: float
+    auc_with: float
+    p_value: float
+
+    @property
+    def gain(self) -> float:
+        return self.auc_with - self.auc_without
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SequenceChoice:
+        return cls(
+            bool(data["use_sequences"]), float(data["auc_without"]), float(data["auc_with"]), float(data["p_value"])
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class SequenceColumn(Column):
     """A [steps, channels] float input of the deep branch's sequence tower.
 

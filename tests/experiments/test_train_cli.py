@@ -34,7 +34,12 @@ def test_train_prints_the_table_and_writes_a_run(cli_run):
     model_dir, proc = cli_run
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert "oracle_auc" in proc.stdout and "examples/s" in proc.stdout and "exported SavedModel to" in proc.stdout
-    assert "sequence weekly_flows (26 steps × 4 channels) → GRU 16" in proc.stdout  # the spec's sequence, by default
+    # the spec's sequence gets a tower only when the probe finds the steps pay; the run says which, in one line
+    [choice] = [line for line in proc.stdout.splitlines() if line.startswith("sequences (weekly_flows): ")]
+    tower = "sequence weekly_flows (26 steps × 4 channels) → GRU 16" in proc.stdout
+    assert ("a tower over the steps" in choice) == tower and ("the aggregates only" in choice) != tower, choice
+    state = json.loads((model_dir / "preprocessing.json").read_text())["columns"]
+    assert state["__sequence_choice__"]["use_sequences"] == tower
     assert f"{metrics['auc']:.4f}" in proc.stdout and metrics["epochs_trained"] == 3
     assert len(list((model_dir / "export").glob("*/saved_model.pb"))) == 1
     assert (model_dir / "evidence.json").exists() and not proc.stderr.count("Traceback")

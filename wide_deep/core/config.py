@@ -43,12 +43,16 @@ class ModelConfig:
     # how the deep branch encodes numbers: "spec" (each column's own encoding) or one for all (e.g. "ple")
     numeric_encoding: str = "spec"
 
-    def sequences_for(self, declared: bool) -> str:
+    def sequences_for(self, declared: bool, tower_pays: bool | None = None) -> str:
         """`sequences` as routing takes it (`FeatureSpec.for_model`), for a spec that `declared` sequences or not:
-        `auto` is `both` when it did and the model has a deep branch, unless it is an ensemble (which merges MLP
-        members only); otherwise `aggregates`. The one place `auto` is resolved."""
+        `auto` is `both` when it did, the model has a deep branch, it is not an ensemble (which merges MLP members
+        only) and the run's probe did not find that the tower does not pay (`tower_pays`: None before the probe,
+        then its verdict, `wide_deep.core.sequence_probe`); otherwise `aggregates`. The one place `auto` is
+        resolved."""
         if self.sequences != "auto":
             return self.sequences
+        if tower_pays is False:
+            return "aggregates"
         return "both" if declared and self.model_type != "wide" and self.ensemble_seeds == 1 else "aggregates"
 
     def __post_init__(self):

@@ -25,6 +25,7 @@ PRESETS = {
         "pairs": 10,
         "min_tree_gain": 0.005,
         "min_readable_share": 0.8,
+        "sequences": "auto",
     },
     "paper": {
         "learning_rate": 1e-4,
@@ -37,9 +38,18 @@ PRESETS = {
         "pairs": 0,
         "min_tree_gain": 0.0,
         "min_readable_share": 0.0,
+        "sequences": "aggregates",
     },
 }
-MODEL_PRESET_FIELDS = ("warm_start", "wide_gbdt", "scorecard", "pairs", "min_tree_gain", "min_readable_share")
+MODEL_PRESET_FIELDS = (
+    "warm_start",
+    "wide_gbdt",
+    "scorecard",
+    "pairs",
+    "min_tree_gain",
+    "min_readable_share",
+    "sequences",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,16 +107,16 @@ class RunConfig:
 
     def route(self, spec, state: dict | None = None):
         """The dataset's FeatureSpec routed for this run's network (`FeatureSpec.for_model`), with the crosses the
-        run proposed when `state` (its fitted state) records them. The network never holds a GBDT's trees: they
-        are blended in after training (`wide_deep.core.blend`)."""
-        from feature_columns.fitting import PROPOSED_CROSSES
+        run proposed and its choice of sequence tower when `state` (its fitted state) records them. The network
+        never holds a GBDT's trees: they are blended in after training (`wide_deep.core.blend`)."""
+        from feature_columns.fitting import PROPOSED_CROSSES, SEQUENCE_CHOICE
 
-        model = self.model
+        model, choice = self.model, (state or {}).get(SEQUENCE_CHOICE)
         routed = spec.for_model(
             model.model_type,
             self.use_crosses,
             self.include_protected,
-            sequences=model.sequences_for(bool(spec.sequences)),
+            sequences=model.sequences_for(bool(spec.sequences), None if choice is None else choice.use_sequences),
             scorecard=model.scorecard,
             numeric_encoding=model.numeric_encoding,
         )

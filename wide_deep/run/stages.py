@@ -1,8 +1,8 @@
 """The stages of one training run, in order, over one record (`TrainingRun`) that each stage reads and extends.
 
     open_run          claim the model_dir, refuse a different run in it, route the spec for the model
-    fit_extras        what the model is built on besides the columns' state: a GBDT's trees (fitted once, kept
-                      for a resume); then the run's settings are saved
+    fit_extras        what the model is built on besides the columns' state: whether sequences get a tower,
+                      proposed pairs, a GBDT's trees (fitted once, kept for a resume); then the settings are saved
     encode_splits     every split through the fitted preprocessing, once
     warm_start        the initial bias, and the wide branch as a logistic regression tuned on validation
     train_members     the network (or an ensemble's members), each with early stopping on validation
@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from feature_columns.errors import UserError
-from feature_columns.fitting import GBDT, PROPOSED_CROSSES, STRUCTURE, FittedState
+from feature_columns.fitting import GBDT, PROPOSED_CROSSES, SEQUENCE_CHOICE, STRUCTURE, FittedState
+from feature_columns.kinds import SequenceChoice
 from feature_columns.spec import ModelSpec
-from wide_deep.core import blend, gbdt, pairs
+from wide_deep.core import blend, gbdt, pairs, sequence_probe
 from wide_deep.core import warm_start as wide_start
 from wide_deep.core.calibration import Calibrator, fit_calibrator
 from wide_deep.core.config import ModelConfig
@@ -40,6 +41,7 @@ from wide_deep.core.tensors import EncodedSplit, Encoder
 from wide_deep.core.trainer import Estimator, layout_summary, steady_state_throughput
 from wide_deep.evidence import metrics
 from wide_deep.evidence.scorecard import Scaling, readable_parts, readable_share, scale_opaque, share_of
+from wide_deep.evidence.stats import delong_test
 from wide_deep.ranking import auc
 from wide_deep.record.config import RunConfig
 from wide_deep.record.model_dir import ModelDir
@@ -110,11 +112,43 @@ def open_run(run: TrainingRun) -> None:
     run.state = _columns_only(run.data.state)
 
 
+MIN_SEQUENCE_GAIN = 0.001  # validation AUC the probe must gain from the steps, at p < SEQUENCE_P_VALUE
+SEQUENCE_P_VALUE = 0.05
+
+
+def choose_sequences(run: TrainingRun, fit_on) -> None:
+    """`--sequences=auto` with declared sequences: a tower only where it pays. The probe (`core.sequence_probe`)
+    scores validation without and with the steps; the tower is built when they add at least MIN_SEQUENCE_GAIN AUC
+    and the paired DeLong test says the gain is not noise (p < SEQUENCE_P_VALUE). The choice is kept in the state
+    (a resume and a reopened model route the same way) and said in one line."""
+    saved = (run.saved_state or {}).get(SEQUENCE_CHOICE)
+    if saved is None:
+        scores = sequence_probe.probe(run.routed, run.state, fit_on, run.data.splits["valid"], run.config.train.seed)
+        test = delong_test(run.data.splits["valid"].labels, scores.with_steps, scores.without)
+        pays = test["difference"] >= MIN_SEQUENCE_GAIN and test["p_value"] < SEQUENCE_P_VALUE
+        saved = SequenceChoice(pays, test["auc_b"], test["auc_a"], test["p_value"])
+        seconds = f", {scores.seconds:.0f} s"
+    else:
+        seconds = ", kept from the run resumed"
+    names = ", ".join(c.name for c in run.routed.sequences)
+    verdict = "a tower over the steps" if saved.use_sequences else "the aggregates only (no tower)"
+    run.log(
+        f"sequences ({names}): {verdict}: a probe's validation AUC {saved.auc_without:.4f} without the steps, "
+        f"{saved.auc_with:.4f} with them ({saved.gain:+.4f}, p={saved.p_value:.3f}; a tower needs "
+        f"+{MIN_SEQUENCE_GAIN:g} at p<{SEQUENCE_P_VALUE:g}{seconds}; --sequences=both or aggregates decides)"
+    )
+    run.state = {**run.state, SEQUENCE_CHOICE: saved}
+    run.routed = run.config.route(run.data.spec, run.state)
+
+
 def fit_extras(run: TrainingRun) -> None:
-    """What the model is built on besides the columns' state, fitted once and kept for a resume: the crosses of the
-    pairs the additive scorecard misses (`--pairs`), and the GBDT wide branch's trees."""
+    """What the model is built on besides the columns' state, fitted once and kept for a resume: whether declared
+    sequences get a tower (`--sequences=auto`), the crosses of the pairs the additive scorecard misses (`--pairs`),
+    and the GBDT wide branch's trees."""
     splits, saved = run.data.splits, run.saved_state or {}
     fit_on = splits["train"] if "train" in splits else run.data.reference
+    if run.config.model.sequences == "auto" and run.routed.sequences:
+        choose_sequences(run, fit_on)
     if run.config.model.pairs and run.routed.has_wide_columns:
         if PROPOSED_CROSSES in saved:
             crosses, proposed = saved[PROPOSED_CROSSES].crosses, saved[PROPOSED_CROSSES]
