@@ -13,7 +13,10 @@ Rows (examples/s, median of interleaved repeats):
 Then the transaction aggregation beside a plain DuckDB group-by, and a scaling table: the training CLI run on
 10k, 100k and 1M training rows (sharded Parquet files, rows drawn with replacement from the
 SME training split), once holding the data in memory and once with `--streaming`, each in
-its own process: seconds per epoch (median after the first) and peak RSS. The last line is
+its own process: seconds per epoch (median after the first) and peak RSS. Before it, `make train` with default
+flags beside `--preset=paper` on the same data (each run its own process, medians of --train_runs): test AUC,
+training examples/s, wall time, the fitting stages against the evidence and the export, peak RSS, with the ratio
+default/paper. The last line is
 `throughput_ratio: pipeline / mlp_tight_loop`.
 """
 
@@ -32,6 +35,12 @@ flags.DEFINE_integer("repeats", 5, "Interleaved repeats per row (median reported
 flags.DEFINE_integer("num_enterprises", 129_880, "Synthetic SME size if the data must be generated")
 flags.DEFINE_boolean("deterministic", True, "TensorFlow op determinism, as in training (--nodeterministic to compare)")
 flags.DEFINE_list("scaling_rows", ["10000", "100000", "1000000"], "Training rows of the scaling table (empty: skip it)")
+flags.DEFINE_integer(
+    "train_runs",
+    3,
+    "make train runs per preset for the default-vs-paper table (interleaved; 0: skip it)",
+    lower_bound=0,
+)
 flags.DEFINE_integer(
     "scaling_epochs", 3, "Epochs per scaling run (the first, which traces, is not counted)", lower_bound=2
 )
@@ -153,12 +162,19 @@ def benchmark() -> None:
         ratio = np.median(timings[f"pipeline_{tower}"]) / np.median(timings["pipeline"])
         print(f"pipeline_{tower} / pipeline (sequence tower, the paper's model): {ratio:.2f}")
 
+    later_sections(info, spec)
+    print(f"throughput_ratio: {np.median(timings['pipeline']) / np.median(timings['mlp_tight_loop']):.2f}")
+
+
+def later_sections(info, spec) -> None:
+    """The sections after the training rows: aggregation, default against paper `make train`, scaling."""
     if spec.transactions is not None:
         aggregation_rows(info, spec)
+    if FLAGS.train_runs:
+        default_vs_paper(info, FLAGS.train_runs)
     sizes = [int(v) for v in FLAGS.scaling_rows if v.strip()]
     if sizes:
         scaling_table(info, spec, sizes)
-    print(f"throughput_ratio: {np.median(timings['pipeline']) / np.median(timings['mlp_tight_loop']):.2f}")
 
 
 AGGREGATION_REPEATS = 3
@@ -219,6 +235,59 @@ def aggregation_rows(info, spec) -> None:
         shape = ", ".join(f"{q.name} {q.steps} × {len(q.channels)}" for q in log_sequences)
         ratio = np.median(seconds["sequences"]) / np.median(seconds["ours"])
         print(f"sequences ({shape}) / aggregation time: {ratio:.2f}")
+
+
+PRESET_FIGURES = (  # (what, how it is read from a run: its metrics and the process's wall seconds, format)
+    ("test AUC", lambda m, wall: m["auc"], ".4f"),
+    ("training examples/s", lambda m, wall: m["train_examples_per_sec"], ",.0f"),
+    ("make train wall s (data present)", lambda m, wall: wall, ".1f"),
+    ("fitting s (fit_extras .. calibrate)", lambda m, wall: m["fit_seconds"], ".1f"),
+    ("  of which network training s", lambda m, wall: m["train_seconds"], ".1f"),
+    ("evidence s", lambda m, wall: m["evidence_seconds"], ".1f"),
+    ("export s", lambda m, wall: m["export_seconds"], ".1f"),
+    (
+        "(evidence + export) / fitting",
+        lambda m, wall: (m["evidence_seconds"] + m["export_seconds"]) / m["fit_seconds"],
+        ".2f",
+    ),
+    ("peak RSS MB", lambda m, wall: m["peak_rss_mb"], ",.0f"),
+)
+
+
+def default_vs_paper(info, repeats: int) -> None:
+    """`make train` with the default flags (the accurate preset) beside the paper's model (`--preset=paper`) on the
+    same data, each run its own process (interleaved, medians of `repeats`): the figures the default is held to."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from wide_deep.data.registry import PROJECT_ROOT
+    from wide_deep.record.model_dir import ModelDir
+
+    figures = {preset: {name: [] for name, _, _ in PRESET_FIGURES} for preset in ("accurate", "paper")}
+    for _ in range(repeats):
+        for preset in figures:
+            with tempfile.TemporaryDirectory() as model_dir:
+                args = [sys.executable, "-m", "experiments.train", f"--dataset={info.name}", f"--preset={preset}"]
+                started = time.perf_counter()
+                proc = subprocess.run(
+                    [*args, f"--model_dir={model_dir}"], cwd=PROJECT_ROOT, capture_output=True, text=True
+                )
+                wall = time.perf_counter() - started
+                if proc.returncode:
+                    raise RuntimeError(f"make train run failed ({' '.join(args[2:])}):\n{proc.stderr[-3000:]}")
+                measured = ModelDir(model_dir).read_metrics()
+            for name, read, _ in PRESET_FIGURES:
+                figures[preset][name].append(read(measured, wall))
+    print(
+        f"\nmake train on {info.name}: the default model (accurate preset) beside the paper's (--preset=paper), "
+        f"one process per run, median of {repeats} interleaved runs"
+    )
+    print(f"{'figure':<38}{'default':>12}{'paper':>12}{'default/paper':>15}")
+    for name, _, fmt in PRESET_FIGURES:
+        ours, paper = (float(np.median(figures[p][name])) for p in ("accurate", "paper"))
+        ratio = f"{ours / paper:>15.2f}" if paper else ""
+        print(f"{name:<38}{ours:>12{fmt}}{paper:>12{fmt}}{ratio}", flush=True)
 
 
 ROWS_PER_FILE = 25_000

@@ -279,20 +279,35 @@ def _importance(e: EvidenceInputs, found: Found) -> None:
 STEPS = (
     (_calibration_and_stability, "calibration and stability (PSI, CSI)"),
     (_label, None),
-    (_fairness, "fairness by protected attribute, proxy AUCs"),
     (_scorecard_and_reasons, "scorecard and reason codes (integrated gradients on the test split)"),
     (_importance, "permutation importance"),
 )
+# a step that reads only the inputs and spends its time outside Python (LightGBM's proxy models), run on a
+# thread beside the others: on two cores the evidence of the SME run took about a second less
+BESIDE = (_fairness, "fairness by protected attribute, proxy AUCs")
+
+
+def _timed(step, inputs: EvidenceInputs, found: Found) -> float:
+    started = time.perf_counter()
+    step(inputs, found)
+    return time.perf_counter() - started
 
 
 def collect(inputs: EvidenceInputs, log=print) -> Evidence:
     """The evidence for a trained estimator, one progress line per step with its seconds."""
-    found, started = Found(), time.perf_counter()
-    for step, said in STEPS:
-        step(inputs, found)
-        if said is not None:
-            log(f"  {said} ({time.perf_counter() - started:.1f} s)")
-            started = time.perf_counter()
+    from concurrent.futures import ThreadPoolExecutor
+
+    found, beside, started = Found(), Found(), time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        side = pool.submit(_timed, BESIDE[0], inputs, beside)
+        for step, said in STEPS:
+            step(inputs, found)
+            if said is not None:
+                log(f"  {said} ({time.perf_counter() - started:.1f} s)")
+                started = time.perf_counter()
+        log(f"  {BESIDE[1]} ({side.result():.1f} s, beside the steps above)")
+    found.plain.update(beside.plain)
+    found.tables.update(beside.tables)
     test_scores = pd.DataFrame(
         {
             "label": inputs.test_split.labels,

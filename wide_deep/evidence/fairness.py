@@ -146,7 +146,7 @@ def proxy_auc(
         subsample=0.8,
         subsample_freq=1,
         colsample_bytree=0.8,
-        n_jobs=2,
+        n_jobs=1,
         verbose=-1,
         deterministic=True,
         random_state=seed,

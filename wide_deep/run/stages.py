@@ -75,6 +75,7 @@ class TrainingRun:
     members: list[tuple[Estimator, list[dict]]] = dataclasses.field(default_factory=list)
     estimator: Estimator | None = None  # the model the run stands for
     train_seconds: float = 0.0
+    stage_seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # each finished stage's wall time
     calibrator: Calibrator | None = None
     scaling: Scaling | None = None
     threshold: float | None = None
@@ -494,6 +495,8 @@ def format_table(result: dict) -> str:
 
 def finish(run: TrainingRun) -> None:
     run.result["wall_seconds"] = time.perf_counter() - run.started
+    run.result["stage_seconds"] = dict(run.stage_seconds)
+    run.result["fit_seconds"] = sum(run.stage_seconds.get(stage.__name__, 0.0) for stage in FIT_STAGES)
     run.result["peak_rss_mb"] = peak_rss_mb()
     run.model_dir.save_metrics(run.result)
     run.log(format_table(run.result))
@@ -514,3 +517,5 @@ STAGES: tuple[Callable[[TrainingRun], None], ...] = (
     export,
     finish,
 )
+# the stages that fit the model (what the evidence and the export are weighed against in `make bench`)
+FIT_STAGES = (fit_extras, encode_splits, warm_start, train_members, combine, keep_readable, blend_trees, calibrate)

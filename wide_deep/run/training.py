@@ -6,6 +6,8 @@ Each split is encoded once and the same tensors serve training, evaluation, the 
 
 from __future__ import annotations
 
+import time
+
 from wide_deep.record.config import RunConfig
 from wide_deep.run.prepared import PreparedData
 from wide_deep.run.stages import STAGES, TrainingRun
@@ -28,7 +30,9 @@ def train_and_evaluate(
     """
     run = TrainingRun(config, data, log, strategy, on_epoch_end, with_evidence)
     for stage in STAGES:
+        started = time.perf_counter()
         stage(run)
+        run.stage_seconds[stage.__name__] = time.perf_counter() - started
     if keep_scores:
         return {**run.result, "scores": {"valid": run.scores["valid"], "test": run.scores["test"]}}
     return run.result
