@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from wide_deep.core.tensors import EncodedSplit
-from wide_deep.evidence import fairness, metrics
+from wide_deep.evidence import fairness, metrics, strategy
 from wide_deep.evidence.explain import Explainer, reason_codes
 from wide_deep.evidence.scorecard import (
     Scaling,
@@ -160,6 +160,12 @@ def _calibration_and_stability(e: EvidenceInputs, found: Found) -> None:
     found.plain["csi_max"] = max((v["csi"] for v in tables["stability"]["csi"].values()), default=0.0)
 
 
+def _strategy(e: EvidenceInputs, found: Found) -> None:
+    y, scaling = e.test_split.labels, Scaling(*e.config.scorecard)
+    found.tables["cutoff"] = strategy.cutoff_policy(e.config.cutoff, e.threshold, scaling, y, e.test_scores)
+    found.tables["strategy"] = strategy.strategy_table(y, e.test_scores, scaling)
+
+
 def _label(e: EvidenceInputs, found: Found) -> None:
     data, test_split = e.data, e.test_split
     parts = [data.reference.rejected, data.splits["valid"].rejected, test_split.rejected]
@@ -279,6 +285,7 @@ def _importance(e: EvidenceInputs, found: Found) -> None:
 STEPS = (
     (_calibration_and_stability, "calibration and stability (PSI, CSI)"),
     (_label, None),
+    (_strategy, None),
     (_scorecard_and_reasons, "scorecard and reason codes (integrated gradients on the test split)"),
     (_importance, "permutation importance"),
 )

@@ -71,6 +71,11 @@ LABELS = {
     "iv": "IV",
     "characteristic_iv": "IV of the characteristic",
     "approval_rate": "approval rate",
+    "approved_bad_rate": "default rate of the approved",
+    "bads_declined": "share of defaults declined",
+    "share": "share of applicants",
+    "odds": "odds (good : bad)",
+    "band": "points",
     "tpr": "TPR",
     "fpr": "FPR",
     "statistical_parity_difference": "statistical parity difference",
@@ -280,6 +285,43 @@ def _gains(r: ReportInputs) -> str:
     )
 
 
+STRATEGY_COLUMNS = [
+    "band",
+    "count",
+    "share",
+    "bads",
+    "bad_rate",
+    "odds",
+    "approval_rate",
+    "approved_bad_rate",
+    "bads_declined",
+]
+
+
+def _strategy(r: ReportInputs) -> str:
+    bands, policy = r.evidence.get("strategy"), r.evidence.get("cutoff")
+    if not bands or not policy:
+        return "<p class='note'>This run's evidence was written before the strategy table; train again to add it.</p>"
+    approved = policy["approval_rate"]
+    summary = (
+        f"<p>Policy <code>--cutoff={html.escape(policy['rule'])}</code> (chosen on the validation split): "
+        f"<b>{html.escape(policy['policy'])}</b>. On the test split it approves {approved:.1%} of applicants "
+        f"({policy['approved']:,}); the default rate is {_fmt(policy['approved_bad_rate'])} among the approved and "
+        f"{_fmt(policy['declined_bad_rate'])} among the declined.</p>"
+        "<p class='note'>Bands of points from the safest down. The last three columns say what a cut-off at the "
+        "band's lower edge would do: approve every band above and this one. Also in strategy.csv.</p>"
+    )
+    cut = policy["points"]
+    marked = [
+        {**band, "band": f"{band['band']} (cut-off {cut:.1f})"}
+        if (band["min_points"] is None or band["min_points"] <= cut)
+        and (band["max_points"] is None or cut < band["max_points"])
+        else band
+        for band in bands
+    ]
+    return summary + _table(marked, STRATEGY_COLUMNS)
+
+
 CALIBRATION_COLUMNS = ("brier", "hosmer_lemeshow", "hosmer_lemeshow_p", "mean_predicted", "observed_rate")
 
 
@@ -477,6 +519,7 @@ SECTION_WRITERS = (
     ("roc", "ROC curve", _roc),
     ("ks", "KS plot", _ks),
     ("gains", "Gains table (deciles of the predicted probability of default; decile 1 = riskiest)", _gains),
+    ("strategy", "Strategy: cut-off and score bands (points)", _strategy),
     ("calibration", "Calibration", _calibration),
     ("scorecard", "Scorecard (wide branch)", _scorecard),
     ("fairness", "Fairness by protected attribute", _fairness),

@@ -12,6 +12,7 @@
       evidence.json          credit-risk evidence tables (the monitoring baseline among them)
       test_scores.parquet    test labels and scores (the report's curves and intervals)
       scorecard.csv/.md      the wide branch as points
+      strategy.csv           score bands on the test split: approval and default rates were the cut-off there
       report.html            `make report`
       export/<version>/      SavedModels (`wide_deep.serving.export`)
       worker<k>/             the checkpoints of worker k of a multi-worker run
@@ -53,6 +54,7 @@ HISTORY = "history.csv"
 TEST_SCORES = "test_scores.parquet"
 SCORECARD_CSV = "scorecard.csv"
 SCORECARD_MD = "scorecard.md"
+STRATEGY_CSV = "strategy.csv"
 REPORT = "report.html"
 CHECKPOINTS = "checkpoints"
 BEST = "best"
@@ -63,7 +65,7 @@ MEMBERS = "members"
 # of one that a full disk or a kill interrupted before its config.json (it starts again there)
 RUN_FILES = frozenset(
     {CONFIG, SPEC, PREPROCESSING, CALIBRATION, METRICS, EVIDENCE, HISTORY, TEST_SCORES, SCORECARD_CSV, SCORECARD_MD}
-    | {REPORT, CHECKPOINTS, BEST, SUMMARIES, EXPORT, MEMBERS}
+    | {STRATEGY_CSV, REPORT, CHECKPOINTS, BEST, SUMMARIES, EXPORT, MEMBERS}
 )
 
 
@@ -194,6 +196,8 @@ class ModelDir:
         self.write_json(EVIDENCE, tables)
         self.write_text(SCORECARD_CSV, scorecard.to_csv(index=False))
         self.write_text(SCORECARD_MD, scorecard_markdown)
+        if tables.get("strategy"):
+            write_frame(pd.DataFrame(tables["strategy"]), self.path / STRATEGY_CSV)
         write_frame(test_scores, self.path / TEST_SCORES)
 
     # --- reads -------------------------------------------------------------------------

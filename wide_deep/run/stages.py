@@ -39,7 +39,7 @@ from wide_deep.core.ensemble import merge_cores
 from wide_deep.core.model import log_odds
 from wide_deep.core.tensors import EncodedSplit, Encoder
 from wide_deep.core.trainer import Estimator, layout_summary, steady_state_throughput
-from wide_deep.evidence import metrics
+from wide_deep.evidence import metrics, strategy
 from wide_deep.evidence.scorecard import Scaling, readable_parts, readable_share, scale_opaque, share_of
 from wide_deep.evidence.stats import delong_test
 from wide_deep.ranking import auc
@@ -390,6 +390,9 @@ def evaluate(run: TrainingRun) -> None:
     logits = run.estimator.logits_encoded(test.features)
     result.update(readable_share(run.estimator, test.features, logits))  # how much of the score a scorecard holds
     result["model_fingerprint"] = run.estimator.fingerprint()
+    policy = strategy.cutoff_policy(config.cutoff, run.threshold, run.scaling, test.labels, run.scores["test"])
+    result["cutoff"] = policy
+    result.update({f"cutoff_{k}": policy[k] for k in ("points", "approval_rate", "approved_bad_rate")})
     if data.training.is_streamed:
         result["n_fit"] = len(data.reference)  # the fitting files: the evidence's training baselines
     run.result = result
@@ -472,9 +475,23 @@ TABLE_KEYS = (
 )
 
 
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
 def format_table(result: dict) -> str:
     lines = [f"{'metric':<22}{'test':>10}"]
     lines += [f"{k:<22}{result[k]:>10.4f}" for k in TABLE_KEYS if k in result]
+    if result.get("cutoff") is not None:
+        policy = result["cutoff"]
+        lines.append(
+            f"{'cut-off (points)':<22}{policy['points']:>10.1f}   ({policy['policy']}; --cutoff={policy['rule']})"
+        )
+        lines.append(
+            f"{'approval rate':<22}{policy['approval_rate']:>10.4f}   (default rate "
+            f"{_share(policy['approved_bad_rate'])} among the approved, {_share(policy['declined_bad_rate'])} among "
+            f"the declined)"
+        )
     if result.get("readable_share") is not None:
         lines.append(
             f"{'readable_share':<22}{result['readable_share']:>10.4f}   (R² of the logit carried by readable "

@@ -63,6 +63,11 @@ def test_report_has_every_section_with_numbers(sme_run):
         r"<table>(.*?)</table>", page[page.index("<section id='fairness'>") :].split("</section>")[0]
     )
     assert len(fairness_tables) == 2 and "statistical parity difference" in fairness_tables[1]
+    # the strategy: the policy in points, and the score bands with the one holding the cut-off marked
+    strategy = parser.sections["strategy"]
+    assert re.search(r"decline at \d+\.\d points or below", strategy) and "among the approved" in strategy
+    assert len(re.findall(r"\(cut-off \d+\.\d\)", strategy)) == 1
+    assert (sme_run / "strategy.csv").exists()
 
 
 def test_report_needs_a_trained_model_dir(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from feature_columns.errors import DataError, UserError
 from tests.conftest import quiet
 from wide_deep.core.config import TrainConfig
+from wide_deep.evidence.scorecard import Scaling
 from wide_deep.record.config import RunConfig
 from wide_deep.record.model_dir import ModelDir
 from wide_deep.run.pipeline import run_training
@@ -67,6 +68,7 @@ def test_a_run_trains_evaluates_and_exports(sme_run):
         "calibration.json",
         "evidence.json",
         "scorecard.csv",
+        "strategy.csv",
         "test_scores.parquet",
     ):
         assert run.file(name).exists(), name
@@ -109,6 +111,17 @@ def test_a_cutoff_rule_sets_the_threshold_on_validation(tmp_path):
     result = train_and_evaluate(config, prepare_data(config, log=quiet), log=quiet, keep_scores=True)
     valid = np.asarray(result["scores"]["valid"])
     assert np.mean(valid < result["threshold"]) == pytest.approx(0.7, abs=0.01)  # 70 % of validation approved
+    # the policy as a credit committee reads it: in points, with what it does on the test split
+    policy, test = result["cutoff"], np.asarray(result["scores"]["test"])
+    labels = prepare_data(config, log=quiet).splits["test"].labels
+    approved = test < result["threshold"]
+    assert policy["rule"] == "approval:0.7" and policy["probability"] == result["threshold"]
+    assert result["cutoff_approval_rate"] == pytest.approx(approved.mean())
+    assert result["cutoff_approved_bad_rate"] == pytest.approx(labels[approved].mean())
+    assert policy["declined_bad_rate"] == pytest.approx(labels[~approved].mean())
+    assert result["cutoff_points"] == pytest.approx(
+        Scaling(*config.scorecard).score(np.log(result["threshold"] / (1 - result["threshold"])))
+    )
 
 
 def test_preprocessing_fitted_on_other_data_is_refused(tmp_path):
