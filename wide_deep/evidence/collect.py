@@ -108,7 +108,7 @@ class EvidenceInputs:
     """What the evidence is collected from: the trained estimator, the pipeline's PreparedData (raw splits, the
     dataset spec, the fitted state), the run's config, the encoded training reference (the train split, or the
     fitting files when streamed) and test split, the test probabilities before and after calibration, the
-    calibrator and the decision threshold."""
+    calibrator, the decision threshold and the score bands."""
 
     estimator: object
     data: object
@@ -119,6 +119,7 @@ class EvidenceInputs:
     test_scores: np.ndarray
     calibrator: object
     threshold: float
+    score_bands: tuple[float, ...]  # the strategy table's inner band edges in points (fitted on validation)
 
     @property
     def test_split(self):
@@ -163,7 +164,7 @@ def _calibration_and_stability(e: EvidenceInputs, found: Found) -> None:
 def _strategy(e: EvidenceInputs, found: Found) -> None:
     y, scaling = e.test_split.labels, Scaling(*e.config.scorecard)
     found.tables["cutoff"] = strategy.cutoff_policy(e.config.cutoff, e.threshold, scaling, y, e.test_scores)
-    found.tables["strategy"] = strategy.strategy_table(y, e.test_scores, scaling)
+    found.tables["strategy"] = strategy.strategy_table(y, e.test_scores, scaling, e.score_bands)
 
 
 def _label(e: EvidenceInputs, found: Found) -> None:

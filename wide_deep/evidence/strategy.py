@@ -52,7 +52,7 @@ def cutoff_policy(rule: str, threshold: float, scaling: Scaling, labels, probabi
     }
 
 
-def band_edges(points: np.ndarray, scaling: Scaling) -> np.ndarray:
+def band_edges(points: np.ndarray, scaling: Scaling) -> tuple[float, ...]:
     """Inner band edges: multiples of the points to double the odds counted from the base score, covering the
     points between their 1st and 99th percentiles (at most MAX_BANDS bands there, widened by whole multiples)."""
     low, high = np.percentile(points, [TAIL_PERCENT, 100 - TAIL_PERCENT])
@@ -60,7 +60,7 @@ def band_edges(points: np.ndarray, scaling: Scaling) -> np.ndarray:
     width = scaling.pdo * steps
     first = scaling.base_score + math.floor((low - scaling.base_score) / width) * width
     last = scaling.base_score + math.ceil((high - scaling.base_score) / width) * width
-    return np.arange(first, last + width / 2, width)
+    return tuple(float(edge) for edge in np.arange(first, last + width / 2, width))
 
 
 def _band_name(lower: float, upper: float) -> str:
@@ -71,15 +71,29 @@ def _band_name(lower: float, upper: float) -> str:
     return f"{lower:.0f} to {upper:.0f}"
 
 
-def strategy_table(labels, probabilities, scaling: Scaling) -> list[dict]:
+def band_names(edges) -> list[str]:
+    """The bands' names from the lowest up, for inner `edges` (`band_edges`): `below e0`, `e0 to e1`, ...,
+    `eN and above`."""
+    bounds = np.concatenate([[-np.inf], np.asarray(edges, dtype="float64"), [np.inf]])
+    return [_band_name(lower, upper) for lower, upper in zip(bounds[:-1], bounds[1:])]
+
+
+def band_index(points: np.ndarray, edges) -> np.ndarray:
+    """Each row's band (a position in `band_names`) for its points: a band holds its lower edge."""
+    return np.searchsorted(np.asarray(edges, dtype="float64"), np.asarray(points, dtype="float64"), "right")
+
+
+def strategy_table(labels, probabilities, scaling: Scaling, edges=None) -> list[dict]:
     """Score bands from the highest points down (the order applicants are approved in): each band's count, share,
     defaults, default rate and good:bad odds, and, were the cut-off at the band's lower edge, the approval rate,
-    the default rate among the approved and the share of all defaults declined."""
+    the default rate among the approved and the share of all defaults declined. `edges`: the inner band edges
+    (the run's, fitted on validation; by default `band_edges` of these points)."""
     labels = np.asarray(labels).astype(int)
     points = points_of(probabilities, scaling)
     if points.size == 0:
         return []
-    edges = np.concatenate([[-np.inf], band_edges(points, scaling), [np.inf]])
+    inner = band_edges(points, scaling) if edges is None else np.asarray(edges, dtype="float64")
+    edges = np.concatenate([[-np.inf], inner, [np.inf]])
     total_bads = int(labels.sum())
     rows = []
     for lower, upper in reversed(list(zip(edges[:-1], edges[1:]))):

@@ -9,7 +9,7 @@
     combine           an ensemble's members merged into one network
     keep_readable     the network's opaque part scaled down if the readable share on validation is below its floor
     blend_trees       a GBDT's trees blended in on validation, kept only when they pay and keep the floor
-    calibrate         the calibrator and the decision threshold, both on the validation split
+    calibrate         the calibrator, the decision threshold and the score bands, all on the validation split
     evaluate          the test metrics and the run's facts
     collect_evidence  the credit-risk evidence (`wide_deep.evidence.collect`)
     export            the SavedModel for serving, older versions pruned
@@ -79,6 +79,7 @@ class TrainingRun:
     calibrator: Calibrator | None = None
     scaling: Scaling | None = None
     threshold: float | None = None
+    score_bands: tuple[float, ...] = ()  # the strategy table's inner band edges in points, fitted on validation
     scores: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # raw_valid, valid, raw_test, test
     result: dict = dataclasses.field(default_factory=dict)
     explainer: Any = None  # the evidence's reason-code explainer, which the export's serving_explain uses
@@ -343,7 +344,8 @@ def keep_readable(run: TrainingRun) -> None:
 
 
 def calibrate(run: TrainingRun) -> None:
-    """The calibrator and the decision threshold, both fitted on the validation split only (never on test)."""
+    """The calibrator, the decision threshold and the strategy's score bands, all fitted on the validation split
+    only (never on test)."""
     config = run.config
     raw_valid = run.estimator.predict_encoded(run.valid.features)
     run.calibrator = fit_calibrator(config.calibration, run.valid.labels, raw_valid)
@@ -351,6 +353,7 @@ def calibrate(run: TrainingRun) -> None:
     run.scores["raw_valid"], run.scores["valid"] = raw_valid, run.calibrator.apply(raw_valid)
     run.scaling = Scaling(*config.scorecard)
     run.threshold = metrics.decision_threshold(config.cutoff, run.valid.labels, run.scores["valid"], run.scaling)
+    run.score_bands = strategy.band_edges(strategy.points_of(run.scores["valid"], run.scaling), run.scaling)
 
 
 def evaluate(run: TrainingRun) -> None:
@@ -415,6 +418,7 @@ def collect_evidence(run: TrainingRun) -> None:
         run.scores["test"],
         run.calibrator,
         run.threshold,
+        run.score_bands,
     )
     evidence = collect(inputs, run.log)
     run.explainer = evidence.explainer
@@ -450,6 +454,7 @@ def export(run: TrainingRun) -> None:
         explainer=run.explainer,
         fingerprint=run.result["model_fingerprint"],
         scaling=run.scaling,
+        score_bands=run.score_bands,
         ignored_columns=ignored_columns(run.data.spec, run.routed),
     )
     path = export_saved_model(model, run.model_dir.export_root)

@@ -93,6 +93,7 @@ class ExportedModel:
     fingerprint: str | None = None
     scaling: Scaling = Scaling()
     ignored_columns: tuple[str, ...] = ()
+    score_bands: tuple[float, ...] = ()  # the strategy table's inner band edges in points (`make predict`'s bands)
 
 
 def export_saved_model(exported: ExportedModel, export_root: str | Path) -> Path:
@@ -221,6 +222,7 @@ def _write_sidecar(layout: VersionLayout, exported: ExportedModel, signatures: d
                 "calibration": exported.calibrator.method,
                 "scorecard": dataclasses.asdict(exported.scaling),
                 "ignored_columns": list(exported.ignored_columns),
+                "score_bands": [float(edge) for edge in exported.score_bands],
             }
         )
     )

@@ -31,6 +31,7 @@ from wide_deep.data.sources import (
     record_batches,
     transactions_path,
 )
+from wide_deep.evidence.strategy import band_index, band_names
 from wide_deep.record.export_layout import EXPLAIN
 from wide_deep.record.model_dir import ModelDir, refuse_inside_runs
 from wide_deep.serving.saved_model import load_newest
@@ -111,7 +112,8 @@ class Scorer:
         out = self.export.call(signature, to_tensors(prepare_frame(self.spec, features, source)))
         id_column = self.spec.id_column
         ids = features[id_column].to_numpy() if id_column and id_column in features.columns else None
-        return pa.table(_output_columns(out, ids, id_column, reasons, codes=codes)).to_pandas()
+        bands = self.export.model_info.get("score_bands")
+        return pa.table(_output_columns(out, ids, id_column, reasons, codes=codes, bands=bands)).to_pandas()
 
     def explained(self, reasons: int, reason_codes: str | Path | None = None):
         """(the signature to call, the reason-code table or None): with `reasons` > 0, `serving_explain` and the
@@ -144,7 +146,7 @@ AGGREGATION_ROWS = 1_000_000
 
 
 def _output_columns(
-    out: dict, ids, id_column: str | None, reasons: int, decline_at: float | None = None, codes=None
+    out: dict, ids, id_column: str | None, reasons: int, decline_at: float | None = None, codes=None, bands=None
 ) -> dict:
     columns = {} if ids is None else {id_column: pa.array(ids)}
     probability = out["probability"].numpy()
@@ -153,6 +155,9 @@ def _output_columns(
         columns["score"] = pa.array(out["score"].numpy())
     decision = out["decision"].numpy() if decline_at is None else (probability >= decline_at).astype("int64")
     columns["decision"] = pa.array(decision)
+    if bands and "score" in out:  # the run's strategy-table band (exports written before bands have none)
+        names = pa.array(band_names(bands), type=pa.string())
+        columns["score_band"] = names.take(pa.array(band_index(out["score"].numpy(), bands)))
     if "unseen_categories" in out:
         columns["unseen_categories"] = pa.array(out["unseen_categories"].numpy(), type=pa.binary()).cast(pa.string())
     if reasons:
@@ -204,7 +209,9 @@ def score_file(
     with TableWriter(output_path) as writer:
         for ids, tensors in prefetch(_prepared_batches(scorer, input_path, options, transactions)):
             outputs = scorer.export.call(signature, tensors)
-            columns = _output_columns(outputs, ids, id_column, options.reasons, decline_at, codes)
+            columns = _output_columns(
+                outputs, ids, id_column, options.reasons, decline_at, codes, scorer.export.model_info.get("score_bands")
+            )
             writer.write(pa.table(columns))
             rows += len(columns["probability"])
         if rows == 0:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from wide_deep.evidence.scorecard import Scaling
-from wide_deep.evidence.strategy import band_edges, cutoff_policy, points_of, strategy_table
+from wide_deep.evidence.strategy import band_edges, band_index, band_names, cutoff_policy, points_of, strategy_table
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_a_cutoff_that_declines_everyone_has_no_approved_bad_rate(scored):
 def test_bands_are_multiples_of_the_points_to_double_the_odds(scored):
     _, probabilities = scored
     scaling = Scaling(600.0, 50.0, 20.0)
-    edges = band_edges(points_of(probabilities, scaling), scaling)
+    edges = np.asarray(band_edges(points_of(probabilities, scaling), scaling))
     assert np.allclose((edges - 600.0) % 20.0, 0.0)
     assert len(edges) - 1 <= 20
 
@@ -72,3 +72,21 @@ def test_strategy_table_adds_up_and_is_cumulative_from_the_safest_band(scored):
 
 def test_strategy_table_of_nothing_is_empty():
     assert strategy_table(np.array([]), np.array([]), Scaling()) == []
+
+
+def test_each_score_falls_in_the_band_the_table_names(scored):
+    labels, probabilities = scored
+    scaling = Scaling()
+    points = points_of(probabilities, scaling)
+    edges = band_edges(points, scaling)
+    names = np.asarray(band_names(edges))[band_index(points, edges)]
+    rows = strategy_table(labels, probabilities, scaling, edges)
+    assert {r["band"]: r["count"] for r in rows} == dict(zip(*np.unique(names, return_counts=True)))
+    assert band_names([500.0, 520.0]) == ["below 500", "500 to 520", "520 and above"]
+    assert list(
+        np.asarray(band_names([500.0, 520.0]))[band_index(np.array([499.9, 500.0, 520.0]), [500.0, 520.0])]
+    ) == [
+        "below 500",
+        "500 to 520",
+        "520 and above",
+    ]

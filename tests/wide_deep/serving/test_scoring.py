@@ -116,7 +116,18 @@ def test_scores_are_in_the_scorecards_points(sme_run, small_sme):
     p = table["probability"].to_numpy(dtype="float64")
     scaling = Scaling(*ModelDir(sme_run).load_config().scorecard)
     np.testing.assert_allclose(table["score"], scaling.score(np.log(p / (1 - p))), atol=1e-6)
-    assert list(table.columns)[:4] == ["enterprise_id", "probability", "score", "decision"]
+    assert list(table.columns)[:5] == ["enterprise_id", "probability", "score", "decision", "score_band"]
+    # each row's band is the strategy table's band that holds its score (the run's edges, in the export)
+    from wide_deep.evidence.strategy import band_names
+
+    edges = scorer.export.model_info["score_bands"]
+    names = band_names(edges)
+    bounds = [-np.inf, *edges, np.inf]
+    for score, band in zip(table["score"], table["score_band"]):
+        k = names.index(band)
+        assert bounds[k] <= score < bounds[k + 1]
+    strategy = {row["band"] for row in ModelDir(sme_run).read_evidence()["strategy"]}
+    assert strategy <= set(names)
 
 
 def test_make_predict_can_replace_the_cutoff(sme_run, small_sme, tmp_path):
