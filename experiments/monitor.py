@@ -1,7 +1,8 @@
 """Population stability: `make monitor INPUT=new_applications.parquet [MODEL_DIR=runs/default]`.
 
 Scores the input with the newest export and compares score and feature distributions with
-the training baseline; prints PSI/CSI with watch (> 0.1) and act (> 0.25) flags.
+the training baseline; prints PSI/CSI with watch (> 0.1) and act (> 0.25) flags, values training never saw,
+the approval rate at the run's cut-off and, when the input holds the label column, a back-test.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir (its evidenc
 flags.DEFINE_string("input", None, "CSV or Parquet file of new applications (raw features)", required=True)
 flags.DEFINE_string("transactions", None, "Raw transaction log, for specs with a transactions block")
 flags.DEFINE_string("output", None, "Also write the result as JSON here")
-flags.DEFINE_boolean("fail_on_act", False, "Exit with status 1 when the score PSI is above 0.25")
+flags.DEFINE_boolean("fail_on_act", False, "Exit with status 1 when a check is flagged act (see --fail_on)")
+flags.DEFINE_enum(
+    "fail_on",
+    "any",
+    ["any", "score"],
+    "With --fail_on_act: 'any' fails on any check at act (score PSI, a feature's CSI, unseen values, approval "
+    "shift, back-test); 'score' on the score PSI alone",
+)
 FLAGS = flags.FLAGS
 
 
@@ -25,7 +33,8 @@ def monitor() -> None:
 
     result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions, FLAGS.output)
     print(format_monitoring(result))
-    if FLAGS.fail_on_act and result["psi_flag"] == "act":
+    flag = result["psi_flag"] if FLAGS.fail_on == "score" else result["flag"]
+    if FLAGS.fail_on_act and flag == "act":
         sys.exit(1)
 
 

@@ -94,8 +94,17 @@ def test_monitor_fails_on_act_only_for_a_shifted_population(cli_run, small_sme, 
     result = json.loads((tmp_path / "shifted.json").read_text())
     assert result["psi_flag"] == "act" and proc.returncode == 1, proc.stderr[-2000:]
     assert "score PSI" in proc.stdout and "[act]" in proc.stdout
+    assert {"unseen", "approval", "backtest", "flag"} <= set(result)  # all the printed report shows
     proc = run_cli(*common, f"--input={small_sme / 'applications.parquet'}", module="experiments.monitor")
     assert proc.returncode == 0 and "[stable]" in proc.stdout, proc.stderr[-2000:]
+    # a feature at act fails the run too, unless only the score is asked for (--fail_on=score)
+    apps = pd.read_parquet(small_sme / "applications.parquet")
+    apps.loc[apps.index[:300], "prev_delinquency_count"] = 97
+    apps.to_parquet(tmp_path / "new_code.parquet")
+    proc = run_cli(*common, f"--input={tmp_path / 'new_code.parquet'}", module="experiments.monitor")
+    assert proc.returncode == 1 and "unseen values in prev_delinquency_count" in proc.stdout, proc.stderr[-2000:]
+    proc = run_cli(*common, "--fail_on=score", f"--input={tmp_path / 'new_code.parquet'}", module="experiments.monitor")
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_a_user_mistake_in_training_is_one_line(tmp_path):

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from wide_deep.core.tensors import EncodedSplit
-from wide_deep.evidence import fairness, metrics, strategy
+from wide_deep.evidence import fairness, metrics, outcomes, strategy
 from wide_deep.evidence.explain import Explainer, reason_codes
 from wide_deep.evidence.scorecard import (
     Scaling,
@@ -62,7 +62,9 @@ def stability(train_x: dict, test_x: dict, train_scores, test_scores, columns) -
     """PSI of the score and CSI per input feature, test against the training baseline (kept for `make monitor`)."""
     baseline = {
         "score": metrics.baseline_distribution(train_scores),
-        "features": {c: metrics.baseline_distribution(train_x[c]) for c in columns},
+        "features": {
+            c: {**metrics.baseline_distribution(train_x[c]), "seen": outcomes.seen_values(train_x[c])} for c in columns
+        },
     }
     return {**compare_to_baseline(baseline, test_scores, test_x), "baseline": baseline}
 

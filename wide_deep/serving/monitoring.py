@@ -1,8 +1,9 @@
-"""Compare a newly scored population with the training baseline: score PSI and per-feature CSI.
+"""Compare a newly scored population with the training baseline: score PSI and per-feature CSI, values training
+never saw, the approval rate at the run's cut-off, and on a labelled batch a back-test (`wide_deep.evidence.outcomes`).
 
-The baseline (bin edges and shares of the training split's scores and input features) is
-in the run's evidence.json, written by training. PSI above 0.1 is flagged `watch`, above
-0.25 `act`.
+The baseline (bin edges and shares of the training split's scores and input features, and what values each held)
+is in the run's evidence.json, written by training. PSI above 0.1 is flagged `watch`, above 0.25 `act`; the other
+checks' rules are in `wide_deep.evidence.outcomes`. `flag` is the most severe of them all.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from feature_columns.errors import UserError
 from feature_columns.inputs import prepare_frame
-from wide_deep.data.dataset import add_transaction_features
+from wide_deep.data.dataset import add_transaction_features, encode_labels, labelled
 from wide_deep.data.sources import check_output, check_readable, read_table, transactions_path, write_atomically
+from wide_deep.evidence import outcomes
 from wide_deep.evidence.collect import compare_to_baseline
+from wide_deep.evidence.scorecard import Scaling
 from wide_deep.record.model_dir import EVIDENCE, ModelDir, refuse_inside_runs
 from wide_deep.serving.scoring import Scorer
 
@@ -51,17 +56,81 @@ def monitor(
     result = compare_to_baseline(baseline, scores, arrays)
     result["rows"] = int(len(frame))
     result["input"] = str(input_path)
+    result["unseen"] = outcomes.unseen_values(baseline["features"], arrays)
+    info, run_metrics = scorer.export.model_info, run.read_metrics()
+    result["approval"] = outcomes.approval_shift(scores, info["threshold"], run_metrics.get("cutoff_approval_rate"))
+    result["backtest"] = _backtest(run, frame, scores, run_metrics, info, str(input_path))
+    result["flag"] = outcomes.worst(_flags(result))
     if output is not None:
         write_atomically(output, json.dumps(result, indent=1))
     return result
 
 
+def _backtest(run: ModelDir, frame, scores, run_metrics: dict, info: dict, source: str) -> dict | None:
+    """The back-test of a batch that holds the spec's label column (None without it); unlabelled rows (with the
+    spec's `label.missing: drop`) are left out of it."""
+    spec = run.load_spec()
+    if spec.label.column not in frame.columns:
+        return None
+    labels = encode_labels(frame, spec, source, require_both_classes=False)
+    keep = labelled(labels)
+    if keep is not None:
+        labels, scores = labels[keep], np.asarray(scores)[keep]
+    if labels.size == 0:
+        return None
+    return outcomes.backtest(labels, scores, run_metrics, Scaling(**info["scorecard"]), info.get("score_bands"))
+
+
+def _flags(result: dict) -> list[str]:
+    """Every flag of the monitoring result: score PSI, feature CSI, unseen values, approval shift, back-test."""
+    flags = [result["psi_flag"], result["approval"]["flag"]]
+    flags += [entry["flag"] for entry in result["csi"].values()]
+    flags += [entry["flag"] for entry in result["unseen"].values()]
+    if result.get("backtest"):
+        flags.append(result["backtest"]["flag"])
+    return flags
+
+
 def format_monitoring(result: dict) -> str:
+    approval = result["approval"]
+    shift = "" if approval["shift"] is None else f" against {approval['test_rate']:.1%} on test"
     lines = [
-        f"{result['rows']:,} rows from {result['input']}",
+        f"{result['rows']:,} rows from {result['input']}: overall [{result['flag']}]",
         f"score PSI {result['psi']:.4f}  [{result['psi_flag']}]   (watch > 0.1, act > 0.25)",
-        f"{'feature':<40}{'CSI':>10}  flag",
+        f"approval rate at the run's cut-off {approval['rate']:.1%}{shift}  [{approval['flag']}]   (watch beyond 5 "
+        f"points, act beyond 10)",
     ]
+    lines += _format_backtest(result.get("backtest"))
+    for name, entry in result["unseen"].items():
+        examples = ", ".join(str(v) for v in entry["examples"])
+        lines.append(
+            f"unseen values in {name}: {entry['rows']:,} rows ({entry['share']:.1%}; e.g. {examples})  "
+            f"[{entry['flag']}]   (watch > 1 %, act > 5 %)"
+        )
+    lines.append(f"{'feature':<40}{'CSI':>10}  flag")
     for name, entry in sorted(result["csi"].items(), key=lambda kv: -kv[1]["csi"]):
         lines.append(f"{name:<40}{entry['csi']:>10.4f}  {entry['flag']}")
     return "\n".join(lines)
+
+
+def _format_backtest(backtest: dict | None) -> list[str]:
+    if backtest is None:
+        return ["back-test: none (the input has no label column)"]
+    calibration = backtest["calibration"]
+    lines = [
+        f"back-test on {backtest['rows']:,} labelled rows: default rate {backtest['default_rate']:.4f}, mean "
+        f"predicted {backtest['mean_predicted']:.4f} (binomial p {calibration['p_value']:.4g})  "
+        f"[{calibration['flag']}]   (watch p < 0.05, act p < 0.0001)"
+    ]
+    if "auc" in backtest:
+        test = backtest.get("test_auc")
+        against = f" against {test:.4f} on test" if test is not None else ""
+        lines.append(
+            f"back-test AUC {backtest['auc']:.4f}{against}, KS {backtest['ks']:.4f}, Gini ratio "
+            f"{backtest.get('gini_ratio', float('nan')):.3f}  [{backtest.get('ranking_flag', 'stable')}]   "
+            f"(watch < 0.90, act < 0.80)"
+        )
+    lines.append(f"{'score band':<20}{'count':>10}{'default rate':>14}{'approval rate':>15}")
+    for band in backtest["bands"]:
+        lines.append(f"{band['band']:<20}{band['count']:>10,}{band['bad_rate']:>14.4f}{band['approval_rate']:>15.4f}")
+    return lines
