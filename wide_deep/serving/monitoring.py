@@ -101,11 +101,17 @@ def format_monitoring(result: dict) -> str:
         f"points, act beyond 10)",
     ]
     lines += _format_backtest(result.get("backtest"))
-    for name, entry in result["unseen"].items():
+    flagged = {name: entry for name, entry in result["unseen"].items() if entry["flag"] != "stable"}
+    for name, entry in flagged.items():
         examples = ", ".join(str(v) for v in entry["examples"])
         lines.append(
             f"unseen values in {name}: {entry['rows']:,} rows ({entry['share']:.1%}; e.g. {examples})  "
             f"[{entry['flag']}]   (watch > 1 %, act > 5 %)"
+        )
+    if len(result["unseen"]) > len(flagged):
+        lines.append(
+            f"unseen values in {len(result['unseen']) - len(flagged)} more column(s), in at most 1 % of rows "
+            f"[stable] (listed in --output)"
         )
     lines.append(f"{'feature':<40}{'CSI':>10}  flag")
     for name, entry in sorted(result["csi"].items(), key=lambda kv: -kv[1]["csi"]):
