@@ -84,6 +84,13 @@ def fit_logistic(
     )
 
 
+def logits(start: WideStart, encoded: dict, layout: EncodedLayout) -> np.ndarray:
+    """The fitted regression's log-odds for encoded rows (the wide branch's column inputs only)."""
+    width = sum(segment.size for segment in layout.wide_segments[: layout.column_segments])
+    coef = np.concatenate([start.table[:width], start.dense]).astype("float64")
+    return np.asarray(wide_design(encoded, layout) @ coef).ravel() + start.intercept
+
+
 def apply(core, start: WideStart) -> None:
     """Write the logistic regression into the core's wide weights and fusion bias."""
     names = {layer.name for layer in core.layers}

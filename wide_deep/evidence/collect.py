@@ -122,6 +122,7 @@ class EvidenceInputs:
     calibrator: object
     threshold: float
     score_bands: tuple[float, ...]  # the strategy table's inner band edges in points (fitted on validation)
+    challengers: dict = dataclasses.field(default_factory=dict)  # name → test probabilities (report's benchmark)
 
     @property
     def test_split(self):
@@ -323,6 +324,7 @@ def collect(inputs: EvidenceInputs, log=print) -> Evidence:
             "label": inputs.test_split.labels,
             "probability": inputs.test_scores,
             "probability_uncalibrated": inputs.raw_test,
+            **{f"challenger_{name}": scores for name, scores in inputs.challengers.items()},
         }
     )
     return Evidence(found.plain, found.tables, found.scorecard, found.markdown, test_scores, found.explainer)

@@ -72,6 +72,8 @@ LABELS = {
     "characteristic_iv": "IV of the characteristic",
     "approval_rate": "approval rate",
     "approved_bad_rate": "default rate of the approved",
+    "auc_difference": "AUC difference",
+    "delong_p": "DeLong p-value",
     "bads_declined": "share of defaults declined",
     "share": "share of applicants",
     "odds": "odds (good : bad)",
@@ -95,7 +97,7 @@ LABELS = {
     "accuracy": "accuracy",
     "oracle_auc": "oracle AUC (true probabilities)",
 }
-P_VALUE_COLUMNS = {"hosmer_lemeshow_p"}
+P_VALUE_COLUMNS = {"hosmer_lemeshow_p", "delong_p"}
 
 
 def _p_value(p: float) -> str:
@@ -184,6 +186,7 @@ class ReportInputs:
     scores: np.ndarray
     scorecard: pd.DataFrame
     n_bootstrap: int
+    challengers: dict = dataclasses.field(default_factory=dict)  # name → test probabilities
 
 
 def _label(r: ReportInputs) -> str:
@@ -282,6 +285,42 @@ def _gains(r: ReportInputs) -> str:
             ax.set_ylabel("bad rate"),
         ),
         "Bad rate by decile of predicted probability of default on the test split, riskiest decile first",
+    )
+
+
+CHALLENGER_NAMES = {
+    "logistic": "logistic regression (the wide branch's warm start: the same characteristics, C on validation)",
+    "lightgbm": "LightGBM (tuned on validation: the GBDT wide branch's trees)",
+}
+BENCHMARK_COLUMNS = ["model", "auc", "ci_low", "ci_high", "ks", "brier", "auc_difference", "delong_p"]
+
+
+def _benchmark(r: ReportInputs) -> str:
+    if not r.challengers:
+        return (
+            "<p class='note'>No challenger was fitted in this run (they are fitted on the way by "
+            "<code>--warm_start=logistic</code> and <code>--wide_gbdt</code>, the accurate preset's defaults).</p>"
+        )
+    y = np.asarray(r.labels).astype(int)
+    rows = []
+    for name, scores in [("this model", r.scores), *r.challengers.items()]:
+        low, high = stats.bootstrap_auc_ci(y, scores, n_resamples=r.n_bootstrap)
+        row = {
+            "model": CHALLENGER_NAMES.get(name, name),
+            "auc": metrics.auc(y, scores),
+            "ci_low": low,
+            "ci_high": high,
+            "ks": metrics.ks_statistic(y, scores)[0],
+            "brier": float(np.mean((np.asarray(scores, dtype="float64") - y) ** 2)),
+        }
+        if name != "this model":
+            test = stats.delong_test(y, r.scores, scores)
+            row.update({"auc_difference": test["difference"], "delong_p": test["p_value"]})
+        rows.append(row)
+    return (
+        "<p>The model against the challengers fitted in the same run, on the same test split. AUC difference: "
+        "this model's AUC minus the challenger's; DeLong p: two-sided test of equal AUCs on the same rows.</p>"
+        + _table(rows, BENCHMARK_COLUMNS)
     )
 
 
@@ -516,6 +555,7 @@ SECTION_WRITERS = (
     ("label", "Label definition", _label),
     ("data", "Data summary", _data),
     ("metrics", "Metrics on the test split (95% bootstrap intervals)", _metrics),
+    ("benchmark", "Benchmark against challengers (test split)", _benchmark),
     ("roc", "ROC curve", _roc),
     ("ks", "KS plot", _ks),
     ("gains", "Gains table (deciles of the predicted probability of default; decile 1 = riskiest)", _gains),
@@ -550,6 +590,7 @@ def render_report(model_dir: str | Path, n_bootstrap: int = 500) -> Path:
         scores["probability"].to_numpy(),
         run.read_scorecard(),
         n_bootstrap,
+        {c.removeprefix("challenger_"): scores[c].to_numpy() for c in scores.columns if c.startswith("challenger_")},
     )
     sections = "".join(_section(key, title, write(inputs)) for key, title, write in SECTION_WRITERS)
     title = f"Model report: {m.get('dataset')} {m.get('model_type')}"

@@ -81,6 +81,9 @@ class TrainingRun:
     threshold: float | None = None
     score_bands: tuple[float, ...] = ()  # the strategy table's inner band edges in points, fitted on validation
     scores: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # raw_valid, valid, raw_test, test
+    # the challengers a validator compares the model with, fitted on the way (the warm start's logistic regression,
+    # the tuned LightGBM): their test probabilities by name
+    challengers: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     result: dict = dataclasses.field(default_factory=dict)
     explainer: Any = None  # the evidence's reason-code explainer, which the export's serving_explain uses
 
@@ -191,6 +194,11 @@ def warm_start(run: TrainingRun) -> None:
     if not run.model_config.l2_wide:
         run.model_config = dataclasses.replace(run.model_config, l2_wide=run.start.l2)
     run.log(f"logistic regression for the wide branch: C={run.start.c:g} (validation AUC {run.start.valid_auc:.4f})")
+    run.challengers["logistic"] = _sigmoid(wide_start.logits(run.start, run.test.features, run.encoder.layout))
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, dtype="float64"), -50, 50)))
 
 
 def train_members(run: TrainingRun) -> None:
@@ -275,6 +283,8 @@ def blend_trees(run: TrainingRun) -> None:
     valid = encoder.encode_split(run.data.splits["valid"].arrays, run.valid.labels)
     model = run.estimator.logits_encoded(run.valid.features)
     fitted = blend.fit_blend(model, blend.tree_margin(valid.features, encoder.layout, trees), valid.labels)
+    test = encoder.encode_split(run.data.splits["test"].arrays, run.test.labels)
+    run.challengers["lightgbm"] = _sigmoid(blend.tree_margin(test.features, encoder.layout, trees))
     kept = fitted.gain >= minimum
     if kept:
         candidate = blend.with_trees(run.estimator, tree_spec, run.state, fitted, encoder)
@@ -305,7 +315,7 @@ def blend_trees(run: TrainingRun) -> None:
         }
         run.estimator, run.encoder, run.routed = candidate, encoder, tree_spec
         run.valid = valid
-        run.test = encoder.encode_split(run.data.splits["test"].arrays, run.test.labels)
+        run.test = test
         run.train, run.reference = None, None  # the evidence's reference is encoded again, with the trees
     run.model_dir.save_settings(run.config, run.data.spec, run.state)
     run.train_seconds += time.perf_counter() - started
@@ -419,6 +429,7 @@ def collect_evidence(run: TrainingRun) -> None:
         run.calibrator,
         run.threshold,
         run.score_bands,
+        run.challengers,
     )
     evidence = collect(inputs, run.log)
     run.explainer = evidence.explainer

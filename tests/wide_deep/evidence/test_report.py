@@ -68,6 +68,27 @@ def test_report_has_every_section_with_numbers(sme_run):
     assert re.search(r"decline at \d+\.\d points or below", strategy) and "among the approved" in strategy
     assert len(re.findall(r"\(cut-off \d+\.\d\)", strategy)) == 1
     assert (sme_run / "strategy.csv").exists()
+    # the challengers fitted on the way, on the same test split, with the DeLong test against the model
+    benchmark = parser.sections["benchmark"]
+    assert "this model" in benchmark and "logistic regression" in benchmark and "LightGBM" in benchmark
+    assert "DeLong p-value" in headers and "AUC difference" in headers
+
+
+def test_the_benchmark_figures_are_the_challengers_own(sme_run):
+    import numpy as np
+
+    from wide_deep.evidence.metrics import auc
+    from wide_deep.evidence.stats import delong_test
+    from wide_deep.record.model_dir import ModelDir
+
+    scores = ModelDir(sme_run).read_test_scores()
+    assert {"challenger_logistic", "challenger_lightgbm"} <= set(scores.columns)
+    y = scores["label"].to_numpy()
+    for name in ("logistic", "lightgbm"):
+        challenger = scores[f"challenger_{name}"].to_numpy()
+        assert np.all((challenger > 0) & (challenger < 1)) and 0.6 < auc(y, challenger) < 0.9
+        test = delong_test(y, scores["probability"].to_numpy(), challenger)
+        assert test["auc_b"] == pytest.approx(auc(y, challenger), abs=1e-12)
 
 
 def test_report_needs_a_trained_model_dir(tmp_path):
