@@ -189,6 +189,76 @@ class ReportInputs:
     challengers: dict = dataclasses.field(default_factory=dict)  # name → test probabilities
 
 
+SYNTHETIC_DATASETS = {"sme"}  # the generator's data: a known true probability, no real applicants
+
+
+def _use_and_limitations(r: ReportInputs) -> str:
+    """What a model-risk file states first, generated from what the run knows: its intended use, the design of
+    its validation, and the weaknesses its own evidence shows."""
+    m, ev = r.metrics, r.evidence
+    policy = ev.get("cutoff")
+    use = (
+        f"<p><b>Intended use.</b> Rank applications like those of dataset <b>{_fmt(m.get('dataset'))}</b> by their "
+        f"probability of default, defined as: {html.escape(ev['label']['definition'])}; points and reasons per "
+        f"applicant"
+        + (f"; decisions by the policy <i>{html.escape(policy['policy'])}</i>" if policy else "")
+        + ". Not validated for populations, products or periods other than the data it was trained on.</p>"
+    )
+    split = (
+        "Training, validation and test rows from the files given (--train_data, --valid_data, --test_data)"
+        if r.config.sharded
+        else f"A random stratified 60/20/20 split (split seed {_fmt(r.config.split_seed)})"
+    )
+    design = (
+        f"<p><b>Validation design.</b> {split}: "
+        f"{m.get('n_train', 0):,} training, {m.get('n_valid', 0):,} validation and {m.get('n_test', 0):,} test rows. "
+        "Every fitted choice (preprocessing on training; regularisation, early stopping, calibration, cut-off and "
+        "score bands on validation) leaves the test split untouched. There is no out-of-time test: the test rows "
+        "come from the same period as the training rows.</p>"
+    )
+    protected = list(ev.get("fairness", {}))
+    left_out = [name for name in protected if not ev["fairness"][name].get("in_model")]
+    fairness = (
+        f"<p><b>Protected attributes.</b> {', '.join(html.escape(n) for n in protected) or 'none declared'}"
+        + (f"; left out of the model: {', '.join(html.escape(n) for n in left_out)}" if left_out else "")
+        + ". Their outcomes by group and proxy tests are in the fairness section.</p>"
+    )
+    return use + design + fairness + "<p><b>Known weaknesses</b> (from this run's evidence):</p>" + _weaknesses(r)
+
+
+def _weaknesses(r: ReportInputs) -> str:
+    m, ev = r.metrics, r.evidence
+    found = []
+    readable = ev.get("scorecard", {}).get("readability") or {}
+    if readable.get("readable_share") is not None and readable["readable_share"] < 1:
+        found.append(
+            f"{1 - readable['readable_share']:.1%} of the score's variance (logit R²) is carried by opaque terms "
+            "(the deep term, trees over more than two features), not by readable characteristics."
+        )
+    y = np.asarray(r.labels).astype(int)
+    for name, scores in r.challengers.items():
+        test = stats.delong_test(y, r.scores, scores)
+        if test["difference"] < 0 and test["p_value"] < 0.05:
+            found.append(
+                f"The challenger {CHALLENGER_NAMES.get(name, name).split(' (')[0]} ranks better on the test split "
+                f"(AUC {test['auc_b']:.4f} against {test['auc_a']:.4f}, DeLong p {_p_value(test['p_value'])})."
+            )
+    if m.get("hosmer_lemeshow_p") is not None and m["hosmer_lemeshow_p"] < 0.05:
+        found.append(
+            f"Calibration is rejected on the test split (Hosmer–Lemeshow p {_p_value(m['hosmer_lemeshow_p'])}): "
+            "read probabilities as ranks, or calibrate (--calibration)."
+        )
+    for name, entry in ev.get("fairness", {}).items():
+        if entry.get("four_fifths_rule") not in (None, "passes"):
+            found.append(f"{html.escape(name)}: the four-fifths rule {html.escape(str(entry['four_fifths_rule']))}.")
+        if entry.get("too_small_groups"):
+            found.append(f"{html.escape(name)}: groups too small to read ({len(entry['too_small_groups'])}).")
+    if m.get("dataset") in SYNTHETIC_DATASETS:
+        found.append("The data is synthetic (the project's generator): no figure here describes real applicants.")
+    items = "".join(f"<li>{text}</li>" for text in found) or "<li>none found by these checks</li>"
+    return f"<ul>{items}</ul>"
+
+
 def _label(r: ReportInputs) -> str:
     label = r.evidence["label"]
     body = f"<p>Default definition: <b>{html.escape(label['definition'])}</b>.</p>"
@@ -552,6 +622,7 @@ def _reasons(r: ReportInputs) -> str:
 
 # the report's sections in order: (id, title, the function that writes its body); tests look for the ids
 SECTION_WRITERS = (
+    ("use", "Intended use and limitations", _use_and_limitations),
     ("label", "Label definition", _label),
     ("data", "Data summary", _data),
     ("metrics", "Metrics on the test split (95% bootstrap intervals)", _metrics),

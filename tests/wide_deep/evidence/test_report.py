@@ -68,6 +68,10 @@ def test_report_has_every_section_with_numbers(sme_run):
     assert re.search(r"decline at \d+\.\d points or below", strategy) and "among the approved" in strategy
     assert len(re.findall(r"\(cut-off \d+\.\d\)", strategy)) == 1
     assert (sme_run / "strategy.csv").exists()
+    # the model-risk file's first section, generated from the run
+    use = parser.sections["use"]
+    assert "Intended use." in use and "split seed 42" in use and "no out-of-time test" in use
+    assert "left out of the model: gender" in use and "The data is synthetic" in use
     # the challengers fitted on the way, on the same test split, with the DeLong test against the model
     benchmark = parser.sections["benchmark"]
     assert "this model" in benchmark and "logistic regression" in benchmark and "LightGBM" in benchmark
