@@ -78,6 +78,13 @@ def _define_data_flags(preset: str) -> None:
     flags.DEFINE_string("spec", None, "Feature spec YAML (default: data/specs/<dataset>.yaml)")
     flags.DEFINE_integer("seed", 42, "Seed for initialisation and shuffling")
     flags.DEFINE_integer("split_seed", 42, "Seed of the stratified 60/20/20 split")
+    flags.DEFINE_enum(
+        "split",
+        "random",
+        ["random", "time"],
+        "60/20/20 split design: random (stratified, --split_seed) or time (out of time: the earliest 60 % of the "
+        "applications by the spec's date column train, the next 20 % validate, the latest 20 % test)",
+    )
     flags.DEFINE_integer("num_enterprises", 129_880, "Synthetic SME enterprises to generate when data/sme is absent")
     flags.DEFINE_integer("data_seed", 2024, "Seed of the synthetic SME generator")
     flags.DEFINE_boolean("deterministic", True, "Deterministic TensorFlow ops (same seed and flags → same metrics)")

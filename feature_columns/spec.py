@@ -98,6 +98,7 @@ class FeatureSpec:
     transactions: TransactionSpec | None = None
     name: str = UNNAMED
     derived: tuple[DerivedColumn, ...] = ()  # computed from raw columns before anything reads them
+    date_column: str | None = None  # each application's date: what an out-of-time split (--split=time) orders by
 
     def __post_init__(self):
         object.__setattr__(self, "columns", tuple(self.columns))
@@ -108,6 +109,8 @@ class FeatureSpec:
     def validate(self) -> None:
         if not self.columns:
             raise SpecError("the spec has no feature columns")
+        if self.date_column is not None and self.date_column == self.label.column:
+            raise SpecError(f"date: '{self.date_column}' is the label column, not the applications' dates")
         kinds = self._validate_names()
         self._validate_crosses(kinds)
         reserved = {self.label.column, self.id_column} - {None}
@@ -277,6 +280,7 @@ class FeatureSpec:
             transactions=self.transactions,
             name=self.name,
             derived=self.derived,
+            date_column=self.date_column,
             gbdt=gbdt and model_type != "deep",
         )
 
@@ -292,11 +296,20 @@ class FeatureSpec:
         if sequences != "aggregates" and model_type == "wide":
             raise SpecError("sequences feed the deep branch's tower; a wide-only model has none")
 
+    @property
+    def split_date_column(self) -> str | None:
+        """The column an out-of-time split orders by: the spec's `date`, else its transaction log's as-of date."""
+        if self.date_column:
+            return self.date_column
+        return self.transactions.as_of_column if self.transactions is not None else None
+
     # --- YAML -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "label": _label_to_dict(self.label)}
         if self.id_column:
             out["id"] = self.id_column
+        if self.date_column:
+            out["date"] = self.date_column
         if self.transactions is not None:
             out["transactions"] = dataclasses.asdict(self.transactions)
         if self.derived:
@@ -322,13 +335,13 @@ class FeatureSpec:
         routed = issubclass(cls, ModelSpec)
         unknown = (
             set(data)
-            - {"name", "label", "id", "transactions", "derived", "columns", "crosses", "sequences"}
+            - {"name", "label", "id", "date", "transactions", "derived", "columns", "crosses", "sequences"}
             - ({"gbdt"} if routed else set())
         )
         if unknown:
             raise SpecError(
-                f"{source}: unknown top-level field(s) {sorted(unknown)}; expected name, label, id, transactions, "
-                f"derived, columns, sequences, crosses"
+                f"{source}: unknown top-level field(s) {sorted(unknown)}; expected name, label, id, date, "
+                f"transactions, derived, columns, sequences, crosses"
             )
         derived = data.get("derived") or []
         if not isinstance(derived, list):
@@ -344,10 +357,14 @@ class FeatureSpec:
         if not isinstance(data.get("gbdt", False), bool):
             raise SpecError(f"{source}: 'gbdt' must be true or false, got {data['gbdt']!r}")
         extra = {"gbdt": data.get("gbdt", False)} if routed else {}
+        date = data.get("date")
+        if date is not None and (not isinstance(date, str) or not date):
+            raise SpecError(f"{source}: 'date' must name the column of application dates, got {date!r}")
         return cls(
             label=label,
             columns=tuple(columns),
             id_column=data.get("id"),
+            date_column=date,
             transactions=transactions,
             name=_parse_name(data.get("name", UNNAMED), source),
             derived=tuple(DerivedColumn.from_dict(d, f"{source}: derived[{i}]") for i, d in enumerate(derived)),

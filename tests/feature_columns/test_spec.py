@@ -142,3 +142,22 @@ def test_column_checks():
         dataclasses.replace(categorical_column_with_hash_bucket("x", 5), vocabulary=("a",))
     with pytest.raises(SpecError, match="at least two keys"):
         crossed_column(["x"])
+
+
+def test_the_date_column_round_trips_and_defaults_to_the_transactions_as_of_date(tmp_path):
+    spec = FeatureSpec.from_dict(
+        {"label": {"column": "y", "positive": [1]}, "date": "applied", "columns": [{"name": "x", "type": "numeric"}]}
+    )
+    assert spec.date_column == "applied" == spec.split_date_column
+    spec.to_yaml(tmp_path / "s.yaml")
+    assert FeatureSpec.from_yaml(tmp_path / "s.yaml") == spec
+    sme = FeatureSpec.from_yaml(SPECS / "sme.yaml")
+    assert sme.date_column is None and sme.split_date_column == "application_date"
+    with pytest.raises(SpecError, match="'date' must name the column of application dates"):
+        FeatureSpec.from_dict(
+            {"label": {"column": "y", "positive": [1]}, "date": 3, "columns": [{"name": "x", "type": "numeric"}]}
+        )
+    with pytest.raises(SpecError, match="is the label column"):
+        FeatureSpec.from_dict(
+            {"label": {"column": "y", "positive": [1]}, "date": "y", "columns": [{"name": "x", "type": "numeric"}]}
+        )

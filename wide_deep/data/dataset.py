@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from feature_columns.errors import DataError, data_row, data_rows
+from feature_columns.errors import DataError, UserError, data_row, data_rows
 from feature_columns.inputs import prepare_frame
 from feature_columns.spec import TRANSACTION_FEATURES, FeatureSpec
 from feature_columns.values import canonical_categories, canonical_category
@@ -38,6 +38,7 @@ class Split:
     ids: np.ndarray | None = None
     oracle: np.ndarray | None = None  # the synthetic data's true default probability
     rejected: np.ndarray | None = None  # the label spec's rejected_column, when the data has it
+    dates: np.ndarray | None = None  # application dates (datetime64), read for an out-of-time split
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -52,6 +53,7 @@ class Split:
             pick(self.ids),
             pick(self.oracle),
             pick(self.rejected),
+            pick(self.dates),
         )
 
     @staticmethod
@@ -65,6 +67,7 @@ class Split:
             join([p.ids for p in parts]),
             join([p.oracle for p in parts]),
             join([p.rejected for p in parts]),
+            join([p.dates for p in parts]),
         )
 
 
@@ -234,17 +237,38 @@ def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transaction
     return pd.concat([frame.reset_index(drop=True), features], axis=1), report
 
 
-def labelled_rows(spec: FeatureSpec, frame: pd.DataFrame, source: str, transactions=None):
+def application_dates(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """The column's values as datetime64 (timezone dropped); a DataError names the column and the first row that is
+    missing or not a date."""
+    if column not in frame.columns:
+        raise DataError(
+            f"{source}: the date column '{column}' (an out-of-time split orders by it) is missing (found: "
+            f"{list(frame.columns)[:30]})"
+        )
+    dates = pd.to_datetime(frame[column], errors="coerce", utc=True)
+    bad = dates.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{source}: date column '{column}' {data_row(row)} has {frame[column].iloc[row]!r}, not a date; an "
+            f"out-of-time split needs every row's date"
+        )
+    return dates.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+
+
+def labelled_rows(spec: FeatureSpec, frame: pd.DataFrame, source: str, transactions=None, date_column=None):
     """(the frame's rows as a `Split`, the transaction aggregation report or None): labels, ids, the
-    transaction features, the prepared arrays and the rejected flags, in that order of checking."""
+    transaction features, the prepared arrays and the rejected flags, in that order of checking; with
+    `date_column`, each row's date too."""
     labels = encode_labels(frame, spec, source)
     ids = check_ids(frame, spec, source)
+    dates = application_dates(frame, date_column, source) if date_column else None
     frame, aggregation = add_transaction_features(spec, frame, transactions, source)
     arrays = prepare_frame(spec, frame, source)  # every row checked, so messages give the file's row numbers
     rejected = None
     if spec.label.rejected_column and spec.label.rejected_column in frame.columns:
         rejected = frame[spec.label.rejected_column].fillna(False).astype(bool).to_numpy()
-    rows = Split(arrays, labels, ids, rejected=rejected)
+    rows = Split(arrays, labels, ids, rejected=rejected, dates=dates)
     keep = labelled(labels)
     return (rows if keep is None else rows.take(keep)), aggregation
 
@@ -276,16 +300,50 @@ def stratified_split(labels: np.ndarray, seed: int, fractions=(0.6, 0.2, 0.2)) -
     return {"train": np.sort(train), "valid": np.sort(valid), "test": np.sort(test)}
 
 
-def read_labelled_file(spec: FeatureSpec, data: str | Path | pd.DataFrame, truth_path=None, log=print):
+def time_split(dates: np.ndarray, labels: np.ndarray, fractions=(0.6, 0.2, 0.2)) -> dict[str, np.ndarray]:
+    """Out-of-time train/valid/test indices: the earliest rows train, the next validate, the latest test, cut at
+    `fractions` of the rows, each cut moved back to the first row of its date so that one date stays in one split."""
+    order = np.argsort(dates, kind="stable")
+    ordered = dates[order]
+    cuts = []
+    for share in np.cumsum(fractions)[:-1]:
+        at = int(round(share * len(dates)))
+        cuts.append(int(np.searchsorted(ordered, ordered[min(at, len(dates) - 1)], side="left")) if at else 0)
+    parts = dict(zip(("train", "valid", "test"), np.split(order, cuts)))
+    for name, index in parts.items():
+        counts = np.bincount(labels[index], minlength=2)
+        if counts.min() < 5:
+            raise DataError(
+                f"an out-of-time split needs at least 5 rows of each class in every split; the {name} split "
+                f"({len(index)} rows) has {counts[0]} non-defaults and {counts[1]} defaults"
+            )
+    return {name: np.sort(index) for name, index in parts.items()}
+
+
+def split_periods(dates: np.ndarray, splits: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """Each split's first and last date (ISO), for the run's record and the report."""
+    return {
+        name: [
+            str(np.datetime_as_string(dates[index].min(), unit="D")),
+            str(np.datetime_as_string(dates[index].max(), unit="D")),
+        ]
+        for name, index in splits.items()
+    }
+
+
+def read_labelled_file(
+    spec: FeatureSpec, data: str | Path | pd.DataFrame, truth_path=None, log=print, date_column=None
+):
     """(all rows of one file, or of a DataFrame, as a `Split`, its report): read, validated, with the
-    transaction features (a DataFrame's transaction log path is relative to the working folder)."""
+    transaction features (a DataFrame's transaction log path is relative to the working folder); with
+    `date_column`, each row's date."""
     in_memory = isinstance(data, pd.DataFrame)
     source = "the DataFrame" if in_memory else str(data)
     data_path = Path.cwd() / "DataFrame" if in_memory else data
     tx = transactions_path(spec.transactions, data_path) if spec.transactions is not None else None
     log(f"reading {source}" + (f" and aggregating the transactions in {tx}" if tx is not None else ""))
     frame = data if in_memory else read_table(data_path)
-    rows, aggregation = labelled_rows(spec, frame, source, tx)
+    rows, aggregation = labelled_rows(spec, frame, source, tx, date_column)
     report: dict[str, Any] = {"rows": int(len(frame)), "positive_rate": float(rows.labels.mean())}
     if len(rows) < len(frame):
         report["unlabelled_rows_dropped"] = len(frame) - len(rows)
@@ -298,11 +356,33 @@ def read_labelled_file(spec: FeatureSpec, data: str | Path | pd.DataFrame, truth
 
 
 def load_dataset(
-    spec: FeatureSpec, data: str | Path | pd.DataFrame, split_seed: int = 42, truth_path=None, log=print
+    spec: FeatureSpec,
+    data: str | Path | pd.DataFrame,
+    split_seed: int = 42,
+    truth_path=None,
+    log=print,
+    split: str = "random",
 ) -> LoadedData:
     """Read and validate `data` (a file or a DataFrame), add aggregated transaction features, label and split
-    60/20/20."""
-    rows, report = read_labelled_file(spec, data, truth_path, log)
-    splits = {name: rows.take(index) for name, index in stratified_split(rows.labels, split_seed).items()}
+    60/20/20: at random, stratified (`split="random"`), or out of time (`"time"`: by the spec's date column)."""
+    date_column = spec.split_date_column if split == "time" else None
+    if split == "time" and date_column is None:
+        raise UserError(
+            "--split=time orders the applications by date: name their date column in the spec (date: <column>), "
+            "or use a spec whose transactions block has an as_of_column"
+        )
+    rows, report = read_labelled_file(spec, data, truth_path, log, date_column)
+    if split == "time":
+        index = time_split(rows.dates, rows.labels)
+        report["split"] = {"design": "time", "date_column": date_column, "periods": split_periods(rows.dates, index)}
+        periods = report["split"]["periods"]
+        log(
+            f"out-of-time split on {date_column}: "
+            + "; ".join(f"{name} {first} to {last}" for name, (first, last) in periods.items())
+        )
+    else:
+        index = stratified_split(rows.labels, split_seed)
+        report["split"] = {"design": "random", "seed": split_seed}
+    splits = {name: rows.take(i) for name, i in index.items()}
     train = splits["train"]
     return LoadedData(splits, train.arrays, train, TrainingInput.in_memory(len(train)), report)

@@ -204,17 +204,18 @@ def _use_and_limitations(r: ReportInputs) -> str:
         + (f"; decisions by the policy <i>{html.escape(policy['policy'])}</i>" if policy else "")
         + ". Not validated for populations, products or periods other than the data it was trained on.</p>"
     )
-    split = (
-        "Training, validation and test rows from the files given (--train_data, --valid_data, --test_data)"
-        if r.config.sharded
-        else f"A random stratified 60/20/20 split (split seed {_fmt(r.config.split_seed)})"
-    )
     design = (
-        f"<p><b>Validation design.</b> {split}: "
+        f"<p><b>Validation design.</b> {_split_design(r)}: "
         f"{m.get('n_train', 0):,} training, {m.get('n_valid', 0):,} validation and {m.get('n_test', 0):,} test rows. "
         "Every fitted choice (preprocessing on training; regularisation, early stopping, calibration, cut-off and "
-        "score bands on validation) leaves the test split untouched. There is no out-of-time test: the test rows "
-        "come from the same period as the training rows.</p>"
+        "score bands on validation) leaves the test split untouched."
+        + (
+            ""
+            if _out_of_time(r)
+            else " There is no out-of-time test: the test rows come from the same period as the training rows "
+            "(--split=time makes one when the spec names the applications' date)."
+        )
+        + "</p>"
     )
     protected = list(ev.get("fairness", {}))
     left_out = [name for name in protected if not ev["fairness"][name].get("in_model")]
@@ -224,6 +225,22 @@ def _use_and_limitations(r: ReportInputs) -> str:
         + ". Their outcomes by group and proxy tests are in the fairness section.</p>"
     )
     return use + design + fairness + "<p><b>Known weaknesses</b> (from this run's evidence):</p>" + _weaknesses(r)
+
+
+def _out_of_time(r: ReportInputs) -> dict | None:
+    split = (r.metrics.get("data_report") or {}).get("split") or {}
+    return split if split.get("design") == "time" else None
+
+
+def _split_design(r: ReportInputs) -> str:
+    """The split design in words: out of time with each split's period, random with its seed, or given files."""
+    split = _out_of_time(r)
+    if split:
+        periods = "; ".join(f"{name} {first} to {last}" for name, (first, last) in split["periods"].items())
+        return f"An out-of-time 60/20/20 split on {html.escape(split['date_column'])} ({periods})"
+    if r.config.sharded:
+        return "Training, validation and test rows from the files given (--train_data, --valid_data, --test_data)"
+    return f"A random stratified 60/20/20 split (split seed {_fmt(r.config.split_seed)})"
 
 
 def _weaknesses(r: ReportInputs) -> str:

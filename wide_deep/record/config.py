@@ -69,6 +69,7 @@ class RunConfig:
     scorecard: tuple = (600.0, 50.0, 20.0)  # base score, base good:bad odds, points to double the odds
     cutoff: str = "f1"  # the decision's cut-off: f1 | probability:P | score:S | approval:R (on validation)
     split_seed: int = 42
+    split: str = "random"  # random (stratified 60/20/20 by split_seed) | time (earliest train, latest test)
     num_enterprises: int = 129_880  # synthetic SME data size when it must be generated
     data_seed: int = 2024
     export: bool = True
@@ -141,6 +142,7 @@ class RunConfig:
             "use_crosses",
             "include_protected",
             "split_seed",
+            "split",
             "model",
         )
         return {**{k: d[k] for k in keys}, "train": keep_train}

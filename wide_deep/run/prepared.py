@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from feature_columns.errors import UserError
 from feature_columns.fitting import FittedState, fit_state, quality_report
 from feature_columns.spec import UNNAMED, FeatureSpec
 from wide_deep.core.cluster import ClusterIdentity
@@ -68,6 +69,12 @@ class GivenData:
         return DatasetInfo(self.spec.name, path, Path("(a FeatureSpec given in Python)"))
 
 
+def refuse_time_split(config: RunConfig) -> None:
+    """Sharded data comes split in its files: an out-of-time split has nothing to cut."""
+    if config.split != "random":
+        raise UserError("--split=time splits one file by date; sharded data comes already split in its files")
+
+
 def prepare_data(
     config: RunConfig,
     log=print,
@@ -91,8 +98,9 @@ def prepare_data(
     if config.dataset not in registry.BUILTIN_NAMES and spec.name != UNNAMED:  # a user's file goes by its spec's name
         info = dataclasses.replace(info, name=spec.name)
     if given is not None:
-        loaded = load_dataset(spec, given.data, split_seed=config.split_seed, log=log)
+        loaded = load_dataset(spec, given.data, split_seed=config.split_seed, log=log, split=config.split)
     elif config.sharded:
+        refuse_time_split(config)
         loaded = load_sharded(
             spec,
             config.train_data or str(info.data),
@@ -106,7 +114,9 @@ def prepare_data(
         )
     else:
         registry.ensure_generated(info, config.num_enterprises, config.data_seed, log)
-        loaded = load_dataset(spec, info.data, split_seed=config.split_seed, truth_path=info.truth, log=log)
+        loaded = load_dataset(
+            spec, info.data, split_seed=config.split_seed, truth_path=info.truth, log=log, split=config.split
+        )
     sources = (
         [given.data] if given is not None else [config.train_data or info.data, config.valid_data, config.test_data]
     )

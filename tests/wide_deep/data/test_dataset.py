@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from feature_columns import DataError, FeatureSpec
+from feature_columns.errors import UserError
 from tests.conftest import quiet
-from wide_deep.data.dataset import Split, load_dataset, stratified_split
+from wide_deep.data.dataset import Split, load_dataset, stratified_split, time_split
 
 
 def _write(frame, tmp_path, name="d.csv"):
@@ -35,7 +36,11 @@ def test_loads_a_valid_file(toy_spec, toy_frame, tmp_path):
     assert sorted(np.concatenate([s.ids for s in data.splits.values()]).tolist()) == list(range(400))
     assert data.reference is data.splits["train"] and data.fit_arrays is data.splits["train"].arrays
     assert data.training.kind == "in_memory" and data.training.rows_per_epoch == 240
-    assert data.report == {"rows": 400, "positive_rate": toy_frame["y"].mean()}
+    assert data.report == {
+        "rows": 400,
+        "positive_rate": toy_frame["y"].mean(),
+        "split": {"design": "random", "seed": 42},
+    }
 
 
 def test_limited_keeps_a_seeded_subset_of_every_split(toy_spec, toy_frame, tmp_path):
@@ -128,3 +133,47 @@ def test_rows_without_a_label_are_an_error_unless_the_spec_drops_them(toy_spec, 
         DataError, match=r"'amount' is numeric in the spec but data row 13 "
     ):  # row numbers still count every row of the file
         load_dataset(dropping, _write(bad, tmp_path), log=quiet)
+
+
+def _dated(toy_frame):
+    """The toy rows with an application date: 40 days, ten rows a day, in a shuffled row order."""
+    dates = np.datetime64("2024-01-01") + (np.arange(len(toy_frame)) // 10).astype("timedelta64[D]")
+    return toy_frame.assign(applied=np.random.default_rng(1).permutation(dates).astype(str))
+
+
+def test_time_split_trains_on_the_earliest_and_tests_on_the_latest(toy_spec, toy_frame, tmp_path):
+    spec = dataclasses.replace(toy_spec, date_column="applied")
+    frame = _dated(toy_frame)
+    data = load_dataset(spec, _write(frame, tmp_path), log=quiet, split="time")
+    by_id = dict(zip(frame["id"], frame["applied"].astype("datetime64[ns]")))
+    dates = {name: np.array([by_id[i] for i in split.ids]) for name, split in data.splits.items()}
+    assert dates["train"].max() < dates["valid"].min() and dates["valid"].max() < dates["test"].min()
+    assert [len(data.splits[k]) for k in ("train", "valid", "test")] == [240, 80, 80]
+    assert data.report["split"] == {
+        "design": "time",
+        "date_column": "applied",
+        "periods": {
+            "train": ["2024-01-01", "2024-01-24"],
+            "valid": ["2024-01-25", "2024-02-01"],
+            "test": ["2024-02-02", "2024-02-09"],
+        },
+    }
+
+
+def test_time_split_keeps_one_date_in_one_split():
+    dates = np.repeat(np.datetime64("2024-01-01") + np.arange(4).astype("timedelta64[D]"), [30, 45, 15, 10])
+    labels = np.tile([0, 1], 50)
+    parts = time_split(dates, labels)  # the 60 % cut falls inside the second day: the day goes to validation
+    assert [len(parts[k]) for k in ("train", "valid", "test")] == [30, 45, 25]
+    with pytest.raises(DataError, match=r"the test split \(25 rows\) has 0 non-defaults"):
+        time_split(dates, np.where(np.arange(100) < 75, labels, 1))
+
+
+def test_time_split_needs_a_date_column_and_dates(toy_spec, toy_frame, tmp_path):
+    with pytest.raises(UserError, match=r"name their date column in the spec \(date: <column>\)"):
+        load_dataset(toy_spec, _write(toy_frame, tmp_path), log=quiet, split="time")
+    spec = dataclasses.replace(toy_spec, date_column="applied")
+    frame = _dated(toy_frame)
+    frame.loc[5, "applied"] = "soon"
+    with pytest.raises(DataError, match=r"date column 'applied' data row 5 \(line 7 of a CSV file\) has 'soon'"):
+        load_dataset(spec, _write(frame, tmp_path, "bad.csv"), log=quiet, split="time")

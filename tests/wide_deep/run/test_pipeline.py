@@ -282,3 +282,20 @@ def test_a_spec_with_a_single_numeric_column_trains_evaluates_and_exports(tmp_pa
     config = dataclasses.replace(config, dataset=str(tmp_path / "one.csv"), spec=str(tmp_path / "one.yaml"))
     result = run_training(config, log=quiet)
     assert result["auc"] > 0.7 and ModelDir(tmp_path / "run").export_versions()
+
+
+def test_an_out_of_time_run_tests_on_the_latest_applications(small_sme, tmp_path):
+    from tests.conftest import sme_config
+    from wide_deep.evidence.report import ReportInputs, _split_design
+
+    config = sme_config(small_sme, tmp_path, split="time", export=False, evidence=False)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=1))
+    result = run_training(config, log=quiet)
+    split = result["data_report"]["split"]
+    assert split["design"] == "time" and split["date_column"] == "application_date"
+    periods = split["periods"]
+    assert periods["train"][1] <= periods["valid"][0] <= periods["valid"][1] <= periods["test"][0]
+    stub = ReportInputs(ModelDir(tmp_path), result, {}, ModelDir(tmp_path).load_config(), None, None, None, 0)
+    assert _split_design(stub).startswith("An out-of-time 60/20/20 split on application_date (train ")
+    with pytest.raises(UserError, match="--split=time splits one file by date"):
+        prepare_data(dataclasses.replace(config, train_data=str(small_sme / "*.parquet")), log=quiet)
