@@ -2,7 +2,7 @@
 
     from wide_deep.api import CreditModel
     model = CreditModel.fit(loans, "loans.yaml", model_dir="runs/loans")      # the accurate preset
-    scores = model.score(new_loans, reasons=3)   # id, probability, score, decision, unseen_categories, reasons
+    scores = model.score(new_loans, reasons=3)   # id, probability, score, score_exact, decision, band, reasons
     model = CreditModel.load("runs/loans")       # the newest export of a run trained by any command
 
 It is the training path of `make train` (the same RunConfig, pipeline, evidence and export), with the
@@ -71,8 +71,9 @@ class CreditModel:
         return ModelDir(self.model_dir).read_metrics()
 
     def score(self, frame: pd.DataFrame, transactions=None, reasons: int = 0) -> pd.DataFrame:
-        """One row per application: the id (when the spec has one), probability, score (points), decision,
-        unseen_categories and, with `reasons` > 0, reason_i / reason_i_contribution (what raised the risk)."""
+        """One row per application: the id (when the spec has one), probability, score (whole points) and
+        score_exact, decision (`approve` / `decline`), score_band, unseen_categories and, with `reasons` > 0,
+        reason_i / reason_i_contribution (what raised the risk)."""
         return self.scorer.score_table(frame, transactions, reasons, source="the DataFrame")
 
 

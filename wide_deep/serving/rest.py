@@ -44,7 +44,7 @@ from wide_deep.record.export_layout import EXPLAIN, PREDICT
 from wide_deep.serving.batching import Admission, Batcher
 from wide_deep.serving.limits import ServerLimits
 from wide_deep.serving.registry import ModelRegistry
-from wide_deep.serving.saved_model import LoadedExport
+from wide_deep.serving.saved_model import LoadedExport, decision_names, whole_points
 
 log = logging.getLogger("wide_deep.serving")
 DTYPE_NAMES = {tf.string: "DT_STRING", tf.float32: "DT_FLOAT", tf.int64: "DT_INT64"}
@@ -704,7 +704,7 @@ class Endpoints:
             outputs = _explained(outputs, await run_in_threadpool(self.codes_of, model))
         if request.decline_at is not None:
             outputs["decision"] = [int(p >= request.decline_at) for p in outputs["probability"]]
-        return format_predictions(outputs, request, model.spec.id_column)
+        return format_predictions(_in_words(outputs), request, model.spec.id_column)
 
     async def _classify(self, model: LoadedExport, body: bytes) -> dict:
         """`:classify`: TF Serving's classification response, classes "0" (no default) and "1" (default) with their
@@ -755,7 +755,20 @@ def _rows(request: ParsedRequest) -> int:
 
 
 EXPLAINED_OUTPUTS = ("probability", "score", "decision", "unseen_categories")
-OUTPUT_ORDER = {name: i for i, name in enumerate((*EXPLAINED_OUTPUTS, "reasons"))}  # the order responses list
+# the order responses list
+OUTPUT_ORDER = {
+    name: i
+    for i, name in enumerate(("probability", "score", "score_exact", "decision", "unseen_categories", "reasons"))
+}
+
+
+def _in_words(outputs: dict[str, list]) -> dict[str, list]:
+    """The decision as `approve` / `decline` and the score in whole points, its exact value as `score_exact`."""
+    outputs = {**outputs, "decision": decision_names(outputs["decision"]).tolist()}
+    if "score" in outputs:
+        outputs["score_exact"] = outputs["score"]
+        outputs["score"] = whole_points(outputs["score"]).tolist()
+    return outputs
 
 
 def _explained(outputs: dict[str, list], codes) -> dict[str, list]:

@@ -161,6 +161,20 @@ class LoadedExport:
         return warmed
 
 
+DECISION_NAMES = np.array(["approve", "decline"])  # the signatures' decision 0 and 1
+
+
+def decision_names(decision) -> np.ndarray:
+    """The signatures' numeric decision (1 = decline, the number TensorFlow Serving's protocol carries) as the words
+    `make predict`, the Python API and the REST server answer with, which nobody reads the wrong way round."""
+    return DECISION_NAMES[np.asarray(decision).astype(int)]
+
+
+def whole_points(score) -> np.ndarray:
+    """Scorecard points as scorecards print them, whole (the exact value is given beside them as `score_exact`)."""
+    return np.rint(np.asarray(score, dtype="float64")).astype("int64")
+
+
 def _as_lists(outputs: dict) -> dict[str, list]:
     """A signature's output tensors as (nested) lists, strings decoded."""
     result = {}

@@ -34,7 +34,7 @@ from wide_deep.data.sources import (
 from wide_deep.evidence.strategy import band_index, band_names
 from wide_deep.record.export_layout import EXPLAIN
 from wide_deep.record.model_dir import ModelDir, refuse_inside_runs
-from wide_deep.serving.saved_model import load_newest
+from wide_deep.serving.saved_model import decision_names, load_newest, whole_points
 
 
 def prefetch(iterator, depth: int = 1):
@@ -130,7 +130,7 @@ class Scorer:
         unseen = out["unseen_categories"][0].decode() if "unseen_categories" in out else ""
         return {
             "probability": float(out["probability"][0]),
-            "decision": int(out["decision"][0]),
+            "decision": str(decision_names(out["decision"])[0]),
             "unseen_categories": [n for n in unseen.split(",") if n],
             "features": {c: features[c].iloc[0] for c in features.columns},
         }
@@ -152,9 +152,10 @@ def _output_columns(
     probability = out["probability"].numpy()
     columns["probability"] = pa.array(probability.astype("float64"))
     if "score" in out:  # exports written before scores were added lack it
-        columns["score"] = pa.array(out["score"].numpy())
+        columns["score"] = pa.array(whole_points(out["score"].numpy()))
+        columns["score_exact"] = pa.array(out["score"].numpy().astype("float64"))
     decision = out["decision"].numpy() if decline_at is None else (probability >= decline_at).astype("int64")
-    columns["decision"] = pa.array(decision)
+    columns["decision"] = pa.array(decision_names(decision), type=pa.string())
     if bands and "score" in out:  # the run's strategy-table band (exports written before bands have none)
         names = pa.array(band_names(bands), type=pa.string())
         columns["score_band"] = names.take(pa.array(band_index(out["score"].numpy(), bands)))

@@ -73,7 +73,11 @@ def test_row_and_columnar_formats_match_the_batch_scorer(served):
     np.testing.assert_allclose(row_probabilities, by_columns["outputs"]["probability"], rtol=0, atol=1e-7)
     np.testing.assert_allclose(row_probabilities, expected_probabilities(model_dir, rows), atol=1e-6)
     threshold = json.loads((model_dir / "metrics.json").read_text())["threshold"]
-    assert [p["decision"] for p in by_rows["predictions"]] == [int(p >= threshold) for p in row_probabilities]
+    assert [p["decision"] for p in by_rows["predictions"]] == [
+        "decline" if p >= threshold else "approve" for p in row_probabilities
+    ]
+    # whole points, with the exact value beside them
+    assert all(p["score"] == round(p["score_exact"]) for p in by_rows["predictions"])
     assert all(p["unseen_categories"] == "" for p in by_rows["predictions"])
 
 
@@ -135,10 +139,16 @@ def test_a_request_may_set_its_own_cutoff(served):
     port, _, rows, _ = served
     client = Client(port)
     _, body = client.predict({"instances": rows, "cutoff": {"probability": 0.5}})
-    assert [p["decision"] for p in body["predictions"]] == [int(p["probability"] >= 0.5) for p in body["predictions"]]
+    assert [p["decision"] for p in body["predictions"]] == [
+        "decline" if p["probability"] >= 0.5 else "approve" for p in body["predictions"]
+    ]
     _, by_score = client.predict({"instances": rows, "cutoff": {"score": 0}})  # decline only at 0 points or fewer
-    assert all(p["decision"] == 0 for p in by_score["predictions"])
-    for far, declined in ((30_000, 1), (1e308, 1), (-30_000, 0)):  # beyond the scale: everyone or no one
+    assert all(p["decision"] == "approve" for p in by_score["predictions"])
+    for far, declined in (
+        (30_000, "decline"),
+        (1e308, "decline"),
+        (-30_000, "approve"),
+    ):  # beyond the scale: everyone or no one
         status, body = client.predict({"instances": rows, "cutoff": {"score": far}})
         assert status == 200 and {p["decision"] for p in body["predictions"]} == {declined}
     status, error = client.predict({"instances": rows, "cutoff": {"approval": 0.5}})
@@ -393,6 +403,6 @@ def test_newer_export_is_picked_up_without_dropping_requests(served):
     assert new_path.name in seen_versions and new_path.name != old_version
     assert failures == []
     status, body = client.predict({"instances": rows})
-    assert status == 200 and all(p["decision"] == 1 for p in body["predictions"])
+    assert status == 200 and all(p["decision"] == "decline" for p in body["predictions"])
     status, _ = client.request("GET", f"/v1/models/wide_deep/versions/{new_path.name}")
     assert status == 200

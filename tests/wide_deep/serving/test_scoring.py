@@ -36,7 +36,7 @@ def test_batch_scores_equal_the_trained_model(sme_run, small_sme, scored):
     rows, _ = read_labelled_file(estimator.spec, small_sme / "applications.parquet", log=quiet)
     np.testing.assert_allclose(batch_probabilities(out), estimator.predict(rows.arrays), atol=1e-5)
     threshold = ModelDir(sme_run).read_metrics()["threshold"]
-    np.testing.assert_array_equal(frame["decision"], (frame["probability"] >= threshold).astype(int))
+    np.testing.assert_array_equal(frame["decision"], np.where(frame["probability"] >= threshold, "decline", "approve"))
 
 
 def test_reasons_are_the_features_that_raised_the_risk(sme_run, scored):
@@ -115,15 +115,18 @@ def test_scores_are_in_the_scorecards_points(sme_run, small_sme):
     table = scorer.score_table(applications, scorer.transactions_for(small_sme / "applications.parquet"))
     p = table["probability"].to_numpy(dtype="float64")
     scaling = Scaling(*ModelDir(sme_run).load_config().scorecard)
-    np.testing.assert_allclose(table["score"], scaling.score(np.log(p / (1 - p))), atol=1e-6)
-    assert list(table.columns)[:5] == ["enterprise_id", "probability", "score", "decision", "score_band"]
+    np.testing.assert_allclose(table["score_exact"], scaling.score(np.log(p / (1 - p))), atol=1e-6)
+    # whole points, as a scorecard prints them; the exact value beside
+    assert table["score"].dtype == np.int64 and (table["score"] == np.rint(table["score_exact"])).all()
+    assert list(table.columns)[:6] == ["enterprise_id", "probability", "score", "score_exact", "decision", "score_band"]
+    assert set(table["decision"]) <= {"approve", "decline"}
     # each row's band is the strategy table's band that holds its score (the run's edges, in the export)
     from wide_deep.evidence.strategy import band_names
 
     edges = scorer.export.model_info["score_bands"]
     names = band_names(edges)
     bounds = [-np.inf, *edges, np.inf]
-    for score, band in zip(table["score"], table["score_band"]):
+    for score, band in zip(table["score_exact"], table["score_band"]):
         k = names.index(band)
         assert bounds[k] <= score < bounds[k + 1]
     strategy = {row["band"] for row in ModelDir(sme_run).read_evidence()["strategy"]}
@@ -136,7 +139,7 @@ def test_make_predict_can_replace_the_cutoff(sme_run, small_sme, tmp_path):
     out = tmp_path / "scores.csv"
     score_file(sme_run, small_sme / "applications.parquet", out, ScoreOptions(cutoff="probability:0.5"), log=quiet)
     frame = pd.read_csv(out)
-    np.testing.assert_array_equal(frame["decision"], (frame["probability"] >= 0.5).astype(int))
+    np.testing.assert_array_equal(frame["decision"], np.where(frame["probability"] >= 0.5, "decline", "approve"))
     with pytest.raises(UserError, match="at scoring time"):
         score_file(
             sme_run,
