@@ -32,7 +32,8 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em;display:block;
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 h2{border-bottom:2px solid #444;padding-bottom:.2em;margin-top:2em}
-td.text{text-align:left;word-break:break-all}table.header th{text-align:left;white-space:nowrap}
+td.text{text-align:left;word-break:break-all}td.words{text-align:left}
+table.header th{text-align:left;white-space:nowrap}
 .flag-act{color:#b00;font-weight:bold}.flag-watch{color:#c70}.note{color:#555;font-size:.9em}img{max-width:100%}"""
 
 
@@ -117,6 +118,9 @@ def _fmt(value, digits: int = 4) -> str:
     return html.escape(str(value))
 
 
+NUMBER_TEXT = re.compile(r"[<>]?\s*-?[\d.,]+")  # a number written as text, e.g. a p-value "< 0.0001"
+
+
 def _table(rows: list[dict], columns: list[str] | None = None, digits: int = 4) -> str:
     """An HTML table of `rows`, headed by LABELS (the key itself where none is set); p-values as
     `_p_value` writes them."""
@@ -131,7 +135,12 @@ def _table(rows: list[dict], columns: list[str] | None = None, digits: int = 4) 
             return _p_value(value)
         return _fmt(value, digits)
 
-    body = "".join("<tr>" + "".join(f"<td>{cell(r, c)}</td>" for c in columns) + "</tr>" for r in rows)
+    def td(row: dict, column: str) -> str:  # words read from the left, numbers (p-values as text too) from the right
+        value = row.get(column)
+        words = isinstance(value, str) and not NUMBER_TEXT.fullmatch(value)
+        return f"<td class='words'>{cell(row, column)}</td>" if words else f"<td>{cell(row, column)}</td>"
+
+    body = "".join("<tr>" + "".join(td(r, c) for c in columns) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -142,6 +151,23 @@ def _figure(draw, alt: str) -> str:
 
 def _section(key: str, title: str, body: str) -> str:
     return f"<section id='{key}'><h2>{html.escape(title)}</h2>{body}</section>"
+
+
+def applicable_settings(config) -> dict:
+    """The run's settings under their flags' names, without those that had no effect on it: the synthetic
+    generator's unless it made the data, the sharding's unless the data was sharded, the split seed of an
+    out-of-time split, the sequence tower's when no sequence could be read."""
+    settings = flat_settings(config.to_dict())
+    unused = set()
+    if config.dataset != "sme" or config.train_data:
+        unused |= {"num_enterprises", "data_seed"}
+    if not config.sharded:
+        unused |= {"valid_data", "test_data", "fit_shards", "streaming", "shuffle_window"}
+    if config.split == "time":
+        unused.add("split_seed")
+    if config.model.sequences == "aggregates":
+        unused |= {"sequence_tower", "sequence_units"}
+    return {key: value for key, value in settings.items() if key not in unused}
 
 
 def _governance_header(run: ModelDir, m: dict, config) -> str:
@@ -166,7 +192,7 @@ def _governance_header(run: ModelDir, m: dict, config) -> str:
     ]
     checksums = m.get("data_report", {}).get("sha256", {})
     rows += [{"item": "data", "value": f"{path}: sha256 {digest}"} for path, digest in checksums.items()]
-    settings = flat_settings(config.to_dict())
+    settings = applicable_settings(config)
     rows.append({"item": "settings", "value": "; ".join(f"{k}={v}" for k, v in settings.items())})
     body = "".join(
         f"<tr><th>{html.escape(r['item'])}</th><td class='text'>{html.escape(str(r['value']))}</td></tr>" for r in rows

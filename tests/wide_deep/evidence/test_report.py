@@ -68,6 +68,11 @@ def test_report_has_every_section_with_numbers(sme_run):
     assert re.search(r"decline at \d+\.\d points or below", strategy) and "among the approved" in strategy
     assert len(re.findall(r"\(cut-off \d+\.\d\)", strategy)) == 1
     assert (sme_run / "strategy.csv").exists()
+    # words read from the left (the strategy's band names), numbers from the right
+    assert re.search(r"<td class='words'>\d+ to \d+", page) and "<td class='words'>0." not in page
+    # the settings block lists only what applied: no synthetic-generator or sharding settings for this file
+    settings = re.search(r"<th>settings</th><td[^>]*>([^<]*)</td>", page).group(1)
+    assert "split_seed=42" in settings and "num_enterprises" not in settings and "shuffle_window" not in settings
     # the model-risk file's first section, generated from the run
     use = parser.sections["use"]
     assert "Intended use." in use and "split seed 42" in use and "no out-of-time test" in use
