@@ -281,6 +281,33 @@ class Column:
         return {self.name: values}
 
 
+def checked_meanings(name: str, meanings) -> tuple[tuple[str, str], ...] | None:
+    """A column's `meanings` (what its codes stand for, e.g. {1: married, 2: single}: read in fairness group
+    labels) as (code, meaning) pairs, from a mapping or from pairs as `to_dict` writes them."""
+    if meanings is None:
+        return None
+    pairs = meanings.items() if isinstance(meanings, dict) else meanings
+    try:
+        out = tuple((_code_text(code), str(meaning)) for code, meaning in pairs)
+    except (TypeError, ValueError):
+        raise SpecError(
+            f"column '{name}': meanings must map each code to what it means, e.g. {{1: married, 2: single}}; "
+            f"got {meanings!r}"
+        ) from None
+    if len({code for code, _ in out}) != len(out):
+        raise SpecError(f"column '{name}': meanings lists a code twice")
+    return out
+
+
+def _code_text(code) -> str:
+    """A code as the data's canonical text: 1, 1.0 and "1" alike."""
+    if isinstance(code, bool):
+        raise ValueError(code)
+    if isinstance(code, float) and code.is_integer():
+        return str(int(code))
+    return str(code)
+
+
 def _checked_fields(cls, entry: dict[str, Any], where: str) -> dict[str, Any]:
     """Spec values checked and converted where YAML gives another type: booleans must be booleans, lists of
     vocabulary, boundaries and keys become tuples."""

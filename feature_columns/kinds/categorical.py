@@ -20,6 +20,7 @@ from feature_columns.kinds.base import (
     IndexedColumn,
     Vocabulary,
     check_positive_int,
+    checked_meanings,
     fit_vocabulary,
     index_layer,
     out_of_vocabulary_counts,
@@ -46,8 +47,10 @@ class CategoricalColumn(IndexedColumn):
     deep_encoding: str = "embedding"
     embedding_dim: int | None = None
     protected: bool = False
+    meanings: tuple[tuple[str, str], ...] | None = None  # what its codes stand for (fairness group labels)
 
     def __post_init__(self):
+        object.__setattr__(self, "meanings", checked_meanings(self.name, self.meanings))
         check_positive_int(self.name, "hash_buckets", self.hash_buckets)
         check_positive_int(self.name, "min_frequency", self.min_frequency, allow_none=False)
         check_positive_int(self.name, "max_tokens", self.max_tokens)

@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 
 from feature_columns.errors import SpecError
-from feature_columns.kinds.base import ROUTES, Builder, Column, check_choice, check_positive_int, require_values
+from feature_columns.kinds.base import (
+    ROUTES,
+    Builder,
+    Column,
+    check_choice,
+    check_positive_int,
+    checked_meanings,
+    require_values,
+)
 from feature_columns.kinds.bucketized import Buckets, bucket_indices
 from feature_columns.names import safe_name
 from feature_columns.values import signed_log1p
@@ -84,8 +92,10 @@ class NumericColumn(Column):
     group_boundaries: tuple[float, ...] | None = None  # fairness groups of a protected column (default: median)
     wide_encoding: str = "linear"  # in the wide branch: a slope per unit of `encoding`, or a binned characteristic
     wide_bins: int | None = None  # a binned characteristic's bins at most (DEFAULT_WIDE_BINS), missing apart
+    meanings: tuple[tuple[str, str], ...] | None = None  # what its codes stand for (fairness group labels)
 
     def __post_init__(self):
+        object.__setattr__(self, "meanings", checked_meanings(self.name, self.meanings))
         check_choice(self.name, "route", self.route, ROUTES)
         check_choice(self.name, "encoding", self.encoding, NUMERIC_ENCODINGS)
         check_choice(self.name, "wide_encoding", self.wide_encoding, WIDE_ENCODINGS)

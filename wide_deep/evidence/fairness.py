@@ -62,17 +62,40 @@ REFERENCE_COMPARISONS = frozenset(
 def group_labels(column, values: np.ndarray, train_values: np.ndarray) -> np.ndarray:
     """Group names per row: category values, or numeric ranges cut at `group_boundaries` (default: the training
     median)."""
+    meanings = dict(getattr(column, "meanings", None) or ())
     if column.raw_dtype == "string":
         out = np.asarray(values, dtype=object).copy()
         out[out == ""] = MISSING_GROUP
-        return out.astype(str)
+        out = out.astype(str)
+        if meanings:  # "2" → "2 (female)"
+            named = {code: f"{code} ({meaning})" for code, meaning in meanings.items()}
+            out = np.asarray([named.get(v, v) for v in out], dtype=object).astype(str)
+        return out
     values = np.asarray(values, dtype="float64")
     cuts = getattr(column, "group_boundaries", None) or [float(np.nanmedian(np.asarray(train_values, dtype="float64")))]
     labels = [f"< {cuts[0]:g}"] + [f"[{a:g}, {b:g})" for a, b in zip(cuts[:-1], cuts[1:])] + [f">= {cuts[-1]:g}"]
+    labels = _with_meanings(labels, cuts, meanings)
     index = np.searchsorted(np.asarray(cuts), values, side="right")
     return np.where(
         np.isnan(values), MISSING_GROUP, np.asarray(labels, dtype=object)[np.minimum(index, len(labels) - 1)]
     ).astype(str)
+
+
+def _with_meanings(labels: list[str], cuts, meanings: dict[str, str]) -> list[str]:
+    """Numeric group labels followed by the meanings of the codes each range holds: `< 2 (1: married)`."""
+    coded = []
+    for code, meaning in meanings.items():
+        try:
+            coded.append((float(code), f"{code}: {meaning}"))
+        except ValueError:
+            continue
+    if not coded:
+        return labels
+    out = []
+    for k, label in enumerate(labels):
+        inside = [text for number, text in coded if np.searchsorted(np.asarray(cuts), number, side="right") == k]
+        out.append(f"{label} ({'; '.join(inside)})" if inside else label)
+    return out
 
 
 def _rate(mask: np.ndarray) -> float:

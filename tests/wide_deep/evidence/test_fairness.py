@@ -116,3 +116,42 @@ def test_group_metrics_agree_with_fairlearn():
     assert max(abs(fpr_gap), abs(tpr_gap)) == pytest.approx(
         equalized_odds_difference(labels, decision, sensitive_features=groups)
     )
+
+
+def test_group_labels_say_what_the_codes_mean_when_the_spec_does():
+    from feature_columns.spec import FeatureSpec
+
+    spec = FeatureSpec.from_dict(
+        {
+            "label": {"column": "y", "positive": [1]},
+            "columns": [
+                {"name": "SEX", "type": "categorical", "protected": True, "meanings": {1: "male", 2: "female"}},
+                {
+                    "name": "MARRIAGE",
+                    "type": "numeric",
+                    "protected": True,
+                    "group_boundaries": [2],
+                    "meanings": {1: "married", 2: "single", 3: "others"},
+                },
+                {"name": "x", "type": "numeric"},
+            ],
+        }
+    )
+    sex, marriage = spec.column("SEX"), spec.column("MARRIAGE")
+    assert fairness.group_labels(sex, np.array(["1", "2", "", "9"]), np.array([])).tolist() == [
+        "1 (male)",
+        "2 (female)",
+        "(missing)",
+        "9",
+    ]
+    assert fairness.group_labels(marriage, np.array([1.0, 3.0]), np.array([1.0])).tolist() == [
+        "< 2 (1: married)",
+        ">= 2 (2: single; 3: others)",
+    ]
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec  # the meanings round-trip through the spec's YAML form
+    from feature_columns import SpecError
+
+    bad = {"label": {"column": "y", "positive": [1]}, "columns": [{"name": "s", "type": "categorical"}]}
+    bad["columns"][0]["meanings"] = [1, 2]
+    with pytest.raises(SpecError, match="column 's': meanings must map each code to what it means"):
+        FeatureSpec.from_dict(bad)
