@@ -165,9 +165,8 @@ def _calibration_and_stability(e: EvidenceInputs, found: Found) -> None:
 
 
 def _strategy(e: EvidenceInputs, found: Found) -> None:
-    y, scaling = e.test_split.labels, Scaling(*e.config.scorecard)
-    found.tables["cutoff"] = strategy.cutoff_policy(e.config.cutoff, e.threshold, scaling, y, e.test_scores)
-    found.tables["strategy"] = strategy.strategy_table(y, e.test_scores, scaling, e.score_bands)
+    scaling = Scaling(*e.config.scorecard)  # the cut-off policy itself is in metrics.json (`cutoff`)
+    found.tables["strategy"] = strategy.strategy_table(e.test_split.labels, e.test_scores, scaling, e.score_bands)
 
 
 def _label(e: EvidenceInputs, found: Found) -> None:

@@ -222,7 +222,7 @@ def _use_and_limitations(r: ReportInputs) -> str:
     """What a model-risk file states first, generated from what the run knows: its intended use, the design of
     its validation, and the weaknesses its own evidence shows."""
     m, ev = r.metrics, r.evidence
-    policy = ev.get("cutoff")
+    policy = m.get("cutoff")
     use = (
         f"<p><b>Intended use.</b> Rank applications like those of dataset <b>{_fmt(m.get('dataset'))}</b> by their "
         f"probability of default, defined as: {html.escape(ev['label']['definition'])}; points and reasons per "
@@ -451,7 +451,7 @@ STRATEGY_COLUMNS = [
 
 
 def _strategy(r: ReportInputs) -> str:
-    bands, policy = r.evidence.get("strategy"), r.evidence.get("cutoff")
+    bands, policy = r.evidence.get("strategy"), r.metrics.get("cutoff")
     if not bands or not policy:
         return "<p class='note'>This run's evidence was written before the strategy table; train again to add it.</p>"
     approved = policy["approval_rate"]

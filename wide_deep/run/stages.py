@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from feature_columns.errors import UserError
 from feature_columns.fitting import GBDT, PROPOSED_CROSSES, SEQUENCE_CHOICE, STRUCTURE, FittedState
@@ -194,11 +195,7 @@ def warm_start(run: TrainingRun) -> None:
     if not run.model_config.l2_wide:
         run.model_config = dataclasses.replace(run.model_config, l2_wide=run.start.l2)
     run.log(f"logistic regression for the wide branch: C={run.start.c:g} (validation AUC {run.start.valid_auc:.4f})")
-    run.challengers["logistic"] = _sigmoid(wide_start.logits(run.start, run.test.features, run.encoder.layout))
-
-
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, dtype="float64"), -50, 50)))
+    run.challengers["logistic"] = expit(wide_start.logits(run.start, run.test.features, run.encoder.layout))
 
 
 def train_members(run: TrainingRun) -> None:
@@ -284,7 +281,7 @@ def blend_trees(run: TrainingRun) -> None:
     model = run.estimator.logits_encoded(run.valid.features)
     fitted = blend.fit_blend(model, blend.tree_margin(valid.features, encoder.layout, trees), valid.labels)
     test = encoder.encode_split(run.data.splits["test"].arrays, run.test.labels)
-    run.challengers["lightgbm"] = _sigmoid(blend.tree_margin(test.features, encoder.layout, trees))
+    run.challengers["lightgbm"] = expit(np.asarray(blend.tree_margin(test.features, encoder.layout, trees), "float64"))
     kept = fitted.gain >= minimum
     if kept:
         candidate = blend.with_trees(run.estimator, tree_spec, run.state, fitted, encoder)
