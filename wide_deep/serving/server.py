@@ -197,11 +197,35 @@ def serve(
         print("stopped", flush=True)
 
 
+LISTEN_PORTS = (10_000, 32_768)  # below Linux's default ephemeral range (32768-60999): see `free_port`
+
+
 def free_port() -> int:
-    """A currently unused loopback port (tests and the benchmark start servers on one)."""
+    """A currently unused loopback port below the ephemeral range (tests and the benchmark start servers on one).
+
+    A port the kernel hands out for bind(0) comes from the ephemeral range, the range it also draws the local
+    ports of outgoing connections from: between choosing the port and the server binding it, any client on the
+    machine (a test making thousands of REST requests, a worker of a cluster retrying its connection) may take
+    it. A port outside that range is taken only by another server."""
+    import random
     import socket
 
-    with socket.socket() as sock:
+    low, high = LISTEN_PORTS
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        high = min(high, ephemeral_low)
+    except (OSError, ValueError, IndexError):  # not Linux: the default range's bound
+        pass
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(low, high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # every try was taken: any port the kernel gives
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 

@@ -127,3 +127,16 @@ def test_requests_beyond_the_byte_budget_get_503_and_the_rest_succeed(server):
     busy = next(body for status, body in results if status == 503)
     assert "busy" in busy["error"]
     assert status_ok(port)
+
+
+def test_free_ports_lie_below_the_ephemeral_range_and_can_be_bound():
+    """Outgoing connections draw their local ports from the ephemeral range: a server port chosen there could be
+    taken by any client between choosing and binding it (a multi-worker test once failed so)."""
+    import socket
+
+    from wide_deep.serving.server import LISTEN_PORTS, free_port
+
+    ports = {free_port() for _ in range(20)}
+    assert all(LISTEN_PORTS[0] <= p < LISTEN_PORTS[1] for p in ports) and len(ports) > 1
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", ports.pop()))
