@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn import metrics as skm
 
 from wide_deep.evidence import metrics
 from wide_deep.evidence.scorecard import Scaling
@@ -118,7 +119,7 @@ def backtest(labels, probabilities, run_metrics: dict, scaling: Scaling, bands) 
         "rows": int(labels.size),
         "default_rate": float(labels.mean()),
         "mean_predicted": float(probabilities.mean()),
-        "brier": float(np.mean((probabilities - labels) ** 2)),
+        "brier": float(skm.brier_score_loss(labels, probabilities)),
         "test_auc": run_metrics.get("auc"),
         "test_ks": run_metrics.get("ks"),
         "test_brier": run_metrics.get("brier"),

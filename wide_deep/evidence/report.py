@@ -424,7 +424,7 @@ def _benchmark(r: ReportInputs) -> str:
             "ci_low": low,
             "ci_high": high,
             "ks": metrics.ks_statistic(y, scores)[0],
-            "brier": float(np.mean((np.asarray(scores, dtype="float64") - y) ** 2)),
+            "brier": float(skm.brier_score_loss(y, scores)),
         }
         if name != "this model":
             test = stats.delong_test(y, r.scores, scores)

@@ -43,6 +43,12 @@ class Scaling:
     def score(self, logit: np.ndarray) -> np.ndarray:
         return self.offset - self.factor * np.asarray(logit, dtype="float64")
 
+    def points(self, probabilities) -> np.ndarray:
+        """Points of default probabilities, clipped to [1e-12, 1 - 1e-12] as the export's `score` output is, so
+        every row has finite points and bands drawn on them agree with the served scores."""
+        p = np.clip(np.asarray(probabilities, dtype="float64"), 1e-12, 1 - 1e-12)
+        return self.score(np.log(p / (1 - p)))
+
     def probability(self, score: float) -> float:
         """The default probability whose score is `score` (the inverse of `score` on probabilities): 0 or 1 for a
         score far beyond the scale's, never an overflow."""

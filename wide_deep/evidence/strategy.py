@@ -19,12 +19,6 @@ MAX_BANDS = 20  # bands of the points to double the odds, widened by whole multi
 TAIL_PERCENT = 1.0  # the lowest and the highest 1 % of the points fall in open-ended bands
 
 
-def points_of(probabilities: np.ndarray, scaling: Scaling) -> np.ndarray:
-    """Scorecard points of default probabilities (clipped away from 0 and 1, so every row has finite points)."""
-    p = np.clip(np.asarray(probabilities, dtype="float64"), 1e-12, 1 - 1e-12)
-    return scaling.score(np.log(p / (1 - p)))
-
-
 def _rate(labels: np.ndarray) -> float | None:
     return float(labels.mean()) if labels.size else None
 
@@ -36,7 +30,7 @@ def cutoff_policy(rule: str, threshold: float, scaling: Scaling, labels, probabi
     kind, value = parse_cutoff(rule)
     labels = np.asarray(labels).astype(int)
     approved = np.asarray(probabilities, dtype="float64") < threshold
-    points = float(points_of(np.asarray([threshold]), scaling)[0])
+    points = float(scaling.points([threshold])[0])
     return {
         "rule": rule,
         "kind": kind,
@@ -89,7 +83,7 @@ def strategy_table(labels, probabilities, scaling: Scaling, edges=None) -> list[
     the default rate among the approved and the share of all defaults declined. `edges`: the inner band edges
     (the run's, fitted on validation; by default `band_edges` of these points)."""
     labels = np.asarray(labels).astype(int)
-    points = points_of(probabilities, scaling)
+    points = scaling.points(probabilities)
     if points.size == 0:
         return []
     inner = band_edges(points, scaling) if edges is None else np.asarray(edges, dtype="float64")

@@ -360,7 +360,7 @@ def calibrate(run: TrainingRun) -> None:
     run.scores["raw_valid"], run.scores["valid"] = raw_valid, run.calibrator.apply(raw_valid)
     run.scaling = Scaling(*config.scorecard)
     run.threshold = metrics.decision_threshold(config.cutoff, run.valid.labels, run.scores["valid"], run.scaling)
-    run.score_bands = strategy.band_edges(strategy.points_of(run.scores["valid"], run.scaling), run.scaling)
+    run.score_bands = strategy.band_edges(run.scaling.points(run.scores["valid"]), run.scaling)
 
 
 def evaluate(run: TrainingRun) -> None:

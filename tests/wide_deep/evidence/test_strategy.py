@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from wide_deep.evidence.scorecard import Scaling
-from wide_deep.evidence.strategy import band_edges, band_index, band_names, cutoff_policy, points_of, strategy_table
+from wide_deep.evidence.strategy import band_edges, band_index, band_names, cutoff_policy, strategy_table
 
 
 @pytest.fixture
@@ -18,10 +18,10 @@ def scored():
 def test_points_fall_as_risk_rises_and_match_the_scaling():
     scaling = Scaling(600.0, 50.0, 20.0)
     # odds 50:1 (p = 1/51) is the base score; doubling the odds adds the points to double them
-    assert points_of(np.array([1 / 51]), scaling)[0] == pytest.approx(600.0)
-    assert points_of(np.array([1 / 101]), scaling)[0] == pytest.approx(620.0)
-    assert np.all(np.diff(points_of(np.linspace(0.01, 0.99, 50), scaling)) < 0)
-    assert np.all(np.isfinite(points_of(np.array([0.0, 1.0]), scaling)))
+    assert scaling.points(np.array([1 / 51]))[0] == pytest.approx(600.0)
+    assert scaling.points(np.array([1 / 101]))[0] == pytest.approx(620.0)
+    assert np.all(np.diff(scaling.points(np.linspace(0.01, 0.99, 50))) < 0)
+    assert np.all(np.isfinite(scaling.points(np.array([0.0, 1.0]))))
 
 
 def test_cutoff_policy_counts_what_the_cutoff_decides(scored):
@@ -33,7 +33,7 @@ def test_cutoff_policy_counts_what_the_cutoff_decides(scored):
     assert policy["approval_rate"] == pytest.approx(approved.mean())
     assert policy["approved_bad_rate"] == pytest.approx(labels[approved].mean())
     assert policy["declined_bad_rate"] == pytest.approx(labels[~approved].mean())
-    assert policy["points"] == pytest.approx(points_of(np.array([0.3]), Scaling())[0])
+    assert policy["points"] == pytest.approx(Scaling().points(np.array([0.3]))[0])
     assert f"{policy['points']:.1f} points" in policy["policy"]
 
 
@@ -46,7 +46,7 @@ def test_a_cutoff_that_declines_everyone_has_no_approved_bad_rate(scored):
 def test_bands_are_multiples_of_the_points_to_double_the_odds(scored):
     _, probabilities = scored
     scaling = Scaling(600.0, 50.0, 20.0)
-    edges = np.asarray(band_edges(points_of(probabilities, scaling), scaling))
+    edges = np.asarray(band_edges(scaling.points(probabilities), scaling))
     assert np.allclose((edges - 600.0) % 20.0, 0.0)
     assert len(edges) - 1 <= 20
 
@@ -63,7 +63,7 @@ def test_strategy_table_adds_up_and_is_cumulative_from_the_safest_band(scored):
     assert rows[-1]["bads_declined"] == pytest.approx(0.0)
     # riskier bands default more often (the scores rank well on this data)
     assert rows[0]["bad_rate"] < rows[len(rows) // 2]["bad_rate"] < rows[-1]["bad_rate"]
-    points = points_of(probabilities, scaling)
+    points = scaling.points(probabilities)
     for row in rows[1:-1]:
         inside = (points >= row["min_points"]) & (points < row["max_points"])
         assert row["count"] == inside.sum()
@@ -77,7 +77,7 @@ def test_strategy_table_of_nothing_is_empty():
 def test_each_score_falls_in_the_band_the_table_names(scored):
     labels, probabilities = scored
     scaling = Scaling()
-    points = points_of(probabilities, scaling)
+    points = scaling.points(probabilities)
     edges = band_edges(points, scaling)
     names = np.asarray(band_names(edges))[band_index(points, edges)]
     rows = strategy_table(labels, probabilities, scaling, edges)
