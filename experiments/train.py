@@ -19,6 +19,7 @@ def define_flags(preset: str = "accurate", include_protected: bool = False) -> N
 
     _define_data_flags(preset)
     _define_model_flags(include_protected)
+    _define_tree_flags()
     _define_training_flags()
     _define_output_flags()
     for name, (check, expected) in SETTING_RULES.items():
@@ -107,11 +108,6 @@ def _define_model_flags(include_protected: bool) -> None:
         "(preset) logistic: the wide branch starts as a "
         "logistic regression with C chosen on validation, kept unless training beats it",
     )
-    flags.DEFINE_boolean(
-        "wide_gbdt",
-        None,
-        "(preset) LightGBM trees (tuned on validation) as wide columns, blended in on validation after training",
-    )
     flags.DEFINE_enum(
         "scorecard",
         None,
@@ -124,12 +120,6 @@ def _define_model_flags(include_protected: bool) -> None:
         None,
         "(preset) At most this many pairs of features the additive scorecard misses, found on the data (FAST, "
         "cross-fitted on train) and added to the wide branch as named two-feature characteristics (0: none)",
-    )
-    flags.DEFINE_float(
-        "min_tree_gain",
-        None,
-        "(preset) With --wide_gbdt: the validation AUC the trees' blend must add to the trained network for the "
-        "trees to be kept (otherwise they leave the model); 0 keeps any blend that does not lower it",
     )
     flags.DEFINE_enum(
         "numeric_encoding",
@@ -170,6 +160,28 @@ def _define_model_flags(include_protected: bool) -> None:
     flags.DEFINE_boolean("batch_norm", False, "Batch normalisation in the deep branch")
     flags.DEFINE_float("l2_wide", 0.0, "L2 penalty on wide weights")
     flags.DEFINE_float("l2_deep", 0.0, "L2 penalty on deep kernels")
+
+
+def _define_tree_flags() -> None:
+    """The GBDT wide branch: whether LightGBM is fitted, what one tree may read, and what its blend must add."""
+    flags.DEFINE_boolean(
+        "wide_gbdt",
+        None,
+        "(preset) LightGBM trees (tuned on validation) as wide columns, blended in on validation after training",
+    )
+    flags.DEFINE_enum(
+        "gbdt_terms",
+        None,
+        ["free", "pairs"],
+        "(preset) With --wide_gbdt, what one tree may read: free (any features; the trees are opaque) or pairs (one "
+        "feature, or one of the pairs FAST ranks first: a GA2M compiled into readable one- and two-feature tables)",
+    )
+    flags.DEFINE_float(
+        "min_tree_gain",
+        None,
+        "(preset) With --wide_gbdt: the validation AUC the trees' blend must add to the trained network for the "
+        "trees to be kept (otherwise they leave the model); 0 keeps any blend that does not lower it",
+    )
 
 
 def _define_training_flags() -> None:

@@ -2,7 +2,8 @@
 
 The fitted state maps each column to the typed entry its kind's `fit` returns (`feature_columns.kinds`): a
 `Vocabulary` or `HashBuckets` (categorical columns and crosses), `NumericStats`, `Buckets`, `SequenceStats`; and,
-under the key `GBDT`, the gradient-boosted trees of a GBDT wide branch (`Trees`). It is saved as plain JSON
+under the key `GBDT`, the gradient-boosted trees of a GBDT wide branch (`Trees`) or, for a GA2M, their compiled
+tables (`Terms`). It is saved as plain JSON
 (`save_state`/`load_state`; the format is unchanged since version 1) beside the spec, and the same state builds
 the Keras layers for training, evaluation and the exported model. Under `PROPOSED_CROSSES`, the crosses a run
 proposed (`ProposedCrosses`) and, under their own names, those crosses' vocabularies; under `SEQUENCE_CHOICE`,

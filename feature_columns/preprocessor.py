@@ -28,7 +28,8 @@ from feature_columns.fitting import GBDT, FittedState
 from feature_columns.layers import UNSEEN_OUTPUT, ConcatColumns, NumericBlock, OffsetStack, UnseenCategoryNames
 from feature_columns.names import argument_name, safe_name
 from feature_columns.spec import ModelSpec
-from feature_columns.tree_layers import TreeInputs, TreeLeaves
+from feature_columns.terms import Terms
+from feature_columns.tree_layers import TermCells, TreeInputs, TreeLeaves
 from feature_columns.trees import Trees
 
 
@@ -145,11 +146,18 @@ class PreprocessorBuilder:
         for column in self.spec.columns:
             column.compile(self)
 
-    def add_trees(self, trees: Trees) -> None:
-        """The trees' leaves, one wide column per tree, after every other wide column."""
-        self.wide_ids.append(TreeLeaves(trees, name="gbdt_leaves")(self.tree_matrix(trees.columns)[0]))
-        for t, tree in enumerate(trees.trees):
-            self.segments.append(WideSegment(f"gbdt_tree_{t}", self.offset, tree.num_leaves, tree=t))
+    def add_trees(self, trees: Trees | Terms) -> None:
+        """The trees' leaves (or compiled terms' cells), one wide column per tree (term), after every other wide
+        column."""
+        matrix = self.tree_matrix(trees.columns)[0]
+        if isinstance(trees, Terms):
+            self.wide_ids.append(TermCells(trees, name="gbdt_terms")(matrix))
+            names = [f"boosted {trees.term_name(t)}" for t in range(len(trees.trees))]
+        else:
+            self.wide_ids.append(TreeLeaves(trees, name="gbdt_leaves")(matrix))
+            names = [f"gbdt_tree_{t}" for t in range(len(trees.trees))]
+        for t, (tree, name) in enumerate(zip(trees.trees, names)):
+            self.segments.append(WideSegment(name, self.offset, tree.num_leaves, tree=t))
             self.offset += tree.num_leaves
 
     def tree_matrix(self, columns) -> tuple[Any, list[str]]:

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from feature_columns.terms import Terms
 from feature_columns.trees import MISSING_KINDS, ZERO_THRESHOLD, Trees
 
 
@@ -195,3 +196,73 @@ class TreeInputs(keras.layers.Layer):
                 value = tf.where(value > 0, value - 1.0, tf.fill(tf.shape(value), tf.constant(np.nan, tf.float32)))
             columns.append(value)
         return tf.stack(columns, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
+class TermCells(keras.layers.Layer):
+    """The cell of each compiled term (`feature_columns.terms`) each row falls in: a [B, F] matrix of float32
+    values (as `TreeInputs` builds it) → [B, T] int64 cell indices, in a handful of ops however many terms.
+
+    Every numeric axis of every term at once: one `searchsorted` of the rows' values in the axes' boundaries
+    (padded with +inf; a value equal to a boundary is in the cell below it, as a tree's `x <= t` sends it left),
+    a missing value in the axis's last cell. Every categorical axis at once: one gather from the axes' class
+    tables laid end to end. A pair's cell is then first × size of second + second.
+    """
+
+    def __init__(self, terms: Terms, **kwargs):
+        super().__init__(**kwargs)
+        self.terms = terms
+        axes = [axis for term in terms.trees for axis in term.axes]
+        numeric = [k for k, a in enumerate(axes) if not a.is_categorical]
+        categorical = [k for k, a in enumerate(axes) if a.is_categorical]
+        widest = max([len(axes[k].boundaries) for k in numeric] + [1])
+        bounds = np.full((len(numeric), widest), np.inf, "float32")
+        for row, k in enumerate(numeric):
+            bounds[row, : len(axes[k].boundaries)] = axes[k].boundaries
+        self._numeric = (
+            tf.constant([axes[k].feature for k in numeric], tf.int32),
+            tf.constant(bounds),
+            tf.constant([axes[k].cells - 1 for k in numeric], tf.int64),
+        )
+        tables = [np.asarray(axes[k].classes, "int64") for k in categorical]
+        offsets = np.cumsum([0] + [len(t) for t in tables])[:-1]
+        self._categorical = (
+            tf.constant([axes[k].feature for k in categorical], tf.int32),
+            tf.constant(np.concatenate(tables or [np.zeros(0, "int64")])),
+            tf.constant(offsets.astype("int64")),
+            tf.constant([len(t) - 1 for t in tables], tf.float32),
+        )
+        order = np.argsort(np.asarray(numeric + categorical, "int64"), kind="stable")
+        self._restore = tf.constant(np.append(order, len(axes)).astype("int32"))  # the last: a column of zeros
+        first, second, size = [], [], []
+        position = 0
+        for term in terms.trees:
+            first.append(position)
+            second.append(position + 1 if len(term.axes) == 2 else len(axes))
+            size.append(term.axes[1].cells if len(term.axes) == 2 else 1)
+            position += len(term.axes)
+        self._first, self._second = tf.constant(first, tf.int32), tf.constant(second, tf.int32)
+        self._size = tf.constant(size, tf.int64)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "terms": self.terms.to_json()}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        return cls(Terms.from_json(config.pop("terms")), **config)
+
+    def call(self, x):
+        x = tf.cast(x, tf.float32)
+        features, bounds, last = self._numeric
+        values = tf.transpose(tf.gather(x, features, axis=1))  # [N, B]
+        below = tf.searchsorted(bounds, values, side="left", out_type=tf.int64)
+        numeric = tf.transpose(tf.where(tf.math.is_nan(values), last[:, None], below))  # [B, N]
+        features, classes, offsets, unlisted = self._categorical
+        codes = tf.gather(x, features, axis=1)  # [B, C]
+        listed = ~tf.math.is_nan(codes) & (codes >= 0) & (codes < unlisted)
+        code = tf.cast(tf.where(listed, codes, tf.broadcast_to(unlisted, tf.shape(codes))), tf.int64)
+        categorical = tf.gather(classes, code + offsets)
+        zeros = tf.zeros_like(x[:, :1], tf.int64)
+        cells = tf.gather(tf.concat([numeric, categorical, zeros], axis=1), self._restore, axis=1)
+        return tf.gather(cells, self._first, axis=1) * self._size + tf.gather(cells, self._second, axis=1)

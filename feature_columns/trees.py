@@ -67,6 +67,8 @@ class Trees:
     """A fitted GBDT: the model inputs its features read, and its trees. Raw score = Σ leaf values."""
 
     json_key = "trees"
+    scorecard_type = "gbdt tree"  # the scorecard's type of a tree's characteristic
+    noun = "trees"  # what the run's log calls them
     columns: tuple[str, ...]
     categorical: tuple[bool, ...]
     trees: tuple[Tree, ...]

@@ -144,8 +144,8 @@ def train_toy(estimator, arrays, labels) -> list[dict]:
 
 def sme_config(small_sme, model_dir, accurate: bool = True, **changes):
     """The RunConfig of a small SME run: the generated 3,000 enterprises, 8 epochs at learning rate 1e-3, with the
-    accurate preset's model (a warm-started wide branch and GBDT wide columns) unless `accurate` is False; the
-    transaction aggregates without the spec's sequence."""
+    accurate preset's model (a warm-started wide branch and a GA2M's compiled terms as wide columns) unless
+    `accurate` is False; the transaction aggregates without the spec's sequence."""
     import dataclasses
 
     from wide_deep.core.config import ModelConfig, TrainConfig
@@ -156,7 +156,7 @@ def sme_config(small_sme, model_dir, accurate: bool = True, **changes):
         train_data=str(small_sme / "applications.parquet"),
         model_dir=str(model_dir),
         # the aggregates only (the tests of the sequence tower use `sme_sequence_run` and the CLI's defaults)
-        model=ModelConfig(warm_start="logistic", wide_gbdt=True, sequences="aggregates")
+        model=ModelConfig(warm_start="logistic", wide_gbdt=True, gbdt_terms="pairs", sequences="aggregates")
         if accurate
         else ModelConfig(sequences="aggregates"),
         train=TrainConfig(epochs=8, learning_rate=1e-3, early_stopping_patience=0),

@@ -16,6 +16,7 @@ from feature_columns.kinds.categorical import CategoricalColumn
 from feature_columns.kinds.crossed import CrossedColumn, ProposedCrosses
 from feature_columns.kinds.numeric import NumericColumn
 from feature_columns.kinds.sequence import SequenceChoice, SequenceColumn
+from feature_columns.terms import Terms
 from feature_columns.trees import Trees
 
 KINDS: tuple[type[Column], ...] = (
@@ -38,6 +39,7 @@ def kinds_in(section: str) -> dict[str, type[Column]]:
 # no column)
 ENTRY_TYPES: dict[str, type] = {entry.json_key: entry for kind in KINDS for entry in kind.entries} | {
     Trees.json_key: Trees,
+    Terms.json_key: Terms,
     ProposedCrosses.json_key: ProposedCrosses,
     SequenceChoice.json_key: SequenceChoice,
 }

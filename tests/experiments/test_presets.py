@@ -38,6 +38,7 @@ def test_each_entry_point_has_its_preset(default_preset):
     config = resolved(default_preset)
     if default_preset == "accurate":  # make train
         assert config["model"]["warm_start"] == "logistic" and config["model"]["wide_gbdt"] is True
+        assert config["model"]["gbdt_terms"] == "pairs" and config["model"]["min_tree_gain"] == 0.001
         assert config["train"]["learning_rate"] == 1e-3 and config["train"]["min_steps"] == 2000
         assert config["train"]["early_stopping_patience"] == 10 and config["train"]["epochs"] == 100
     else:  # make ablation, make sensitivity: the paper's Table 1

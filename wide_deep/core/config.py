@@ -20,6 +20,8 @@ class ModelConfig:
     # "logistic": the wide branch starts as a logistic regression tuned on validation, the deep output at zero
     warm_start: str = "none"
     wide_gbdt: bool = False  # the leaves of LightGBM trees (tuned on validation) as wide columns
+    # what one GBDT tree may read: "free" (any features: opaque) or "pairs" (one feature, or one FAST-ranked pair)
+    gbdt_terms: str = "free"
     # K > 1: K members trained with seeds seed..seed+K-1, merged into one model whose logit is their mean
     ensemble_seeds: int = 1
     # what the deep branch sees of the spec's sequences: "auto" (all of them, beside the aggregates, when the spec

@@ -81,12 +81,17 @@ def _sums(cell: np.ndarray, size: int, g: np.ndarray, h: np.ndarray):
     return np.bincount(cell, weights=g, minlength=size), np.bincount(cell, weights=h, minlength=size)
 
 
-def propose_crosses(routed: ModelSpec, state: dict, train, valid, seed: int, max_pairs: int, log=print):
-    """(the crosses of the best pairs, their `ProposedCrosses` entry): see the module docstring. `train`, `valid`
-    are raw splits (arrays and labels)."""
+def ranked_pairs(routed: ModelSpec, state: dict, train, valid, seed: int) -> list[RankedPair]:
+    """Every pair by its cross-fitted gain, best first (`train`, `valid`: raw splits with arrays and labels)."""
     encoder = Encoder(routed, state)
     encoded = [encoder.encode_split(split.arrays, split.labels) for split in (train, valid)]
-    ranked = [pair for pair in rank_pairs(*encoded, encoder, seed) if pair.gain > 0][:max_pairs]
+    return rank_pairs(*encoded, encoder, seed)
+
+
+def propose_crosses(ranked: list[RankedPair], max_pairs: int, log=print):
+    """(the crosses of the best `max_pairs` of the `ranked_pairs` with a positive gain, their `ProposedCrosses`
+    entry): see the module docstring."""
+    ranked = [pair for pair in ranked if pair.gain > 0][:max_pairs]
     crosses = tuple(CrossedColumn(pair.keys, min_frequency=MIN_FREQUENCY) for pair in ranked)
     said = ", ".join(f"{' × '.join(p.keys)} (+{p.gain:.1f})" for p in ranked) or "none with a positive gain"
     log(f"pairs the additive scorecard misses (FAST, cross-fitted log-likelihood gain on train): {said}")

@@ -164,8 +164,8 @@ def build_scorecard(estimator, scaling: Scaling) -> tuple[pd.DataFrame, dict]:
         w = weights["table"][segment.offset : segment.offset + segment.size]
         top = float(w.max())
         max_total += top
-        if segment.tree is not None:  # a GBDT tree: each leaf an attribute, named by its path
-            labels, kind = trees.leaf_labels(segment.tree, categories), "gbdt tree"
+        if segment.tree is not None:  # a GBDT tree (each leaf named by its path) or a compiled term (its cells)
+            labels, kind = trees.leaf_labels(segment.tree, categories), trees.scorecard_type
         else:
             column = spec.column(segment.name)
             labels, kind = column.attribute_labels(estimator.state[segment.name]), column.scorecard_type

@@ -40,22 +40,30 @@ REFERENCE = "Wide & Deep + Cross"
 # beyond the paper: the accurate preset's model (make train's default) and what each of its parts does, by the
 # settings that differ from the preset (the ensemble: one run whose members have the seeds of the other rows,
 # --ensemble_seeds=<seeds>, at least 2)
-ACCURATE = "Accurate preset (make train: full scorecard, pairs, trees where they pay)"
+ACCURATE = "Accurate preset (make train: full scorecard, pairs, GA2M terms where they pay)"
 ENSEMBLE = "Accurate, one model averaging the seeds' (--ensemble_seeds)"
 NO_GBDT = "Accurate, no GBDT (--nowide_gbdt)"
 BEYOND = (  # (name, model settings over the accurate preset's)
     (ACCURATE, {}),
     (NO_GBDT, {"wide_gbdt": False}),
     (
-        "Accurate, trees always kept (--min_tree_gain=0 --min_readable_share=0)",
-        {"min_tree_gain": 0.0, "min_readable_share": 0.0},
+        "Accurate, terms always kept (--min_tree_gain=0)",
+        {"min_tree_gain": 0.0},
+    ),
+    (
+        "Accurate, free trees where they pay (--gbdt_terms=free --min_tree_gain=0.005)",
+        {"gbdt_terms": "free", "min_tree_gain": 0.005},
+    ),
+    (
+        "Accurate, free trees always kept (--gbdt_terms=free --min_tree_gain=0 --min_readable_share=0)",
+        {"gbdt_terms": "free", "min_tree_gain": 0.0, "min_readable_share": 0.0},
     ),
     ("Accurate, no readability floor (--min_readable_share=0)", {"min_readable_share": 0.0}),
     ("Accurate, no proposed pairs (--pairs=0)", {"pairs": 0}),
     ("Accurate, PLE numeric embeddings (--numeric_encoding=ple)", {"numeric_encoding": "ple"}),
     (
         "Previous default: declared scorecard, trees always (--scorecard=declared --pairs=0 ...)",
-        {"scorecard": "declared", "pairs": 0, "min_tree_gain": 0.0, "min_readable_share": 0.0},
+        {"scorecard": "declared", "pairs": 0, "gbdt_terms": "free", "min_tree_gain": 0.0, "min_readable_share": 0.0},
     ),
     (ENSEMBLE, {"ensemble": True}),
 )

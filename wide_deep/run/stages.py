@@ -155,13 +155,12 @@ def fit_extras(run: TrainingRun) -> None:
     fit_on = splits["train"] if "train" in splits else run.data.reference
     if run.config.model.sequences == "auto" and run.routed.sequences:
         choose_sequences(run, fit_on)
+    ranked = _pair_ranking(run, fit_on)
     if run.config.model.pairs and run.routed.has_wide_columns:
         if PROPOSED_CROSSES in saved:
             crosses, proposed = saved[PROPOSED_CROSSES].crosses, saved[PROPOSED_CROSSES]
         else:
-            crosses, proposed = pairs.propose_crosses(
-                run.routed, run.state, fit_on, splits["valid"], run.config.train.seed, run.config.model.pairs, run.log
-            )
+            crosses, proposed = pairs.propose_crosses(ranked(), run.config.model.pairs, run.log)
         run.routed = run.routed.with_crosses(crosses)
         run.state = {**run.state, PROPOSED_CROSSES: proposed}
         for cross in crosses:
@@ -170,8 +169,28 @@ def fit_extras(run: TrainingRun) -> None:
         if GBDT in saved:
             run.state = {**run.state, GBDT: saved[GBDT]}
         else:
-            run.state = gbdt.fit_trees(run.routed, run.state, fit_on, splits["valid"], run.config.train.seed, run.log)
+            term_pairs = None
+            if run.config.model.gbdt_terms == "pairs":  # a GA2M: the pairs FAST ranks first, 3 per feature at most
+                limit = gbdt.TREE_PAIRS_PER_FEATURE * len(run.routed.input_columns)
+                term_pairs = [tuple(run.routed.column(k).source_columns[0] for k in p.keys) for p in ranked()][:limit]
+            run.state = gbdt.fit_trees(
+                run.routed, run.state, fit_on, run.data.splits["valid"], run.config.train.seed, run.log, term_pairs
+            )
     run.model_dir.save_settings(run.config, run.data.spec, run.state)
+
+
+def _pair_ranking(run: TrainingRun, fit_on) -> Callable[[], list]:
+    """Every pair of the routed spec's single-feature characteristics ranked by FAST (`wide_deep.core.pairs`),
+    computed on the first call only and on the spec as it is now (before any proposed crosses join it): the
+    proposed crosses and a GA2M's pair terms are chosen from the same ranking."""
+    routed, state, ranked = run.routed, run.state, []
+
+    def ranking() -> list:
+        if not ranked and routed.has_wide_columns:
+            ranked.append(pairs.ranked_pairs(routed, state, fit_on, run.data.splits["valid"], run.config.train.seed))
+        return ranked[0] if ranked else []
+
+    return ranking
 
 
 def encode_splits(run: TrainingRun) -> None:
@@ -295,17 +314,19 @@ def blend_trees(run: TrainingRun) -> None:
     if share is not None and share < floor:
         kept = False
         run.log(
-            f"GBDT trees left out: with them the readable share on validation would be {share:.3f}, below "
+            f"GBDT {trees.noun} left out: with them the readable share on validation would be {share:.3f}, below "
             f"--min_readable_share={floor:g} ({fitted.describe()})"
         )
     elif not kept:
         run.log(
-            f"GBDT trees left out: their blend adds {fitted.gain:+.4f} to the validation AUC, less than "
+            f"GBDT {trees.noun} left out: their blend adds {fitted.gain:+.4f} to the validation AUC, less than "
             f"--min_tree_gain={minimum:g} ({fitted.describe()})"
         )
         run.state = {**run.state, GBDT: dataclasses.replace(trees, blend=None)}
     else:
-        run.log(f"GBDT trees kept: {fitted.describe()}; their blend adds {fitted.gain:+.4f} to the validation AUC")
+        run.log(
+            f"GBDT {trees.noun} kept: {fitted.describe()}; their blend adds {fitted.gain:+.4f} to the validation AUC"
+        )
         run.state = {
             **run.state,
             GBDT: dataclasses.replace(trees, blend=(fitted.model, fitted.trees, fitted.intercept)),

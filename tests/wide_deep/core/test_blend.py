@@ -63,7 +63,7 @@ def test_trees_that_do_not_pay_leave_the_model_and_its_export(small_sme, tmp_pat
     )
     said = []
     run_training(config, log=said.append)
-    assert any(line.startswith("GBDT trees left out: their blend adds") for line in said)
+    assert any(line.startswith("GBDT terms left out: their blend adds") for line in said)
     run = ModelDir(tmp_path / "m")
     assert run.load_state()[GBDT].blend is None
     estimator = run.load_estimator(log=quiet)

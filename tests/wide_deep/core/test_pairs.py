@@ -32,13 +32,15 @@ def _splits(frame):
 
 
 def test_the_real_interaction_ranks_first_and_noise_pairs_gain_nothing():
-    from wide_deep.core.pairs import propose_crosses
+    from wide_deep.core.pairs import propose_crosses, ranked_pairs
 
     routed, state, (train, valid) = _splits(_data())
     said = []
-    crosses, proposed = propose_crosses(routed, state, train, valid, seed=0, max_pairs=10, log=said.append)
+    ranked = ranked_pairs(routed, state, train, valid, seed=0)
+    crosses, proposed = propose_crosses(ranked, max_pairs=10, log=said.append)
     assert crosses[0].keys == ("x1", "x2") and proposed.crosses == crosses
     assert "x1 × x2" in said[0]
+    assert len(ranked) == 10 and len(crosses) == sum(pair.gain > 0 for pair in ranked) < 10  # crosses: gains only
 
 
 def test_a_pair_of_noise_features_gains_nothing_on_the_held_out_half():
@@ -56,11 +58,12 @@ def test_a_pair_of_noise_features_gains_nothing_on_the_held_out_half():
 def test_proposed_crosses_are_recorded_and_route_the_model_again(tmp_path):
     from feature_columns.fitting import PROPOSED_CROSSES, state_from_json, state_to_json
     from wide_deep.core.config import ModelConfig
-    from wide_deep.core.pairs import propose_crosses
+    from wide_deep.core.pairs import propose_crosses, ranked_pairs
     from wide_deep.record.config import RunConfig
 
     routed, state, (train, valid) = _splits(_data())
-    crosses, proposed = propose_crosses(routed, state, train, valid, seed=0, max_pairs=1, log=lambda *_: None)
+    ranked = ranked_pairs(routed, state, train, valid, seed=0)
+    crosses, proposed = propose_crosses(ranked, max_pairs=1, log=lambda *_: None)
     again = state_from_json(state_to_json({**state, PROPOSED_CROSSES: proposed}), "test")
     assert again[PROPOSED_CROSSES] == proposed
     spec = FeatureSpec.from_dict({"label": "y", "columns": [{"name": f"x{i}", "type": "numeric"} for i in range(5)]})
