@@ -169,7 +169,8 @@ class TreeLeaves(keras.layers.Layer):
             return tf.cast(tf.gather(self._leaf_table, self._tree_offset + number), tf.int64)
         # one [B, S] @ [S, L] product per tree (a batched matmul over trees beat the equivalent einsum)
         reached = tf.linalg.matmul(tf.transpose(decisions, [1, 0, 2]), self._paths) == self._left_turns[:, None, :]
-        return tf.transpose(tf.argmax(tf.cast(reached, tf.int32), axis=2, output_type=tf.int64))
+        reached = tf.transpose(tf.cast(reached, tf.float32), [1, 0, 2])  # a float transpose (see TermCells.call)
+        return tf.argmax(reached, axis=2, output_type=tf.int64)
 
 
 @keras.saving.register_keras_serializable(package="wide_deep_credit")
@@ -213,6 +214,8 @@ class TermCells(keras.layers.Layer):
         super().__init__(**kwargs)
         self.terms = terms
         axes = [axis for term in terms.trees for axis in term.axes]
+        if max([t.num_leaves for t in terms.trees] + [0]) >= 1 << 24:
+            raise ValueError("a term of 2^24 cells or more: its cell numbers would not be exact in float32")
         numeric = [k for k, a in enumerate(axes) if not a.is_categorical]
         categorical = [k for k, a in enumerate(axes) if a.is_categorical]
         widest = max([len(axes[k].boundaries) for k in numeric] + [1])
@@ -268,4 +271,6 @@ class TermCells(keras.layers.Layer):
         zeros = tf.zeros_like(numeric[:1])
         cells = tf.concat([numeric, categorical, zeros], axis=0)  # [A + 1, B]
         terms = tf.gather(cells, self._first) * self._size[:, None] + tf.gather(cells, self._second)
-        return tf.cast(tf.transpose(terms), tf.int64)  # [B, T]
+        # transposed as float32 (exact: cells < 2^24): oneDNN's transpose refuses integers on CPUs without AVX-512
+        # and says so on stderr in an E line
+        return tf.cast(tf.transpose(tf.cast(terms, tf.float32)), tf.int64)  # [B, T]

@@ -4,6 +4,7 @@
     model = CreditModel.fit(loans, "loans.yaml", model_dir="runs/loans")      # the accurate preset
     scores = model.score(new_loans, reasons=3)   # id, probability, score, score_exact, decision, band, reasons
     model = CreditModel.load("runs/loans")       # the newest export of a run trained by any command
+    model.save_keras("loans.keras")              # one file; wide_deep.api.load_model reads it in any session
 
 It is the training path of `make train` (the same RunConfig, pipeline, evidence and export), with the
 data and spec handed over as objects; settings are named as the flags are (`epochs=5`, `hidden_units=(64,)`).
@@ -35,6 +36,7 @@ class CreditModel:
         from wide_deep.serving.scoring import Scorer
 
         self.model_dir = Path(model_dir)
+        self.log = log
         self.scorer = Scorer(model_dir, log)
 
     @classmethod
@@ -75,6 +77,21 @@ class CreditModel:
         score_exact, decision (`approve` / `decline`), score_band, unseen_categories and, with `reasons` > 0,
         reason_i / reason_i_contribution (what raised the risk)."""
         return self.scorer.score_table(frame, transactions, reasons, source="the DataFrame")
+
+    def save_keras(self, path: str | Path) -> Path:
+        """The model as one `.keras` file (raw features → probability, score, decision), written atomically;
+        `load_model(path)` reads it in any Python session (`wide_deep.serving.keras_file`)."""
+        from wide_deep.serving.keras_file import save_keras
+
+        return save_keras(self.model_dir, path, log=self.log)
+
+
+def load_model(path: str | Path):
+    """A `.keras` file of this project's models as a Keras model, in any Python session (its layers registered,
+    TensorFlow's start-up notices filtered): `model(features)` returns probability, score and decision."""
+    from wide_deep.serving.keras_file import load_model as load
+
+    return load(path)
 
 
 def run_config(preset: str, model_dir: str | Path, **settings) -> RunConfig:

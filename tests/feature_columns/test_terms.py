@@ -94,3 +94,29 @@ def test_each_cell_is_named_and_shared_among_its_features(german_terms):
     np.testing.assert_allclose(shares.sum(axis=1), 1.0, atol=1e-6)
     pair = next(t for t, term in enumerate(terms.trees) if len(term.axes) == 2)
     assert " × " in terms.term_name(pair) and " and " in terms.leaf_labels(pair)[0]
+
+
+def test_scoring_the_terms_writes_no_onednn_error_line(german_terms, tmp_path):
+    """oneDNN's CPU transpose refuses integer tensors on machines without AVX-512 and writes an `E` line to stderr
+    that looks like a failure: the layer's integer cells never go through a transpose."""
+    import subprocess
+    import sys
+
+    data, spec, matrix, terms, _ = german_terms
+    (tmp_path / "terms.json").write_text(__import__("json").dumps(terms.to_json()))
+    np.save(tmp_path / "x.npy", matrix(held_out(data, spec)))
+    script = (
+        "import json, sys, numpy as np, tensorflow as tf\n"
+        "from feature_columns.terms import Terms\n"
+        "from feature_columns.tree_layers import TermCells\n"
+        "layer = TermCells(Terms.from_json(json.load(open(sys.argv[1]))))\n"
+        "print(tf.function(layer)(tf.constant(np.load(sys.argv[2]))).numpy().sum())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "terms.json"), str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "oneDNN supports" not in done.stderr

@@ -234,6 +234,13 @@ class ModelDir:
     def read_metrics(self) -> dict:
         return self.read_json(METRICS)
 
+    def load_calibrator(self) -> Calibrator:
+        """The calibrator the run fitted on validation (none: the identity)."""
+        from wide_deep.core.calibration import Calibrator
+
+        path = self.path / CALIBRATION
+        return Calibrator.from_json(path.read_text()) if path.exists() else Calibrator()
+
     def read_evidence(self) -> dict:
         return self.read_json(EVIDENCE)
 
