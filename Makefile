@@ -39,7 +39,7 @@ shards: $(STAMP)
 	$(PY) -m experiments.make_shards --dataset=$(DATASET) $(if $(INPUT),--input=$(INPUT)) --output_dir=$(OUTPUT) $(FLAGS)
 
 spec: $(STAMP)
-	$(PY) -m experiments.spec --input=$(INPUT) $(if $(LABEL),--label=$(LABEL)) $(if $(OUTPUT),--output=$(OUTPUT)) $(FLAGS)
+	$(PY) -m experiments.spec --input=$(INPUT) $(if $(LABEL),--label=$(LABEL)) $(if $(POSITIVE),--positive="$(POSITIVE)") $(if $(OUTPUT),--output=$(OUTPUT)) $(FLAGS)
 
 train: $(STAMP)
 	$(PY) -m experiments.train --dataset=$(DATASET) --model_dir=$(MODEL_DIR) $(FLAGS)

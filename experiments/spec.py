@@ -1,4 +1,4 @@
-"""A starter spec for your own data: `make spec INPUT=loans.csv [LABEL=status] [OUTPUT=loans.yaml]`.
+"""A starter spec for your own data: `make spec INPUT=loans.csv [LABEL=status] [POSITIVE="Charged Off"] [OUTPUT=...]`.
 
 Reads the first rows of the file, writes a YAML spec with a comment on every decision (see
 `wide_deep.data.inference`) and prints the warnings to check; an existing file is never overwritten.
@@ -14,6 +14,12 @@ from experiments.cli import command
 
 flags.DEFINE_string("input", None, "CSV or Parquet file of loans with their outcome", required=True)
 flags.DEFINE_string("label", None, "The outcome column (default: a column named like target, label, default, bad)")
+flags.DEFINE_list(
+    "positive",
+    None,
+    "The label values that mean default, comma-separated, for a label of more than two values (every other value "
+    "is then a non-default)",
+)
 flags.DEFINE_string("output", None, "Where to write the spec (default: beside the input, <name>.spec.yaml)")
 flags.DEFINE_string("name", None, "The spec's name: it names runs and results (default: the input file's name)")
 FLAGS = flags.FLAGS
@@ -38,7 +44,7 @@ def spec() -> None:
     if first is None or first.num_rows == 0:
         raise UserError(f"input file {source} has no data rows (a header only?): there is nothing to infer a spec from")
     sample = pa.Table.from_batches([first]).to_pandas()
-    inferred = infer_spec(sample, FLAGS.label, name)
+    inferred = infer_spec(sample, FLAGS.label, name, FLAGS.positive)
     write_atomically(output, inferred.text)
     for warning in inferred.warnings:
         print(f"warning: {warning}")

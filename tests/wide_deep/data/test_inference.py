@@ -71,3 +71,21 @@ def test_the_label_is_found_or_asked_for():
     with_gaps.loc[[3, 7], "loan_status"] = None
     inferred = infer_spec(with_gaps, label="loan_status")
     assert inferred.spec.label.missing == "drop" and "2 row(s) of the sample have no label" in inferred.text
+
+
+def test_a_column_that_ranks_the_label_too_well_is_named_with_its_auc():
+    """Data, not only names: a column whose AUC alone is beyond application data's gets a CHECK note with the
+    figure; payment totals are named like outcome fields; a count is bucketized, codes are categories."""
+    frame = loans()
+    rng = np.random.default_rng(1)
+    bad = frame["loan_status"] == "Charged Off"
+    frame["term_months"] = np.where(bad, rng.choice([12, 24, 36], len(frame)), 36)  # truncated at charge-off
+    frame["total_pymnt"] = rng.uniform(0, 1, len(frame))
+    frame["grade_code"] = rng.integers(1, 6, len(frame))
+    inferred = infer_spec(frame, label="loan_status")
+    line = next(x for x in inferred.text.splitlines() if "name: term_months" in x)
+    assert "CHECK: alone it reaches AUC 0.8" in line
+    assert "CHECK:" in next(x for x in inferred.text.splitlines() if "name: total_pymnt" in x)
+    columns = {c.name: c for c in inferred.spec.columns}
+    assert isinstance(columns["grade_code"], CategoricalColumn)
+    assert isinstance(columns["open_accounts"], BucketizedColumn)
