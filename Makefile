@@ -26,7 +26,8 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py pyproject.toml
 	@echo "Installing pinned dependencies into $(VENV) (first run only)..."
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# setuptools' "Editable installation" notice (data/ is packaged under another name) is not a problem
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

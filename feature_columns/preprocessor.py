@@ -26,7 +26,7 @@ import keras
 
 from feature_columns.fitting import GBDT, FittedState
 from feature_columns.layers import UNSEEN_OUTPUT, ConcatColumns, NumericBlock, OffsetStack, UnseenCategoryNames
-from feature_columns.names import argument_name, safe_name
+from feature_columns.names import argument_name, raw_names_as_keys, safe_name
 from feature_columns.spec import ModelSpec
 from feature_columns.terms import Terms
 from feature_columns.tree_layers import TermCells, TreeInputs, TreeLeaves
@@ -235,7 +235,9 @@ def build_preprocessor(
     builder.compile_columns()
     if spec.gbdt:
         builder.add_trees(state[GBDT])
-    return keras.Model(inputs, builder.outputs(report_unseen), name="preprocessor"), builder.layout()
+    with raw_names_as_keys():
+        model = keras.Model(inputs, builder.outputs(report_unseen), name="preprocessor")
+    return model, builder.layout()
 
 
 def tree_input_model(spec: ModelSpec, state: FittedState, columns: list[str]) -> tuple[keras.Model, list[bool]]:
@@ -243,4 +245,6 @@ def tree_input_model(spec: ModelSpec, state: FittedState, columns: list[str]) ->
     fitted on, built from the same layers the model evaluates its trees on."""
     inputs = {name: tensor for name, tensor in raw_inputs(spec).items() if name in columns}
     matrix, kinds = PreprocessorBuilder(spec, state, inputs).tree_matrix(columns)
-    return keras.Model(inputs, matrix, name="gbdt_inputs"), [kind != "number" for kind in kinds]
+    with raw_names_as_keys():
+        model = keras.Model(inputs, matrix, name="gbdt_inputs")
+    return model, [kind != "number" for kind in kinds]

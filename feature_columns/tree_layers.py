@@ -13,8 +13,9 @@ from feature_columns.trees import MISSING_KINDS, ZERO_THRESHOLD, Trees
 
 
 def float32_at_most(values: np.ndarray) -> np.ndarray:
-    """The largest float32 at most each float64 value."""
-    rounded = values.astype(np.float32)
+    """The largest float32 at most each float64 value (±inf beyond float32's range)."""
+    with np.errstate(over="ignore"):  # a threshold beyond float32's range becomes ±inf, as intended
+        rounded = values.astype(np.float32)
     too_big = rounded.astype(np.float64) > values
     rounded[too_big] = np.nextafter(rounded[too_big], np.float32(-np.inf))
     return rounded

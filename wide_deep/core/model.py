@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from feature_columns.layers import UNSEEN_OUTPUT
-from feature_columns.names import safe_name
+from feature_columns.names import raw_names_as_keys, safe_name
 from feature_columns.preprocessor import EncodedLayout
 from wide_deep.core.config import ModelConfig
 
@@ -357,7 +357,8 @@ def build_serving_model(preprocessor: keras.Model, core: keras.Model, inputs: di
     unseen = encoded.pop(UNSEEN_OUTPUT, None)
     probability = keras.layers.Activation("sigmoid", name="probability")(core(encoded))
     outputs = {"probability": probability} if unseen is None else {"probability": probability, UNSEEN_OUTPUT: unseen}
-    return keras.Model(inputs, outputs, name="wide_deep_serving")
+    with raw_names_as_keys():
+        return keras.Model(inputs, outputs, name="wide_deep_serving")
 
 
 def register_keras_layers() -> None:

@@ -165,6 +165,8 @@ def fit_extras(run: TrainingRun) -> None:
         run.state = {**run.state, PROPOSED_CROSSES: proposed}
         for cross in crosses:
             run.state[cross.name] = saved.get(cross.name) or cross.fit(fit_on.arrays, run.state, run.routed)
+    if run.config.model.model_type == "deep" and (run.config.model.wide_gbdt or run.config.model.warm_start != "none"):
+        run.log("--model_type=deep has no wide branch: no GBDT wide branch, no logistic warm start (both act on it)")
     if run.config.model.wide_gbdt and run.config.model.model_type != "deep":
         if GBDT in saved:
             run.state = {**run.state, GBDT: saved[GBDT]}

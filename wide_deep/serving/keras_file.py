@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from feature_columns.errors import UserError
+from feature_columns.names import raw_names_as_keys
 from wide_deep.core.startup import quiet_tensorflow_import
 
 quiet_tensorflow_import()
@@ -80,7 +81,8 @@ def keras_model(model_dir: str | Path, log=print) -> keras.Model:
         float(scaling.factor),
         name="score_outputs",
     )(outputs["probability"])
-    return keras.Model(serving.inputs, {**outputs, **scored}, name="wide_deep_credit")
+    with raw_names_as_keys():
+        return keras.Model(serving.inputs, {**outputs, **scored}, name="wide_deep_credit")
 
 
 def save_keras(model_dir: str | Path, path: str | Path, log=print) -> Path:
@@ -104,4 +106,5 @@ def load_model(path: str | Path) -> keras.Model:
     """A `.keras` file written by `save_keras` (or any model of this project's layers), in any Python session."""
     if not Path(path).is_file():
         raise UserError(f"{path}: no such .keras file")
-    return keras.models.load_model(path)
+    with raw_names_as_keys():
+        return keras.models.load_model(path)

@@ -181,8 +181,16 @@ def serve(
     reason_codes: str | None = None,
 ) -> None:
     """Load the newest loadable export and serve it until interrupted."""
+    import time
+
+    started = time.perf_counter()
+    print(
+        f"loading the newest export of {model_dir} and warming it up (TensorFlow traces each signature once)",
+        flush=True,
+    )
     registry = ModelRegistry(model_dir, poll_seconds)
     registry.start()
+    print(f"loaded and warmed up in {time.perf_counter() - started:.0f} s", flush=True)
     print(
         f"serving {model_name} version {registry.current.version} from {registry.current.path} "
         f"on http://{host}:{port}/v1/models/{model_name}",
