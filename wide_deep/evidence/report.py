@@ -575,11 +575,11 @@ def _scorecard_table(card: pd.DataFrame) -> str:
     body, shown, half = "", [], MAX_ATTRIBUTES_SHOWN // 2
     for name, group in card.groupby("characteristic", sort=False):
         if len(group) > MAX_ATTRIBUTES_SHOWN:
-            ordered = group.sort_values("points")
+            ordered = group.sort_values("points", ascending=False, kind="stable")  # safest first, as scorecard.csv
             group = pd.concat([ordered.head(half), ordered.tail(half)])
             body += (
                 f"<p class='note'>{html.escape(name)}: {len(ordered):,} attributes; the {half} "
-                f"lowest- and highest-scoring are shown, all are in scorecard.csv.</p>"
+                f"highest- and lowest-scoring are shown (safest first), all are in scorecard.csv.</p>"
             )
         shown.append(group)
     binning = [c for c in ("count", "bad_rate", "woe", "iv", "characteristic_iv") if c in card.columns]
