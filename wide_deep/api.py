@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from feature_columns.errors import UserError
@@ -115,3 +116,189 @@ def run_config(preset: str, model_dir: str | Path, **settings) -> RunConfig:
         model=dataclasses.replace(config.model, **{k: v for k, v in settings.items() if k in fields["model"]}),
         train=dataclasses.replace(config.train, **{k: v for k, v in settings.items() if k in fields["train"]}),
     )
+
+
+class CreditClassifier:
+    """A scikit-learn-shaped Wide & Deep credit model: `fit(X, y)` (or `fit(frame)` with the label inside),
+    `predict_proba`, `predict`, `decision_function`, `score`, `get_params` / `set_params`, `save` / `load`,
+    `scorecard()` and `reasons()` as DataFrames; quiet unless `verbose`.
+
+        model = CreditClassifier(epochs=20).fit(X_train, y_train)      # a starter spec is inferred from X
+        model.predict_proba(X_test)[:, 1]; model.score(X_test, y_test)  # AUC
+        model.save("credit_model"); CreditClassifier.load("credit_model")
+
+    `spec`: a FeatureSpec or YAML path (None: inferred from the data as `make spec` would, the label being `y`);
+    `model_dir`: where the run lives (None: a new temporary folder, kept until `save` copies it); `preset` and
+    `settings` (flag names, e.g. `epochs=20`) as on the command line. Rows are DataFrames of raw columns, as
+    `make predict` reads them; `X` may hold columns the spec does not use.
+    """
+
+    def __init__(self, spec=None, model_dir=None, preset: str = "accurate", verbose: bool = False, **settings):
+        self.spec = spec
+        self.model_dir = model_dir
+        self.preset = preset
+        self.verbose = verbose
+        for name, value in settings.items():  # each setting an attribute of its own name, as scikit-learn wants
+            setattr(self, name, value)
+
+    # --- scikit-learn's parameter protocol ---------------------------------------------------
+    @property
+    def settings(self) -> dict:
+        """The run settings given (flag names): every public attribute but the four above and fitted ones."""
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if k not in ("spec", "model_dir", "preset", "verbose") and not k.startswith("_") and not k.endswith("_")
+        }
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {
+            "spec": self.spec,
+            "model_dir": self.model_dir,
+            "preset": self.preset,
+            "verbose": self.verbose,
+            **self.settings,
+        }
+
+    def set_params(self, **params) -> CreditClassifier:
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=False),
+            classifier_tags=ClassifierTags(multi_class=False),
+        )
+
+    def __repr__(self) -> str:
+        given = {k: v for k, v in self.get_params().items() if v not in (None, False) and k != "preset"}
+        given = {"preset": self.preset, **given}
+        text = f"CreditClassifier({', '.join(f'{k}={v!r}' for k, v in given.items())})"
+        if not hasattr(self, "model_"):
+            return text
+        metrics = self.model_.metrics
+        return (
+            f"{text}  # fitted in {self.model_.model_dir}: test AUC {metrics['auc']:.4f}, KS {metrics['ks']:.3f}, "
+            f"readable share {metrics.get('readable_share', float('nan')):.2f}"
+        )
+
+    # --- fitting and scoring -----------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y=None) -> CreditClassifier:
+        """Train on `X` (with `y`, the 0/1 default labels, or the spec's label column inside `X`): the
+        preset's 60/20/20 split of these rows, evidence and export, as `make train` does."""
+        import tempfile
+
+        frame, spec = self._training_frame(X, y)
+        model_dir = self.model_dir or tempfile.mkdtemp(prefix="credit_classifier_")
+        log = print if self.verbose else (lambda *_: None)
+        with _quiet_tensorflow(not self.verbose):
+            self.model_ = CreditModel.fit(frame, spec, model_dir, self.preset, log=log, **self.settings)
+        self.classes_ = np.array([0, 1])
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        return self
+
+    def _training_frame(self, X: pd.DataFrame, y) -> tuple[pd.DataFrame, FeatureSpec]:
+        """(the frame to train on, its spec): `y` joined as the spec's label column (`target` when the spec is
+        inferred)."""
+        from wide_deep.data.inference import infer_spec
+
+        if not isinstance(X, pd.DataFrame):
+            raise UserError(f"X must be a pandas DataFrame of raw columns (got {type(X).__name__})")
+        spec = (
+            self.spec if isinstance(self.spec, FeatureSpec) or self.spec is None else FeatureSpec.from_yaml(self.spec)
+        )
+        label = spec.label.column if spec is not None else "target"
+        frame = X.copy()
+        if y is not None:
+            if len(y) != len(X):
+                raise UserError(f"y has {len(y):,} labels for {len(X):,} rows of X")
+            labels = pd.Series(np.asarray(y), index=X.index)
+            frame[label] = labels.astype(str) if spec is None else labels
+        elif label not in frame.columns:
+            raise UserError(f"no labels: pass y, or a frame with the label column '{label}'")
+        if spec is None:
+            spec = infer_spec(frame, label=label, name="credit_classifier").spec
+        return frame, spec
+
+    def _scores(self, X: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
+        if not hasattr(self, "model_"):
+            raise UserError("this CreditClassifier is not fitted yet: call fit(X, y) first")
+        return self.model_.score(X, reasons=reasons)
+
+    def predict_proba(self, X: pd.DataFrame):
+        """[n, 2]: the probability of no default and of default (calibrated as the export is)."""
+        p = self._scores(X)["probability"].to_numpy(dtype="float64")
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame):
+        """1 where the model's cut-off declines the application (its probability of default is at or above the
+        threshold chosen on validation), else 0."""
+        return (self._scores(X)["decision"] == "decline").to_numpy().astype("int64")
+
+    def decision_function(self, X: pd.DataFrame):
+        """The log-odds of default (higher: riskier)."""
+        from scipy.special import logit
+
+        return logit(self.predict_proba(X)[:, 1].clip(1e-12, 1 - 1e-12))
+
+    def score(self, X: pd.DataFrame, y) -> float:
+        """The AUC of the probabilities of default against `y` (the metric credit models are ranked by; not
+        accuracy, which a 0.5 cut-off makes meaningless at low default rates)."""
+        from wide_deep.ranking import auc
+
+        return float(auc(pd.Series(y).to_numpy().astype("int64"), self.predict_proba(X)[:, 1]))
+
+    def scorecard(self) -> pd.DataFrame:
+        """Points per characteristic and attribute (the run's scorecard.csv)."""
+        return pd.read_csv(self.model_.model_dir / "scorecard.csv")
+
+    def reasons(self, X: pd.DataFrame, n: int = 3) -> pd.DataFrame:
+        """Each row's probability, score, decision and its `n` top reasons (code, text, contribution)."""
+        return self._scores(X, reasons=n)
+
+    # --- persistence -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Copy the fitted run to `path` (a new folder): `CreditClassifier.load(path)` reopens it anywhere."""
+        import shutil
+
+        path = Path(path)
+        if path.exists():
+            raise UserError(f"{path} exists; it is never overwritten (save to a new folder)")
+        partial = path.with_name(f".{path.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        if not hasattr(self, "model_"):
+            raise UserError("this CreditClassifier is not fitted yet: there is nothing to save")
+        shutil.copytree(self.model_.model_dir, partial)
+        partial.rename(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, verbose: bool = False) -> CreditClassifier:
+        """A saved (or any trained) run as a fitted classifier."""
+        model = cls(model_dir=str(path), verbose=verbose)
+        model.model_ = CreditModel.load(path, log=print if verbose else (lambda *_: None))
+        model.classes_ = np.array([0, 1])
+        return model
+
+
+class _quiet_tensorflow:
+    """TensorFlow's own Python warnings (retracing notices) silenced while `quiet`."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def __enter__(self):
+        if self.quiet:
+            import tensorflow as tf
+
+            self.logger, self.level = tf.get_logger(), tf.get_logger().level
+            self.logger.setLevel("ERROR")
+        return self
+
+    def __exit__(self, *exc):
+        if self.quiet:
+            self.logger.setLevel(self.level)
