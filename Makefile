@@ -19,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # OpenMP threads (LightGBM, scikit-learn) sleep rather than spin while they wait: see experiments/cli.py
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup install-check data shards spec train predict serve report check-report browser monitor ablation sensitivity test lint format bench bench-serve clean
+.PHONY: setup install-check data shards spec train predict serve report check-report browser monitor ablation sensitivity test lint format docs bench bench-serve clean
 
 $(STAMP): requirements.txt requirements-dev.txt setup.py pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -94,6 +94,10 @@ install-check:
 
 # ruff (style, complexity and size limits in pyproject.toml), then the import layers and size limits of
 # tests/test_architecture.py (no TensorFlow: a second)
+# The documentation site (docs/, mkdocs.yml) into runs/site: warnings are errors, internal links and anchors checked.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
