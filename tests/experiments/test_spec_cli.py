@@ -5,11 +5,24 @@ from tests.conftest import PROJECT_ROOT, quiet, run_cli
 GERMAN = PROJECT_ROOT / "data/german/germancredit.csv"
 
 
-def test_make_spec_then_train(tmp_path):
+def train_briefly(data, spec, model_dir) -> dict:
+    """Two epochs of `make train` on `data` with the spec file as written (no evidence, no export)."""
     from wide_deep.core.config import TrainConfig
     from wide_deep.record.config import RunConfig
     from wide_deep.run.pipeline import run_training
 
+    config = RunConfig(
+        dataset=str(data),
+        spec=str(spec),
+        model_dir=str(model_dir),
+        export=False,
+        evidence=False,
+        train=TrainConfig(epochs=2),
+    )
+    return run_training(config, log=quiet)
+
+
+def test_make_spec_then_train(tmp_path):
     output = tmp_path / "german.yaml"
     args = (f"--input={GERMAN}", "--label=creditability", f"--output={output}")
     proc = run_cli(*args, module="experiments.spec")
@@ -17,15 +30,7 @@ def test_make_spec_then_train(tmp_path):
     assert f"wrote {output}" in proc.stdout
     assert "status_of_existing_checking_account" not in proc.stdout  # a characteristic, not a loan status
     text = output.read_text()
-    config = RunConfig(
-        dataset=str(GERMAN),
-        spec=str(output),
-        model_dir=str(tmp_path / "m"),
-        export=False,
-        evidence=False,
-        train=TrainConfig(epochs=2),
-    )
-    result = run_training(config, log=quiet)
+    result = train_briefly(GERMAN, output, tmp_path / "m")
     assert result["dataset"] == "germancredit" and 0.5 < result["auc"] <= 1
     again = run_cli(*args, module="experiments.spec")
     assert again.returncode == 2 and "is never overwritten" in again.stderr and output.read_text() == text
@@ -78,9 +83,6 @@ def test_make_spec_reads_a_real_loan_book_as_a_modeller_would(tmp_path):
     are categories, the date with empty cells is a date; then `make train` runs on the spec as written."""
     from feature_columns.kinds.categorical import CategoricalColumn
     from feature_columns.spec import FeatureSpec
-    from wide_deep.core.config import TrainConfig
-    from wide_deep.record.config import RunConfig
-    from wide_deep.run.pipeline import run_training
 
     book = tmp_path / "book.csv"
     loan_book().to_csv(book)  # index=True: the first header cell is empty
@@ -107,13 +109,5 @@ def test_make_spec_reads_a_real_loan_book_as_a_modeller_would(tmp_path):
     assert not columns["OWN_CAR_AGE"].protected
     assert isinstance(columns["EDUCATION"], CategoricalColumn)
     assert "application_date" not in columns and "application_date: dates" in text
-    config = RunConfig(
-        dataset=str(book),
-        spec=str(output),
-        model_dir=str(tmp_path / "m"),
-        export=False,
-        evidence=False,
-        train=TrainConfig(epochs=2),
-    )
-    result = run_training(config, log=quiet)
+    result = train_briefly(book, output, tmp_path / "m")
     assert 0.5 < result["auc"] < 0.9  # no leak left in: the income and education signal only

@@ -19,6 +19,7 @@ error messages and the atomic write live in one place:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import os
 from pathlib import Path
@@ -250,15 +251,23 @@ def column_names(path: str | Path) -> list[str]:
         raise DataError(f"{path}: line 1 (the header) cannot be parsed as CSV: {err}") from None
 
 
-def write_atomically(path: str | Path, text: str) -> None:
-    """Write a text file under a temporary name and rename it into place: it is whole or absent, never half."""
+@contextlib.contextmanager
+def atomic_target(path: str | Path, suffix: str = ""):
+    """The temporary path to write `path`'s content at; renamed into place when the block ends without an error
+    (the file is whole or absent, never half). `suffix`: an ending the writer needs (`.keras`)."""
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}{suffix}")
     try:
-        partial.write_text(text)
+        yield partial
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write a text file under a temporary name and rename it into place: it is whole or absent, never half."""
+    with atomic_target(path) as partial:
+        partial.write_text(text)
 
 
 def write_frame(frame: pd.DataFrame, path: str | Path) -> None:

@@ -14,12 +14,12 @@ file; `keras.models.load_model` works as well once `wide_deep.serving.keras_file
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from feature_columns.errors import UserError
 from feature_columns.names import raw_names_as_keys
 from wide_deep.core.startup import quiet_tensorflow_import
+from wide_deep.data.sources import atomic_target
 
 quiet_tensorflow_import()
 
@@ -93,12 +93,8 @@ def save_keras(model_dir: str | Path, path: str | Path, log=print) -> Path:
     if path.resolve().is_relative_to(Path(model_dir).resolve()):
         raise UserError(f"{path} is inside the run folder {model_dir}; write the .keras file elsewhere")
     model = keras_model(model_dir, log)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.keras")
-    try:
+    with atomic_target(path, suffix=".keras") as partial:
         model.save(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return path
 
 
