@@ -12,6 +12,7 @@ data and spec handed over as objects; settings are named as the flags are (`epoc
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -285,20 +286,18 @@ class CreditClassifier:
         return model
 
 
-class _quiet_tensorflow:
+@contextlib.contextmanager
+def _quiet_tensorflow(quiet: bool):
     """TensorFlow's own Python warnings (retracing notices) silenced while `quiet`."""
+    if not quiet:
+        yield
+        return
+    import tensorflow as tf
 
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-
-    def __enter__(self):
-        if self.quiet:
-            import tensorflow as tf
-
-            self.logger, self.level = tf.get_logger(), tf.get_logger().level
-            self.logger.setLevel("ERROR")
-        return self
-
-    def __exit__(self, *exc):
-        if self.quiet:
-            self.logger.setLevel(self.level)
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

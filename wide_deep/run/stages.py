@@ -21,6 +21,7 @@ A new model option adds a stage or extends one; `wide_deep.run.training.train_an
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -185,12 +186,13 @@ def _pair_ranking(run: TrainingRun, fit_on) -> Callable[[], list]:
     """Every pair of the routed spec's single-feature characteristics ranked by FAST (`wide_deep.core.pairs`),
     computed on the first call only and on the spec as it is now (before any proposed crosses join it): the
     proposed crosses and a GA2M's pair terms are chosen from the same ranking."""
-    routed, state, ranked = run.routed, run.state, []
+    routed, state = run.routed, run.state
 
+    @functools.cache
     def ranking() -> list:
-        if not ranked and routed.has_wide_columns:
-            ranked.append(pairs.ranked_pairs(routed, state, fit_on, run.data.splits["valid"], run.config.train.seed))
-        return ranked[0] if ranked else []
+        if not routed.has_wide_columns:
+            return []
+        return pairs.ranked_pairs(routed, state, fit_on, run.data.splits["valid"], run.config.train.seed)
 
     return ranking
 

@@ -73,7 +73,7 @@ def keras_model(model_dir: str | Path, log=print) -> keras.Model:
     config, metrics = run.load_config(), run.read_metrics()
     serving = run.load_estimator(log=log).serving_model()
     scaling = Scaling(*config.scorecard)
-    outputs = dict(serving.outputs if isinstance(serving.outputs, dict) else serving.output)
+    outputs = dict(serving.output)  # the named outputs (`outputs` is their flat list)
     scored = ScoreOutputs(
         dataclasses.asdict(run.load_calibrator()),
         float(metrics["threshold"]),
