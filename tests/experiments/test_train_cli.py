@@ -43,6 +43,8 @@ def test_train_prints_the_table_and_writes_a_run(cli_run):
     assert f"{metrics['auc']:.4f}" in proc.stdout and metrics["epochs_trained"] == 3
     assert len(list((model_dir / "export").glob("*/saved_model.pb"))) == 1
     assert (model_dir / "evidence.json").exists() and not proc.stderr.count("Traceback")
+    for false_alarm in ("triggered tf.function retracing", "oneDNN supports", "RuntimeWarning", "UserWarning"):
+        assert false_alarm not in proc.stderr, proc.stderr[-3000:]
 
 
 def test_predict_scores_a_file_and_a_bad_file_is_one_line(cli_run, small_sme, tmp_path):

@@ -7,6 +7,7 @@ trained state) and the same tensors serve training, evaluation and the evidence.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 
 import numpy as np
@@ -37,6 +38,20 @@ class EncodedSplit:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+class _OwnRetracing(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning about the Encoder's own function: a run builds
+    an Encoder per preprocessing (the network's, the trees' or terms', the evidence's), and each traces once for
+    its first block and once more for blocks of any size, by design; the warning asked the user to rewrite code
+    they do not own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Encoder.__init__.<locals>" not in record.getMessage()
+
+
+if not any(isinstance(f, _OwnRetracing) for f in tf.get_logger().filters):
+    tf.get_logger().addFilter(_OwnRetracing())
 
 
 class Encoder:
