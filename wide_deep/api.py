@@ -195,9 +195,8 @@ class CreditClassifier:
 
         frame, spec = self._training_frame(X, y)
         model_dir = self.model_dir or tempfile.mkdtemp(prefix="credit_classifier_")
-        log = print if self.verbose else (lambda *_: None)
         with _quiet_tensorflow(not self.verbose):
-            self.model_ = CreditModel.fit(frame, spec, model_dir, self.preset, log=log, **self.settings)
+            self.model_ = CreditModel.fit(frame, spec, model_dir, self.preset, log=_log(self.verbose), **self.settings)
         self.classes_ = np.array([0, 1])
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         return self
@@ -225,10 +224,13 @@ class CreditClassifier:
             spec = infer_spec(frame, label=label, name="credit_classifier").spec
         return frame, spec
 
-    def _scores(self, X: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
+    def _fitted(self) -> CreditModel:
         if not hasattr(self, "model_"):
             raise UserError("this CreditClassifier is not fitted yet: call fit(X, y) first")
-        return self.model_.score(X, reasons=reasons)
+        return self.model_
+
+    def _scores(self, X: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
+        return self._fitted().score(X, reasons=reasons)
 
     def predict_proba(self, X: pd.DataFrame):
         """[n, 2]: the probability of no default and of default (calibrated as the export is)."""
@@ -255,7 +257,7 @@ class CreditClassifier:
 
     def scorecard(self) -> pd.DataFrame:
         """Points per characteristic and attribute (the run's scorecard.csv)."""
-        return pd.read_csv(self.model_.model_dir / "scorecard.csv")
+        return pd.read_csv(self._fitted().model_dir / "scorecard.csv")
 
     def reasons(self, X: pd.DataFrame, n: int = 3) -> pd.DataFrame:
         """Each row's probability, score, decision and its `n` top reasons (code, text, contribution)."""
@@ -266,14 +268,12 @@ class CreditClassifier:
         """Copy the fitted run to `path` (a new folder): `CreditClassifier.load(path)` reopens it anywhere."""
         import shutil
 
-        path = Path(path)
+        model_dir, path = self._fitted().model_dir, Path(path)
         if path.exists():
             raise UserError(f"{path} exists; it is never overwritten (save to a new folder)")
         partial = path.with_name(f".{path.name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
-        if not hasattr(self, "model_"):
-            raise UserError("this CreditClassifier is not fitted yet: there is nothing to save")
-        shutil.copytree(self.model_.model_dir, partial)
+        shutil.copytree(model_dir, partial)
         partial.rename(path)
         return path
 
@@ -281,9 +281,14 @@ class CreditClassifier:
     def load(cls, path: str | Path, verbose: bool = False) -> CreditClassifier:
         """A saved (or any trained) run as a fitted classifier."""
         model = cls(model_dir=str(path), verbose=verbose)
-        model.model_ = CreditModel.load(path, log=print if verbose else (lambda *_: None))
+        model.model_ = CreditModel.load(path, log=_log(verbose))
         model.classes_ = np.array([0, 1])
         return model
+
+
+def _log(verbose: bool):
+    """The run's log: printed when `verbose`, else dropped."""
+    return print if verbose else (lambda *_: None)
 
 
 @contextlib.contextmanager

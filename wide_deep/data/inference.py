@@ -93,12 +93,10 @@ def infer_spec(
         lines.append(f"id: {_quote(id_column)}    # unique in every row")
     lines.append("columns:")
     features = [c for c in frame.columns if c != label and c not in identifiers and str(c).strip()]
-    column_lines, warnings = _column_lines(frame[features], y[labelled], labelled)
     unnamed = [k for k, c in enumerate(frame.columns) if not str(c).strip()]
-    notes = [f"  # column {k + 1} of the header has no name (a saved row index?): left out" for k in unnamed]
-    notes += [f"  # {_quote(c)}: unique in every row, an identifier, not a feature" for c in identifiers[1:]]
-    if notes:
-        column_lines += (["# left out:"] if "# left out:" not in column_lines else []) + notes
+    left_out = [f"  # column {k + 1} of the header has no name (a saved row index?): left out" for k in unnamed]
+    left_out += [f"  # {_quote(c)}: unique in every row, an identifier, not a feature" for c in identifiers[1:]]
+    column_lines, warnings = _column_lines(frame[features], y[labelled], labelled, left_out)
     lines += column_lines
     lines.append("crosses: []    # e.g. - {keys: [region, product]} (pairs that matter together)")
     text = "\n".join(lines) + "\n"
@@ -106,8 +104,11 @@ def infer_spec(
     return InferredSpec(spec, text, warnings)
 
 
-def _column_lines(features: pd.DataFrame, y: np.ndarray, labelled: np.ndarray) -> tuple[list[str], list[str]]:
-    """(the spec's lines for the feature columns, then those left out as comments; the warnings to print)."""
+def _column_lines(
+    features: pd.DataFrame, y: np.ndarray, labelled: np.ndarray, also_left_out: list[str]
+) -> tuple[list[str], list[str]]:
+    """(the spec's lines for the feature columns, then those left out as comments, `also_left_out` last; the
+    warnings to print)."""
     lines, warnings, left_out = [], [], []
     for column in features.columns:
         entry, note, leak = _column_entry(features[column], y, labelled)
@@ -124,6 +125,7 @@ def _column_lines(features: pd.DataFrame, y: np.ndarray, labelled: np.ndarray) -
             left_out.append(f"  # {_quote(column)}: {note}")
         else:
             lines.append(f"  - {entry}" + (f"    # {note}" if note else ""))
+    left_out += also_left_out
     return lines + (["# left out:", *left_out] if left_out else []), warnings
 
 
