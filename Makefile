@@ -14,6 +14,8 @@ COMPARE_DIR ?= runs/paper
 INPUT ?=
 OUTPUT ?=
 LABEL ?=
+# ENGINE=spark: make shards / predict / monitor compute the transaction features (and predict its scores) on Spark
+ENGINE ?=
 REPORTS ?= results/*/report.html
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # OpenMP threads (LightGBM, scikit-learn) sleep rather than spin while they wait: see experiments/cli.py
@@ -29,6 +31,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py pyproject.toml
 	@# setuptools' "Editable installation" notice (data/ is packaged under another name) is not a problem
 	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*
+	@$(PY) -m wide_deep.data.spark_engine --notice
 	@touch $@
 
 setup: $(STAMP)
@@ -37,7 +40,7 @@ data: $(STAMP)
 	$(PY) -m experiments.generate_data --num_enterprises=$(NUM_ENTERPRISES) $(FLAGS)
 
 shards: $(STAMP)
-	$(PY) -m experiments.make_shards --dataset=$(DATASET) $(if $(INPUT),--input=$(INPUT)) --output_dir=$(OUTPUT) $(FLAGS)
+	$(PY) -m experiments.make_shards --dataset=$(DATASET) $(if $(INPUT),--input=$(INPUT)) --output_dir=$(OUTPUT) $(if $(ENGINE),--engine=$(ENGINE)) $(FLAGS)
 
 spec: $(STAMP)
 	$(PY) -m experiments.spec --input=$(INPUT) $(if $(LABEL),--label=$(LABEL)) $(if $(POSITIVE),--positive="$(POSITIVE)") $(if $(OUTPUT),--output=$(OUTPUT)) $(FLAGS)
@@ -46,7 +49,7 @@ train: $(STAMP)
 	$(PY) -m experiments.train --dataset=$(DATASET) --model_dir=$(MODEL_DIR) $(FLAGS)
 
 predict: $(STAMP)
-	$(PY) -m experiments.predict --model_dir=$(MODEL_DIR) --input=$(INPUT) --output=$(OUTPUT) $(FLAGS)
+	$(PY) -m experiments.predict --model_dir=$(MODEL_DIR) --input=$(INPUT) --output=$(OUTPUT) $(if $(ENGINE),--engine=$(ENGINE)) $(FLAGS)
 
 serve: $(STAMP)
 	$(PY) -m experiments.serve --model_dir=$(MODEL_DIR) $(FLAGS)
@@ -55,7 +58,7 @@ report: $(STAMP)
 	$(PY) -m experiments.report --model_dir=$(MODEL_DIR) $(FLAGS)
 
 monitor: $(STAMP)
-	$(PY) -m experiments.monitor --model_dir=$(MODEL_DIR) --input=$(INPUT) $(FLAGS)
+	$(PY) -m experiments.monitor --model_dir=$(MODEL_DIR) --input=$(INPUT) $(if $(ENGINE),--engine=$(ENGINE)) $(FLAGS)
 
 # The reports laid out in headless Chromium at 1280 and 1024 px: fails on anything wider than the page
 # (screenshots in runs/report_check/). Installs Debian's chromium first when it is missing.

@@ -9,6 +9,9 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages(include=["feature_columns*", "wide_deep*", "experiments*"]), "wide_deep_credit_data"],
     package_dir={"wide_deep_credit_data": "data"},
-    package_data={"wide_deep_credit_data": ["README.md", "specs/*.yaml", "german/*.csv", "taiwan/*.csv"]},
+    package_data={
+        "wide_deep_credit_data": ["README.md", "specs/*.yaml", "german/*.csv", "taiwan/*.csv"],
+        "wide_deep.data": ["spark_log4j2.properties"],
+    },
     include_package_data=False,
 )

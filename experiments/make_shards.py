@@ -1,6 +1,6 @@
 """Write streamable training shards: `make shards DATASET=sme OUTPUT=data/sme_shards FLAGS=--num_shards=8`.
 
-Aggregates the transaction log once, splits 60/20/20 exactly as training does for one file,
+Aggregates the transaction log once (on Spark with ENGINE=spark), splits 60/20/20 exactly as training does for one file,
 and writes train-*-of-*.parquet, valid.parquet and test.parquet for
 `make train FLAGS="--streaming --train_data='OUTPUT/train-*.parquet' ..."` (see README, "At scale").
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from absl import flags
 
 from experiments.cli import command
+from experiments.engine import engine_from_flags
 
 flags.DEFINE_string(
     "dataset", "sme", "sme | taiwan | german, or a path to a CSV/Parquet file (then --spec is required)"
@@ -41,7 +42,13 @@ def make_shards() -> None:
     refuse_inside_runs(a_shard, "--output_dir")
     check_output(a_shard, "--output_dir", [info.data, log_folder])
     write_shards(
-        spec, info.data, FLAGS.output_dir, FLAGS.num_shards, FLAGS.split_seed, log=lambda m: print(m, flush=True)
+        spec,
+        info.data,
+        FLAGS.output_dir,
+        FLAGS.num_shards,
+        FLAGS.split_seed,
+        log=lambda m: print(m, flush=True),
+        engine=engine_from_flags(),
     )
 
 

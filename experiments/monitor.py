@@ -12,6 +12,7 @@ import sys
 from absl import flags
 
 from experiments.cli import command
+from experiments.engine import engine_from_flags
 
 flags.DEFINE_string("model_dir", "runs/default", "Trained model_dir (its evidence.json holds the baseline)")
 flags.DEFINE_string("input", None, "CSV or Parquet file of new applications (raw features)", required=True)
@@ -31,7 +32,7 @@ FLAGS = flags.FLAGS
 def monitor() -> None:
     from wide_deep.serving.monitoring import format_monitoring, monitor
 
-    result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions, FLAGS.output)
+    result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions, FLAGS.output, engine_from_flags())
     print(format_monitoring(result))
     flag = result["psi_flag"] if FLAGS.fail_on == "score" else result["flag"]
     if FLAGS.fail_on_act and flag == "act":

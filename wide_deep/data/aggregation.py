@@ -1,10 +1,12 @@
 """Raw transaction log → per-enterprise transaction-flow features.
 
-One SQL query, run by DuckDB, serves both training (a Parquet/CSV glob of any size,
-streamed out of core under a memory limit) and scoring (a DataFrame with one applicant's
-raw transactions), so the features cannot drift between the two.
+One SQL query (`wide_deep.data.transaction_sql`) serves both training (a Parquet/CSV glob of
+any size, streamed out of core under a memory limit) and scoring (a DataFrame with one
+applicant's raw transactions), so the features cannot drift between the two. It runs on an
+engine: DuckDB in this process by default (`EmbeddedEngine`), or Apache Spark
+(`wide_deep.data.spark_engine.SparkEngine`) for logs beyond one machine, with equal results.
 
-DuckDB is used because it aggregates tens of millions of Parquet rows per second on two
+DuckDB is the default because it aggregates tens of millions of Parquet rows per second on two
 cores with a bounded memory budget, spilling to disk when a group-by or sort does not fit.
 The two statistics that need each id's transactions in time order (active days, longest
 gap) would cost a sort of the whole log; a log stored by id and time (as the generator and
@@ -28,13 +30,13 @@ import pandas as pd
 from feature_columns.errors import DataError, data_row, first_line
 from feature_columns.spec import TransactionSpec
 from wide_deep.data.sources import duckdb_scan
+from wide_deep.data.transaction_sql import DAY_US, DUCKDB, excluded_counts_query, feature_query, window_us
 
-DAY_US = 86_400_000_000
 SCAN_VECTORS = 256  # DuckDB vectors (2,048 rows each) per chunk of the ordered pass: about 0.5M rows
 
 
 def _ordered_day_stats(
-    con, src: str, spec: TransactionSpec, apps: pd.DataFrame, window_us: int
+    con, src: str, spec: TransactionSpec, apps: pd.DataFrame, window_length_us: int
 ) -> tuple[pd.DataFrame, int, int] | None:
     """Active days and the longest gap between consecutive transactions per id, and the counts of
     rows with unknown ids and outside the window, in one streamed pass.
@@ -48,7 +50,7 @@ def _ordered_day_stats(
     app_ids = apps["id"].to_numpy()
     sorter = np.argsort(app_ids, kind="stable")
     sorted_ids = app_ids[sorter]
-    as_of_us = apps["as_of"].to_numpy().astype("datetime64[us]").astype(np.int64)[sorter]
+    as_of_us = apps["as_of_us"].to_numpy()[sorter]
     active_days = np.zeros(len(app_ids), dtype=np.int64)
     max_gap = np.full(len(app_ids), np.nan)
     con.execute("SET preserve_insertion_order=true")
@@ -74,7 +76,7 @@ def _ordered_day_stats(
             pos = np.repeat(head_pos, run_lengths)
             known = np.repeat(sorted_ids[head_pos] == ids[run_starts], run_lengths)
             us_before = as_of_us[pos] - ts_us
-            in_window = (us_before >= 0) & (us_before < window_us)
+            in_window = (us_before >= 0) & (us_before < window_length_us)
             keep = known & in_window
             unknown += int(np.count_nonzero(~known))
             outside += int(np.count_nonzero(known & ~in_window & ~np.isnan(us_before)))
@@ -114,8 +116,117 @@ class AggregationReport:
         )
 
 
-def _source_sql(source) -> str:
-    return duckdb_scan(source, "transactions") if isinstance(source, (str, Path)) else "tx_frame"
+def application_keys(applications: pd.DataFrame, spec: TransactionSpec, id_column: str) -> pd.DataFrame:
+    """`apps` of the transaction SQL: row, id, as_of, as_of_us (microseconds since the epoch), checked: the as-of
+    column exists and every date parses."""
+    if spec.as_of_column not in applications.columns:
+        raise DataError(
+            f"applications: the as-of column '{spec.as_of_column}' (transactions.as_of_column in the spec) is missing"
+        )
+    as_of = pd.to_datetime(applications[spec.as_of_column], errors="coerce")
+    if as_of.isna().any():
+        row = int(as_of.isna().to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"applications: '{spec.as_of_column}' {data_row(row)} is not a date: "
+            f"{applications[spec.as_of_column].iloc[row]!r}"
+        )
+    return pd.DataFrame(
+        {
+            "row": np.arange(len(applications), dtype=np.int64),
+            "id": applications[id_column].to_numpy(),
+            "as_of": as_of.to_numpy(),
+            "as_of_us": as_of.to_numpy().astype("datetime64[us]").astype(np.int64),
+        }
+    )
+
+
+def log_columns(spec: TransactionSpec) -> list[str]:
+    """The columns the spec reads from the transaction log."""
+    return [spec.id_column, spec.timestamp_column, spec.amount_column] + (
+        [spec.direction_column] if spec.direction_column else []
+    )
+
+
+def check_log_columns(spec: TransactionSpec, columns: set[str]) -> None:
+    missing = [c for c in log_columns(spec) if c not in columns]
+    if missing:
+        raise DataError(
+            f"transactions: column(s) {missing} are missing (found {sorted(columns)}); see the spec's transactions "
+            f"block"
+        )
+
+
+class EmbeddedLog:
+    """A transaction log opened in DuckDB, with the applications registered as `apps`: what the transaction SQL
+    (`wide_deep.data.transaction_sql`) runs on by default."""
+
+    dialect = DUCKDB
+
+    def __init__(self, source, apps: pd.DataFrame, spec: TransactionSpec, memory_limit: str, threads: int):
+        self.source, self.apps, self.spec = source, apps, spec
+        self.con = duckdb.connect()
+        self.con.execute(
+            f"SET memory_limit='{memory_limit}'; SET threads={int(threads)}; SET preserve_insertion_order=false"
+        )
+        self.con.register("apps", apps)
+        if not isinstance(source, (str, Path)):
+            self.con.register("tx_frame", source)
+        self.src = duckdb_scan(source, "transactions") if isinstance(source, (str, Path)) else "tx_frame"
+        try:
+            columns = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {self.src}").fetchall()}
+            check_log_columns(spec, columns)
+            if isinstance(source, (str, Path)):
+                _check_every_file(source, log_columns(spec))
+        except duckdb.Error as err:
+            self.close()
+            raise DataError(f"transactions: cannot read {self.where}: {err}") from None
+        except DataError:
+            self.close()
+            raise
+
+    @property
+    def where(self) -> str:
+        return str(self.source) if isinstance(self.source, (str, Path)) else "the given frame"
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """`sql`'s result; a DuckDB error (a value that will not cast, a file that changed under the run) becomes a
+        DataError naming the log."""
+        try:
+            return self.con.execute(sql).df()
+        except duckdb.Error as err:
+            raise DataError(f"transactions: cannot aggregate {self.where}: {first_line(err)}") from None
+
+    def order_stats(self) -> tuple[pd.DataFrame, int, int] | None:
+        """Active days, longest inner gap and the excluded counts from one streamed pass in file order, registered
+        as `order_stats`; None when the log is not stored by id and time (the SQL window then computes them)."""
+        try:
+            ordered = _ordered_day_stats(self.con, self.src, self.spec, self.apps, window_us(self.spec))
+        except duckdb.Error as err:
+            raise DataError(f"transactions: cannot read {self.where}: {first_line(err)}") from None
+        if ordered is not None:
+            self.con.register("order_stats", ordered[0])
+        return ordered
+
+    def close(self) -> None:
+        self.con.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddedEngine:
+    """The default engine: DuckDB in this process, out of core under `memory_limit`."""
+
+    memory_limit: str = "2GB"
+    threads: int = 2
+
+    def open(self, source, applications: pd.DataFrame, spec: TransactionSpec, id_column: str) -> EmbeddedLog:
+        return EmbeddedLog(
+            source, application_keys(applications, spec, id_column), spec, self.memory_limit, self.threads
+        )
+
+
+def open_log(source, applications: pd.DataFrame, spec: TransactionSpec, id_column: str, engine=None):
+    """The log opened on `engine` (default: the embedded DuckDB engine) with the applications registered."""
+    return (engine or EmbeddedEngine()).open(source, applications, spec, id_column)
 
 
 def transaction_source(
@@ -126,54 +237,13 @@ def transaction_source(
     memory_limit: str = "2GB",
     threads: int = 2,
 ) -> tuple[duckdb.DuckDBPyConnection, str, pd.DataFrame]:
-    """(a DuckDB connection with the applications registered as `apps`, the log's SQL source, `apps`: row,
-    id, as_of), checked: the as-of dates parse, the log can be read and has the spec's columns."""
-    if spec.as_of_column not in applications.columns:
-        raise DataError(
-            f"applications: the as-of column '{spec.as_of_column}' (transactions.as_of_column in the spec) is missing"
-        )
-    apps = pd.DataFrame(
-        {
-            "row": np.arange(len(applications), dtype=np.int64),
-            "id": applications[id_column].to_numpy(),
-            "as_of": pd.to_datetime(applications[spec.as_of_column], errors="coerce"),
-        }
-    )
-    if apps["as_of"].isna().any():
-        row = int(apps["as_of"].isna().to_numpy().nonzero()[0][0])
-        raise DataError(
-            f"applications: '{spec.as_of_column}' {data_row(row)} is not a date: "
-            f"{applications[spec.as_of_column].iloc[row]!r}"
-        )
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit='{memory_limit}'; SET threads={int(threads)}; SET preserve_insertion_order=false")
-    con.register("apps", apps)
-    if not isinstance(source, (str, Path)):
-        con.register("tx_frame", source)
-    src = _source_sql(source)
-    try:
-        columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
-    except duckdb.Error as err:
-        con.close()
-        raise DataError(
-            f"transactions: cannot read {source if isinstance(source, (str, Path)) else 'frame'}: {err}"
-        ) from None
-    needed = [spec.id_column, spec.timestamp_column, spec.amount_column] + (
-        [spec.direction_column] if spec.direction_column else []
-    )
-    missing = [c for c in needed if c not in columns]
-    if missing:
-        con.close()
-        raise DataError(
-            f"transactions: column(s) {missing} are missing (found {sorted(columns)}); see the spec's transactions "
-            f"block"
-        )
-    if isinstance(source, (str, Path)):
-        _check_every_file(source, needed, con)
-    return con, src, apps
+    """(a DuckDB connection with the applications registered as `apps`, the log's SQL source, `apps`), checked:
+    for analyses that write their own DuckDB SQL over the log."""
+    log = EmbeddedEngine(memory_limit, threads).open(source, applications, spec, id_column)
+    return log.con, log.src, log.apps
 
 
-def _check_every_file(source: str | Path, needed: list[str], con: duckdb.DuckDBPyConnection) -> None:
+def _check_every_file(source: str | Path, needed: list[str]) -> None:
     """Every Parquet file of a folder or glob log has the log's columns: a stray file (a scores file written into
     the folder, say) is named, not met as a DuckDB schema error halfway through the aggregation."""
     import pyarrow.parquet as pq
@@ -186,26 +256,13 @@ def _check_every_file(source: str | Path, needed: list[str], con: duckdb.DuckDBP
         try:
             names = set(pq.read_schema(file).names)
         except (OSError, ValueError) as err:
-            con.close()
             raise DataError(f"transactions: {file} is not a readable Parquet file ({first_line(err)})") from None
         missing = [c for c in needed if c not in names]
         if missing:
-            con.close()
             raise DataError(
                 f"transactions: {file} lacks the log's column(s) {missing}: it is not part of the transaction log "
                 f"(move it out of {file.parent})"
             )
-
-
-def run_query(con: duckdb.DuckDBPyConnection, query: str, source) -> pd.DataFrame:
-    """`query`'s result as a frame; a DuckDB error (a value that will not cast, a file that changed under the
-    run) becomes a DataError naming the log."""
-    try:
-        return con.execute(query).df()
-    except duckdb.Error as err:
-        con.close()
-        where = source if isinstance(source, (str, Path)) else "the given frame"
-        raise DataError(f"transactions: cannot aggregate {where}: {first_line(err)}") from None
 
 
 def aggregate_transactions(
@@ -213,32 +270,24 @@ def aggregate_transactions(
     applications: pd.DataFrame,
     spec: TransactionSpec,
     id_column: str,
-    memory_limit: str = "2GB",
-    threads: int = 2,
+    engine=None,
 ) -> tuple[pd.DataFrame, AggregationReport]:
-    """Features for every id in `applications` (ids with no transactions get counts of 0 and NULL ratios).
+    """Features for every id in `applications`, in its order (ids with no transactions get counts of 0 and NULL
+    ratios), computed by `engine` (default: DuckDB here; `wide_deep.data.spark_engine.SparkEngine` on Spark).
 
     `source` is a Parquet file/directory, a CSV file, or a DataFrame of raw transactions.
     """
-    con, src, apps = transaction_source(source, applications, spec, id_column, memory_limit, threads)
-    window_us = int(round(float(spec.window_days) * DAY_US))
+    log = open_log(source, applications, spec, id_column, engine)
     try:
-        ordered = _ordered_day_stats(con, src, spec, apps, window_us)
-    except duckdb.Error as err:
-        con.close()
-        raise DataError(f"transactions: cannot read {source}: {first_line(err)}") from None
-    if ordered is not None:
-        con.register("order_stats", ordered[0])
-    features = run_query(con, _feature_query(spec, src, windowed_order_stats=ordered is None), source)
-    if ordered is not None:
-        rows_unknown_id, rows_outside_window = ordered[1:]
-    else:
-        us_before = _us_before(spec)
-        rows_unknown_id, rows_outside_window = con.execute(f"""
-            SELECT count(*) FILTER (WHERE a.id IS NULL),
-                   count(*) FILTER (WHERE a.id IS NOT NULL AND ({us_before} < 0 OR {us_before} >= {window_us}))
-            FROM {src} t LEFT JOIN apps a ON t."{spec.id_column}" = a.id""").fetchone()
-    con.close()
+        ordered = log.order_stats()
+        features = log.query(feature_query(spec, log.src, log.dialect, windowed_order_stats=ordered is None))
+        if ordered is not None:
+            rows_unknown_id, rows_outside_window = ordered[1:]
+        else:
+            counts = log.query(excluded_counts_query(spec, log.src, log.dialect))
+            rows_unknown_id, rows_outside_window = counts["unknown"].iloc[0], counts["outside"].iloc[0]
+    finally:
+        log.close()
     features = features.rename(columns={"id": id_column})
     order = pd.Index(features[id_column]).get_indexer(applications[id_column])
     features = features.iloc[order].reset_index(drop=True)
@@ -249,67 +298,3 @@ def aggregate_transactions(
         enterprises_without_transactions=int((features["txn_count"] == 0).sum()),
     )
     return features, report
-
-
-def _us_before(spec: TransactionSpec) -> str:
-    """SQL: microseconds from a transaction `t` to its application's as-of date `a.as_of`."""
-    return f'epoch_us(a.as_of) - epoch_us(CAST(t."{spec.timestamp_column}" AS TIMESTAMP))'
-
-
-def _feature_query(spec: TransactionSpec, src: str, windowed_order_stats: bool) -> str:
-    """The SQL of the transaction features per application (`apps`) over the log `src`. The active days and the
-    longest gap come from `order_stats`, registered by the ordered pass, or (`windowed_order_stats`) computed
-    here with a window function."""
-    w = float(spec.window_days)
-    window_us = int(round(w * DAY_US))
-    us_before = _us_before(spec)
-    is_in = (
-        f"CASE WHEN CAST(t.\"{spec.direction_column}\" AS VARCHAR) = '{spec.inflow_value}' THEN 1.0 ELSE 0.0 END"
-        if spec.direction_column
-        else "NULL"
-    )
-    order_sql = ""
-    if windowed_order_stats:
-        order_sql = """, order_stats AS (
-        SELECT id, count(DISTINCT floor(d)) AS active_days, max(gap) AS max_inner_gap FROM (
-            SELECT id, d, d - lag(d) OVER (PARTITION BY id ORDER BY d) AS gap FROM win) GROUP BY id
-    )"""
-    return f"""
-    WITH tx AS (
-        SELECT t."{spec.id_column}" AS id, {us_before} AS us_before,
-               CAST(t."{spec.amount_column}" AS DOUBLE) AS amount, {is_in} AS is_in
-        FROM {src} t JOIN apps a ON t."{spec.id_column}" = a.id
-    ), win AS (
-        SELECT id, us_before / {DAY_US:.1f} AS d, amount, is_in FROM tx
-        WHERE us_before >= 0 AND us_before < {window_us}
-    ){order_sql}, stats AS (
-        SELECT id, count(*) AS n, sum(amount) AS total, avg(amount) AS mean_amount, max(amount) AS max_amount,
-               var_samp(amount) AS variance, stddev_samp(amount) AS sd,
-               min(d) AS min_d, max(d) AS max_d,
-               avg(is_in) AS inflow_share, sum(amount * is_in) AS inflow, sum(amount * (1 - is_in)) AS outflow,
-               sum(CASE WHEN d < {w / 2} THEN 1 ELSE 0 END) AS n_recent,
-               regr_slope(amount, -d) AS slope,
-               coalesce(sum(CASE WHEN d < 30 THEN amount END), 0) AS recent_amount,
-               coalesce(sum(CASE WHEN d >= 30 THEN amount END), 0) AS earlier_amount
-        FROM win GROUP BY id
-    )
-    SELECT a.id,
-           coalesce(s.n, 0) AS txn_count,
-           coalesce(s.total, 0) AS txn_total_amount,
-           coalesce(s.total, 0) / {w} AS txn_daily_avg_amount,
-           s.variance AS txn_amount_variance,
-           s.mean_amount AS txn_mean_amount,
-           s.max_amount AS txn_max_amount,
-           s.sd / nullif(s.mean_amount, 0) AS txn_amount_cv,
-           coalesce(o.active_days, 0) / {w} AS txn_active_day_ratio,
-           CASE WHEN s.n IS NULL THEN {w}
-                ELSE greatest(s.min_d, {w} - s.max_d, coalesce(o.max_inner_gap, 0)) END AS txn_longest_gap_days,
-           coalesce(s.min_d, {w}) AS txn_days_since_last,
-           s.inflow_share AS txn_inflow_share,
-           (s.inflow - s.outflow) / nullif(s.total, 0) AS txn_net_flow_ratio,
-           (2.0 * s.n_recent - s.n) / nullif(s.n, 0) AS txn_count_trend,
-           30.0 * s.slope / nullif(s.mean_amount, 0) AS txn_amount_trend,
-           ln((coalesce(s.recent_amount, 0) + 1) / (coalesce(s.earlier_amount, 0) / {(w - 30) / 30} + 1))
-               AS txn_recent_vs_earlier
-    FROM apps a LEFT JOIN stats s ON a.id = s.id LEFT JOIN order_stats o ON a.id = o.id
-    """

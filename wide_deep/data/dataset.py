@@ -208,12 +208,12 @@ def transaction_columns(spec: FeatureSpec) -> list[str]:
     return list(TRANSACTION_FEATURES) + log_sequence_columns(spec) if spec.transactions is not None else []
 
 
-def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transactions, source: str):
+def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transactions, source: str, engine=None):
     """(`frame` with the aggregated transaction features and log sequences, the aggregation report or None).
 
     Nothing to do when the spec has no transactions block or the frame already holds every
     column it adds (e.g. files written by `make shards`). `transactions` is a log path or a
-    DataFrame of raw transactions.
+    DataFrame of raw transactions; `engine` runs the transaction SQL (default: DuckDB here).
     """
     if not needs_transactions(spec, frame.columns):
         return frame, None
@@ -224,10 +224,10 @@ def add_transaction_features(spec: FeatureSpec, frame: pd.DataFrame, transaction
             f"{source}: the spec aggregates raw transactions, but no transactions were given "
             f"(and the columns {sorted(TRANSACTION_FEATURES)[:3]}... are not in the input)"
         )
-    features, report = aggregate_transactions(transactions, frame, spec.transactions, spec.id_column)
+    features, report = aggregate_transactions(transactions, frame, spec.transactions, spec.id_column, engine)
     features = features.drop(columns=[spec.id_column])
     if spec.log_sequences:
-        binned = bin_transactions(transactions, frame, spec.transactions, spec.id_column, spec.log_sequences)
+        binned = bin_transactions(transactions, frame, spec.transactions, spec.id_column, spec.log_sequences, engine)
         features = pd.concat([features, binned], axis=1)
     clash = [c for c in features.columns if c in frame.columns]
     if clash:

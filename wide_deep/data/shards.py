@@ -304,14 +304,21 @@ class TrainStream:
 
 
 def write_shards(
-    spec: FeatureSpec, data_path: str | Path, output_dir: str | Path, num_shards: int, split_seed: int = 42, log=print
+    spec: FeatureSpec,
+    data_path: str | Path,
+    output_dir: str | Path,
+    num_shards: int,
+    split_seed: int = 42,
+    log=print,
+    engine=None,
 ) -> dict[str, int]:
     """One data file (+ its transaction log) → train shards, valid and test files that stream.
 
-    The transaction features are aggregated once (DuckDB, bounded memory) and written next to
-    the raw columns, so training never touches the log again. The split is the stratified
-    60/20/20 split training uses for one file (same `split_seed`, same rows); training rows are
-    dealt to the shards in a seeded random order, so every shard is a random sample.
+    The transaction features are aggregated once (by `engine`: DuckDB with bounded memory by
+    default, or Spark) and written next to the raw columns, so training never touches the log
+    again. The split is the stratified 60/20/20 split training uses for one file (same
+    `split_seed`, same rows); training rows are dealt to the shards in a seeded random order, so
+    every shard is a random sample.
     """
     if num_shards < 1:
         raise DataError(f"--num_shards must be at least 1, got {num_shards}")
@@ -319,7 +326,7 @@ def write_shards(
     labels = encode_labels(frame, spec, str(data_path))
     check_ids(frame, spec, str(data_path))
     tx = transactions_path(spec.transactions, data_path) if spec.transactions is not None else None
-    frame, _ = add_transaction_features(spec, frame, tx, str(data_path))
+    frame, _ = add_transaction_features(spec, frame, tx, str(data_path), engine)
     keep = labelled(labels)
     if keep is not None:
         frame, labels = frame.iloc[keep].reset_index(drop=True), labels[keep]

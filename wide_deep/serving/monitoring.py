@@ -29,9 +29,11 @@ def monitor(
     input_path: str | Path,
     transactions: str | Path | None = None,
     output: str | Path | None = None,
+    engine=None,
 ) -> dict:
     """Score `input_path` and compare it with the training baseline; with `output`, also write the result as
-    JSON there (checked before any work: it must not be the input, nor a directory)."""
+    JSON there (checked before any work: it must not be the input, nor a directory). `engine` computes the
+    transaction features (default: DuckDB here; a `SparkEngine` on Spark)."""
     run, input_path = ModelDir(model_dir), check_readable(input_path, "input file")
     run.require(EVIDENCE, hint="train it with this version first")
     scorer = Scorer(run.path)
@@ -50,7 +52,7 @@ def monitor(
     spec = scorer.spec
     frame = read_table(input_path)
     tx = transactions_path(spec.transactions, input_path, transactions) if spec.transactions is not None else None
-    features, _ = add_transaction_features(spec, frame, tx, str(input_path))
+    features, _ = add_transaction_features(spec, frame, tx, str(input_path), engine)
     arrays = prepare_frame(spec, features, str(input_path))  # prepared once: scored, and binned for CSI
     scores = scorer.score_arrays(arrays)["probability"]
     result = compare_to_baseline(baseline, scores, arrays)

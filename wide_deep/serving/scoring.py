@@ -113,14 +113,10 @@ class Scorer:
         id_column = self.spec.id_column
         ids = features[id_column].to_numpy() if id_column and id_column in features.columns else None
         bands = self.export.model_info.get("score_bands")
-        return pa.table(_output_columns(out, ids, id_column, reasons, codes=codes, bands=bands)).to_pandas()
+        return pa.table(output_columns(out, ids, id_column, reasons, codes=codes, bands=bands)).to_pandas()
 
     def explained(self, reasons: int, reason_codes: str | Path | None = None):
-        """(the signature to call, the reason-code table or None): with `reasons` > 0, `serving_explain` and the
-        export's table (a user's CSV over it); otherwise the plain signature."""
-        if not reasons:
-            return self.signature, None
-        return self.export.require(EXPLAIN), self.export.reason_codes(reason_codes)
+        return explained(self.export, reasons, reason_codes)
 
     def score_applicant(self, application: dict, transactions: pd.DataFrame | None = None) -> dict:
         """One applicant (a dict of raw fields) with its raw transactions → probability, decision, features."""
@@ -145,7 +141,15 @@ class Scorer:
 AGGREGATION_ROWS = 1_000_000
 
 
-def _output_columns(
+def explained(export, reasons: int, reason_codes: str | Path | None = None):
+    """(the signature to call, the reason-code table or None): with `reasons` > 0, `serving_explain` and the
+    export's table (a user's CSV over it); otherwise the plain signature."""
+    if not reasons:
+        return export.signature, None
+    return export.require(EXPLAIN), export.reason_codes(reason_codes)
+
+
+def output_columns(
     out: dict, ids, id_column: str | None, reasons: int, decline_at: float | None = None, codes=None, bands=None
 ) -> dict:
     columns = {} if ids is None else {id_column: pa.array(ids)}
@@ -210,7 +214,7 @@ def score_file(
     with TableWriter(output_path) as writer:
         for ids, tensors in prefetch(_prepared_batches(scorer, input_path, options, transactions)):
             outputs = scorer.export.call(signature, tensors)
-            columns = _output_columns(
+            columns = output_columns(
                 outputs, ids, id_column, options.reasons, decline_at, codes, scorer.export.model_info.get("score_bands")
             )
             writer.write(pa.table(columns))

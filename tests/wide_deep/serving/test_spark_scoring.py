@@ -1,0 +1,72 @@
+"""`make predict ENGINE=spark` and `make monitor ENGINE=spark`: Spark's results equal the local ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feature_columns import DataError, UserError
+from wide_deep.data.spark_engine import SparkEngine
+from wide_deep.serving.monitoring import monitor
+from wide_deep.serving.scoring import ScoreOptions, score_file
+from wide_deep.serving.spark_scoring import SUCCESS_FILE, score_file_on_spark
+
+ENGINE = SparkEngine("local[2]")
+
+
+@pytest.fixture(scope="module")
+def raw_applications(small_sme, tmp_path_factory):
+    """600 raw applications (no transaction features: they come from the log) as Parquet."""
+    path = tmp_path_factory.mktemp("spark_input") / "applications.parquet"
+    pd.read_parquet(small_sme / "applications.parquet").iloc[::5].to_parquet(path, index=False)
+    return path
+
+
+def test_spark_scores_equal_the_local_scorer(sme_run, small_sme, raw_applications, tmp_path):
+    options = ScoreOptions(batch_rows=256, reasons=2)
+    log = small_sme / "transactions"
+    score_file(sme_run, raw_applications, tmp_path / "local.parquet", options, log, log=lambda m: None)
+    done = score_file_on_spark(
+        sme_run, raw_applications, tmp_path / "spark.parquet", options, log, ENGINE, lambda m: None
+    )
+    assert (tmp_path / "spark.parquet" / SUCCESS_FILE).exists() and done["rows"] == 600
+    local = pd.read_parquet(tmp_path / "local.parquet").set_index("enterprise_id")
+    spark = pd.read_parquet(tmp_path / "spark.parquet").set_index("enterprise_id").loc[local.index]
+    assert list(spark.columns) == list(local.columns)
+    np.testing.assert_allclose(spark["probability"], local["probability"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(spark["reason_1_contribution"], local["reason_1_contribution"], atol=1e-6)
+    assert (spark["decision"] == local["decision"]).all() and (spark["reason_1"] == local["reason_1"]).all()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_a_bad_row_fails_the_job_in_one_line_and_writes_nothing(sme_run, small_sme, raw_applications, tmp_path):
+    frame = pd.read_parquet(raw_applications)
+    frame["past_loan_count"] = frame["past_loan_count"].astype(str)
+    frame.loc[300, "past_loan_count"] = "many"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match="past_loan_count.*'many'") as caught:
+        score_file_on_spark(
+            sme_run, tmp_path / "bad.csv", tmp_path / "out.parquet", ScoreOptions(), small_sme / "transactions", ENGINE
+        )
+    assert "\n" not in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]  # no output, no staging folder
+
+
+def test_an_unfinished_folder_is_not_overwritten(sme_run, small_sme, raw_applications, tmp_path):
+    (tmp_path / "out.parquet").mkdir()
+    (tmp_path / "out.parquet" / "part-0.parquet").write_text("someone's file")
+    with pytest.raises(UserError, match="not a finished Spark output"):
+        score_file_on_spark(
+            sme_run, raw_applications, tmp_path / "out.parquet", transactions=small_sme / "transactions"
+        )
+    assert (tmp_path / "out.parquet" / "part-0.parquet").read_text() == "someone's file"
+
+
+def test_monitoring_on_spark_equals_monitoring_here(sme_run, small_sme, raw_applications):
+    local = monitor(sme_run, raw_applications, small_sme / "transactions")
+    spark = monitor(sme_run, raw_applications, small_sme / "transactions", engine=ENGINE)
+    assert spark["psi"] == pytest.approx(local["psi"], abs=1e-9)
+    assert {k: v["csi"] for k, v in spark["csi"].items()} == pytest.approx(
+        {k: v["csi"] for k, v in local["csi"].items()}
+    )

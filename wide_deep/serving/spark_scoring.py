@@ -1,0 +1,155 @@
+"""Batch scoring on Apache Spark: `make predict ENGINE=spark INPUT=loans.parquet OUTPUT=scores.parquet`.
+
+The applications' transaction features are computed from the raw log by the transaction SQL on
+Spark (`wide_deep.data.spark_engine`), then every partition of applications is scored by the
+export itself (`PartitionScorer`: the SavedModel loaded once per Python worker, the same
+preparation and output columns as the local scorer), so Spark's scores equal `make predict`'s.
+
+The output is a Parquet folder committed the way Spark jobs are read: the job writes into a
+hidden staging folder beside the output (Spark's own `_SUCCESS` marks it complete) and only a
+complete folder is renamed into place; a failed job leaves no output and no staging folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+from feature_columns.errors import UserError
+from feature_columns.inputs import prepare_frame, to_tensors
+from wide_deep.data.dataset import add_transaction_features
+from wide_deep.data.sources import check_readable, read_table
+from wide_deep.data.spark_engine import SparkEngine, spark_errors
+from wide_deep.record.model_dir import refuse_inside_runs
+from wide_deep.serving.saved_model import LoadedExport
+from wide_deep.serving.scoring import ScoreOptions, Scorer, explained, output_columns
+
+SUCCESS_FILE = "_SUCCESS"
+ROW_COLUMN = "__input_row"  # each application's row in the input: errors name it as the local scorer does
+
+
+@functools.cache
+def worker_export(path: str) -> LoadedExport:
+    """The export, loaded once per Python worker process (Spark reuses its workers across tasks)."""
+    from wide_deep.core.startup import quiet_tensorflow_import
+
+    quiet_tensorflow_import()
+    return LoadedExport(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionScorer:
+    """Scores Arrow batches of prepared applications where Spark runs them (pickled to the executors)."""
+
+    export_path: str
+    input_name: str
+    options: ScoreOptions
+    decline_at: float | None
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        export = worker_export(self.export_path)
+        signature, codes = explained(export, self.options.reasons, self.options.reason_codes)
+        id_column = export.spec.id_column
+        bands = export.model_info.get("score_bands")
+        for batch in batches:
+            frame = batch.to_pandas()
+            for start in range(0, len(frame), self.options.batch_rows):
+                part = frame.iloc[start : start + self.options.batch_rows]
+                where = f"{self.input_name} (batch from row {part[ROW_COLUMN].iloc[0]})"
+                arrays = prepare_frame(export.spec, part.drop(columns=[ROW_COLUMN]), where)
+                out = export.call(signature, to_tensors(arrays))
+                ids = part[id_column].to_numpy() if id_column and id_column in part.columns else None
+                columns = output_columns(out, ids, id_column, self.options.reasons, self.decline_at, codes, bands)
+                yield pa.RecordBatch.from_pydict(columns)
+
+
+def check_folder_output(path: str | Path, inputs) -> Path:
+    """A Parquet output folder that is safe to write: named *.parquet, not one of the inputs nor inside one."""
+    path = Path(path)
+    if path.suffix.lower() != ".parquet":
+        raise UserError(
+            f"output {path}: Spark writes a Parquet folder; name it *.parquet (got {path.suffix or 'none'})"
+        )
+    target = os.path.realpath(path)
+    for source in inputs:
+        if source is not None and os.path.realpath(source) in (target, *map(str, Path(target).parents)):
+            raise UserError(f"output {path} would overwrite the input {source}; choose another folder")
+    if path.exists() and not (path / SUCCESS_FILE).exists():
+        raise UserError(f"output {path} exists and is not a finished Spark output (no {SUCCESS_FILE}); move it away")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def commit(staging: Path, output: Path) -> None:
+    """Move a complete staging folder into place; a previous finished output is replaced, never merged."""
+    if not (staging / SUCCESS_FILE).exists():
+        raise UserError(f"the Spark job finished without {SUCCESS_FILE} in {staging}; nothing was written")
+    retired = output.with_name(f".{output.name}.old-{uuid.uuid4().hex[:8]}")
+    if output.exists():
+        output.rename(retired)
+    staging.rename(output)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def score_file_on_spark(
+    model_dir: str | Path,
+    input_path: str | Path,
+    output_path: str | Path,
+    options: ScoreOptions = ScoreOptions(),
+    transactions: str | Path | None = None,
+    engine: SparkEngine = SparkEngine(),
+    log=print,
+) -> dict:
+    """Score every row of `input_path` on Spark into the Parquet folder `output_path` (the columns of
+    `score_file`), committed only when every row is scored. Returns counts and rows/s."""
+    check_readable(input_path, "input file")
+    scorer = Scorer(model_dir, log)
+    log_folder = scorer.transactions_for(input_path, transactions)
+    refuse_inside_runs(output_path, "output folder")
+    output = check_folder_output(output_path, [input_path, transactions, log_folder])
+    decline_at = scorer.export.decline_at(options.cutoff) if options.cutoff is not None else None
+    start = time.perf_counter()
+    frame = read_table(input_path)
+    frame, _ = add_transaction_features(scorer.spec, frame, log_folder, str(input_path), engine)
+    schema = pa.Table.from_pydict(_first_row_columns(scorer, frame, options, decline_at)).schema
+    spark = engine.session()
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    staging = output.with_name(f".{output.name}.staging-{uuid.uuid4().hex[:8]}")
+    try:
+        with spark_errors(f"input file {input_path}"):
+            rows = pa.Table.from_pandas(frame.assign(**{ROW_COLUMN: range(len(frame))}), preserve_index=False)
+            applications = spark.createDataFrame(rows)  # contiguous slices of the input, one per partition
+            scored = applications.mapInArrow(
+                PartitionScorer(str(scorer.export.path), str(input_path), options, decline_at),
+                from_arrow_schema(schema),
+            )
+            scored.write.parquet(str(staging))
+        commit(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    seconds = time.perf_counter() - start
+    rows = len(frame)
+    log(f"scored {rows:,} rows on Spark with {scorer.export.path} into {output} in {seconds:.1f} s")
+    return {"rows": rows, "seconds": seconds, "rows_per_sec": rows / seconds, "export": str(scorer.export.path)}
+
+
+def _first_row_columns(scorer: Scorer, frame, options: ScoreOptions, decline_at) -> dict:
+    """The output columns of the first row, scored here: the schema Spark's job declares."""
+    if frame.empty:
+        raise UserError("input file has no rows")
+    signature, codes = explained(scorer.export, options.reasons, options.reason_codes)
+    head = frame.head(1)
+    out = scorer.export.call(signature, to_tensors(prepare_frame(scorer.spec, head, "input file")))
+    id_column = scorer.spec.id_column
+    ids = head[id_column].to_numpy() if id_column and id_column in head.columns else None
+    bands = scorer.export.model_info.get("score_bands")
+    return output_columns(out, ids, id_column, options.reasons, decline_at, codes, bands)
