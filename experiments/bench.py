@@ -10,7 +10,8 @@ Rows (examples/s, median of interleaved repeats):
   branch's input width (the practical compute ceiling for the deep branch);
 - keras_model_fit: the same Wide & Deep core compiled and trained with Keras `Model.fit` on
   the same encoded split (the idiomatic Keras way).
-Then the transaction aggregation beside a plain DuckDB group-by, and a scaling table: the training CLI run on
+Then the transaction aggregation beside a plain DuckDB group-by, the same features on DuckDB and on Spark
+`local[2]` (`experiments/bench_engines.py`, `--noengines` skips it), and a scaling table: the training CLI run on
 10k, 100k and 1M training rows (sharded Parquet files, rows drawn with replacement from the
 SME training split), once holding the data in memory and once with `--streaming`, each in
 its own process: seconds per epoch (median after the first) and peak RSS. Before it, `make train` with default
@@ -40,6 +41,9 @@ flags.DEFINE_integer(
     3,
     "make train runs per preset for the default-vs-paper table (interleaved; 0: skip it)",
     lower_bound=0,
+)
+flags.DEFINE_boolean(
+    "engines", True, "The transaction features on DuckDB and on Spark local[2] (experiments/bench_engines.py)"
 )
 flags.DEFINE_integer(
     "scaling_epochs", 3, "Epochs per scaling run (the first, which traces, is not counted)", lower_bound=2
@@ -167,9 +171,17 @@ def benchmark() -> None:
 
 
 def later_sections(info, spec) -> None:
-    """The sections after the training rows: aggregation, default against paper `make train`, scaling."""
+    """The sections after the training rows: aggregation (and on both engines), default against paper `make train`,
+    scaling."""
     if spec.transactions is not None:
         aggregation_rows(info, spec)
+        if FLAGS.engines:
+            import subprocess
+            import sys
+
+            subprocess.run(
+                [sys.executable, "-m", "experiments.bench_engines", f"--dataset={FLAGS.dataset}"], check=False
+            )
     if FLAGS.train_runs:
         default_vs_paper(info, FLAGS.train_runs)
     sizes = [int(v) for v in FLAGS.scaling_rows if v.strip()]

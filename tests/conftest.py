@@ -46,6 +46,21 @@ def german_spec() -> FeatureSpec:
     return FeatureSpec.from_yaml(SPECS / "german.yaml")
 
 
+def toy_transactions(window_days: float):
+    """The transactions block of the hand-made logs: eid, ts, amt and dir ('in' / 'out') columns, as_of dates."""
+    from feature_columns.spec import TransactionSpec
+
+    return TransactionSpec(
+        path="unused",
+        id_column="eid",
+        timestamp_column="ts",
+        amount_column="amt",
+        direction_column="dir",
+        as_of_column="as_of",
+        window_days=window_days,
+    )
+
+
 @pytest.fixture
 def toy_frame() -> pd.DataFrame:
     return make_toy_frame()

@@ -321,11 +321,17 @@ class TableWriter:
             self.discard()
 
 
-def transactions_path(transactions, data_path: str | Path, override: str | Path | None = None) -> Path:
-    """The raw transaction log of a spec's `transactions` block: `override` when given, else the
-    spec's `path`, which is relative to the folder of the data file unless it is absolute."""
+def is_uri(path: str | Path | None) -> bool:
+    """A storage URI (hdfs://, s3a://, ...) that only Spark reads: kept as text, never made a local Path."""
+    return path is not None and "://" in str(path)
+
+
+def transactions_path(transactions, data_path: str | Path, override: str | Path | None = None) -> Path | str:
+    """The raw transaction log of a spec's `transactions` block: `override` when given (a storage URI stays as
+    it is, for Spark), else the spec's `path`, which is relative to the folder of the data file unless it is
+    absolute."""
     if override:
-        return Path(override)
+        return str(override) if is_uri(override) else Path(override)
     path = Path(transactions.path)
     return path if path.is_absolute() else Path(data_path).parent / path
 

@@ -33,9 +33,11 @@ import pyarrow as pa
 from feature_columns.errors import DataError, UserError, first_line
 from feature_columns.spec import TransactionSpec
 from wide_deep.data.aggregation import application_keys, check_log_columns
+from wide_deep.data.sources import is_uri
 from wide_deep.data.transaction_sql import SPARK
 
 MIN_JAVA = 17
+LOCAL_DRIVER_MEMORY = "3g"
 JAVA_HINT = (
     "Spark needs Java 17 or newer (Debian: sudo apt-get install openjdk-17-jre-headless; or set JAVA_HOME); "
     "the default engine (no ENGINE=) needs no Java"
@@ -81,8 +83,14 @@ def worker_error(error: BaseException) -> str | None:
 
 
 def spark_message(error: BaseException) -> str:
-    """The one line that says what a Spark error was: a worker's own error line, else the error's first line."""
-    return worker_error(error) or first_line(error, 300)
+    """The one line that says what a Spark error was: a worker's own error line; for a JVM error (py4j's "An error
+    occurred while calling o123.x") the innermost Java cause; else the error's first line."""
+    ours = worker_error(error)
+    if ours:
+        return ours
+    causes = re.findall(r"^(?::|Caused by:) [\w.$]+: (.+)$", str(error), flags=re.MULTILINE)
+    causes = [c for c in causes if not c.startswith("Exception thrown in awaitResult")]
+    return causes[-1].strip()[:300] if causes else first_line(error, 300)
 
 
 @contextlib.contextmanager
@@ -100,9 +108,9 @@ def spark_errors(what: str, data: bool = True):
         if ours is not None and not lost:
             raise DataError(ours) from None
         if data and not lost:
-            raise DataError(f"{what}: {first_line(err, 300)}") from None
+            raise DataError(f"{what}: {spark_message(err)}") from None
         raise SparkJobError(
-            f"{what}: the Spark job failed: {first_line(err, 300)} (Spark's own log: {spark_log_path()})"
+            f"{what}: the Spark job failed: {spark_message(err)} (Spark's own log: {spark_log_path()})"
         ) from None
 
 
@@ -164,6 +172,8 @@ def spark_session(master: str | None, app_name: str):
     }
     if master and master.startswith("local"):
         settings["spark.sql.shuffle.partitions"] = "8"  # 200 tiny tasks per shuffle cost seconds on one machine
+        # the executors live in the driver's JVM: Spark's 1 GB default loses task results of a 13M-row log
+        settings["spark.driver.memory"] = LOCAL_DRIVER_MEMORY
     for key, value in settings.items():
         builder = builder.config(key, value)
     with spark_errors("Spark", data=False), stderr_into(spark_log_path()):
@@ -177,7 +187,7 @@ def read_table_on_spark(spark, source, what: str):
     if isinstance(source, pd.DataFrame):
         return spark.createDataFrame(pa.Table.from_pandas(source, preserve_index=False))
     path = str(source)
-    if not any(ch in path for ch in "*?[") and not Path(path).exists():
+    if not is_uri(path) and not any(ch in path for ch in "*?[") and not Path(path).exists():
         raise DataError(f"{what}: {path} does not exist")
     with spark_errors(f"{what}: cannot read {path}"):
         if path.lower().endswith((".csv", ".csv.gz")):
@@ -187,19 +197,25 @@ def read_table_on_spark(spark, source, what: str):
 
 def nanosecond_times(frame, source, column: str):
     """`frame` with a Parquet nanosecond timestamp column (pandas' default unit, which Spark reads only as a count
-    of nanoseconds) turned into a timestamp of whole microseconds, as DuckDB's CAST to TIMESTAMP does."""
+    of nanoseconds) turned into a timestamp of whole microseconds, as DuckDB's CAST to TIMESTAMP does. Any other
+    integer time column is refused: read as seconds, it would silently move every transaction."""
     if isinstance(source, pd.DataFrame) or dict(frame.dtypes).get(column) != "bigint":
         return frame
-    import pyarrow.parquet as pq
+    if not is_uri(source):
+        import pyarrow.parquet as pq
 
-    path = Path(source)
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else sorted(Path(p) for p in glob.glob(str(path)))
-    field = pq.read_schema(files[0]).field(column) if files and files[0].suffix == ".parquet" else None
-    if field is None or not pa.types.is_timestamp(field.type) or field.type.unit != "ns":
-        return frame
-    from pyspark.sql import functions as F
+        path = Path(source)
+        files = sorted(path.glob("*.parquet")) if path.is_dir() else sorted(Path(p) for p in glob.glob(str(path)))
+        field = pq.read_schema(files[0]).field(column) if files and files[0].suffix == ".parquet" else None
+        if field is not None and pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            from pyspark.sql import functions as F
 
-    return frame.withColumn(column, F.expr(f"timestamp_micros(`{column}` div 1000)"))
+            return frame.withColumn(column, F.expr(f"timestamp_micros(`{column}` div 1000)"))
+    raise DataError(
+        f"transactions: the timestamp column '{column}' of {source} holds integers on Spark (nanosecond timestamps "
+        f"in a log Spark reads from storage, or epoch numbers); write it as a timestamp in microseconds (pandas: "
+        f"to_parquet(..., coerce_timestamps='us'))"
+    )
 
 
 class SparkLog:

@@ -5,17 +5,10 @@ import pytest
 from feature_columns import DataError
 from feature_columns.spec import TRANSACTION_FEATURES as FEATURES
 from feature_columns.spec import TransactionSpec
+from tests.conftest import toy_transactions
 from wide_deep.data.aggregation import aggregate_transactions
 
-SPEC = TransactionSpec(
-    path="unused",
-    id_column="eid",
-    timestamp_column="ts",
-    amount_column="amt",
-    direction_column="dir",
-    as_of_column="as_of",
-    window_days=100,
-)
+SPEC = toy_transactions(100)
 
 
 def _apps():

@@ -7,18 +7,11 @@ import pytest
 from feature_columns import DataError
 from feature_columns.kinds.sequence import SequenceColumn, log_column_name, parse_sequence
 from feature_columns.spec import FeatureSpec, TransactionSpec
+from tests.conftest import toy_transactions
 from wide_deep.data.dataset import add_transaction_features
 from wide_deep.data.sequences import bin_transactions
 
-TX = TransactionSpec(
-    path="unused",
-    id_column="eid",
-    timestamp_column="ts",
-    amount_column="amt",
-    direction_column="dir",
-    as_of_column="as_of",
-    window_days=21,
-)
+TX = toy_transactions(21)
 CHANNELS = ["inflow_amount", "outflow_amount", "inflow_count", "count", "mean_log_amount"]
 
 

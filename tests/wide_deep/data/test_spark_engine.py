@@ -13,20 +13,12 @@ import pytest
 
 from feature_columns import DataError, UserError
 from feature_columns.kinds.sequence import parse_sequence
-from feature_columns.spec import TransactionSpec
+from tests.conftest import toy_transactions
 from wide_deep.data.aggregation import aggregate_transactions
 from wide_deep.data.sequences import bin_transactions
 from wide_deep.data.spark_engine import SparkEngine, check_java, java_major_version, spark_message
 
-TX = TransactionSpec(
-    path="unused",
-    id_column="eid",
-    timestamp_column="ts",
-    amount_column="amt",
-    direction_column="dir",
-    as_of_column="as_of",
-    window_days=63,
-)
+TX = toy_transactions(63)
 ALL_CHANNELS = [
     "inflow_amount",
     "outflow_amount",
@@ -154,3 +146,24 @@ def test_java_is_checked_before_spark_starts(tmp_path):
 def test_a_python_worker_error_is_reported_by_its_own_line():
     text = "An exception was thrown from the Python worker:\nTraceback...\nfeature_columns.errors.DataError: row 3\n"
     assert spark_message(RuntimeError(text)) == "row 3"
+
+
+def test_shards_written_with_spark_equal_the_embedded_engines(engine, small_sme, sme_spec, tmp_path):
+    """`make shards ENGINE=spark` writes the same files: the same rows, split and features (1e-9 relative)."""
+    from wide_deep.data.shards import write_shards
+
+    data = small_sme / "applications.parquet"
+    local = write_shards(sme_spec, data, tmp_path / "duckdb", 2, log=lambda m: None)
+    spark = write_shards(sme_spec, data, tmp_path / "spark", 2, log=lambda m: None, engine=engine)
+    assert local == spark
+    for name in ("train-00000-of-00002", "train-00001-of-00002", "valid", "test"):
+        expected = pd.read_parquet(tmp_path / "duckdb" / f"{name}.parquet")
+        assert_equal_frames(expected, pd.read_parquet(tmp_path / "spark" / f"{name}.parquet"))
+
+
+def test_integer_times_are_refused_not_read_as_seconds(engine, tmp_path):
+    raw = edge_log().dropna(subset=["ts"]).head(100)
+    raw["ts"] = raw["ts"].astype("datetime64[s]").astype("int64")  # epoch seconds
+    raw.to_parquet(tmp_path / "log.parquet")
+    with pytest.raises(DataError, match="timestamp column 'ts' .* holds integers"):
+        aggregate_transactions(tmp_path / "log.parquet", applications(), TX, "eid", engine=engine)
