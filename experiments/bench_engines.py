@@ -25,6 +25,9 @@ flags.DEFINE_string("dataset", "sme", "Built-in dataset (its applications and tr
 flags.DEFINE_string("input", None, "Applications file instead of the dataset's (its spec's log beside it)")
 flags.DEFINE_string("spec", None, "Feature spec YAML (default: the dataset's)")
 flags.DEFINE_integer("repeats", 3, "Timed runs per engine (median reported)", lower_bound=1)
+flags.DEFINE_boolean(
+    "sequences", True, "Also time the spec's log sequences (--nosequences: the aggregates alone, e.g. at 100M rows)"
+)
 flags.DEFINE_boolean("warmup", True, "One untimed run first (--nowarmup for logs where one run is long enough)")
 flags.DEFINE_enum("engine_only", None, ["duckdb", "spark"], "Internal: time one engine in this process, print JSON")
 flags.DEFINE_string("spark_master", "local[2]", "Spark master of the Spark rows")
@@ -62,7 +65,7 @@ def time_one_engine() -> None:
         start = time.perf_counter()
         report = aggregate_transactions(log, apps, spec.transactions, spec.id_column, engine)[1]
         middle = time.perf_counter()
-        if spec.log_sequences:
+        if spec.log_sequences and FLAGS.sequences:
             bin_transactions(log, apps, spec.transactions, spec.id_column, spec.log_sequences, engine)
         end = time.perf_counter()
         if attempt == 0:
@@ -79,6 +82,7 @@ def time_one_engine() -> None:
 def engine_rows(dataset: str, input_path: str | None, spec: str | None, repeats: int, master: str) -> None:
     """Both engines in their own processes, printed side by side with the ratio Spark / DuckDB."""
     args = [f"--dataset={dataset}", f"--repeats={repeats}", f"--spark_master={master}", f"--warmup={FLAGS.warmup}"]
+    args += [f"--sequences={FLAGS.sequences}"]
     args += [f"--input={input_path}"] if input_path else []
     args += [f"--spec={spec}"] if spec else []
     results = {}
@@ -107,6 +111,8 @@ def engine_rows(dataset: str, input_path: str | None, spec: str | None, repeats:
         "peak RSS MB (process)": lambda r: r["peak_rss_mb"],
         "peak RSS MB (JVM)": lambda r: r["jvm_peak_mb"],
     }
+    if not FLAGS.sequences:
+        del figures["sequences s"]
     for name, read in figures.items():
         ours, spark = read(results["duckdb"]), read(results["spark"])
         ratio = f"{spark / ours:>14.2f}" if ours else f"{'':>14}"

@@ -25,9 +25,11 @@ FLAGS = flags.FLAGS
 
 
 def engine_from_flags():
-    """None for the embedded engine (the library default), else a SparkEngine."""
+    """None for the embedded engine (the library default), else a SparkEngine, Java checked first: a machine
+    without Java 17 is told so before any work."""
     if FLAGS.engine != "spark":
         return None
-    from wide_deep.data.spark_engine import SparkEngine
+    from wide_deep.data.spark_engine import SparkEngine, check_java
 
+    check_java()
     return SparkEngine(FLAGS.spark_master or None)

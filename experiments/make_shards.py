@@ -35,6 +35,7 @@ def make_shards() -> None:
     from wide_deep.data.sources import check_output, transactions_path
     from wide_deep.record.model_dir import refuse_inside_runs
 
+    engine = engine_from_flags()
     info = registry.resolve(FLAGS.dataset, FLAGS.input, FLAGS.spec)
     spec = FeatureSpec.from_yaml(info.spec)
     log_folder = transactions_path(spec.transactions, info.data) if spec.transactions is not None else None
@@ -48,7 +49,7 @@ def make_shards() -> None:
         FLAGS.num_shards,
         FLAGS.split_seed,
         log=lambda m: print(m, flush=True),
-        engine=engine_from_flags(),
+        engine=engine,
     )
 
 

@@ -32,7 +32,8 @@ FLAGS = flags.FLAGS
 def monitor() -> None:
     from wide_deep.serving.monitoring import format_monitoring, monitor
 
-    result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions, FLAGS.output, engine_from_flags())
+    engine = engine_from_flags()
+    result = monitor(FLAGS.model_dir, FLAGS.input, FLAGS.transactions, FLAGS.output, engine)
     print(format_monitoring(result))
     flag = result["psi_flag"] if FLAGS.fail_on == "score" else result["flag"]
     if FLAGS.fail_on_act and flag == "act":

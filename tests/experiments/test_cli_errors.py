@@ -52,6 +52,21 @@ def test_a_bad_flag_is_one_line_and_exit_code_2(module, flag, message):
     assert proc.stderr.startswith("error: ") and message in proc.stderr and proc.stdout == ""
 
 
+@pytest.mark.parametrize("module", ["experiments.predict", "experiments.make_shards", "experiments.monitor"])
+def test_engine_spark_without_java_is_one_line_before_any_work(module, tmp_path):
+    args = ["--engine=spark", f"--input={tmp_path / 'in.parquet'}", f"--output={tmp_path / 'out.parquet'}"]
+    args += [f"--output_dir={tmp_path / 'shards'}"] if module == "experiments.make_shards" else []
+    if module == "experiments.make_shards":
+        args = [a for a in args if not a.startswith("--output=")]
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no_java")}
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "no Java found: Spark needs Java 17" in proc.stderr and "openjdk-17-jre-headless" in proc.stderr
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 def reports(capsys, action) -> str:
     """The one line `run_reporting_user_errors` prints for `action` (which must fail with exit code 2)."""
     with pytest.raises(SystemExit) as stop:

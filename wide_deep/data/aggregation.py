@@ -161,6 +161,7 @@ class EmbeddedLog:
     (`wide_deep.data.transaction_sql`) runs on by default."""
 
     dialect = DUCKDB
+    pivots_in_sql = False  # how the sequences are laid out: see wide_deep.data.sequences
 
     def __init__(self, source, apps: pd.DataFrame, spec: TransactionSpec, memory_limit: str, threads: int):
         self.source, self.apps, self.spec = source, apps, spec
@@ -288,9 +289,8 @@ def aggregate_transactions(
             rows_unknown_id, rows_outside_window = counts["unknown"].iloc[0], counts["outside"].iloc[0]
     finally:
         log.close()
-    features = features.rename(columns={"id": id_column})
-    order = pd.Index(features[id_column]).get_indexer(applications[id_column])
-    features = features.iloc[order].reset_index(drop=True)
+    features = features.sort_values("row").drop(columns="row").rename(columns={"id": id_column})
+    features = features.reset_index(drop=True)
     report = AggregationReport(
         rows_in_window=int(features["txn_count"].sum()),
         rows_outside_window=int(rows_outside_window),

@@ -38,6 +38,14 @@ from wide_deep.data.transaction_sql import SPARK
 
 MIN_JAVA = 17
 LOCAL_DRIVER_MEMORY = "3g"
+# in a Spark error: an executor or a Python worker went away (killed, out of memory), not a bad value
+LOST_MARKERS = (
+    "ExecutorLostFailure",
+    "SparkContext was shut down",
+    "Connection refused",
+    "Python worker exited unexpectedly",
+    "java.io.EOFException",
+)
 JAVA_HINT = (
     "Spark needs Java 17 or newer (Debian: sudo apt-get install openjdk-17-jre-headless; or set JAVA_HOME); "
     "the default engine (no ENGINE=) needs no Java"
@@ -104,13 +112,14 @@ def spark_errors(what: str, data: bool = True):
         yield
     except (PySparkException, Py4JError) as err:
         ours = worker_error(err)
-        lost = any(s in str(err) for s in ("ExecutorLostFailure", "SparkContext was shut down", "Connection refused"))
+        lost = any(marker in str(err) for marker in LOST_MARKERS)
         if ours is not None and not lost:
             raise DataError(ours) from None
         if data and not lost:
             raise DataError(f"{what}: {spark_message(err)}") from None
         raise SparkJobError(
-            f"{what}: the Spark job failed: {spark_message(err)} (Spark's own log: {spark_log_path()})"
+            f"{what}: the Spark job failed, nothing was written: {spark_message(err)} (a lost executor or worker: "
+            f"rerun; Spark's own log: {spark_log_path()})"
         ) from None
 
 
@@ -174,6 +183,7 @@ def spark_session(master: str | None, app_name: str):
         settings["spark.sql.shuffle.partitions"] = "8"  # 200 tiny tasks per shuffle cost seconds on one machine
         # the executors live in the driver's JVM: Spark's 1 GB default loses task results of a 13M-row log
         settings["spark.driver.memory"] = LOCAL_DRIVER_MEMORY
+        settings["spark.driver.maxResultSize"] = "0"  # the driver is the machine: its heap is the only limit
     for key, value in settings.items():
         builder = builder.config(key, value)
     with spark_errors("Spark", data=False), stderr_into(spark_log_path()):
@@ -222,6 +232,7 @@ class SparkLog:
     """A transaction log opened on Spark as the view `tx_log`, with the applications as `apps`."""
 
     dialect = SPARK
+    pivots_in_sql = True  # how the sequences are laid out: see wide_deep.data.sequences
     src = "tx_log"
 
     def __init__(self, spark, source, apps: pd.DataFrame, spec: TransactionSpec):
@@ -260,3 +271,43 @@ if __name__ == "__main__" and sys.argv[1:] == ["--notice"]:
     notice = java_notice()
     if notice:
         print(notice)
+
+
+def applications_with_features(engine: SparkEngine, input_path, spec, log_path, row_column: str):
+    """The applications of `input_path` as a Spark DataFrame with a unique `row_column` and, when the spec
+    aggregates a transaction log the input lacks, the transaction features and log sequences joined on: the same
+    SQL as `add_transaction_features`, kept distributed (nothing is collected to the driver)."""
+    from pyspark.sql import functions as F
+
+    from wide_deep.data.dataset import needs_transactions
+    from wide_deep.data.transaction_sql import feature_query, sequence_columns_query
+
+    spark = engine.session()
+    applications = read_table_on_spark(spark, input_path, "input file").withColumn(
+        row_column, F.monotonically_increasing_id()
+    )
+    if not needs_transactions(spec, applications.columns):
+        return applications
+    tx, where = spec.transactions, f"input file {input_path}"
+    for column, what in ((spec.id_column, "id"), (tx.as_of_column, "as-of (transactions.as_of_column)")):
+        if column not in applications.columns:
+            raise DataError(f"{where}: the {what} column '{column}' is missing; the transaction features need it")
+    as_of_us = SPARK.epoch_us(SPARK.quoted(tx.as_of_column))
+    keys = applications.select(
+        F.col(row_column).alias("row"), F.col(spec.id_column).alias("id"), F.expr(as_of_us).alias("as_of_us")
+    )
+    with spark_errors(where):
+        undated = keys.filter("as_of_us IS NULL").select("id").limit(1).collect()
+    if undated:
+        raise DataError(f"{where}: '{tx.as_of_column}' of the application with id {undated[0]['id']!r} is not a date")
+    keys.createOrReplaceTempView("apps")
+    log = read_table_on_spark(spark, log_path, "transactions")
+    check_log_columns(tx, set(log.columns))
+    nanosecond_times(log, log_path, tx.timestamp_column).createOrReplaceTempView(SparkLog.src)
+    features = spark.sql(feature_query(tx, SparkLog.src, SPARK)).drop("id")
+    joined = applications.join(features.withColumnRenamed("row", row_column), row_column)
+    for bin_days in sorted({seq.bin_days for seq in spec.log_sequences}):
+        group = [seq for seq in spec.log_sequences if seq.bin_days == bin_days]
+        columns = spark.sql(sequence_columns_query(tx, SparkLog.src, SPARK, group))
+        joined = joined.join(columns.withColumnRenamed("row", row_column), row_column)
+    return joined

@@ -35,9 +35,12 @@ class Dialect:
     text_type: str
     int_div_operator: str
 
-    def column(self, table: str, name: str) -> str:
+    def quoted(self, name: str) -> str:
         escaped = name.replace(self.quote_char, self.quote_char * 2)
-        return f"{table}.{self.quote_char}{escaped}{self.quote_char}"
+        return f"{self.quote_char}{escaped}{self.quote_char}"
+
+    def column(self, table: str, name: str) -> str:
+        return f"{table}.{self.quoted(name)}"
 
     def epoch_us(self, expression: str) -> str:
         return f"{self.epoch_us_function}(CAST({expression} AS TIMESTAMP))"
@@ -103,7 +106,8 @@ def excluded_counts_query(spec: TransactionSpec, src: str, dialect: Dialect) -> 
 
 
 def feature_query(spec: TransactionSpec, src: str, dialect: Dialect, windowed_order_stats: bool = True) -> str:
-    """The transaction features per application (`apps`) over the log `src`, one row per application id. The
+    """The transaction features per application (`apps`) over the log `src`: one row per application row, with its
+    `row` and `id`, in no particular order. The
     active days and the longest gap come from a window over each id's transactions in time order, or (not
     `windowed_order_stats`) from a table `order_stats` (id, active_days, max_inner_gap) the caller registered."""
     w = number(spec.window_days)
@@ -129,7 +133,7 @@ def feature_query(spec: TransactionSpec, src: str, dialect: Dialect, windowed_or
                coalesce(sum(CASE WHEN d >= {number(30)} THEN amount END), {number(0)}) AS earlier_amount
         FROM win GROUP BY id
     )
-    SELECT a.id,
+    SELECT a.row, a.id,
            coalesce(s.n, 0) AS txn_count,
            coalesce(s.total, {number(0)}) AS txn_total_amount,
            coalesce(s.total, {number(0)}) / {w} AS txn_daily_avg_amount,
@@ -165,4 +169,26 @@ def binned_query(
     SELECT row, {back} AS back, {aggregates}
     FROM tx WHERE us_before >= 0 AND us_before < {window_us(spec)}
     GROUP BY row, {back}
+    """
+
+
+def sequence_columns_query(spec: TransactionSpec, src: str, dialect: Dialect, sequences) -> str:
+    """One row per application row (`apps`), in no particular order: `row` and every data column of `sequences`
+    (which share one `bin_days` and `steps`), step 0 the oldest bin. A bin without transactions takes its channel's
+    empty value (0 for amounts and counts, NULL for means and maxima)."""
+    first = sequences[0]
+    channels = sorted({c for seq in sequences for c in seq.channels})
+    binned = binned_query(spec, src, dialect, first.bin_days, first.steps, channels)
+    columns = []
+    for seq in sequences:
+        for channel_index, channel in enumerate(seq.channels):
+            empty = BIN_AGGREGATES[channel][1]
+            for step, name in enumerate(seq.columns[channel_index]):
+                value = f"max(CASE WHEN b.back = {first.steps - 1 - step} THEN b.{channel} END)"
+                value = value if np.isnan(empty) else f"coalesce({value}, {number(empty)})"
+                columns.append(f"{value} AS {dialect.quoted(name)}")
+    return f"""
+    SELECT a.row, {", ".join(columns)}
+    FROM apps a LEFT JOIN ({binned}) b ON a.row = b.row
+    GROUP BY a.row
     """

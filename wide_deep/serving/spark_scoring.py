@@ -1,8 +1,8 @@
 """Batch scoring on Apache Spark: `make predict ENGINE=spark INPUT=loans.parquet OUTPUT=scores.parquet`.
 
 The applications' transaction features are computed from the raw log by the transaction SQL on
-Spark (`wide_deep.data.spark_engine`), then every partition of applications is scored by the
-export itself (`PartitionScorer`: the SavedModel loaded once per Python worker, the same
+Spark (`wide_deep.data.spark_engine`) and joined to them there, then every partition of
+applications is scored by the export itself (`PartitionScorer`: the SavedModel loaded once per Python worker, the same
 preparation and output columns as the local scorer), so Spark's scores equal `make predict`'s.
 
 The output is a Parquet folder committed the way Spark jobs are read: the job writes into a
@@ -22,18 +22,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from feature_columns.errors import UserError
 from feature_columns.inputs import prepare_frame, to_tensors
-from wide_deep.data.dataset import add_transaction_features
-from wide_deep.data.sources import check_readable, read_table
-from wide_deep.data.spark_engine import SparkEngine, spark_errors
+from wide_deep.data.sources import check_readable
+from wide_deep.data.spark_engine import SparkEngine, applications_with_features, spark_errors
 from wide_deep.record.model_dir import refuse_inside_runs
 from wide_deep.serving.saved_model import LoadedExport
 from wide_deep.serving.scoring import ScoreOptions, Scorer, explained, output_columns
 
 SUCCESS_FILE = "_SUCCESS"
-ROW_COLUMN = "__input_row"  # each application's row in the input: errors name it as the local scorer does
+ROW_COLUMN = "__application_row"  # a unique key per application: its features are joined on it
 
 
 @functools.cache
@@ -63,7 +63,8 @@ class PartitionScorer:
             frame = batch.to_pandas()
             for start in range(0, len(frame), self.options.batch_rows):
                 part = frame.iloc[start : start + self.options.batch_rows]
-                where = f"{self.input_name} (batch from row {part[ROW_COLUMN].iloc[0]})"
+                first = f" from {id_column} {part[id_column].iloc[0]}" if id_column in part.columns else ""
+                where = f"{self.input_name} (a batch of {len(part)} rows{first})"
                 arrays = prepare_frame(export.spec, part.drop(columns=[ROW_COLUMN]), where)
                 out = export.call(signature, to_tensors(arrays))
                 ids = part[id_column].to_numpy() if id_column and id_column in part.columns else None
@@ -109,7 +110,9 @@ def score_file_on_spark(
     log=print,
 ) -> dict:
     """Score every row of `input_path` on Spark into the Parquet folder `output_path` (the columns of
-    `score_file`), committed only when every row is scored. Returns counts and rows/s."""
+    `score_file`), committed only when every row is scored. The applications, their transaction features and
+    their scores stay distributed: only the first row is scored here, for the output's schema. Returns counts and
+    rows/s."""
     check_readable(input_path, "input file")
     scorer = Scorer(model_dir, log)
     log_folder = scorer.transactions_for(input_path, transactions)
@@ -117,38 +120,37 @@ def score_file_on_spark(
     output = check_folder_output(output_path, [input_path, transactions, log_folder])
     decline_at = scorer.export.decline_at(options.cutoff) if options.cutoff is not None else None
     start = time.perf_counter()
-    frame = read_table(input_path)
-    frame, _ = add_transaction_features(scorer.spec, frame, log_folder, str(input_path), engine)
-    schema = pa.Table.from_pydict(_first_row_columns(scorer, frame, options, decline_at)).schema
-    spark = engine.session()
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     staging = output.with_name(f".{output.name}.staging-{uuid.uuid4().hex[:8]}")
     try:
         with spark_errors(f"input file {input_path}"):
-            rows = pa.Table.from_pandas(frame.assign(**{ROW_COLUMN: range(len(frame))}), preserve_index=False)
-            applications = spark.createDataFrame(rows)  # contiguous slices of the input, one per partition
+            applications = applications_with_features(engine, input_path, scorer.spec, log_folder, ROW_COLUMN)
+            head = applications.limit(1).toArrow().to_pandas()
+            schema = pa.Table.from_pydict(_first_row_columns(scorer, head, options, decline_at)).schema
+            from pyspark.sql.pandas.types import from_arrow_schema
+
             scored = applications.mapInArrow(
                 PartitionScorer(str(scorer.export.path), str(input_path), options, decline_at),
                 from_arrow_schema(schema),
             )
             scored.write.parquet(str(staging))
+        rows = sum(pq.ParquetFile(part).metadata.num_rows for part in staging.glob("*.parquet"))
         commit(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     seconds = time.perf_counter() - start
-    rows = len(frame)
-    log(f"scored {rows:,} rows on Spark with {scorer.export.path} into {output} in {seconds:.1f} s")
+    log(
+        f"scored {rows:,} rows on Spark with {scorer.export.path} into {output} in {seconds:.1f} s "
+        f"({rows / seconds:,.0f} rows/s)"
+    )
     return {"rows": rows, "seconds": seconds, "rows_per_sec": rows / seconds, "export": str(scorer.export.path)}
 
 
-def _first_row_columns(scorer: Scorer, frame, options: ScoreOptions, decline_at) -> dict:
-    """The output columns of the first row, scored here: the schema Spark's job declares."""
-    if frame.empty:
+def _first_row_columns(scorer: Scorer, head, options: ScoreOptions, decline_at) -> dict:
+    """The output columns of the input's first row, scored here: the schema Spark's job declares."""
+    if head.empty:
         raise UserError("input file has no rows")
     signature, codes = explained(scorer.export, options.reasons, options.reason_codes)
-    head = frame.head(1)
-    out = scorer.export.call(signature, to_tensors(prepare_frame(scorer.spec, head, "input file")))
+    out = scorer.export.call(signature, to_tensors(prepare_frame(scorer.spec, head, "input file (its first row)")))
     id_column = scorer.spec.id_column
     ids = head[id_column].to_numpy() if id_column and id_column in head.columns else None
     bands = scorer.export.model_info.get("score_bands")

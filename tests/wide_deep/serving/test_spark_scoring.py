@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,3 +76,48 @@ def test_monitoring_on_spark_equals_monitoring_here(sme_run, small_sme, raw_appl
     assert {k: v["csi"] for k, v in spark["csi"].items()} == pytest.approx(
         {k: v["csi"] for k, v in local["csi"].items()}
     )
+
+
+def scoring_workers() -> list[int]:
+    """The pids of Spark's forked Python workers (children of a `pyspark.daemon`) of this test process's Spark."""
+    daemons, workers = set(), []
+    procs = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
+                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            procs[int(entry)] = (cmdline, ppid)
+    daemons = {pid for pid, (cmdline, _) in procs.items() if b"pyspark.daemon" in cmdline}
+    workers = [pid for pid, (_, ppid) in procs.items() if ppid in daemons]
+    return workers
+
+
+def test_a_killed_worker_fails_the_job_in_one_line_and_writes_nothing(sme_run, small_sme, tmp_path):
+    """A Python worker SIGKILLed while it scores (as when an executor's container is killed): one error line, and
+    neither the output nor the staging folder exists."""
+    killed = []
+
+    def kill_a_worker():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            for pid in scoring_workers():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_worker, daemon=True)
+    killer.start()
+    with pytest.raises(UserError) as caught:
+        score_file_on_spark(
+            sme_run,
+            small_sme / "applications.parquet",
+            tmp_path / "out.parquet",
+            transactions=small_sme / "transactions",
+        )
+    killer.join()
+    assert killed and "\n" not in str(caught.value) and "the Spark job failed, nothing was written" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
