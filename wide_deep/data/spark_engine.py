@@ -91,12 +91,18 @@ def worker_error(error: BaseException) -> str | None:
 
 
 def spark_message(error: BaseException) -> str:
-    """The one line that says what a Spark error was: a worker's own error line; for a JVM error (py4j's "An error
-    occurred while calling o123.x") the innermost Java cause; else the error's first line."""
+    """The one line that says what a Spark error was: a worker's own error line; for another Python worker error
+    its exception line; for a JVM error (py4j's "An error occurred while calling o123.x") the innermost Java cause;
+    else the error's first line."""
+    text = str(error)
     ours = worker_error(error)
     if ours:
         return ours
-    causes = re.findall(r"^(?::|Caused by:) [\w.$]+: (.+)$", str(error), flags=re.MULTILINE)
+    if "thrown from the Python worker" in text:
+        raised = re.findall(r"^([A-Za-z_][\w.]*: .*)$", text, flags=re.MULTILINE)
+        if raised:
+            return raised[-1].strip()[:300]
+    causes = re.findall(r"^(?::|Caused by:) [\w.$]+: (.+)$", text, flags=re.MULTILINE)
     causes = [c for c in causes if not c.startswith("Exception thrown in awaitResult")]
     return causes[-1].strip()[:300] if causes else first_line(error, 300)
 

@@ -23,6 +23,7 @@ import pandas as pd
 from wide_deep.core.tensors import EncodedSplit
 from wide_deep.evidence import fairness, metrics, outcomes, strategy
 from wide_deep.evidence.explain import Explainer, reason_codes
+from wide_deep.evidence.population import PopulationCounts
 from wide_deep.evidence.scorecard import (
     Scaling,
     add_binning_statistics,
@@ -70,19 +71,7 @@ def stability(train_x: dict, test_x: dict, train_scores, test_scores, columns) -
 
 
 def compare_to_baseline(baseline: dict, scores, arrays: dict) -> dict:
-    score_psi = metrics.psi_from_distributions(
-        baseline["score"]["shares"], metrics.distribution(scores, baseline["score"]["edges"])
-    )
-    csi = {
-        c: metrics.psi_from_distributions(b["shares"], metrics.distribution(arrays[c], b["edges"]))
-        for c, b in baseline["features"].items()
-        if c in arrays
-    }
-    return {
-        "psi": score_psi,
-        "psi_flag": metrics.stability_flag(score_psi),
-        "csi": {c: {"csi": v, "flag": metrics.stability_flag(v)} for c, v in csi.items()},
-    }
+    return PopulationCounts.of(baseline, scores, arrays).stability(baseline)
 
 
 def permutation_importance(estimator, arrays: dict, labels: np.ndarray, columns, seed: int) -> dict:

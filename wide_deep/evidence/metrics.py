@@ -139,16 +139,19 @@ def quantile_edges(reference: np.ndarray, bins: int = 10) -> np.ndarray:
     return np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
 
 
-def distribution(values, edges=None) -> dict[str, float]:
-    """Shares by bin: numbers cut at `edges` (bin '0'..'n', NaN → 'missing'), strings by value."""
+def bin_keys(values, edges=None) -> np.ndarray:
+    """Each value's bin: numbers cut at `edges` ('0'..'n', NaN → 'missing'), strings by value."""
     values = np.asarray(values)
     if values.dtype.kind in "OSU":
-        keys = values.astype(str)
-    else:
-        numbers = values.astype("float64")
-        index = np.searchsorted(np.asarray(edges if edges is not None else [], dtype="float64"), numbers, side="right")
-        keys = np.where(np.isnan(numbers), "missing", index.astype(str))
-    labels, counts = np.unique(keys, return_counts=True)
+        return values.astype(str)
+    numbers = values.astype("float64")
+    index = np.searchsorted(np.asarray(edges if edges is not None else [], dtype="float64"), numbers, side="right")
+    return np.where(np.isnan(numbers), "missing", index.astype(str))
+
+
+def distribution(values, edges=None) -> dict[str, float]:
+    """Shares by bin (`bin_keys`)."""
+    labels, counts = np.unique(bin_keys(values, edges), return_counts=True)
     return dict(zip(labels.tolist(), (counts / max(counts.sum(), 1)).tolist()))
 
 

@@ -55,43 +55,34 @@ def seen_values(reference) -> dict:
     return seen
 
 
-def unseen_values(features: dict, arrays: dict) -> dict:
-    """Per column with any: rows holding a value training never saw, their share, the flag and a few examples.
-    `features`: the stability baseline's per-column entries (a baseline written before `seen` was kept checks
-    categories only)."""
-    out = {}
-    for column, baseline in features.items():
-        if column not in arrays:
-            continue
-        values = np.asarray(arrays[column])
-        if values.dtype.kind in "OSU":
-            known = set(baseline["shares"])
-            strings = values.astype(str)
-            unseen = ~np.isin(strings, list(known)) & (strings != "")
-            found = strings[unseen]
-        else:
-            seen = baseline.get("seen") or {}
-            if not seen:
-                continue
-            numbers = values.astype("float64")
-            present = ~np.isnan(numbers)
-            if "values" in seen:
-                unseen = present & ~np.isin(numbers, seen["values"])
-            else:
-                unseen = present & ((numbers < seen["min"]) | (numbers > seen["max"]))
-            found = numbers[unseen]
-        if unseen.any():
-            share = float(unseen.mean())
-            flag = "act" if share > UNSEEN_ACT else "watch" if share > UNSEEN_WATCH else "stable"
-            examples = [v.item() if hasattr(v, "item") else v for v in np.unique(found)[:EXAMPLES]]
-            out[column] = {"rows": int(unseen.sum()), "share": share, "flag": flag, "examples": examples}
-    return out
+def unseen_found(baseline: dict, values) -> np.ndarray | None:
+    """The values of a column that training never saw (None when its baseline keeps no record of what it saw: a
+    baseline written before `seen` was kept, for numbers)."""
+    values = np.asarray(values)
+    if values.dtype.kind in "OSU":
+        strings = values.astype(str)
+        return strings[~np.isin(strings, list(baseline["shares"])) & (strings != "")]
+    seen = baseline.get("seen") or {}
+    if not seen:
+        return None
+    numbers = values.astype("float64")
+    present = ~np.isnan(numbers)
+    if "values" in seen:
+        return numbers[present & ~np.isin(numbers, seen["values"])]
+    return numbers[present & ((numbers < seen["min"]) | (numbers > seen["max"]))]
 
 
-def approval_shift(probabilities, threshold: float, test_rate: float | None) -> dict:
+def unseen_entry(rows: int, total: int, examples: list) -> dict:
+    """A column's unseen-values check: `rows` of `total` held a value training never saw; `examples` a few."""
+    share = rows / max(total, 1)
+    flag = "act" if share > UNSEEN_ACT else "watch" if share > UNSEEN_WATCH else "stable"
+    return {"rows": int(rows), "share": float(share), "flag": flag, "examples": list(examples)}
+
+
+def approval_shift_of_rate(rate: float, test_rate: float | None) -> dict:
     """The batch's approval rate at the run's cut-off against the test split's (None for a run trained before it
     was recorded: no flag)."""
-    rate = float((np.asarray(probabilities, dtype="float64") < threshold).mean())
+    rate = float(rate)
     if test_rate is None:
         return {"rate": rate, "test_rate": None, "shift": None, "flag": "stable"}
     shift = rate - test_rate

@@ -16,12 +16,14 @@ import numpy as np
 from feature_columns.errors import UserError
 from feature_columns.inputs import prepare_frame
 from wide_deep.data.dataset import add_transaction_features, encode_labels, labelled
-from wide_deep.data.sources import check_output, check_readable, read_table, transactions_path, write_atomically
+from wide_deep.data.sources import check_output, check_readable, read_table, write_atomically
+from wide_deep.data.spark_engine import SparkEngine
 from wide_deep.evidence import outcomes
-from wide_deep.evidence.collect import compare_to_baseline
+from wide_deep.evidence.population import PopulationCounts
 from wide_deep.evidence.scorecard import Scaling
 from wide_deep.record.model_dir import EVIDENCE, ModelDir, refuse_inside_runs
 from wide_deep.serving.scoring import Scorer
+from wide_deep.serving.spark_scoring import population_on_spark
 
 
 def monitor(
@@ -32,8 +34,8 @@ def monitor(
     engine=None,
 ) -> dict:
     """Score `input_path` and compare it with the training baseline; with `output`, also write the result as
-    JSON there (checked before any work: it must not be the input, nor a directory). `engine` computes the
-    transaction features (default: DuckDB here; a `SparkEngine` on Spark)."""
+    JSON there (checked before any work: it must not be the input, nor a directory). With a `SparkEngine`, the
+    features, scores and counts are computed on Spark, partition by partition (`population_on_spark`)."""
     run, input_path = ModelDir(model_dir), check_readable(input_path, "input file")
     run.require(EVIDENCE, hint="train it with this version first")
     scorer = Scorer(run.path)
@@ -49,19 +51,23 @@ def monitor(
             f"is older); rerun training with the evidence, or monitor with the export it belongs to"
         )
     baseline = evidence["stability"]["baseline"]
-    spec = scorer.spec
-    frame = read_table(input_path)
-    tx = transactions_path(spec.transactions, input_path, transactions) if spec.transactions is not None else None
-    features, _ = add_transaction_features(spec, frame, tx, str(input_path), engine)
-    arrays = prepare_frame(spec, features, str(input_path))  # prepared once: scored, and binned for CSI
-    scores = scorer.score_arrays(arrays)["probability"]
-    result = compare_to_baseline(baseline, scores, arrays)
-    result["rows"] = int(len(frame))
-    result["input"] = str(input_path)
-    result["unseen"] = outcomes.unseen_values(baseline["features"], arrays)
     info, run_metrics = scorer.export.model_info, run.read_metrics()
-    result["approval"] = outcomes.approval_shift(scores, info["threshold"], run_metrics.get("cutoff_approval_rate"))
-    result["backtest"] = _backtest(run, frame, scores, run_metrics, info, str(input_path))
+    tx = scorer.transactions_for(input_path, transactions)
+    if isinstance(engine, SparkEngine):
+        counts, labels, scores = population_on_spark(scorer, baseline, info["threshold"], input_path, tx, engine)
+    else:
+        frame = read_table(input_path)
+        features, _ = add_transaction_features(scorer.spec, frame, tx, str(input_path), engine)
+        arrays = prepare_frame(scorer.spec, features, str(input_path))  # prepared once: scored, and binned for CSI
+        scores = scorer.score_arrays(arrays)["probability"]
+        counts = PopulationCounts.of(baseline, scores, arrays, info["threshold"])
+        labels = frame
+    result = counts.stability(baseline)
+    result["rows"] = counts.rows
+    result["input"] = str(input_path)
+    result["unseen"] = counts.unseen_values(baseline)
+    result["approval"] = counts.approval(run_metrics.get("cutoff_approval_rate"))
+    result["backtest"] = _backtest(run, labels, scores, run_metrics, info, str(input_path))
     result["flag"] = outcomes.worst(_flags(result))
     if output is not None:
         write_atomically(output, json.dumps(result, indent=1))
@@ -72,7 +78,7 @@ def _backtest(run: ModelDir, frame, scores, run_metrics: dict, info: dict, sourc
     """The back-test of a batch that holds the spec's label column (None without it); unlabelled rows (with the
     spec's `label.missing: drop`) are left out of it."""
     spec = run.load_spec()
-    if spec.label.column not in frame.columns:
+    if frame is None or spec.label.column not in frame.columns:
         return None
     labels = encode_labels(frame, spec, source, require_both_classes=False)
     keep = labelled(labels)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import shutil
 import time
@@ -22,12 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from feature_columns.errors import UserError
 from feature_columns.inputs import prepare_frame, to_tensors
 from wide_deep.data.sources import check_readable
 from wide_deep.data.spark_engine import SparkEngine, applications_with_features, spark_errors
+from wide_deep.evidence.population import PopulationCounts
 from wide_deep.record.model_dir import refuse_inside_runs
 from wide_deep.serving.saved_model import LoadedExport
 from wide_deep.serving.scoring import ScoreOptions, Scorer, explained, output_columns
@@ -155,3 +158,64 @@ def _first_row_columns(scorer: Scorer, head, options: ScoreOptions, decline_at) 
     ids = head[id_column].to_numpy() if id_column and id_column in head.columns else None
     bands = scorer.export.model_info.get("score_bands")
     return output_columns(out, ids, id_column, options.reasons, decline_at, codes, bands)
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionMonitor:
+    """Reduces each partition of applications to `PopulationCounts` (one JSON row) and, when the input holds the
+    label column, passes on every row's label and probability for the back-test."""
+
+    export_path: str
+    input_name: str
+    baseline: dict
+    threshold: float
+    label_column: str | None
+    schema: pa.Schema  # of the output: counts (JSON text), label (the input's type), probability
+    batch_rows: int = 100_000
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        export = worker_export(self.export_path)
+        counts = None
+        for batch in batches:
+            frame = batch.to_pandas()
+            for start in range(0, len(frame), self.batch_rows):
+                part = frame.iloc[start : start + self.batch_rows]
+                arrays = prepare_frame(export.spec, part.drop(columns=[ROW_COLUMN]), f"{self.input_name} (a batch)")
+                scores = export.call(export.signature, to_tensors(arrays))["probability"].numpy().astype("float64")
+                batch_counts = PopulationCounts.of(self.baseline, scores, arrays, self.threshold)
+                counts = batch_counts if counts is None else counts.merge(batch_counts)
+                if self.label_column is not None:
+                    yield self._rows(None, part[self.label_column].to_numpy(), scores)
+        if counts is not None:
+            yield self._rows(json.dumps(dataclasses.asdict(counts)), [None], [None])
+
+    def _rows(self, counts, labels, scores) -> pa.RecordBatch:
+        empty = [None] * len(scores)
+        columns = {"counts": [counts] * len(scores), "label": labels if self.label_column else empty}
+        return pa.RecordBatch.from_pydict({**columns, "probability": scores}, schema=self.schema)
+
+
+def population_on_spark(scorer: Scorer, baseline: dict, threshold: float, input_path, log_path, engine: SparkEngine):
+    """(the counts of the input's applications, a frame of their labels or None, their probabilities or None),
+    scored and counted on Spark: only the counts of each partition (and, for a labelled input, each row's label and
+    probability for the back-test) come back to the driver."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    spec = scorer.spec
+    with spark_errors(f"input file {input_path}"):
+        applications = applications_with_features(engine, input_path, spec, log_path, ROW_COLUMN)
+        label = spec.label.column if spec.label.column in applications.columns else None
+        label_type = applications.select(label).limit(0).toArrow().schema.field(0).type if label else pa.string()
+        schema = pa.schema([("counts", pa.string()), ("label", label_type), ("probability", pa.float64())])
+        monitor = PartitionMonitor(str(scorer.export.path), str(input_path), baseline, threshold, label, schema)
+        rows = applications.mapInArrow(monitor, from_arrow_schema(schema)).toArrow()
+    parts = [PopulationCounts(**json.loads(c)) for c in rows.column("counts").to_pylist() if c is not None]
+    if not parts:
+        raise UserError(f"input file {input_path} has no rows")
+    counts = parts[0]
+    for part in parts[1:]:
+        counts = counts.merge(part)
+    if label is None:
+        return counts, None, None
+    scored = rows.filter(pc.is_null(rows.column("counts"))).to_pandas()
+    return counts, scored.rename(columns={"label": label}), scored["probability"].to_numpy()
