@@ -52,7 +52,7 @@ def test_a_bad_flag_is_one_line_and_exit_code_2(module, flag, message):
     assert proc.stderr.startswith("error: ") and message in proc.stderr and proc.stdout == ""
 
 
-@pytest.mark.parametrize("module", ["experiments.predict", "experiments.make_shards", "experiments.monitor"])
+@pytest.mark.parametrize("module", ["experiments.predict", "experiments.make_shards"])
 def test_engine_spark_without_java_is_one_line_before_any_work(module, tmp_path):
     args = ["--engine=spark", f"--input={tmp_path / 'in.parquet'}", f"--output={tmp_path / 'out.parquet'}"]
     args += [f"--output_dir={tmp_path / 'shards'}"] if module == "experiments.make_shards" else []

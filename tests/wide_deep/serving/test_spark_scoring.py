@@ -98,8 +98,8 @@ def test_monitoring_on_spark_equals_monitoring_here(sme_run, small_sme, raw_appl
 
 
 def scoring_workers() -> list[int]:
-    """The pids of Spark's forked Python workers (children of a `pyspark.daemon`) of this test process's Spark."""
-    daemons, workers = set(), []
+    """The pids of the forked Python workers of this process's Spark: children of a `pyspark.daemon` whose parent
+    (the JVM) this process started. Another process's Spark (the other pytest worker's) is left alone."""
     procs = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -109,34 +109,36 @@ def scoring_workers() -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue
             procs[int(entry)] = (cmdline, ppid)
-    daemons = {pid for pid, (cmdline, _) in procs.items() if b"pyspark.daemon" in cmdline}
-    workers = [pid for pid, (_, ppid) in procs.items() if ppid in daemons]
-    return workers
+    jvms = {pid for pid, (_, ppid) in procs.items() if ppid == os.getpid()}
+    daemons = {pid for pid, (cmdline, ppid) in procs.items() if b"pyspark.daemon" in cmdline and ppid in jvms}
+    return [pid for pid, (_, ppid) in procs.items() if ppid in daemons]
 
 
 def test_a_killed_worker_fails_the_job_in_one_line_and_writes_nothing(sme_run, small_sme, tmp_path):
-    """A Python worker SIGKILLed while it scores (as when an executor's container is killed): one error line, and
+    """Python workers SIGKILLed while the job runs (as when an executor's container is killed): one error line, and
     neither the output nor the staging folder exists."""
-    killed = []
+    killed, done = [], threading.Event()
 
-    def kill_a_worker():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed:
+    def kill_workers():
+        while not done.is_set():
             for pid in scoring_workers():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
-            time.sleep(0.05)
+            time.sleep(0.02)
 
-    killer = threading.Thread(target=kill_a_worker, daemon=True)
+    killer = threading.Thread(target=kill_workers, daemon=True)
     killer.start()
-    with pytest.raises(UserError) as caught:
-        score_file_on_spark(
-            sme_run,
-            small_sme / "applications.parquet",
-            tmp_path / "out.parquet",
-            transactions=small_sme / "transactions",
-        )
-    killer.join()
+    try:
+        with pytest.raises(UserError) as caught:
+            score_file_on_spark(
+                sme_run,
+                small_sme / "applications.parquet",
+                tmp_path / "out.parquet",
+                transactions=small_sme / "transactions",
+            )
+    finally:
+        done.set()
+        killer.join()
     assert killed and "\n" not in str(caught.value) and "the Spark job failed, nothing was written" in str(caught.value)
     assert list(tmp_path.iterdir()) == []
