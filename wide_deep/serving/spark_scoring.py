@@ -2,8 +2,10 @@
 
 The applications' transaction features are computed from the raw log by the transaction SQL on
 Spark (`wide_deep.data.spark_engine`) and joined to them there, then every partition of
-applications is scored by the export itself (`PartitionScorer`: the SavedModel loaded once per Python worker, the same
-preparation and output columns as the local scorer), so Spark's scores equal `make predict`'s.
+applications is scored by the export itself (`PartitionScorer`: the SavedModel loaded once per
+Python worker, the same preparation and output columns as the local scorer), so Spark's scores
+equal `make predict`'s. `make monitor ENGINE=spark` counts each partition the same way
+(`PartitionMonitor`, `population_on_spark`).
 
 The output is a Parquet folder committed the way Spark jobs are read: the job writes into a
 hidden staging folder beside the output (Spark's own `_SUCCESS` marks it complete) and only a
@@ -56,6 +58,7 @@ class PartitionScorer:
     input_name: str
     options: ScoreOptions
     decline_at: float | None
+    schema: pa.Schema  # of the output (the first row's, scored on the driver): every batch is cast to it
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         export = worker_export(self.export_path)
@@ -72,7 +75,7 @@ class PartitionScorer:
                 out = export.call(signature, to_tensors(arrays))
                 ids = part[id_column].to_numpy() if id_column and id_column in part.columns else None
                 columns = output_columns(out, ids, id_column, self.options.reasons, self.decline_at, codes, bands)
-                yield pa.RecordBatch.from_pydict(columns)
+                yield pa.RecordBatch.from_pydict(columns, schema=self.schema)
 
 
 def check_folder_output(path: str | Path, inputs) -> Path:
@@ -132,7 +135,7 @@ def score_file_on_spark(
             from pyspark.sql.pandas.types import from_arrow_schema
 
             scored = applications.mapInArrow(
-                PartitionScorer(str(scorer.export.path), str(input_path), options, decline_at),
+                PartitionScorer(str(scorer.export.path), str(input_path), options, decline_at, schema),
                 from_arrow_schema(schema),
             )
             scored.write.parquet(str(staging))
