@@ -39,7 +39,7 @@ def worst(flags) -> str:
 
 
 def seen_values(reference) -> dict:
-    """What training held of a column, for `unseen_values`: categories are the baseline's own bins; a number
+    """What training held of a column, for `unseen_found`: categories are the baseline's own bins; a number
     keeps its range and, when it has at most CODED_VALUES distinct values, the values themselves."""
     reference = np.asarray(reference)
     if reference.dtype.kind in "OSU":

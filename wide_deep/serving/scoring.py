@@ -109,11 +109,7 @@ class Scorer:
         `reasons` > 0 the top reasons), as a DataFrame in the rows' order."""
         features = self.features(frame, transactions, source)
         signature, codes = self.explained(reasons)
-        out = self.export.call(signature, to_tensors(prepare_frame(self.spec, features, source)))
-        id_column = self.spec.id_column
-        ids = features[id_column].to_numpy() if id_column and id_column in features.columns else None
-        bands = self.export.model_info.get("score_bands")
-        return pa.table(output_columns(out, ids, id_column, reasons, codes=codes, bands=bands)).to_pandas()
+        return pa.table(scored_columns(self.export, signature, codes, features, source, reasons)).to_pandas()
 
     def explained(self, reasons: int, reason_codes: str | Path | None = None):
         return explained(self.export, reasons, reason_codes)
@@ -139,6 +135,17 @@ class Scorer:
 
 
 AGGREGATION_ROWS = 1_000_000
+
+
+def scored_columns(
+    export, signature, codes, features: pd.DataFrame, source: str, reasons: int, decline_at: float | None = None
+) -> dict:
+    """`output_columns` of applications whose features are complete: prepared, scored by `signature` (and its
+    reason-code table `codes`, from `explained`), with their ids."""
+    out = export.call(signature, to_tensors(prepare_frame(export.spec, features, source)))
+    id_column = export.spec.id_column
+    ids = features[id_column].to_numpy() if id_column and id_column in features.columns else None
+    return output_columns(out, ids, id_column, reasons, decline_at, codes, export.model_info.get("score_bands"))
 
 
 def explained(export, reasons: int, reason_codes: str | Path | None = None):

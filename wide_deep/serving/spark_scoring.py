@@ -35,7 +35,7 @@ from wide_deep.data.spark_engine import SparkEngine, applications_with_features,
 from wide_deep.evidence.population import PopulationCounts
 from wide_deep.record.model_dir import refuse_inside_runs
 from wide_deep.serving.saved_model import LoadedExport
-from wide_deep.serving.scoring import ScoreOptions, Scorer, explained, output_columns
+from wide_deep.serving.scoring import ScoreOptions, Scorer, explained, scored_columns
 
 SUCCESS_FILE = "_SUCCESS"
 ROW_COLUMN = "__application_row"  # a unique key per application: its features are joined on it
@@ -64,17 +64,13 @@ class PartitionScorer:
         export = worker_export(self.export_path)
         signature, codes = explained(export, self.options.reasons, self.options.reason_codes)
         id_column = export.spec.id_column
-        bands = export.model_info.get("score_bands")
         for batch in batches:
             frame = batch.to_pandas()
             for start in range(0, len(frame), self.options.batch_rows):
-                part = frame.iloc[start : start + self.options.batch_rows]
+                part = frame.iloc[start : start + self.options.batch_rows].drop(columns=[ROW_COLUMN])
                 first = f" from {id_column} {part[id_column].iloc[0]}" if id_column in part.columns else ""
                 where = f"{self.input_name} (a batch of {len(part)} rows{first})"
-                arrays = prepare_frame(export.spec, part.drop(columns=[ROW_COLUMN]), where)
-                out = export.call(signature, to_tensors(arrays))
-                ids = part[id_column].to_numpy() if id_column and id_column in part.columns else None
-                columns = output_columns(out, ids, id_column, self.options.reasons, self.decline_at, codes, bands)
+                columns = scored_columns(export, signature, codes, part, where, self.options.reasons, self.decline_at)
                 yield pa.RecordBatch.from_pydict(columns, schema=self.schema)
 
 
@@ -156,11 +152,10 @@ def _first_row_columns(scorer: Scorer, head, options: ScoreOptions, decline_at) 
     if head.empty:
         raise UserError("input file has no rows")
     signature, codes = explained(scorer.export, options.reasons, options.reason_codes)
-    out = scorer.export.call(signature, to_tensors(prepare_frame(scorer.spec, head, "input file (its first row)")))
-    id_column = scorer.spec.id_column
-    ids = head[id_column].to_numpy() if id_column and id_column in head.columns else None
-    bands = scorer.export.model_info.get("score_bands")
-    return output_columns(out, ids, id_column, options.reasons, decline_at, codes, bands)
+    first = head.drop(columns=[ROW_COLUMN])
+    return scored_columns(
+        scorer.export, signature, codes, first, "input file (its first row)", options.reasons, decline_at
+    )
 
 
 @dataclasses.dataclass(frozen=True)
