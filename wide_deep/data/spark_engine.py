@@ -234,6 +234,14 @@ def nanosecond_times(frame, source, column: str):
     )
 
 
+def register_log(spark, source, spec: TransactionSpec) -> None:
+    """The transaction log as the view `tx_log` the transaction SQL reads (`SparkLog.src`), checked: the spec's
+    columns are there, and nanosecond times are read as microseconds."""
+    log = read_table_on_spark(spark, source, "transactions")
+    check_log_columns(spec, set(log.columns))
+    nanosecond_times(log, source, spec.timestamp_column).createOrReplaceTempView(SparkLog.src)
+
+
 class SparkLog:
     """A transaction log opened on Spark as the view `tx_log`, with the applications as `apps`."""
 
@@ -246,10 +254,7 @@ class SparkLog:
         self.where = str(source) if isinstance(source, (str, Path)) else "the given frame"
         keys = apps[["row", "id", "as_of_us"]]
         self.spark.createDataFrame(pa.Table.from_pandas(keys, preserve_index=False)).createOrReplaceTempView("apps")
-        log = read_table_on_spark(spark, source, "transactions")
-        check_log_columns(spec, set(log.columns))
-        log = nanosecond_times(log, source, spec.timestamp_column)
-        log.createOrReplaceTempView(self.src)
+        register_log(spark, source, spec)
 
     def query(self, sql: str) -> pd.DataFrame:
         with spark_errors(f"transactions: cannot aggregate {self.where} on Spark"):
@@ -307,9 +312,7 @@ def applications_with_features(engine: SparkEngine, input_path, spec, log_path, 
     if undated:
         raise DataError(f"{where}: '{tx.as_of_column}' of the application with id {undated[0]['id']!r} is not a date")
     keys.createOrReplaceTempView("apps")
-    log = read_table_on_spark(spark, log_path, "transactions")
-    check_log_columns(tx, set(log.columns))
-    nanosecond_times(log, log_path, tx.timestamp_column).createOrReplaceTempView(SparkLog.src)
+    register_log(spark, log_path, tx)
     features = spark.sql(feature_query(tx, SparkLog.src, SPARK)).drop("id")
     joined = applications.join(features.withColumnRenamed("row", row_column), row_column)
     for bin_days in sorted({seq.bin_days for seq in spec.log_sequences}):
