@@ -37,13 +37,21 @@ from feature_columns.trees import Trees
 class WideSegment:
     """Rows [offset, offset + size) of the wide table belong to one column; row offset+0 is its OOV/missing bucket.
 
-    A GBDT tree's segment (`tree` set) has one row per leaf instead.
+    An `ordered` segment (a numeric column's bins) holds its ranges in order instead, lowest first, and its
+    missing bucket last; its adjacent rows are the steps `EncodedLayout.ordered_steps` lists. A GBDT tree's
+    segment (`tree` set) has one row per leaf.
     """
 
     name: str
     offset: int
     size: int
     tree: int | None = None
+    ordered: bool = False
+
+    @property
+    def chain(self) -> range:
+        """An ordered segment's ranges in order (its rows without the missing bucket); empty for the others."""
+        return range(self.offset, self.offset + self.size - 1) if self.ordered else range(0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +72,11 @@ class EncodedLayout:
     def column_segments(self) -> int:
         """How many wide segments are columns of the spec (a GBDT's trees, if any, come after them)."""
         return sum(1 for segment in self.wide_segments if segment.tree is None)
+
+    def ordered_steps(self) -> tuple[tuple[int, int], ...]:
+        """(lower, upper) rows of every pair of adjacent ranges of the ordered segments: the steps the wide
+        branch's smoothness penalty falls on (`wide_deep.core.model.StepL2`)."""
+        return tuple((row, row + 1) for segment in self.wide_segments for row in segment.chain[:-1])
 
     @property
     def has_wide(self) -> bool:
@@ -113,9 +126,9 @@ class PreprocessorBuilder:
     def entry(self, name: str):
         return self.state[name]
 
-    def add_wide_ids(self, name: str, index, size: int) -> None:
+    def add_wide_ids(self, name: str, index, size: int, ordered: bool = False) -> None:
         self.wide_ids.append(index)
-        self.segments.append(WideSegment(name, self.offset, size))
+        self.segments.append(WideSegment(name, self.offset, size, ordered=ordered))
         self.offset += size
 
     def add_deep_ids(self, name: str, index, size: int, dim: int) -> None:

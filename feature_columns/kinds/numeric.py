@@ -10,7 +10,9 @@ quantile, 8 for ple.
 In the wide branch (`route: wide` or `both`) a numeric column is, by its `wide_encoding`, either a slope per unit
 of its encoding (`linear`, the paper's wide inputs) or a scorecard characteristic of bins (`bins`): at most
 `wide_bins` ranges of roughly equal training counts (missing values in a bin of their own), each an attribute
-with its own weight and points, as a credit modeller's binned characteristic.
+with its own weight and points, as a credit modeller's binned characteristic. Its segment of the wide table is
+`ordered` (ranges lowest first, missing last), so the wide branch's penalty falls on the steps between adjacent
+ranges (`wide_deep.core.warm_start.step_basis`, `wide_deep.core.model.StepL2`).
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ class NumericColumn(Column):
             if self.route not in (branch, "both"):
                 continue
             if branch == "wide" and self.binned:
-                builder.add_wide_ids(self.name, builder.index(self.name), entry.wide_buckets.cardinality)
+                builder.add_wide_ids(self.name, builder.index(self.name), entry.wide_buckets.cardinality, ordered=True)
                 continue
             encoder = layers.NumericEncoder(self.encoding, stats, name=f"encode_{branch}_{safe_name(self.name)}")
             builder.add_numeric(branch, encoder, builder.input(self.name), encoder.feature_names(self.name))

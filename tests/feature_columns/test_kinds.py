@@ -170,6 +170,10 @@ def test_a_full_scorecard_bins_numeric_columns_into_readable_characteristics():
     preprocessor, layout = build_preprocessor(full, state)
     segment = next(s for s in layout.wide_segments if s.name == "amount")
     assert segment.size == 11 and layout.deep_dense_names  # ten bins and one for missing; the deep part stays
+    assert segment.ordered and list(segment.chain) == list(range(segment.offset, segment.offset + 10))
+    steps = [step for step in layout.ordered_steps() if step[0] in segment.chain]
+    assert steps == [(row, row + 1) for row in range(segment.offset, segment.offset + 9)]  # missing is no step
+    assert not next(s for s in layout.wide_segments if s.name == "city").ordered
     ids = preprocessor(to_tensors(arrays))["wide_ids"].numpy()[:, 1] - segment.offset
     assert (ids[np.isnan(arrays["amount"])] == 10).all() and set(ids[~np.isnan(arrays["amount"])]) == set(range(10))
     labels = amount.attribute_labels(state["amount"])

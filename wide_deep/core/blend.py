@@ -36,6 +36,16 @@ class Blend:
         """What the blend adds to the model's validation AUC."""
         return self.aucs[2] - self.aucs[0]
 
+    def why_not_kept(self, min_gain: float) -> str | None:
+        """Why the trees do not pay, or None when they do: the blend must add `min_gain` to the validation AUC
+        and weigh the trees positively (a negative weight uses them against their own fit, which is the
+        validation rows' noise, not a gain)."""
+        if self.gain < min_gain:
+            return f"their blend adds {self.gain:+.4f} to the validation AUC, less than --min_tree_gain={min_gain:g}"
+        if self.trees <= 0:
+            return "their blend weighs them negatively, against their own fit"
+        return None
+
     def describe(self) -> str:
         return (
             f"{self.model:.3f} × model + {self.trees:.3f} × trees {self.intercept:+.3f} (validation AUC "

@@ -21,12 +21,41 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from feature_columns.layers import UNSEEN_OUTPUT
 from feature_columns.names import raw_names_as_keys, safe_name
 from feature_columns.preprocessor import EncodedLayout
 from wide_deep.core.config import ModelConfig
+
+
+@keras.saving.register_keras_serializable(package="wide_deep_credit")
+class StepL2(keras.regularizers.Regularizer):
+    """L2 on the wide table with an ordered characteristic's ranges penalised by their steps, not their weights.
+
+    `l2 · (Σ w² over the rows outside any ordered segment's ranges + Σ (w_upper − w_lower)² over adjacent
+    ranges)`: the penalty the warm start's logistic regression is fitted with (`wide_deep.core.warm_start`),
+    so fine bins keep smooth points while training. Without steps it is Keras' L2.
+    """
+
+    def __init__(self, l2: float, size: int, steps=()):
+        self.l2, self.size, self.steps = float(l2), int(size), [list(map(int, step)) for step in steps]
+        free = np.ones(self.size, "float32")
+        for lower, upper in self.steps:
+            free[lower] = free[upper] = 0.0
+        self.free = tf.constant(free)
+        self.lower = tf.constant([lower for lower, _ in self.steps], tf.int32)
+        self.upper = tf.constant([upper for _, upper in self.steps], tf.int32)
+
+    def __call__(self, weights):
+        penalty = tf.reduce_sum(self.free * tf.square(weights))
+        if self.steps:
+            penalty += tf.reduce_sum(tf.square(tf.gather(weights, self.upper) - tf.gather(weights, self.lower)))
+        return self.l2 * penalty
+
+    def get_config(self) -> dict:
+        return {"l2": self.l2, "size": self.size, "steps": self.steps}
 
 
 @keras.saving.register_keras_serializable(package="wide_deep_credit")
@@ -39,21 +68,28 @@ class SumIds(keras.layers.Layer):
     earlier releases trained with the mask at 0).
     """
 
-    def __init__(self, table_size: int, l2: float, blend_from: int | None = None, **kwargs):
+    def __init__(self, table_size: int, l2: float, blend_from: int | None = None, steps=(), **kwargs):
         super().__init__(**kwargs)
         self.table_size = table_size
         self.l2 = l2
         self.blend_from = blend_from
+        self.steps = [list(map(int, step)) for step in steps]  # adjacent ranges of ordered characteristics
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "table_size": self.table_size, "l2": self.l2, "blend_from": self.blend_from}
+        return {
+            **super().get_config(),
+            "table_size": self.table_size,
+            "l2": self.l2,
+            "blend_from": self.blend_from,
+            "steps": self.steps,
+        }
 
     def build(self, input_shape):
         self.weights_table = self.add_weight(
             name="weights",
             shape=(self.table_size,),
             initializer="zeros",
-            regularizer=keras.regularizers.L2(self.l2) if self.l2 else None,
+            regularizer=StepL2(self.l2, self.table_size, self.steps) if self.l2 else None,
         )
         self.tree_mask = None
         if self.blend_from is not None:
@@ -312,7 +348,9 @@ def build_core(layout: EncodedLayout, config: ModelConfig) -> keras.Model:
         trees = [segment for segment in layout.wide_segments if segment.tree is not None]
         blend_from = trees[0].offset if trees else None
         wide_parts.append(
-            SumIds(layout.wide_size, config.l2_wide, blend_from, name="wide_ids_weights")(inputs["wide_ids"])
+            SumIds(layout.wide_size, config.l2_wide, blend_from, layout.ordered_steps(), name="wide_ids_weights")(
+                inputs["wide_ids"]
+            )
         )
     if "wide_dense" in inputs:
         dense = keras.layers.Dense(

@@ -10,6 +10,12 @@ early stopping on validation AUC keeps it unless training beats it.
 The regularisation carries over: scikit-learn minimises sum(log loss) + ||w||² / (2C), and
 the trainer minimises mean(log loss) + l2 · ||w||², so the same penalty is
 l2 = 1 / (2 · C · n_train).
+
+For an ordered characteristic (a numeric column's bins) the penalty falls on the steps between adjacent
+ranges, not on each range's weight: the regression is fitted in a basis of steps (`step_basis`; a row's
+design is 1 for every step at or below its range), the first-order difference penalty of P-splines (Eilers
+& Marx 1996). Fine bins then cost no overfitting: points change from one range to the next only where the
+data say so, and the trainer keeps the same penalty (`wide_deep.core.model.StepL2`).
 """
 
 from __future__ import annotations
@@ -55,6 +61,27 @@ def wide_design(encoded: dict, layout: EncodedLayout) -> sp.csr_matrix:
     return sp.hstack(parts).tocsr()
 
 
+def step_basis(layout: EncodedLayout) -> sp.csr_matrix:
+    """[wide design columns × fitted coefficients]: the design in the step basis is `design @ basis`, and the
+    coefficients fitted there are the wide branch's weights as `basis @ coefficients`.
+
+    Every row of an ordered segment's ranges but the first (whose weight is 0, the intercept's) is a step,
+    taken by the rows of its range and all ranges above; every other row and wide dense input is its own
+    coefficient.
+    """
+    segments = layout.wide_segments[: layout.column_segments]
+    size = sum(segment.size for segment in segments) + len(layout.wide_dense_names)
+    chain_end = {row: segment.chain[-1] for segment in segments for row in segment.chain}
+    first = {segment.chain[0] for segment in segments if segment.chain}
+    rows, columns = [], []
+    for row in (row for row in range(size) if row not in first):  # a first range's weight stays 0
+        taken_by = range(row, chain_end[row] + 1) if row in chain_end else (row,)
+        rows.extend(taken_by)
+        columns.extend([columns[-1] + 1 if columns else 0] * len(taken_by))
+    count = columns[-1] + 1 if columns else 0
+    return sp.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(size, count))
+
+
 def fit_logistic(
     train: EncodedSplit, valid: EncodedSplit, layout: EncodedLayout, seed: int = 0, grid=C_GRID
 ) -> WideStart:
@@ -62,7 +89,8 @@ def fit_logistic(
     (the GBDT's leaf rows, if any, at zero)."""
     from sklearn.linear_model import LogisticRegression
 
-    x_train, x_valid = wide_design(train.features, layout), wide_design(valid.features, layout)
+    basis = step_basis(layout)
+    x_train, x_valid = (wide_design(split.features, layout) @ basis for split in (train, valid))
     best = None
     model = LogisticRegression(max_iter=2000, warm_start=True, random_state=seed)
     for c in sorted(grid):  # from strong to weak penalty, each fit starting from the last
@@ -72,6 +100,7 @@ def fit_logistic(
         if best is None or area > best[1]:
             best = (c, area, model.coef_[0].copy(), float(model.intercept_[0]))
     c, area, coef, intercept = best
+    coef = basis @ coef
     width = sum(segment.size for segment in layout.wide_segments[: layout.column_segments])
     table = np.concatenate([coef[:width], np.zeros(layout.wide_size - width)])
     return WideStart(

@@ -305,7 +305,7 @@ def blend_trees(run: TrainingRun) -> None:
     fitted = blend.fit_blend(model, blend.tree_margin(valid.features, encoder.layout, trees), valid.labels)
     test = encoder.encode_split(run.data.splits["test"].arrays, run.test.labels)
     run.challengers["lightgbm"] = expit(np.asarray(blend.tree_margin(test.features, encoder.layout, trees), "float64"))
-    kept = fitted.gain >= minimum
+    kept = fitted.why_not_kept(minimum) is None
     if kept:
         candidate = blend.with_trees(run.estimator, tree_spec, run.state, fitted, encoder)
         if run.config.model.fusion != "sum":  # the trees' term passes through the wide gate: checked as it comes out
@@ -322,10 +322,7 @@ def blend_trees(run: TrainingRun) -> None:
             f"--min_readable_share={floor:g} ({fitted.describe()})"
         )
     elif not kept:
-        run.log(
-            f"GBDT {trees.noun} left out: their blend adds {fitted.gain:+.4f} to the validation AUC, less than "
-            f"--min_tree_gain={minimum:g} ({fitted.describe()})"
-        )
+        run.log(f"GBDT {trees.noun} left out: {fitted.why_not_kept(minimum)} ({fitted.describe()})")
         run.state = {**run.state, GBDT: dataclasses.replace(trees, blend=None)}
     else:
         run.log(

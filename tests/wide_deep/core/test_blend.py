@@ -70,3 +70,13 @@ def test_trees_that_do_not_pay_leave_the_model_and_its_export(small_sme, tmp_pat
     assert not estimator.spec.gbdt and estimator.layout.column_segments == len(estimator.layout.wide_segments)
     export = LoadedExport(run.latest_export())
     assert not export.spec.gbdt and GBDT not in export.state()
+
+
+def test_trees_pay_only_by_a_gain_and_a_positive_weight():
+    from wide_deep.core.blend import Blend
+
+    paying = Blend(0.6, 0.4, 0.0, (0.770, 0.772, 0.774))
+    assert paying.why_not_kept(0.001) is None
+    assert "less than --min_tree_gain=0.01" in paying.why_not_kept(0.01)
+    against = Blend(3.8, -1.5, 1.0, (0.836, 0.800, 0.838))  # German split 4: a gain on 200 rows, trees subtracted
+    assert against.gain >= 0.001 and "weighs them negatively" in against.why_not_kept(0.001)

@@ -33,3 +33,43 @@ def _arrays(run):
     frame = read_table(config.train_data)
     frame, _ = add_transaction_features(spec, frame, transactions_path(spec.transactions, config.train_data), "t")
     return prepare_frame(spec, frame)
+
+
+def _ordered_layout():
+    from feature_columns.preprocessor import EncodedLayout, WideSegment
+
+    segments = (WideSegment("city", 0, 3), WideSegment("amount", 3, 5, ordered=True))  # amount: 4 ranges, missing
+    return EncodedLayout(segments, ("rate",), (), ())
+
+
+def test_an_ordered_characteristic_is_fitted_in_steps_and_trained_with_the_same_penalty():
+    from wide_deep.core.model import StepL2
+
+    layout = _ordered_layout()
+    assert layout.ordered_steps() == ((3, 4), (4, 5), (5, 6))  # adjacent ranges; the missing row 7 is no step
+    basis = warm_start.step_basis(layout).toarray()
+    assert basis.shape == (9, 8)  # the first range's weight is the intercept's
+    steps = np.array([0.4, -0.1, 0.3, 0.2, 0.5, 0.7, 0.9, -1.2])  # city 3, amount steps 3, missing, rate
+    weights = basis @ steps
+    np.testing.assert_allclose(weights[3:7], [0.0, 0.2, 0.7, 1.4])  # each range: the sum of the steps below it
+    assert weights[7] == 0.9 and weights[8] == -1.2 and list(weights[:3]) == [0.4, -0.1, 0.3]
+    penalty = float(StepL2(0.5, 8, layout.ordered_steps())(weights[:8].astype("float32")))
+    assert penalty == pytest.approx(0.5 * float((steps[:7] ** 2).sum()), rel=1e-6)  # the regression's own penalty
+
+
+def test_fine_bins_of_a_smooth_effect_get_smooth_points():
+    from wide_deep.core.tensors import EncodedSplit
+
+    rng = np.random.default_rng(0)
+    layout = _ordered_layout()
+    n = 1500
+    ranges = rng.integers(0, 4, n)
+    labels = (rng.random(n) < 1 / (1 + np.exp(-(ranges - 1.5)))).astype("int64")  # risk rises range by range
+    ids = np.stack([rng.integers(0, 3, n), 3 + ranges], axis=1)
+    split = EncodedSplit({"wide_ids": ids, "wide_dense": rng.normal(0, 1, (n, 1))}, labels)
+    start = warm_start.fit_logistic(split, split, layout, grid=(0.003,))
+    points = start.table[3:7]
+    design = warm_start.wide_design(split.features, layout)
+    plain = LogisticRegression(C=0.003, max_iter=2000).fit(design, labels).coef_[0][3:7]
+    assert (np.diff(points) > 0).all()  # the steps are shrunk, not the ranges' points towards zero
+    assert np.ptp(points) > 1.3 * np.ptp(plain)  # one-hot L2 pulls every range to 0: a flatter shape
