@@ -310,8 +310,8 @@ def blend_trees(run: TrainingRun) -> None:
         candidate = blend.with_trees(run.estimator, tree_spec, run.state, fitted, encoder)
         if run.config.model.fusion != "sum":  # the trees' term passes through the wide gate: checked as it comes out
             through_gate = auc(valid.labels, candidate.logits_encoded(valid.features))
-            kept = through_gate - fitted.aucs[0] >= minimum
             fitted = dataclasses.replace(fitted, aucs=(*fitted.aucs[:2], through_gate))
+            kept = fitted.why_not_kept(minimum) is None
     floor, share = run.config.model.min_readable_share, None
     if kept and floor > 0:
         share = share_of(*readable_parts(candidate, valid.features, candidate.logits_encoded(valid.features)))
