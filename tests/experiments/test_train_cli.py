@@ -33,7 +33,8 @@ def cli_run(small_sme, tmp_path_factory):
 def test_train_prints_the_table_and_writes_a_run(cli_run):
     model_dir, proc = cli_run
     metrics = json.loads((model_dir / "metrics.json").read_text())
-    assert "oracle_auc" in proc.stdout and "examples/s" in proc.stdout and "exported SavedModel to" in proc.stdout
+    assert "oracle_auc" in proc.stdout and "gap_to_permitted" in proc.stdout and "examples/s" in proc.stdout
+    assert "exported SavedModel to" in proc.stdout
     # the spec's sequence gets a tower only when the probe finds the steps pay; the run says which, in one line
     [choice] = [line for line in proc.stdout.splitlines() if line.startswith("sequences (weekly_flows): ")]
     tower = "sequence weekly_flows (26 steps × 4 channels) → GRU 16" in proc.stdout

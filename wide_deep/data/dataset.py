@@ -37,6 +37,8 @@ class Split:
     labels: np.ndarray
     ids: np.ndarray | None = None
     oracle: np.ndarray | None = None  # the synthetic data's true default probability
+    # the same without what the protected columns add (the best a model that leaves them out can do)
+    oracle_without_protected: np.ndarray | None = None
     rejected: np.ndarray | None = None  # the label spec's rejected_column, when the data has it
     dates: np.ndarray | None = None  # application dates (datetime64), read for an out-of-time split
 
@@ -52,6 +54,7 @@ class Split:
             self.labels[index],
             pick(self.ids),
             pick(self.oracle),
+            pick(self.oracle_without_protected),
             pick(self.rejected),
             pick(self.dates),
         )
@@ -66,6 +69,7 @@ class Split:
             np.concatenate([p.labels for p in parts]),
             join([p.ids for p in parts]),
             join([p.oracle for p in parts]),
+            join([p.oracle_without_protected for p in parts]),
             join([p.rejected for p in parts]),
             join([p.dates for p in parts]),
         )
@@ -273,15 +277,23 @@ def labelled_rows(spec: FeatureSpec, frame: pd.DataFrame, source: str, transacti
     return (rows if keep is None else rows.take(keep)), aggregation
 
 
-def read_oracle(truth_path, ids: np.ndarray | None, id_column: str | None) -> np.ndarray | None:
-    """The generator's true default probability for each id (synthetic data only), else None."""
-    if truth_path is None or not Path(truth_path).exists() or ids is None:
-        return None
+ORACLE_COLUMNS = {"oracle": "true_prob", "oracle_without_protected": "true_prob_without_protected"}
+
+
+def attach_oracle(rows: Split, truth_path, id_column: str | None) -> Split:
+    """`rows` with the generator's true default probabilities for their ids (synthetic data only; a truth file
+    from an older generator has no `true_prob_without_protected`, and that field stays None)."""
+    if truth_path is None or not Path(truth_path).exists() or rows.ids is None:
+        return rows
     truth = pd.read_parquet(truth_path)
-    position = pd.Index(truth[id_column]).get_indexer(ids)
+    position = pd.Index(truth[id_column]).get_indexer(rows.ids)
     if (position < 0).any():
-        raise DataError(f"{truth_path}: has no true probability for id {ids[int(np.flatnonzero(position < 0)[0])]!r}")
-    return truth["true_prob"].to_numpy()[position]
+        missing = rows.ids[int(np.flatnonzero(position < 0)[0])]
+        raise DataError(f"{truth_path}: has no true probability for id {missing!r}")
+    for field, column in ORACLE_COLUMNS.items():
+        if column in truth.columns:
+            setattr(rows, field, truth[column].to_numpy()[position])
+    return rows
 
 
 def stratified_split(labels: np.ndarray, seed: int, fractions=(0.6, 0.2, 0.2)) -> dict[str, np.ndarray]:
@@ -351,8 +363,7 @@ def read_labelled_file(
     if aggregation is not None:
         report["transactions"] = dataclasses.asdict(aggregation)
         log(aggregation.summary())
-    rows.oracle = read_oracle(truth_path, rows.ids, spec.id_column)
-    return rows, report
+    return attach_oracle(rows, truth_path, spec.id_column), report
 
 
 def load_dataset(

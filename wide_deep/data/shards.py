@@ -40,13 +40,13 @@ from wide_deep.data.dataset import (
     LoadedData,
     Split,
     add_transaction_features,
+    attach_oracle,
     check_ids,
     encode_labels,
     labelled,
     labelled_rows,
     needs_transactions,
     negative_label_values,
-    read_oracle,
     stratified_split,
 )
 from wide_deep.data.sources import (
@@ -111,8 +111,7 @@ def _rows(spec: FeatureSpec, frame: pd.DataFrame, source: str, first_file: str, 
     """Labelled rows of a frame read from shard files (transactions joined relative to the first train file)."""
     tx = transactions_path(spec.transactions, first_file) if spec.transactions is not None else None
     rows, _ = labelled_rows(spec, frame, source, tx)
-    rows.oracle = read_oracle(truth, rows.ids, spec.id_column)
-    return rows
+    return attach_oracle(rows, truth, spec.id_column)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -145,6 +145,11 @@ GENDER_VERIFICATION_EFFECT = {
     ("M", "verified"): 0.0,
     ("F", "verified"): 0.0,
 }
+MALE_SHARE = 0.68  # gender is drawn independently of everything else, with this share of "M"
+
+
+def _gender_verification_effect(gender: np.ndarray, verification: np.ndarray) -> np.ndarray:
+    return np.array([GENDER_VERIFICATION_EFFECT[(g, v)] for g, v in zip(gender, verification)])
 
 
 def generate_enterprises(
@@ -164,6 +169,10 @@ def generate_enterprises(
     )
     p_default = _sigmoid(intercept + score)
     true_prob = p_reject + (1 - p_reject) * p_default if config.label_rejections else p_default
+    # the best a model without the protected gender column can do: gender is independent of every other input, so
+    # its effect is averaged over its two values (the same probability, known to the model's inputs)
+    gender_blind = _gender_blind_default(intercept + score, e)
+    true_prob_without_protected = p_reject + (1 - p_reject) * gender_blind if config.label_rejections else gender_blind
     defaulted = rng.random(n) < p_default
     label = np.where(rejected, 1, defaulted.astype(int)) if config.label_rejections else defaulted.astype(int)
 
@@ -191,6 +200,7 @@ def generate_enterprises(
         {
             "enterprise_id": frame["enterprise_id"],
             "true_prob": true_prob,
+            "true_prob_without_protected": true_prob_without_protected,
             "health": e.health,
             "size": e.size,
             "trend": e.trend,
@@ -218,7 +228,7 @@ def _draw_enterprises(config: GeneratorConfig, world: World, rng: np.random.Gene
         ]
     city = rng.choice(len(world.city_names), size=n, p=world.city_weights)
     tier = world.city_tier[city]
-    gender = np.where(rng.random(n) < 0.68, "M", "F")
+    gender = np.where(rng.random(n) < MALE_SHARE, "M", "F")
     verification = rng.choice(["verified", "pending", "unverified"], size=n, p=[0.75, 0.10, 0.15])
 
     size = rng.normal(0, 1, n)
@@ -258,7 +268,7 @@ def _draw_enterprises(config: GeneratorConfig, world: World, rng: np.random.Gene
 
 def _risk_score(world: World, e: SimpleNamespace) -> np.ndarray:
     """The centred, scaled log-odds of default each enterprise's profile implies (before the intercept)."""
-    gv = np.array([GENDER_VERIFICATION_EFFECT[(g, v)] for g, v in zip(e.gender, e.verification)])
+    gv = _gender_verification_effect(e.gender, e.verification)
     score = (
         world.industry_effect[e.primary]
         + world.tier_effect[e.tier - 1]
@@ -276,6 +286,16 @@ def _risk_score(world: World, e: SimpleNamespace) -> np.ndarray:
         - 0.15 * e.size
     )
     return SIGNAL_SCALE * (score - score.mean())
+
+
+def _gender_blind_default(log_odds: np.ndarray, e: SimpleNamespace) -> np.ndarray:
+    """P(default) with the gender × verification effect averaged over gender (its shares), the rest as it is."""
+    own = SIGNAL_SCALE * _gender_verification_effect(e.gender, e.verification)
+    return sum(
+        share
+        * _sigmoid(log_odds - own + SIGNAL_SCALE * _gender_verification_effect(np.full(len(own), g), e.verification))
+        for g, share in (("M", MALE_SHARE), ("F", 1 - MALE_SHARE))
+    )
 
 
 def _solve_intercept(score, p_reject, rate, accepted_mask) -> float:

@@ -39,7 +39,18 @@ table.header th{text-align:left;white-space:nowrap}
 
 # metrics.json keys → the labels the report shows
 # the metrics.json figures the metrics table lists after AUC, Gini and KS, in this order (labels in LABELS)
-METRIC_ROWS = ("brier", "log_loss", "psi", "threshold", "precision", "recall", "f1", "accuracy", "oracle_auc")
+METRIC_ROWS = (
+    "brier",
+    "log_loss",
+    "psi",
+    "threshold",
+    "precision",
+    "recall",
+    "f1",
+    "accuracy",
+    "oracle_auc",
+    "oracle_auc_permitted",
+)
 
 
 # evidence keys → what every report table shows for them, as a column header or a metric's name (a key not
@@ -97,6 +108,7 @@ LABELS = {
     "f1": "F1 (defaults)",
     "accuracy": "accuracy",
     "oracle_auc": "oracle AUC (true probabilities)",
+    "oracle_auc_permitted": "oracle AUC without the protected columns' effect",
 }
 P_VALUE_COLUMNS = {"hosmer_lemeshow_p", "delong_p"}
 

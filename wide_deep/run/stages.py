@@ -392,10 +392,13 @@ def evaluate(run: TrainingRun) -> None:
     result = metrics.evaluate(test.labels, run.scores["test"], run.threshold)
     result["valid_auc"] = metrics.auc(run.valid.labels, run.scores["valid"])
     oracle = data.splits["test"].oracle
+    # a run that leaves the protected columns out is also measured against the best it could do without them
+    blind = None if config.include_protected else data.splits["test"].oracle_without_protected
     histories = [history for _, history in run.members]
     result.update(
         {
             "oracle_auc": metrics.auc(test.labels, oracle) if oracle is not None else None,
+            "oracle_auc_permitted": metrics.auc(test.labels, blind) if blind is not None else None,
             "n_train": data.training.rows_per_epoch,
             "n_valid": len(run.valid),
             "n_test": len(test),
@@ -537,6 +540,13 @@ def format_table(result: dict) -> str:
             f"{'oracle_auc':<22}{result['oracle_auc']:>10.4f}   (true probabilities; the best any model can reach)"
         )
         lines.append(f"{'gap_to_oracle':<22}{result['oracle_auc'] - result['auc']:>10.4f}")
+    if result.get("oracle_auc_permitted") is not None:
+        permitted = result["oracle_auc_permitted"]
+        lines.append(
+            f"{'oracle_auc_permitted':<22}{permitted:>10.4f}   (the best from the inputs this run may use: the "
+            f"protected columns' effect averaged out)"
+        )
+        lines.append(f"{'gap_to_permitted':<22}{permitted - result['auc']:>10.4f}")
     lines.append(f"{'n_train/valid/test':<22}{result['n_train']:>10,} / {result['n_valid']:,} / {result['n_test']:,}")
     lines.append(
         f"{'train examples/s':<22}{result['train_examples_per_sec']:>10,.0f}   (steady-state median, batch "

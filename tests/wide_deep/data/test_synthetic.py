@@ -44,6 +44,23 @@ def test_generated_data_has_the_documented_shape(small_sme):
     assert (window > np.timedelta64(0, "s")).all() and (window < np.timedelta64(180, "D")).all()
 
 
+def test_the_permitted_oracle_averages_out_gender_only(small_sme):
+    """`true_prob_without_protected` is the true probability with the gender × verification effect averaged over
+    gender: equal where gender has no effect (verified), above it for unverified women and below for unverified
+    men (whose effect is the larger), and the same for both genders given everything else."""
+    apps = pd.read_parquet(small_sme / "applications.parquet")
+    truth = pd.read_parquet(small_sme / "truth.parquet").set_index("enterprise_id").loc[apps["enterprise_id"]]
+    true, permitted = truth["true_prob"].to_numpy(), truth["true_prob_without_protected"].to_numpy()
+    verified = (apps["real_name_verification"] == "verified").to_numpy()
+    unverified = (apps["real_name_verification"] == "unverified").to_numpy()
+    male = (apps["gender"] == "M").to_numpy()
+    np.testing.assert_allclose(permitted[verified], true[verified], rtol=1e-12)
+    assert (permitted[unverified & male] < true[unverified & male]).all()
+    assert (permitted[unverified & ~male] > true[unverified & ~male]).all()
+    assert 0 < permitted.min() and permitted.max() < 1
+    assert abs(permitted.mean() - true.mean()) < 0.01
+
+
 def test_accepts_only_labels_keep_rejections_apart(tmp_path):
     meta = generate(
         GeneratorConfig(num_enterprises=1000, seed=5, label_rejections=False, positive_rate=0.2),

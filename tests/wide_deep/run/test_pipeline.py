@@ -54,6 +54,8 @@ def test_a_run_trains_evaluates_and_exports(sme_run):
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]  # loss falls
     assert metrics["auc"] > 0.62  # clearly better than chance on 600 test rows
     assert 0.65 < metrics["oracle_auc"] < 0.85
+    # gender (protected) is left out, so the run is also measured against the oracle without its effect
+    assert 0.65 < metrics["oracle_auc_permitted"] < 0.85 and metrics["oracle_auc_permitted"] != metrics["oracle_auc"]
     assert metrics["n_train"] == 1800 and metrics["n_valid"] == 600 and metrics["n_test"] == 600
     # the best epoch's weights, blended with the GBDT on validation: no worse there than the best epoch alone
     assert metrics["valid_auc"] >= history["val_auc"].max() - 0.005 and 0 <= metrics["best_epoch"] <= 8
