@@ -38,7 +38,7 @@ class Split:
     ids: np.ndarray | None = None
     oracle: np.ndarray | None = None  # the synthetic data's true default probability
     # the same without what the protected columns add (the best a model that leaves them out can do)
-    oracle_without_protected: np.ndarray | None = None
+    oracle_permitted: np.ndarray | None = None
     rejected: np.ndarray | None = None  # the label spec's rejected_column, when the data has it
     dates: np.ndarray | None = None  # application dates (datetime64), read for an out-of-time split
 
@@ -54,7 +54,7 @@ class Split:
             self.labels[index],
             pick(self.ids),
             pick(self.oracle),
-            pick(self.oracle_without_protected),
+            pick(self.oracle_permitted),
             pick(self.rejected),
             pick(self.dates),
         )
@@ -69,7 +69,7 @@ class Split:
             np.concatenate([p.labels for p in parts]),
             join([p.ids for p in parts]),
             join([p.oracle for p in parts]),
-            join([p.oracle_without_protected for p in parts]),
+            join([p.oracle_permitted for p in parts]),
             join([p.rejected for p in parts]),
             join([p.dates for p in parts]),
         )
@@ -277,7 +277,7 @@ def labelled_rows(spec: FeatureSpec, frame: pd.DataFrame, source: str, transacti
     return (rows if keep is None else rows.take(keep)), aggregation
 
 
-ORACLE_COLUMNS = {"oracle": "true_prob", "oracle_without_protected": "true_prob_without_protected"}
+ORACLE_COLUMNS = {"oracle": "true_prob", "oracle_permitted": "true_prob_without_protected"}
 
 
 def attach_oracle(rows: Split, truth_path, id_column: str | None) -> Split:

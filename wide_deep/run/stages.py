@@ -393,7 +393,7 @@ def evaluate(run: TrainingRun) -> None:
     result["valid_auc"] = metrics.auc(run.valid.labels, run.scores["valid"])
     oracle = data.splits["test"].oracle
     # a run that leaves the protected columns out is also measured against the best it could do without them
-    blind = None if config.include_protected else data.splits["test"].oracle_without_protected
+    blind = None if config.include_protected else data.splits["test"].oracle_permitted
     histories = [history for _, history in run.members]
     result.update(
         {

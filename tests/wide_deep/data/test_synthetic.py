@@ -47,7 +47,7 @@ def test_generated_data_has_the_documented_shape(small_sme):
 def test_the_permitted_oracle_averages_out_gender_only(small_sme):
     """`true_prob_without_protected` is the true probability with the gender × verification effect averaged over
     gender: equal where gender has no effect (verified), above it for unverified women and below for unverified
-    men (whose effect is the larger), and the same for both genders given everything else."""
+    men (whose effect is the larger)."""
     apps = pd.read_parquet(small_sme / "applications.parquet")
     truth = pd.read_parquet(small_sme / "truth.parquet").set_index("enterprise_id").loc[apps["enterprise_id"]]
     true, permitted = truth["true_prob"].to_numpy(), truth["true_prob_without_protected"].to_numpy()
