@@ -1,8 +1,9 @@
 """Could the raw transaction log tell more than the aggregates? `python -m experiments.sequence_probe`.
 
 On the synthetic SME data (whose true transaction parameters are known), a tuned LightGBM on the same split
-with the spec's features, plus the weekly sequence, plus log-amount statistics, plus the true parameters
-(`wide_deep.research.information`). Prints one line per feature set and writes results/sme/sequences/probe.csv.
+with the spec's features, plus the weekly sequence, plus log-amount statistics, plus the true parameters, and
+the spec's features regressed on the true log-odds instead of the labels (`wide_deep.research.information`).
+Prints one line per row and writes results/sme/sequences/probe.csv.
 """
 
 from __future__ import annotations

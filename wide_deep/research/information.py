@@ -7,7 +7,12 @@ the same split with the spec's features, then with one addition at a time, and e
 - `log_amount_stats`: each id's standard deviation and mean of log amounts in the window (for log-normal
   amounts, the sufficient statistics of their spread, which the aggregates only approximate);
 - `latent`: the generator's true transaction-process parameters (`truth.parquet`: trend, volatility,
-  dormant spell), which no model can see: the ceiling of what the log could tell.
+  dormant spell), which no model can see: the ceiling of what the log could tell;
+- `truth_as_target`: the spec's features again, but the LightGBM regresses the true log-odds (the best a model
+  without the protected columns can do, as the features leave them out) instead of learning from 0/1 labels.
+  With no label noise to learn through, it shows how far any function of the features can rank: a lower
+  bound on their ceiling. Between it and the oracle lies what the features do not hold; between a model
+  and it, what learning from labels costs on this many rows.
 
 If the first two add nothing while the third does, the gap is the noise of estimating each enterprise's
 process from its own few transactions, not information the aggregation throws away.
@@ -74,9 +79,56 @@ def probe(data, truth_path, log_amounts: pd.DataFrame, seed: int = 42, log=print
         }
         row["gain"] = row["test_auc"] - rows[0]["test_auc"] if rows else 0.0
         row["delong_p"] = stats.delong_test(labels["test"], reference, scores)["p_value"] if rows else np.nan
-        rows.append(row)
-        log(
-            f"{name:18s} {row['columns']:4d} columns  test AUC {row['test_auc']:.4f}  gain {row['gain']:+.4f}  "
-            f"DeLong p {row['delong_p']:.3g}"
-        )
+        rows.append(_logged(row, log))
+    regressed = truth_regression(
+        {k: v.astype("float64") for k, v in base.items()}, {k: data.splits[k] for k in SPLITS}, matrix.categorical, seed
+    )
+    scores = regressed.pop("scores")
+    row = {"features": "truth_as_target", "columns": base["test"].shape[1], **regressed}
+    row["test_auc"] = metrics.auc(labels["test"], scores)
+    row["gain"] = row["test_auc"] - rows[0]["test_auc"]
+    row["delong_p"] = stats.delong_test(labels["test"], reference, scores)["p_value"]
+    rows.append(_logged(row, log))
     return pd.DataFrame(rows)
+
+
+def _logged(row: dict, log) -> dict:
+    log(
+        f"{row['features']:18s} {row['columns']:4d} columns  test AUC {row['test_auc']:.4f}  gain {row['gain']:+.4f}  "
+        f"DeLong p {row['delong_p']:.3g}"
+    )
+    return row
+
+
+def truth_regression(x: dict, splits: dict, categorical: list[int], seed: int) -> dict:
+    """LightGBM regression of the true log-odds on `x` (train; early stopping on validation): its validation AUC
+    and test scores."""
+    import lightgbm as lgb
+
+    def log_odds(split):
+        truth = split.oracle_permitted if split.oracle_permitted is not None else split.oracle
+        truth = np.clip(np.asarray(truth, "float64"), 1e-9, 1 - 1e-9)
+        return np.log(truth / (1 - truth))
+
+    model = lgb.LGBMRegressor(
+        n_estimators=5000,
+        learning_rate=0.03,
+        num_leaves=31,
+        min_child_samples=50,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        random_state=seed,
+        verbose=-1,
+    )
+    model.fit(
+        x["train"],
+        log_odds(splits["train"]),
+        eval_set=[(x["valid"], log_odds(splits["valid"]))],
+        categorical_feature=categorical or "auto",
+        callbacks=[lgb.early_stopping(100, verbose=False)],
+    )
+    return {
+        "valid_auc": metrics.auc(splits["valid"].labels, model.predict(x["valid"])),
+        "scores": model.predict(x["test"]),
+    }

@@ -1,4 +1,5 @@
-"""The log-information probe on small synthetic data: its four feature sets and the log-amount statistics."""
+"""The log-information probe on small synthetic data: its four feature sets, the regression on the true log-odds,
+and the log-amount statistics."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ def test_probe_rows_and_log_amount_statistics(small_sme, tmp_path):
     assert np.isclose(amounts.loc[first, "log_amount_sd"], own.std(ddof=1))
     assert np.isclose(amounts.loc[first, "log_amount_mean"], own.mean())
     table = probe(data, small_sme / "truth.parquet", amounts, log=quiet).set_index("features")
-    assert list(table.index) == ["features", "sequence", "log_amount_stats", "latent"]
+    assert list(table.index) == ["features", "sequence", "log_amount_stats", "latent", "truth_as_target"]
     assert table.loc["latent", "columns"] == table.loc["features", "columns"] + len(LATENT)
     assert table.loc["sequence", "columns"] == table.loc["features", "columns"] + 26 * 4
     assert table["test_auc"].between(0.5, 1).all() and table["delong_p"].iloc[1:].between(0, 1).all()
+    # learnt from the true log-odds instead of the 0/1 labels, the same features rank the test rows better
+    assert table.loc["truth_as_target", "columns"] == table.loc["features", "columns"]
+    assert table.loc["truth_as_target", "test_auc"] > table.loc["features", "test_auc"]
