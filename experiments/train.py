@@ -182,6 +182,13 @@ def _define_tree_flags() -> None:
         "(preset) With --wide_gbdt: the validation AUC the trees' blend must add to the trained network for the "
         "trees to be kept (otherwise they leave the model); 0 keeps any blend that does not lower it",
     )
+    flags.DEFINE_float(
+        "min_network_gain_se",
+        None,
+        "(preset) With --warm_start=logistic: the trained network is kept only when its validation AUC gain over "
+        "the scorecard it started from is at least this many standard errors of that gain (DeLong); otherwise "
+        "the model is that scorecard (0: keep the best epoch, whatever its gain)",
+    )
 
 
 def _define_training_flags() -> None:

@@ -39,6 +39,9 @@ class ModelConfig:
     # the validation AUC the GBDT's blend must add to the trained network for the trees to be kept (their cost: a
     # score carried by opaque trees, slower scoring, a larger export)
     min_tree_gain: float = 0.0
+    # how many standard errors (DeLong, on validation) the trained network's AUC gain over the scorecard it started
+    # from (the warm start) must reach for the network to be kept; below it the model is that scorecard (0: any)
+    min_network_gain_se: float = 0.0
     # the readable share the model keeps on validation: its opaque part (deep term, trees over more than two
     # features) is scaled down until the readable characteristics carry at least this much of the logit (0: any)
     min_readable_share: float = 0.0

@@ -128,3 +128,12 @@ def apply(core, start: WideStart) -> None:
     if "wide_dense_weights" in names:
         core.get_layer("wide_dense_weights").kernel.assign(start.dense[:, None])
     core.get_layer("fusion_bias").bias.assign(start.intercept)
+
+
+def restore(core, start: WideStart) -> None:
+    """The core as training found it (epoch 0): the regression in the wide weights and the deep output at zero,
+    so that the model is the scorecard again (what the hidden layers hold no longer reaches the logit)."""
+    if "deep_logit" in {layer.name for layer in core.layers}:
+        kernel = core.get_layer("deep_logit").kernel
+        kernel.assign(np.zeros(kernel.shape, kernel.dtype))
+    apply(core, start)

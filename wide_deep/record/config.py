@@ -25,6 +25,7 @@ PRESETS = {
         "scorecard": "full",
         "pairs": 10,
         "min_tree_gain": 0.001,
+        "min_network_gain_se": 1.0,
         "min_readable_share": 0.8,
         "sequences": "auto",
     },
@@ -39,6 +40,7 @@ PRESETS = {
         "scorecard": "declared",
         "pairs": 0,
         "min_tree_gain": 0.0,
+        "min_network_gain_se": 0.0,
         "min_readable_share": 0.0,
         "sequences": "aggregates",
     },
@@ -50,6 +52,7 @@ MODEL_PRESET_FIELDS = (
     "scorecard",
     "pairs",
     "min_tree_gain",
+    "min_network_gain_se",
     "min_readable_share",
     "sequences",
 )
@@ -179,6 +182,7 @@ SETTING_RULES = {
     "pairs": (lambda v: v is None or 0 <= v <= 100, "from 0 to 100"),
     "min_tree_gain": (lambda v: v is None or (_finite(v) and 0 <= v <= 1), "a number from 0 to 1"),
     "min_readable_share": (lambda v: v is None or (_finite(v) and 0 <= v <= 1), "a number from 0 to 1"),
+    "min_network_gain_se": (lambda v: v is None or (_finite(v) and v >= 0), "a finite number, 0 or more"),
 }
 
 

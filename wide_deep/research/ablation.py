@@ -46,6 +46,7 @@ NO_GBDT = "Accurate, no GBDT (--nowide_gbdt)"
 BEYOND = (  # (name, model settings over the accurate preset's)
     (ACCURATE, {}),
     (NO_GBDT, {"wide_gbdt": False}),
+    ("Accurate, network always kept (--min_network_gain_se=0)", {"min_network_gain_se": 0.0}),
     (
         "Accurate, terms always kept (--min_tree_gain=0)",
         {"min_tree_gain": 0.0},

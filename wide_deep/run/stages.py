@@ -74,6 +74,7 @@ class TrainingRun:
     reference: EncodedSplit | None = None  # the training sample the warm start and the evidence read
     model_config: ModelConfig | None = None  # the config's, with what the data and the warm start decide
     start: wide_start.WideStart | None = None
+    network_kept: bool | None = None  # whether the trained network replaced its starting scorecard (None: moot)
     members: list[tuple[Estimator, list[dict]]] = dataclasses.field(default_factory=list)
     estimator: Estimator | None = None  # the model the run stands for
     train_seconds: float = 0.0
@@ -94,6 +95,13 @@ class TrainingRun:
         if self.reference is None:
             self.reference = self.encoder.encode_split(self.data.reference.arrays, self.data.reference.labels)
         return self.reference
+
+
+def _best_epoch(run: TrainingRun, histories: list[list[dict]]) -> int | None:
+    """The epoch whose weights the model holds (0: the starting scorecard); None for a merged ensemble."""
+    if run.network_kept is False:
+        return 0
+    return run.estimator.best_epoch(histories[0]) if len(histories) == 1 else None
 
 
 def _columns_only(state: FittedState) -> FittedState:
@@ -289,6 +297,36 @@ def combine(run: TrainingRun) -> None:
     run.train_seconds += time.perf_counter() - started
 
 
+def keep_network(run: TrainingRun) -> None:
+    """Keep the trained network only when it is clearly better than the scorecard it started from (epoch 0, the
+    warm start's logistic regression): its validation AUC gain must reach `min_network_gain_se` standard errors
+    of that gain (DeLong, paired on the validation rows); otherwise the model goes back to that scorecard. The
+    best of many epochs on a validation split is partly its noise, the more so the smaller the split, so the
+    simpler model stands unless the richer one beats it by more than that noise (the one-standard-error rule).
+    One line of the log says what was kept and why."""
+    minimum = run.config.model.min_network_gain_se
+    if run.start is None or minimum <= 0 or run.config.model.fusion != "sum" or not run.estimator.layout.has_deep:
+        return
+    scorecard = wide_start.logits(run.start, run.valid.features, run.encoder.layout)
+    network = run.estimator.logits_encoded(run.valid.features).astype("float64")
+    test = delong_test(run.valid.labels, network, scorecard)
+    gain, z = test["difference"], test["z"]
+    standing = (
+        f"validation AUC {test['auc_a']:.4f} against {test['auc_b']:.4f} for the scorecard it started from, a gain "
+        f"of {gain:+.4f} ({z:.2f} standard errors)"
+    )
+    run.network_kept = bool(z >= minimum)
+    if run.network_kept:
+        run.log(f"trained network kept: {standing}")
+        return
+    wide_start.restore(run.estimator.core, run.start)
+    run.estimator.keep_as_best(0)
+    run.log(
+        f"trained network left out: {standing}, less than --min_network_gain_se={minimum:g}; the model is the "
+        "starting scorecard"
+    )
+
+
 def blend_trees(run: TrainingRun) -> None:
     """Blend the GBDT's trees into the trained network on validation (`wide_deep.core.blend`) and keep them only
     when the blend adds at least `min_tree_gain` to the network's validation AUC (through the fusion gate, if
@@ -407,7 +445,8 @@ def evaluate(run: TrainingRun) -> None:
             "train_seconds": run.train_seconds,
             "seed": config.train.seed,
             "epochs_trained": sum(len(h) for h in histories),
-            "best_epoch": run.estimator.best_epoch(histories[0]) if len(histories) == 1 else None,
+            "best_epoch": _best_epoch(run, histories),
+            "network_kept": run.network_kept,
             "model_type": config.model.model_type,
             "use_crosses": config.use_crosses,
             "dataset": data.info.name,
@@ -571,6 +610,7 @@ STAGES: tuple[Callable[[TrainingRun], None], ...] = (
     warm_start,
     train_members,
     combine,
+    keep_network,
     keep_readable,
     blend_trees,
     calibrate,

@@ -1,10 +1,43 @@
-"""Stages of a run that decide what the model keeps: the readability floor on the network's opaque part."""
+"""Stages of a run that decide what the model keeps: the trained network over its starting scorecard, the
+readability floor on the network's opaque part."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from tests.conftest import quiet, sme_config
+
+
+def test_a_network_that_does_not_clearly_beat_its_starting_scorecard_is_left_out(small_sme, tmp_path):
+    from wide_deep.ranking import auc
+    from wide_deep.record.model_dir import ModelDir
+    from wide_deep.run.pipeline import run_training
+    from wide_deep.run.prepared import prepare_data
+
+    config = sme_config(small_sme, tmp_path / "strict", evidence=False, export=False)
+    # a bar no network clears on 600 validation rows: the model goes back to the warm start's regression
+    strict = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, wide_gbdt=False, min_network_gain_se=50)
+    )
+    said = []
+    result = run_training(strict, log=said.append)
+    line = next(s for s in said if s.startswith("trained network"))
+    assert line.startswith("trained network left out: validation AUC") and "--min_network_gain_se=50" in line, line
+    assert result["network_kept"] is False and result["best_epoch"] == 0
+    start_auc = float(next(s for s in said if s.startswith("logistic regression for the wide branch")).split()[-1][:-1])
+    run = ModelDir(strict.model_dir)
+    estimator = run.load_estimator(log=quiet)  # the run's model, reopened: the scorecard, its deep output at zero
+    assert not np.any(estimator.core.get_layer("deep_logit").kernel.numpy())
+    valid = prepare_data(strict, log=quiet, state=run.load_state()).splits["valid"]
+    assert round(auc(valid.labels, estimator.logits_encoded(estimator.encode(valid.arrays))), 4) == start_auc
+
+    lenient = dataclasses.replace(strict, model_dir=str(tmp_path / "lenient"))
+    lenient = dataclasses.replace(lenient, model=dataclasses.replace(lenient.model, min_network_gain_se=0))
+    said.clear()
+    result = run_training(lenient, log=said.append)
+    assert not any(s.startswith("trained network") for s in said) and result["network_kept"] is None
 
 
 def test_the_readability_floor_scales_the_deep_term_down_until_it_holds(small_sme, tmp_path):
