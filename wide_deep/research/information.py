@@ -124,7 +124,8 @@ def truth_regression(x: dict, splits: dict, categorical: list[int], seed: int) -
     model.fit(
         x["train"],
         log_odds(splits["train"]),
-        eval_set=[(x["valid"], log_odds(splits["valid"]))],
+        eval_X=(x["valid"],),
+        eval_y=(log_odds(splits["valid"]),),
         categorical_feature=categorical or "auto",
         callbacks=[lgb.early_stopping(100, verbose=False)],
     )
