@@ -327,6 +327,13 @@ def _label(r: ReportInputs) -> str:
     )
 
 
+# what the run's network rule (--min_network_gain_se) decided, as `metrics.json`'s network_kept says it
+NETWORK_VERDICTS = {
+    True: " (the trained network cleared its rule and replaced the scorecard it started from)",
+    False: " (the trained network did not beat the scorecard it started from by its rule: the model is that scorecard)",
+}
+
+
 def _data(r: ReportInputs) -> str:
     m = r.metrics
     quality = m.get("data_quality", {})
@@ -335,7 +342,8 @@ def _data(r: ReportInputs) -> str:
         f"<p>Dataset <b>{_fmt(m.get('dataset'))}</b>, model <b>{_fmt(m.get('model_type'))}</b> (crosses "
         f"{'on' if m.get('use_crosses') else 'off'}; protected columns "
         f"{'included' if r.config.include_protected else 'excluded from the model'}); test default rate "
-        f"{_fmt(m.get('positive_rate'))}; {m.get('epochs_trained')} epochs, best {m.get('best_epoch')}.</p>"
+        f"{_fmt(m.get('positive_rate'))}; {m.get('epochs_trained')} epochs, best {m.get('best_epoch')}"
+        f"{NETWORK_VERDICTS.get(m.get('network_kept'), '')}.</p>"
         + _table(data_rows)
         + "<p class='note'>Imputed / out-of-vocabulary counts per split (fitted on train):</p>"
         + _table([{"split": s, "column": c, **counts} for s, cols in quality.items() for c, counts in cols.items()])

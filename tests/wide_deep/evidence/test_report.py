@@ -103,3 +103,20 @@ def test_the_benchmark_figures_are_the_challengers_own(sme_run):
 def test_report_needs_a_trained_model_dir(tmp_path):
     with pytest.raises(UserError, match="lacks"):
         render_report(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kept", "says"),
+    [(True, "cleared its rule and replaced the scorecard"), (False, "the model is that scorecard"), (None, None)],
+)
+def test_the_data_section_says_what_the_network_rule_decided(sme_run, tmp_path, kept, says):
+    import json
+    import shutil
+
+    run = shutil.copytree(sme_run, tmp_path / "run")
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "network_kept": kept}))
+    parser = _Sections()
+    parser.feed(render_report(run, n_bootstrap=50).read_text())
+    data = parser.sections["data"]
+    assert (says in data) if says else ("trained network" not in data), data[:400]
