@@ -168,11 +168,14 @@ def generate_enterprises(
         None if config.label_rejections else ~rejected,
     )
     p_default = _sigmoid(intercept + score)
-    true_prob = p_reject + (1 - p_reject) * p_default if config.label_rejections else p_default
+
+    def label_probability(default: np.ndarray) -> np.ndarray:  # the label rule: a rejection counts as a default
+        return p_reject + (1 - p_reject) * default if config.label_rejections else default
+
+    true_prob = label_probability(p_default)
     # the best a model without the protected gender column can do: gender is independent of every other input, so
     # its effect is averaged over its two values (the same probability, known to the model's inputs)
-    gender_blind = _gender_blind_default(intercept + score, e)
-    true_prob_without_protected = p_reject + (1 - p_reject) * gender_blind if config.label_rejections else gender_blind
+    true_prob_without_protected = label_probability(_gender_blind_default(intercept + score, e))
     defaulted = rng.random(n) < p_default
     label = np.where(rejected, 1, defaulted.astype(int)) if config.label_rejections else defaulted.astype(int)
 

@@ -66,49 +66,40 @@ def probe(data, truth_path, log_amounts: pd.DataFrame, seed: int = 42, log=print
         "latent": lambda k: truth.loc[ids[k], list(LATENT)].to_numpy(),
     }
     rows, reference = [], None
+
+    def compared(name: str, columns: int, valid_auc: float, scores: np.ndarray) -> dict:
+        """A row of the table: its test AUC, gain and DeLong p against the first row's (the spec's features)."""
+        row = {"features": name, "columns": columns, "valid_auc": valid_auc}
+        row["test_auc"] = metrics.auc(labels["test"], scores)
+        row["gain"] = row["test_auc"] - rows[0]["test_auc"] if rows else 0.0
+        row["delong_p"] = stats.delong_test(labels["test"], reference, scores)["p_value"] if rows else np.nan
+        log(
+            f"{name:18s} {columns:4d} columns  test AUC {row['test_auc']:.4f}  gain {row['gain']:+.4f}  "
+            f"DeLong p {row['delong_p']:.3g}"
+        )
+        return row
+
     for name, added in additions.items():
         x = {k: np.column_stack([base[k], added(k)]).astype("float64") for k in SPLITS}
         tuned = tune(x["train"], labels["train"], x["valid"], labels["valid"], matrix.categorical, seed)
         scores = tuned.proba(x["test"])
         reference = scores if reference is None else reference
-        row = {
-            "features": name,
-            "columns": x["test"].shape[1],
-            "valid_auc": tuned.valid_auc,
-            "test_auc": metrics.auc(labels["test"], scores),
-        }
-        row["gain"] = row["test_auc"] - rows[0]["test_auc"] if rows else 0.0
-        row["delong_p"] = stats.delong_test(labels["test"], reference, scores)["p_value"] if rows else np.nan
-        rows.append(_logged(row, log))
-    regressed = truth_regression(
-        {k: v.astype("float64") for k, v in base.items()}, {k: data.splits[k] for k in SPLITS}, matrix.categorical, seed
-    )
-    scores = regressed.pop("scores")
-    row = {"features": "truth_as_target", "columns": base["test"].shape[1], **regressed}
-    row["test_auc"] = metrics.auc(labels["test"], scores)
-    row["gain"] = row["test_auc"] - rows[0]["test_auc"]
-    row["delong_p"] = stats.delong_test(labels["test"], reference, scores)["p_value"]
-    rows.append(_logged(row, log))
+        rows.append(compared(name, x["test"].shape[1], tuned.valid_auc, scores))
+    x = {k: v.astype("float64") for k, v in base.items()}
+    valid_auc, scores = truth_regression(x, {k: data.splits[k] for k in SPLITS}, matrix.categorical, seed)
+    rows.append(compared("truth_as_target", x["test"].shape[1], valid_auc, scores))
     return pd.DataFrame(rows)
 
 
-def _logged(row: dict, log) -> dict:
-    log(
-        f"{row['features']:18s} {row['columns']:4d} columns  test AUC {row['test_auc']:.4f}  gain {row['gain']:+.4f}  "
-        f"DeLong p {row['delong_p']:.3g}"
-    )
-    return row
-
-
-def truth_regression(x: dict, splits: dict, categorical: list[int], seed: int) -> dict:
+def truth_regression(x: dict, splits: dict, categorical: list[int], seed: int) -> tuple[float, np.ndarray]:
     """LightGBM regression of the true log-odds on `x` (train; early stopping on validation): its validation AUC
     and test scores."""
     import lightgbm as lgb
+    from scipy.special import logit
 
     def log_odds(split):
         truth = split.oracle_permitted if split.oracle_permitted is not None else split.oracle
-        truth = np.clip(np.asarray(truth, "float64"), 1e-9, 1 - 1e-9)
-        return np.log(truth / (1 - truth))
+        return logit(np.clip(np.asarray(truth, "float64"), 1e-9, 1 - 1e-9))
 
     model = lgb.LGBMRegressor(
         n_estimators=5000,
@@ -129,7 +120,4 @@ def truth_regression(x: dict, splits: dict, categorical: list[int], seed: int) -
         categorical_feature=categorical or "auto",
         callbacks=[lgb.early_stopping(100, verbose=False)],
     )
-    return {
-        "valid_auc": metrics.auc(splits["valid"].labels, model.predict(x["valid"])),
-        "scores": model.predict(x["test"]),
-    }
+    return metrics.auc(splits["valid"].labels, model.predict(x["valid"])), model.predict(x["test"])
