@@ -189,6 +189,13 @@ def _define_tree_flags() -> None:
         "the scorecard it started from is at least this many standard errors of that gain (DeLong); otherwise "
         "the model is that scorecard (0: keep the best epoch, whatever its gain)",
     )
+    flags.DEFINE_boolean(
+        "refit_scorecard",
+        None,
+        "(preset) With --warm_start=logistic: once validation has chosen the model, refit its wide columns on the "
+        "training and validation rows together (the chosen C; the network and trees as they are). The test split "
+        "stays unseen; validation figures after it are partly in-sample",
+    )
 
 
 def _define_training_flags() -> None:

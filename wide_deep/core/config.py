@@ -42,6 +42,9 @@ class ModelConfig:
     # how many standard errors (DeLong, on validation) the trained network's AUC gain over the scorecard it started
     # from (the warm start) must reach for the network to be kept; below it the model is that scorecard (0: any)
     min_network_gain_se: float = 0.0
+    # once validation has chosen the model, refit its wide columns on the training and validation rows together
+    # (the warm start's C; the rest of the model fixed): the selected scorecard fitted on all the development data
+    refit_scorecard: bool = False
     # the readable share the model keeps on validation: its opaque part (deep term, trees over more than two
     # features) is scaled down until the readable characteristics carry at least this much of the logit (0: any)
     min_readable_share: float = 0.0

@@ -16,6 +16,11 @@ ranges, not on each range's weight: the regression is fitted in a basis of steps
 design is 1 for every step at or below its range), the first-order difference penalty of P-splines (Eilers
 & Marx 1996). Fine bins then cost no overfitting: points change from one range to the next only where the
 data say so, and the trainer keeps the same penalty (`wide_deep.core.model.StepL2`).
+
+Once validation has chosen everything (C, the epoch, whether the network and the trees stay), `refit` fits the
+wide columns again on the training and validation rows together, at the chosen C, with the rest of the trained
+model (the deep term, the trees, a blend's scale) held fixed as each row's offset: the model selected on
+validation, then fitted on all the development data (scikit-learn's `refit=True`). The test split stays unseen.
 """
 
 from __future__ import annotations
@@ -111,6 +116,96 @@ def fit_logistic(
         valid_auc=area,
         l2=1.0 / (2.0 * c * len(train)),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Refit:
+    """The wide columns refitted on more rows: their weights (the table's column rows, the dense kernel) and the
+    fusion bias, as the model holds them."""
+
+    table: np.ndarray
+    dense: np.ndarray
+    bias: float
+    rows: int
+    c: float
+
+    def to_json(self) -> dict:
+        return {
+            "table": self.table.tolist(),
+            "dense": self.dense.tolist(),
+            "bias": self.bias,
+            "rows": self.rows,
+            "c": self.c,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Refit:
+        return cls(
+            np.asarray(d["table"], "float32"),
+            np.asarray(d["dense"], "float32"),
+            float(d["bias"]),
+            int(d["rows"]),
+            float(d["c"]),
+        )
+
+
+def offset_logistic(x: sp.csr_matrix, labels: np.ndarray, offset: np.ndarray, c: float) -> tuple[np.ndarray, float]:
+    """argmin over (w, b) of sum(log loss of offset + x·w + b) + ||w||² / (2C): scikit-learn's penalty, with a
+    fixed offset per row (which scikit-learn's LogisticRegression cannot take). L-BFGS, from zero."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    y = np.asarray(labels, "float64")
+
+    def loss_and_gradient(theta):
+        w, b = theta[:-1], theta[-1]
+        z = offset + x @ w + b
+        residual = expit(z) - y
+        loss = float(np.logaddexp(0.0, z).sum() - y @ z + w @ w / (2.0 * c))
+        return loss, np.concatenate([x.T @ residual + w / c, [residual.sum()]])
+
+    fitted = minimize(
+        loss_and_gradient, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 10_000}
+    )
+    return fitted.x[:-1], float(fitted.x[-1])
+
+
+def refit(splits: list[EncodedSplit], logits_of, weights: dict, layout: EncodedLayout, c: float) -> Refit:
+    """The wide columns fitted again on the rows of `splits` together, at C = `c`, the rest of the model fixed:
+    `logits_of(encoded)` is the trained model's logit, `weights` its wide weights (`table`, `dense`, `bias`, as
+    `wide_deep.evidence.scorecard.wide_weights` reads them), so each row's offset is its logit less its columns'
+    points."""
+    basis = step_basis(layout)
+    width = sum(segment.size for segment in layout.wide_segments[: layout.column_segments])
+    columns = np.concatenate([weights["table"][:width], weights["dense"]]).astype("float64")
+    designs, offsets = [], []
+    for split in splits:
+        design = wide_design(split.features, layout)
+        designs.append(design @ basis)
+        offsets.append(np.asarray(logits_of(split.features), "float64") - design @ columns)
+    labels = np.concatenate([split.labels for split in splits])
+    coef, shift = offset_logistic(sp.vstack(designs).tocsr(), labels, np.concatenate(offsets), c)
+    coef = basis @ coef
+    return Refit(
+        table=np.asarray(coef[:width], "float32"),
+        dense=np.asarray(coef[width:], "float32"),
+        bias=float(weights["bias"]) + shift,
+        rows=len(labels),
+        c=c,
+    )
+
+
+def apply_refit(core, fitted: Refit) -> None:
+    """Write refitted wide columns and bias into a core (its GBDT rows, if any, untouched)."""
+    names = {layer.name for layer in core.layers}
+    if "wide_ids_weights" in names and fitted.table.size:
+        table = core.get_layer("wide_ids_weights").weights_table
+        values = table.numpy()
+        values[: fitted.table.size] = fitted.table
+        table.assign(values)
+    if "wide_dense_weights" in names:
+        core.get_layer("wide_dense_weights").kernel.assign(fitted.dense[:, None])
+    core.get_layer("fusion_bias").bias.assign(fitted.bias)
 
 
 def logits(start: WideStart, encoded: dict, layout: EncodedLayout) -> np.ndarray:

@@ -334,6 +334,17 @@ NETWORK_VERDICTS = {
 }
 
 
+def _refit_note(rows: int | None) -> str:
+    """What `--refit_scorecard` did to the splits' roles, as `metrics.json`'s refit_rows says it."""
+    if not rows:
+        return ""
+    return (
+        f" Once validation had chosen the model, its scorecard's characteristics were refitted on the training and "
+        f"validation rows together ({rows:,} rows): the test split stays unseen, but the validation figures below "
+        "(the cut-off, the bands, the calibrator) were read on rows the scorecard was fitted on."
+    )
+
+
 def _data(r: ReportInputs) -> str:
     m = r.metrics
     quality = m.get("data_quality", {})
@@ -343,7 +354,7 @@ def _data(r: ReportInputs) -> str:
         f"{'on' if m.get('use_crosses') else 'off'}; protected columns "
         f"{'included' if r.config.include_protected else 'excluded from the model'}); test default rate "
         f"{_fmt(m.get('positive_rate'))}; {m.get('epochs_trained')} epochs, best {m.get('best_epoch')}"
-        f"{NETWORK_VERDICTS.get(m.get('network_kept'), '')}.</p>"
+        f"{NETWORK_VERDICTS.get(m.get('network_kept'), '')}.{_refit_note(m.get('refit_rows'))}</p>"
         + _table(data_rows)
         + "<p class='note'>Imputed / out-of-vocabulary counts per split (fitted on train):</p>"
         + _table([{"split": s, "column": c, **counts} for s, cols in quality.items() for c, counts in cols.items()])

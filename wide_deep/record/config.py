@@ -26,6 +26,7 @@ PRESETS = {
         "pairs": 10,
         "min_tree_gain": 0.001,
         "min_network_gain_se": 1.0,
+        "refit_scorecard": True,
         "min_readable_share": 0.8,
         "sequences": "auto",
     },
@@ -41,6 +42,7 @@ PRESETS = {
         "pairs": 0,
         "min_tree_gain": 0.0,
         "min_network_gain_se": 0.0,
+        "refit_scorecard": False,
         "min_readable_share": 0.0,
         "sequences": "aggregates",
     },
@@ -53,6 +55,7 @@ MODEL_PRESET_FIELDS = (
     "pairs",
     "min_tree_gain",
     "min_network_gain_se",
+    "refit_scorecard",
     "min_readable_share",
     "sequences",
 )

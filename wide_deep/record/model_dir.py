@@ -8,6 +8,7 @@
       summaries/             TensorBoard scalars
       history.csv            one row per epoch
       calibration.json       the calibrator fitted on validation
+      refit.json             the wide columns refitted on the training and validation rows (--refit_scorecard)
       metrics.json           test metrics and the run's facts
       evidence.json          credit-risk evidence tables (the monitoring baseline among them)
       test_scores.parquet    test labels and scores (the report's curves and intervals)
@@ -43,11 +44,13 @@ if TYPE_CHECKING:  # TensorFlow is imported only by what trains or loads a model
     from wide_deep.core.calibration import Calibrator
     from wide_deep.core.checkpoints import TrainingFiles
     from wide_deep.core.trainer import Estimator
+    from wide_deep.core.warm_start import Refit
 
 CONFIG = "config.json"
 SPEC = "spec.yaml"
 PREPROCESSING = "preprocessing.json"
 CALIBRATION = "calibration.json"
+REFIT = "refit.json"
 METRICS = "metrics.json"
 EVIDENCE = "evidence.json"
 HISTORY = "history.csv"
@@ -187,6 +190,15 @@ class ModelDir:
     def save_calibrator(self, calibrator: Calibrator) -> None:
         self.write_text(CALIBRATION, calibrator.to_json())
 
+    def save_refit(self, refit: Refit) -> None:
+        self.write_json(REFIT, refit.to_json())
+
+    def load_refit(self) -> Refit | None:
+        """The run's refitted wide columns (`--refit_scorecard`), or None when it has none."""
+        from wide_deep.core.warm_start import Refit
+
+        return Refit.from_json(self.read_json(REFIT)) if (self.path / REFIT).exists() else None
+
     def save_metrics(self, metrics: dict) -> None:
         self.write_json(METRICS, metrics)
 
@@ -288,6 +300,11 @@ class ModelDir:
             from wide_deep.core.blend import Blend, with_trees
 
             estimator = with_trees(estimator, dataclasses.replace(spec, gbdt=True), state, Blend(*trees.blend))
+        refit = self.load_refit() if config.model.refit_scorecard else None
+        if refit is not None:  # the wide columns as the run refitted them, on the blended model
+            from wide_deep.core.warm_start import apply_refit
+
+            apply_refit(estimator.core, refit)
         return estimator
 
     def export_versions(self) -> list[Path]:

@@ -47,6 +47,7 @@ BEYOND = (  # (name, model settings over the accurate preset's)
     (ACCURATE, {}),
     (NO_GBDT, {"wide_gbdt": False}),
     ("Accurate, network always kept (--min_network_gain_se=0)", {"min_network_gain_se": 0.0}),
+    ("Accurate, scorecard not refitted on validation rows (--norefit_scorecard)", {"refit_scorecard": False}),
     (
         "Accurate, terms always kept (--min_tree_gain=0)",
         {"min_tree_gain": 0.0},

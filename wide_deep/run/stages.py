@@ -7,8 +7,10 @@
     warm_start        the initial bias, and the wide branch as a logistic regression tuned on validation
     train_members     the network (or an ensemble's members), each with early stopping on validation
     combine           an ensemble's members merged into one network
+    keep_network      the trained network kept only when it beats its starting scorecard by the rule's margin
     keep_readable     the network's opaque part scaled down if the readable share on validation is below its floor
     blend_trees       a GBDT's trees blended in on validation, kept only when they pay and keep the floor
+    refit_scorecard   the chosen model's wide columns refitted on the training and validation rows together
     calibrate         the calibrator, the decision threshold and the score bands, all on the validation split
     evaluate          the test metrics and the run's facts
     collect_evidence  the credit-risk evidence (`wide_deep.evidence.collect`)
@@ -41,8 +43,16 @@ from wide_deep.core.ensemble import merge_cores
 from wide_deep.core.model import log_odds
 from wide_deep.core.tensors import EncodedSplit, Encoder
 from wide_deep.core.trainer import Estimator, layout_summary, steady_state_throughput
+from wide_deep.data.training_input import IN_MEMORY
 from wide_deep.evidence import metrics, strategy
-from wide_deep.evidence.scorecard import Scaling, readable_parts, readable_share, scale_opaque, share_of
+from wide_deep.evidence.scorecard import (
+    Scaling,
+    readable_parts,
+    readable_share,
+    scale_opaque,
+    share_of,
+    wide_weights,
+)
 from wide_deep.evidence.stats import delong_test
 from wide_deep.ranking import auc
 from wide_deep.record.config import RunConfig
@@ -75,6 +85,7 @@ class TrainingRun:
     model_config: ModelConfig | None = None  # the config's, with what the data and the warm start decide
     start: wide_start.WideStart | None = None
     network_kept: bool | None = None  # whether the trained network replaced its starting scorecard (None: moot)
+    refit: wide_start.Refit | None = None  # the wide columns refitted on training and validation rows, if they were
     members: list[tuple[Estimator, list[dict]]] = dataclasses.field(default_factory=list)
     estimator: Estimator | None = None  # the model the run stands for
     train_seconds: float = 0.0
@@ -410,6 +421,37 @@ def keep_readable(run: TrainingRun) -> None:
     )
 
 
+def refit_scorecard(run: TrainingRun) -> None:
+    """With `--refit_scorecard`, once validation has chosen everything (C, the epoch, the network, the trees): the
+    wide columns fitted again on the training and validation rows together, at the chosen C, the rest of the model
+    fixed (`wide_deep.core.warm_start.refit`), and saved for `load_estimator`. The test split stays unseen; the
+    figures read on validation after this stage (its AUC, the calibrator, the cut-off, the bands) are partly
+    in-sample. One line of the log says what was done."""
+    model = run.config.model
+    if not model.refit_scorecard or run.start is None:
+        return
+    if model.fusion != "sum" or run.data.training.kind != IN_MEMORY:
+        why = "a fused model" if model.fusion != "sum" else "the training rows are not all held in this process"
+        run.log(f"scorecard not refitted on the validation rows: {why}")
+        return
+    started = time.perf_counter()
+    train = run.encoded_reference()  # the train split itself, as the training input is in memory
+    before = auc(run.valid.labels, run.estimator.logits_encoded(run.valid.features))
+    estimator = run.estimator
+    run.refit = wide_start.refit(
+        [train, run.valid], estimator.logits_encoded, wide_weights(estimator), run.encoder.layout, run.start.c
+    )
+    wide_start.apply_refit(estimator.core, run.refit)
+    run.model_dir.save_refit(run.refit)
+    after = auc(run.valid.labels, estimator.logits_encoded(run.valid.features))
+    run.log(
+        f"scorecard refitted on the training and validation rows together ({run.refit.rows:,} rows, C={run.refit.c:g}"
+        f"), the rest of the model as validation chose it; validation AUC {before:.4f} → {after:.4f} (now partly "
+        "in-sample)"
+    )
+    run.train_seconds += time.perf_counter() - started
+
+
 def calibrate(run: TrainingRun) -> None:
     """The calibrator, the decision threshold and the strategy's score bands, all fitted on the validation split
     only (never on test)."""
@@ -447,6 +489,7 @@ def evaluate(run: TrainingRun) -> None:
             "epochs_trained": sum(len(h) for h in histories),
             "best_epoch": _best_epoch(run, histories),
             "network_kept": run.network_kept,
+            "refit_rows": run.refit.rows if run.refit is not None else None,
             "model_type": config.model.model_type,
             "use_crosses": config.use_crosses,
             "dataset": data.info.name,
@@ -613,6 +656,7 @@ STAGES: tuple[Callable[[TrainingRun], None], ...] = (
     keep_network,
     keep_readable,
     blend_trees,
+    refit_scorecard,
     calibrate,
     evaluate,
     collect_evidence,
@@ -620,4 +664,15 @@ STAGES: tuple[Callable[[TrainingRun], None], ...] = (
     finish,
 )
 # the stages that fit the model (what the evidence and the export are weighed against in `make bench`)
-FIT_STAGES = (fit_extras, encode_splits, warm_start, train_members, combine, keep_readable, blend_trees, calibrate)
+FIT_STAGES = (
+    fit_extras,
+    encode_splits,
+    warm_start,
+    train_members,
+    combine,
+    keep_network,
+    keep_readable,
+    blend_trees,
+    refit_scorecard,
+    calibrate,
+)

@@ -106,17 +106,22 @@ def test_report_needs_a_trained_model_dir(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("kept", "says"),
-    [(True, "cleared its rule and replaced the scorecard"), (False, "the model is that scorecard"), (None, None)],
+    ("kept", "refit_rows", "says"),
+    [
+        (True, None, "cleared its rule and replaced the scorecard"),
+        (False, 2400, "the model is that scorecard"),
+        (None, None, None),
+    ],
 )
-def test_the_data_section_says_what_the_network_rule_decided(sme_run, tmp_path, kept, says):
+def test_the_data_section_says_what_the_network_rule_and_the_refit_decided(sme_run, tmp_path, kept, refit_rows, says):
     import json
     import shutil
 
     run = shutil.copytree(sme_run, tmp_path / "run")
     metrics = json.loads((run / "metrics.json").read_text())
-    (run / "metrics.json").write_text(json.dumps({**metrics, "network_kept": kept}))
+    (run / "metrics.json").write_text(json.dumps({**metrics, "network_kept": kept, "refit_rows": refit_rows}))
     parser = _Sections()
     parser.feed(render_report(run, n_bootstrap=50).read_text())
     data = parser.sections["data"]
     assert (says in data) if says else ("trained network" not in data), data[:400]
+    assert ("validation rows together (2,400 rows)" in data) == bool(refit_rows), data[:600]

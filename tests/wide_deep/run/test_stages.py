@@ -59,3 +59,33 @@ def test_the_readability_floor_scales_the_deep_term_down_until_it_holds(small_sm
     encoded = estimator.encode(valid.arrays)
     assert share_of(*readable_parts(estimator, encoded, estimator.logits_encoded(encoded))) >= 0.99 - 1e-6
     assert result["readable_share"] > 0.9  # on test too, nearly
+
+
+def test_the_refit_changes_only_the_wide_columns_and_the_reopened_run_holds_it(small_sme, tmp_path):
+    from wide_deep.evidence.scorecard import wide_weights
+    from wide_deep.record.model_dir import ModelDir
+    from wide_deep.run.pipeline import run_training
+
+    config = sme_config(small_sme, tmp_path / "chosen", evidence=False, export=False)
+    chosen = run_training(config, log=quiet)
+    refitted = dataclasses.replace(
+        config, model_dir=str(tmp_path / "refit"), model=dataclasses.replace(config.model, refit_scorecard=True)
+    )
+    said = []
+    result = run_training(refitted, log=said.append)
+    line = next(s for s in said if s.startswith("scorecard refitted"))
+    assert f"({result['n_train'] + result['n_valid']:,} rows, C=" in line, line
+    assert result["refit_rows"] == result["n_train"] + result["n_valid"] and chosen["refit_rows"] is None
+    assert ModelDir(config.model_dir).load_refit() is None
+
+    run = ModelDir(refitted.model_dir)
+    estimator = run.load_estimator(log=quiet)  # the reopened run is the refitted model the metrics measured
+    assert estimator.fingerprint() == result["model_fingerprint"] != chosen["model_fingerprint"]
+    before, after = ModelDir(config.model_dir).load_estimator(log=quiet), estimator
+    width = run.load_refit().table.size
+    old, new = wide_weights(before), wide_weights(after)
+    assert np.abs(old["table"][:width] - new["table"][:width]).max() > 1e-3  # the columns moved
+    np.testing.assert_array_equal(old["table"][width:], new["table"][width:])  # the trees' leaves did not
+    np.testing.assert_array_equal(  # nor did the network
+        before.core.get_layer("deep_logit").kernel.numpy(), after.core.get_layer("deep_logit").kernel.numpy()
+    )
