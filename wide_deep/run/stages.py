@@ -664,15 +664,4 @@ STAGES: tuple[Callable[[TrainingRun], None], ...] = (
     finish,
 )
 # the stages that fit the model (what the evidence and the export are weighed against in `make bench`)
-FIT_STAGES = (
-    fit_extras,
-    encode_splits,
-    warm_start,
-    train_members,
-    combine,
-    keep_network,
-    keep_readable,
-    blend_trees,
-    refit_scorecard,
-    calibrate,
-)
+FIT_STAGES = STAGES[STAGES.index(fit_extras) : STAGES.index(calibrate) + 1]
