@@ -73,6 +73,11 @@ class EncodedLayout:
         """How many wide segments are columns of the spec (a GBDT's trees, if any, come after them)."""
         return sum(1 for segment in self.wide_segments if segment.tree is None)
 
+    @property
+    def column_rows(self) -> int:
+        """How many rows of the wide table belong to the spec's columns (a GBDT's leaves, if any, follow them)."""
+        return sum(segment.size for segment in self.wide_segments[: self.column_segments])
+
     def ordered_steps(self) -> tuple[tuple[int, int], ...]:
         """(lower, upper) rows of every pair of adjacent ranges of the ordered segments: the steps the wide
         branch's smoothness penalty falls on (`wide_deep.core.model.StepL2`)."""

@@ -64,7 +64,7 @@ def leaf_values(layout: EncodedLayout, trees: Trees) -> np.ndarray:
 def tree_margin(encoded: dict, layout: EncodedLayout, trees: Trees) -> np.ndarray:
     """The GBDT's margin (its raw score) for encoded rows, from their leaf ids."""
     columns = layout.column_segments
-    ids = np.asarray(encoded["wide_ids"])[:, columns:] - layout.wide_segments[columns].offset
+    ids = np.asarray(encoded["wide_ids"])[:, columns:] - layout.column_rows
     return leaf_values(layout, trees)[ids].sum(axis=1)
 
 
@@ -101,7 +101,7 @@ def with_trees(estimator, tree_spec, state: dict, blend: Blend, encoder=None):
             variable.assign(source[variable.path])
     layout, core = blended.layout, blended.core
     wide = core.get_layer("wide_ids_weights")
-    start = layout.wide_segments[layout.column_segments].offset
+    start = layout.column_rows
     table = np.zeros(wide.weights_table.shape, "float32")
     table[:start] = blend.model * source.get(wide.weights_table.path, np.zeros(start))[:start]  # none: no wide ids
     table[start:] = blend.trees * leaf_values(layout, state_trees(state))

@@ -56,9 +56,9 @@ def wide_design(encoded: dict, layout: EncodedLayout) -> sp.csr_matrix:
     columns = layout.column_segments
     if "wide_ids" in encoded and columns:
         ids = np.asarray(encoded["wide_ids"])[:, :columns]
-        width = sum(segment.size for segment in layout.wide_segments[:columns])
         rows = np.repeat(np.arange(ids.shape[0]), ids.shape[1])
-        parts.append(sp.csr_matrix((np.ones(ids.size), (rows, ids.ravel())), shape=(ids.shape[0], width)))
+        shape = (ids.shape[0], layout.column_rows)
+        parts.append(sp.csr_matrix((np.ones(ids.size), (rows, ids.ravel())), shape=shape))
     if "wide_dense" in encoded:
         parts.append(sp.csr_matrix(np.asarray(encoded["wide_dense"], dtype="float64")))
     if not parts:
@@ -106,7 +106,7 @@ def fit_logistic(
             best = (c, area, model.coef_[0].copy(), float(model.intercept_[0]))
     c, area, coef, intercept = best
     coef = basis @ coef
-    width = sum(segment.size for segment in layout.wide_segments[: layout.column_segments])
+    width = layout.column_rows
     table = np.concatenate([coef[:width], np.zeros(layout.wide_size - width)])
     return WideStart(
         table=np.asarray(table, "float32"),
@@ -170,22 +170,21 @@ def offset_logistic(x: sp.csr_matrix, labels: np.ndarray, offset: np.ndarray, c:
     return fitted.x[:-1], float(fitted.x[-1])
 
 
-def refit(splits: list[EncodedSplit], logits_of, weights: dict, layout: EncodedLayout, c: float) -> Refit:
+def refit(
+    splits: list[EncodedSplit], split_logits: list[np.ndarray], weights: dict, layout: EncodedLayout, c: float
+) -> Refit:
     """The wide columns fitted again on the rows of `splits` together, at C = `c`, the rest of the model fixed:
-    `logits_of(encoded)` is the trained model's logit, `weights` its wide weights (`table`, `dense`, `bias`, as
-    `wide_deep.evidence.scorecard.wide_weights` reads them), so each row's offset is its logit less its columns'
-    points."""
+    `split_logits` are the trained model's logits of each split, `weights` its wide weights (`table`, `dense`,
+    `bias`, as `wide_deep.evidence.scorecard.wide_weights` reads them), so each row's offset is its logit less its
+    columns' points."""
     basis = step_basis(layout)
-    width = sum(segment.size for segment in layout.wide_segments[: layout.column_segments])
-    columns = np.concatenate([weights["table"][:width], weights["dense"]]).astype("float64")
-    designs, offsets = [], []
-    for split in splits:
-        design = wide_design(split.features, layout)
-        designs.append(design @ basis)
-        offsets.append(np.asarray(logits_of(split.features), "float64") - design @ columns)
+    columns = _column_coefficients(weights["table"], weights["dense"], layout)
+    designs = [wide_design(split.features, layout) for split in splits]
+    offsets = [np.asarray(logit, "float64") - design @ columns for logit, design in zip(split_logits, designs)]
     labels = np.concatenate([split.labels for split in splits])
-    coef, shift = offset_logistic(sp.vstack(designs).tocsr(), labels, np.concatenate(offsets), c)
+    coef, shift = offset_logistic(sp.vstack(designs).tocsr() @ basis, labels, np.concatenate(offsets), c)
     coef = basis @ coef
+    width = layout.column_rows
     return Refit(
         table=np.asarray(coef[:width], "float32"),
         dense=np.asarray(coef[width:], "float32"),
@@ -197,32 +196,37 @@ def refit(splits: list[EncodedSplit], logits_of, weights: dict, layout: EncodedL
 
 def apply_refit(core, fitted: Refit) -> None:
     """Write refitted wide columns and bias into a core (its GBDT rows, if any, untouched)."""
+    _write_wide(core, fitted.table, fitted.dense, fitted.bias)
+
+
+def _write_wide(core, table: np.ndarray, dense: np.ndarray, bias: float) -> None:
+    """The first rows of the core's wide table (all of them when `table` is as long), its wide dense kernel and the
+    fusion bias."""
     names = {layer.name for layer in core.layers}
-    if "wide_ids_weights" in names and fitted.table.size:
-        table = core.get_layer("wide_ids_weights").weights_table
-        values = table.numpy()
-        values[: fitted.table.size] = fitted.table
-        table.assign(values)
+    if "wide_ids_weights" in names:
+        weights = core.get_layer("wide_ids_weights").weights_table
+        values = weights.numpy()
+        values[: table.size] = table
+        weights.assign(values)
     if "wide_dense_weights" in names:
-        core.get_layer("wide_dense_weights").kernel.assign(fitted.dense[:, None])
-    core.get_layer("fusion_bias").bias.assign(fitted.bias)
+        core.get_layer("wide_dense_weights").kernel.assign(dense[:, None])
+    core.get_layer("fusion_bias").bias.assign(bias)
+
+
+def _column_coefficients(table: np.ndarray, dense: np.ndarray, layout: EncodedLayout) -> np.ndarray:
+    """The coefficients of `wide_design`'s columns: the table's column rows, then the dense kernel."""
+    return np.concatenate([table[: layout.column_rows], dense]).astype("float64")
 
 
 def logits(start: WideStart, encoded: dict, layout: EncodedLayout) -> np.ndarray:
     """The fitted regression's log-odds for encoded rows (the wide branch's column inputs only)."""
-    width = sum(segment.size for segment in layout.wide_segments[: layout.column_segments])
-    coef = np.concatenate([start.table[:width], start.dense]).astype("float64")
+    coef = _column_coefficients(start.table, start.dense, layout)
     return np.asarray(wide_design(encoded, layout) @ coef).ravel() + start.intercept
 
 
 def apply(core, start: WideStart) -> None:
-    """Write the logistic regression into the core's wide weights and fusion bias."""
-    names = {layer.name for layer in core.layers}
-    if "wide_ids_weights" in names:
-        core.get_layer("wide_ids_weights").weights_table.assign(start.table)
-    if "wide_dense_weights" in names:
-        core.get_layer("wide_dense_weights").kernel.assign(start.dense[:, None])
-    core.get_layer("fusion_bias").bias.assign(start.intercept)
+    """Write the logistic regression into the core's wide weights (its whole table) and fusion bias."""
+    _write_wide(core, start.table, start.dense, start.intercept)
 
 
 def restore(core, start: WideStart) -> None:

@@ -300,7 +300,7 @@ class ModelDir:
             from wide_deep.core.blend import Blend, with_trees
 
             estimator = with_trees(estimator, dataclasses.replace(spec, gbdt=True), state, Blend(*trees.blend))
-        refit = self.load_refit() if config.model.refit_scorecard else None
+        refit = self.load_refit()
         if refit is not None:  # the wide columns as the run refitted them, on the blended model
             from wide_deep.core.warm_start import apply_refit
 

@@ -435,12 +435,11 @@ def refit_scorecard(run: TrainingRun) -> None:
         run.log(f"scorecard not refitted on the validation rows: {why}")
         return
     started = time.perf_counter()
-    train = run.encoded_reference()  # the train split itself, as the training input is in memory
-    before = auc(run.valid.labels, run.estimator.logits_encoded(run.valid.features))
+    splits = [run.encoded_reference(), run.valid]  # the train split itself, as the training input is in memory
     estimator = run.estimator
-    run.refit = wide_start.refit(
-        [train, run.valid], estimator.logits_encoded, wide_weights(estimator), run.encoder.layout, run.start.c
-    )
+    split_logits = [estimator.logits_encoded(split.features) for split in splits]
+    before = auc(run.valid.labels, split_logits[1])
+    run.refit = wide_start.refit(splits, split_logits, wide_weights(estimator), run.encoder.layout, run.start.c)
     wide_start.apply_refit(estimator.core, run.refit)
     run.model_dir.save_refit(run.refit)
     after = auc(run.valid.labels, estimator.logits_encoded(run.valid.features))

@@ -106,7 +106,8 @@ def test_a_refit_on_more_rows_is_the_regression_fitted_on_all_of_them(toy_spec, 
     warm_start.apply(estimator.core, start)
     from wide_deep.evidence.scorecard import wide_weights
 
-    refit = warm_start.refit([first, second], estimator.logits_encoded, wide_weights(estimator), estimator.layout, 0.3)
+    logits = [estimator.logits_encoded(split.features) for split in (first, second)]
+    refit = warm_start.refit([first, second], logits, wide_weights(estimator), estimator.layout, 0.3)
     assert refit.rows == len(labels) and refit.c == 0.3
     warm_start.apply_refit(estimator.core, refit)
     both = estimator.encode_split(arrays, labels)
@@ -119,5 +120,6 @@ def test_a_refit_on_more_rows_is_the_regression_fitted_on_all_of_them(toy_spec, 
     )
     assert abs(auc(labels, estimator.logits_encoded(both.features)) - on_all.valid_auc) < 2e-3
     again = warm_start.Refit.from_json(refit.to_json())
-    np.testing.assert_array_equal(again.table, refit.table) and np.testing.assert_array_equal(again.dense, refit.dense)
+    np.testing.assert_array_equal(again.table, refit.table)
+    np.testing.assert_array_equal(again.dense, refit.dense)
     assert again.bias == refit.bias
