@@ -215,11 +215,49 @@ def hosmer_lemeshow(labels: np.ndarray, scores: np.ndarray, groups: int = 10) ->
     return float(statistic), float(scipy_stats.chi2.sf(statistic, groups - 2))
 
 
+def calibration_slope(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Logistic recalibration on a split (Cox 1958): the slope b of logit P(default) = a + b · logit(score), with
+    its 95% Wald interval, and the calibration-in-the-large a0 of logit P(default) = a0 + logit(score). A slope
+    of 1 and an a0 of 0 are ideal; a slope below 1 means over-confident scores, above 1 under-confident. Unlike
+    the Hosmer–Lemeshow test, these say how far off calibration is, not only whether a sample this large can
+    tell."""
+    from scipy.special import expit
+
+    y = np.asarray(labels, dtype="float64")
+    z = np.log(scores / (1 - scores))
+    design = np.column_stack([np.ones_like(z), z])
+    theta = np.array([0.0, 1.0])
+    for _ in range(50):  # Newton–Raphson on the two-parameter logistic likelihood
+        p = expit(design @ theta)
+        information = design.T @ (design * (p * (1 - p))[:, None])
+        step = np.linalg.solve(information, design.T @ (y - p))
+        theta += step
+        if np.abs(step).max() < 1e-10:
+            break
+    p = expit(design @ theta)
+    se = math.sqrt(np.linalg.inv(design.T @ (design * (p * (1 - p))[:, None]))[1, 1])
+    offset = 0.0
+    for _ in range(50):  # the intercept alone, the scores as an offset
+        p = expit(offset + z)
+        step = (y - p).sum() / max((p * (1 - p)).sum(), 1e-12)
+        offset += step
+        if abs(step) < 1e-12:
+            break
+    slope = float(theta[1])
+    return {
+        "calibration_slope": slope,
+        "calibration_slope_low": slope - 1.96 * se,
+        "calibration_slope_high": slope + 1.96 * se,
+        "calibration_in_the_large": float(offset),
+    }
+
+
 def calibration_summary(labels: np.ndarray, scores: np.ndarray) -> dict:
     labels = np.asarray(labels).astype(int)
     scores = np.clip(np.asarray(scores, dtype="float64"), 1e-7, 1 - 1e-7)
     statistic, p_value = hosmer_lemeshow(labels, scores)
     return {
+        **calibration_slope(labels, scores),
         "brier": float(skm.brier_score_loss(labels, scores)),
         "log_loss": float(skm.log_loss(labels, scores)),
         "hosmer_lemeshow": statistic,

@@ -77,6 +77,8 @@ LABELS = {
     "cumulative_bad_capture": "share of all defaults (cumulative)",
     "hosmer_lemeshow": "Hosmer–Lemeshow statistic",
     "hosmer_lemeshow_p": "Hosmer–Lemeshow p-value",
+    "calibration_slope": "calibration slope (1 ideal, < 1 over-confident)",
+    "calibration_in_the_large": "calibration-in-the-large (log-odds, 0 ideal)",
     "mean_predicted": "mean predicted",
     "observed_rate": "observed default rate",
     "woe": "WoE",
@@ -300,8 +302,8 @@ def _weaknesses(r: ReportInputs) -> str:
             )
     if m.get("hosmer_lemeshow_p") is not None and m["hosmer_lemeshow_p"] < 0.05:
         found.append(
-            f"Calibration is rejected on the test split (Hosmer–Lemeshow p {_p_value(m['hosmer_lemeshow_p'])}): "
-            "read probabilities as ranks, or calibrate (--calibration)."
+            f"Calibration is rejected on the test split (Hosmer–Lemeshow p {_p_value(m['hosmer_lemeshow_p'])}"
+            f"{_slope_note(m)}): read probabilities as ranks, or calibrate (--calibration)."
         )
     for name, entry in ev.get("fairness", {}).items():
         if entry.get("four_fifths_rule") not in (None, "passes"):
@@ -334,14 +336,24 @@ NETWORK_VERDICTS = {
 }
 
 
+def _slope_note(m: dict) -> str:
+    """The calibration slope beside a Hosmer–Lemeshow rejection: how far off, not only whether detectable."""
+    if m.get("calibration_slope") is None:
+        return ""
+    return (
+        f"; calibration slope {m['calibration_slope']:.2f}, 95% CI {m['calibration_slope_low']:.2f}–"
+        f"{m['calibration_slope_high']:.2f}, calibration-in-the-large {m['calibration_in_the_large']:+.3f}"
+    )
+
+
 def _refit_note(rows: int | None) -> str:
     """What `--refit_scorecard` did to the splits' roles, as `metrics.json`'s refit_rows says it."""
     if not rows:
         return ""
     return (
         f" Once validation had chosen the model, its scorecard's characteristics were refitted on the training and "
-        f"validation rows together ({rows:,} rows): the test split stays unseen, but the validation figures below "
-        "(the cut-off, the bands, the calibrator) were read on rows the scorecard was fitted on."
+        f"validation rows together ({rows:,} rows): the test split stays unseen, and the cut-off, the bands and the "
+        "calibrator were read on the validation scores of the model before the refit, out of sample."
     )
 
 
@@ -505,15 +517,23 @@ def _strategy(r: ReportInputs) -> str:
     return summary + _table(marked, STRATEGY_COLUMNS)
 
 
-CALIBRATION_COLUMNS = ("brier", "hosmer_lemeshow", "hosmer_lemeshow_p", "mean_predicted", "observed_rate")
+CALIBRATION_COLUMNS = (
+    "brier",
+    "hosmer_lemeshow",
+    "hosmer_lemeshow_p",
+    "calibration_slope",
+    "calibration_in_the_large",
+    "mean_predicted",
+    "observed_rate",
+)
 
 
 def _calibration(r: ReportInputs) -> str:
     before, after = r.evidence["calibration_before"], r.evidence.get("calibration_after")
     method = r.metrics.get("calibration")
-    rows = [{"": "uncalibrated", **{k: before[k] for k in CALIBRATION_COLUMNS}}]
+    rows = [{"": "uncalibrated", **{k: before.get(k) for k in CALIBRATION_COLUMNS}}]  # older evidence: no slope
     if after:
-        rows.append({"": f"after {method}", **{k: after[k] for k in CALIBRATION_COLUMNS}})
+        rows.append({"": f"after {method}", **{k: after.get(k) for k in CALIBRATION_COLUMNS}})
 
     def reliability(ax):
         for name, table in (("uncalibrated", before), (method, after)):

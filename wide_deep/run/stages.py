@@ -94,7 +94,8 @@ class TrainingRun:
     scaling: Scaling | None = None
     threshold: float | None = None
     score_bands: tuple[float, ...] = ()  # the strategy table's inner band edges in points, fitted on validation
-    scores: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # raw_valid, valid, raw_test, test
+    # raw_valid (before a refit: out of sample), valid (calibrated), raw_test, test
+    scores: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     # the challengers a validator compares the model with, fitted on the way (the warm start's logistic regression,
     # the tuned LightGBM): their test probabilities by name
     challengers: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
@@ -425,8 +426,9 @@ def refit_scorecard(run: TrainingRun) -> None:
     """With `--refit_scorecard`, once validation has chosen everything (C, the epoch, the network, the trees): the
     wide columns fitted again on the training and validation rows together, at the chosen C, the rest of the model
     fixed (`wide_deep.core.warm_start.refit`), and saved for `load_estimator`. The test split stays unseen; the
-    figures read on validation after this stage (its AUC, the calibrator, the cut-off, the bands) are partly
-    in-sample. One line of the log says what was done."""
+    calibrator, the cut-off and the bands are still read on validation scores of rows the model was not fitted on:
+    the validated model's, kept before the refit (as scikit-learn's `CalibratedClassifierCV(ensemble=False)` reads
+    its calibrator on out-of-fold scores and then refits). One line of the log says what was done."""
     model = run.config.model
     if not model.refit_scorecard or run.start is None:
         return
@@ -439,6 +441,7 @@ def refit_scorecard(run: TrainingRun) -> None:
     estimator = run.estimator
     split_logits = [estimator.logits_encoded(split.features) for split in splits]
     before = auc(run.valid.labels, split_logits[1])
+    run.scores["raw_valid"] = estimator.predict_encoded(run.valid.features)  # out of sample, for `calibrate`
     run.refit = wide_start.refit(splits, split_logits, wide_weights(estimator), run.encoder.layout, run.start.c)
     wide_start.apply_refit(estimator.core, run.refit)
     run.model_dir.save_refit(run.refit)
@@ -446,16 +449,18 @@ def refit_scorecard(run: TrainingRun) -> None:
     run.log(
         f"scorecard refitted on the training and validation rows together ({run.refit.rows:,} rows, C={run.refit.c:g}"
         f"), the rest of the model as validation chose it; validation AUC {before:.4f} → {after:.4f} (now partly "
-        "in-sample)"
+        "in-sample; the calibrator, the cut-off and the bands are read on the scores before the refit)"
     )
     run.train_seconds += time.perf_counter() - started
 
 
 def calibrate(run: TrainingRun) -> None:
     """The calibrator, the decision threshold and the strategy's score bands, all fitted on the validation split
-    only (never on test)."""
+    only (never on test), on scores of a model not fitted on it (`refit_scorecard` keeps the validated model's)."""
     config = run.config
-    raw_valid = run.estimator.predict_encoded(run.valid.features)
+    raw_valid = run.scores.get("raw_valid")
+    if raw_valid is None:
+        raw_valid = run.estimator.predict_encoded(run.valid.features)
     run.calibrator = fit_calibrator(config.calibration, run.valid.labels, raw_valid)
     run.model_dir.save_calibrator(run.calibrator)
     run.scores["raw_valid"], run.scores["valid"] = raw_valid, run.calibrator.apply(raw_valid)

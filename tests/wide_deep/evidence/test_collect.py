@@ -14,6 +14,8 @@ EVIDENCE_KEYS = {
     "brier",
     "hosmer_lemeshow",
     "hosmer_lemeshow_p",
+    "calibration_slope",
+    "calibration_in_the_large",
     "label_definition",
     "auc_accepted_only",
     "proxy_auc_gender",
@@ -29,6 +31,7 @@ def test_training_writes_the_credit_risk_evidence(sme_run):
     assert EVIDENCE_KEYS <= set(metrics)
     assert metrics["gini"] == 2 * metrics["auc"] - 1 and 0 <= metrics["psi"] < 0.1
     assert 0 < metrics["hosmer_lemeshow_p"] <= 1 and "rejected" in metrics["label_definition"]
+    assert metrics["calibration_slope_low"] < metrics["calibration_slope"] < metrics["calibration_slope_high"]
     assert metrics["reason_code_max_abs_residual"] < 0.1
     evidence = run.read_evidence()
     assert len(evidence["gains"]) == 10 and evidence["label"]["rejections_in_label"]

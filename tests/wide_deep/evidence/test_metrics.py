@@ -49,6 +49,22 @@ def test_gains_psi_and_hosmer_lemeshow():
     assert metrics.hosmer_lemeshow(y, np.clip(p * 1.3, 0, 0.99))[1] < 1e-6
 
 
+def test_the_calibration_slope_recovers_how_far_off_the_scores_are():
+    rng = np.random.default_rng(2)
+    z = rng.normal(-1.0, 1.5, 40000)
+    labels = (rng.random(z.size) < 1 / (1 + np.exp(-z))).astype(int)
+    honest = metrics.calibration_slope(labels, 1 / (1 + np.exp(-z)))
+    assert honest["calibration_slope_low"] < 1 < honest["calibration_slope_high"]
+    assert abs(honest["calibration_in_the_large"]) < 0.05
+    bold = metrics.calibration_slope(labels, 1 / (1 + np.exp(-2 * z)))  # twice as extreme in log-odds
+    assert bold["calibration_slope_high"] < 0.55 and bold["calibration_slope_low"] > 0.45
+    high = metrics.calibration_slope(labels, 1 / (1 + np.exp(-(z + 0.5))))  # default odds overstated by e^0.5
+    assert high["calibration_in_the_large"] == pytest.approx(-0.5, abs=0.05)
+    assert high["calibration_slope_low"] < 1 < high["calibration_slope_high"]
+    summary = metrics.calibration_summary(labels, 1 / (1 + np.exp(-z)))
+    assert summary["calibration_slope"] == honest["calibration_slope"]
+
+
 def test_psi_by_hand():
     expected = {"0": 0.5, "1": 0.5}
     actual = {"0": 0.25, "1": 0.75}

@@ -53,6 +53,7 @@ def test_report_has_every_section_with_numbers(sme_run):
     alts = re.findall(r"<img alt='([^']*)'", page)
     assert len(alts) >= 4 and all(len(alt) > 30 for alt in alts)  # each plot says what it shows
     assert "hosmer_lemeshow_p" not in parser.sections["metrics"] and "Hosmer–Lemeshow p-value" in page
+    assert "calibration slope (1 ideal" in parser.sections["calibration"]
     assert "0.0000" not in parser.sections["metrics"].split("Hosmer–Lemeshow p-value")[1][:20]
     # every table is headed by labels, not evidence keys (the governance header's items are its own)
     headers = re.findall(r"<th>([^<]*)</th>", page[page.index("<nav>") :])
@@ -125,3 +126,16 @@ def test_the_data_section_says_what_the_network_rule_and_the_refit_decided(sme_r
     data = parser.sections["data"]
     assert (says in data) if says else ("trained network" not in data), data[:400]
     assert ("validation rows together (2,400 rows)" in data) == bool(refit_rows), data[:600]
+
+
+def test_a_calibration_rejection_is_read_with_how_far_off_the_slope_is(sme_run, tmp_path):
+    import json
+    import shutil
+
+    run = shutil.copytree(sme_run, tmp_path / "run")
+    metrics = json.loads((run / "metrics.json").read_text())
+    slope = {"calibration_slope": 0.912, "calibration_slope_low": 0.853, "calibration_slope_high": 0.971}
+    metrics.update({"hosmer_lemeshow_p": 0.003, **slope, "calibration_in_the_large": -0.021})
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    page = render_report(run, n_bootstrap=50).read_text()
+    assert "Hosmer–Lemeshow p 0.0030; calibration slope 0.91, 95% CI 0.85–0.97, calibration-in-the-large -0.021" in page

@@ -77,6 +77,9 @@ def test_the_refit_changes_only_the_wide_columns_and_the_reopened_run_holds_it(s
     assert f"({result['n_train'] + result['n_valid']:,} rows, C=" in line, line
     assert result["refit_rows"] == result["n_train"] + result["n_valid"] and chosen["refit_rows"] is None
     assert ModelDir(config.model_dir).load_refit() is None
+    # what is read on validation comes from the validated model's scores, before the refit: out of sample
+    assert (result["valid_auc"], result["threshold"]) == (chosen["valid_auc"], chosen["threshold"])
+    assert result["auc"] != chosen["auc"]  # while the test split is scored by the refitted model
 
     run = ModelDir(refitted.model_dir)
     estimator = run.load_estimator(log=quiet)  # the reopened run is the refitted model the metrics measured
