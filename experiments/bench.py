@@ -254,7 +254,8 @@ PRESET_FIGURES = (  # (what, how it is read from a run: its metrics and the proc
     ("training examples/s", lambda m, wall: m["train_examples_per_sec"], ",.0f"),
     ("make train wall s (data present)", lambda m, wall: wall, ".1f"),
     ("fitting s (fit_extras .. calibrate)", lambda m, wall: m["fit_seconds"], ".1f"),
-    ("  of which network training s", lambda m, wall: m["train_seconds"], ".1f"),
+    ("  of which network training s", lambda m, wall: m["stage_seconds"]["train_members"], ".1f"),
+    ("  of which scorecard refit s", lambda m, wall: m["stage_seconds"]["refit_scorecard"], ".1f"),
     ("evidence s", lambda m, wall: m["evidence_seconds"], ".1f"),
     ("export s", lambda m, wall: m["export_seconds"], ".1f"),
     (

@@ -176,7 +176,7 @@ def in_process_rows(model_dir: Path) -> dict:
     i = iter(range(10**9))
     table = {
         "in_process_single_row": (
-            *percentiles(timed(lambda: model.predict_columns(columns[next(i) % 2000]), FLAGS.requests)),
+            *percentiles(timed(lambda: model.predict_columns(columns[next(i) % len(columns)]), FLAGS.requests)),
             "ms",
         )
     }
@@ -272,8 +272,9 @@ def rest_rows(model_dir: Path, rows: list[dict]) -> tuple[dict, int, dict]:
             response.read()
             failures += response.status != 200
 
-        table = {"rest_single_row": (*percentiles(timed(lambda: post(bodies[next(i) % 2000]), FLAGS.requests)), "ms")}
-        batches = [json.dumps({"instances": rows[k : k + 100]}).encode() for k in range(0, 1900, 100)]
+        single = timed(lambda: post(bodies[next(i) % len(bodies)]), FLAGS.requests)
+        table = {"rest_single_row": (*percentiles(single), "ms")}
+        batches = [json.dumps({"instances": rows[k : k + 100]}).encode() for k in range(0, max(len(rows) - 99, 1), 100)]
         table["rest_batch_100"] = (
             *percentiles(timed(lambda: post(batches[next(i) % len(batches)]), max(50, FLAGS.requests // 10))),
             "ms",
