@@ -220,20 +220,30 @@ def calibration_slope(labels: np.ndarray, scores: np.ndarray) -> dict[str, float
     its 95% Wald interval, and the calibration-in-the-large a0 of logit P(default) = a0 + logit(score). A slope
     of 1 and an a0 of 0 are ideal; a slope below 1 means over-confident scores, above 1 under-confident. Unlike
     the Hosmer–Lemeshow test, these say how far off calibration is, not only whether a sample this large can
-    tell."""
+    tell. None where they are undefined: one class only, or scores that do not vary."""
     from scipy.special import expit
 
     y = np.asarray(labels, dtype="float64")
     z = np.log(scores / (1 - scores))
+    undefined = dict.fromkeys(
+        ("calibration_slope", "calibration_slope_low", "calibration_slope_high", "calibration_in_the_large")
+    )
+    if y.min() == y.max() or np.ptp(z) < 1e-9:
+        return undefined
     design = np.column_stack([np.ones_like(z), z])
     theta = np.array([0.0, 1.0])
     for _ in range(50):  # Newton–Raphson on the two-parameter logistic likelihood
         p = expit(design @ theta)
         information = design.T @ (design * (p * (1 - p))[:, None])
-        step = np.linalg.solve(information, design.T @ (y - p))
+        try:
+            step = np.linalg.solve(information, design.T @ (y - p))
+        except np.linalg.LinAlgError:  # the fitted probabilities reached 0 and 1
+            return undefined
         theta += step
         if np.abs(step).max() < 1e-10:
             break
+    else:
+        return undefined  # no convergence: the scores separate the classes
     p = expit(design @ theta)
     se = math.sqrt(np.linalg.inv(design.T @ (design * (p * (1 - p))[:, None]))[1, 1])
     offset = 0.0

@@ -63,6 +63,11 @@ def test_the_calibration_slope_recovers_how_far_off_the_scores_are():
     assert high["calibration_slope_low"] < 1 < high["calibration_slope_high"]
     summary = metrics.calibration_summary(labels, 1 / (1 + np.exp(-z)))
     assert summary["calibration_slope"] == honest["calibration_slope"]
+    # undefined, not an error: one class, constant scores, scores that separate the classes
+    assert metrics.calibration_slope(np.zeros(100), np.full(100, 0.3))["calibration_slope"] is None
+    assert metrics.calibration_slope(labels[:100], np.full(100, 0.3))["calibration_slope"] is None
+    separated = np.where(labels[:200] == 1, 0.9, 0.1)
+    assert metrics.calibration_slope(labels[:200], separated)["calibration_slope"] is None
 
 
 def test_psi_by_hand():
