@@ -50,6 +50,11 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     raise UserError(f"optimizer {name!r} is not one of {list(OPTIMIZERS)}")
 
 
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Default probabilities from the core's logits (`Estimator.logits_encoded`), as `predict_encoded` gives them."""
+    return tf.sigmoid(logits).numpy().astype("float64")
+
+
 class Estimator:
     """Train, evaluate, predict and export one Wide & Deep model."""
 
@@ -282,8 +287,7 @@ class Estimator:
 
     def predict_encoded(self, encoded: dict[str, tf.Tensor]) -> np.ndarray:
         """Default probabilities for encoded rows."""
-        parts = [self._logit_fn(part) for part in tensors.chunks(encoded, self.config.eval_batch_size)]
-        return tf.sigmoid(tf.concat(parts, axis=0)).numpy().astype("float64")
+        return probabilities(self.logits_encoded(encoded))
 
     def predict(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """Default probabilities for raw feature arrays (the same graph the export serves)."""

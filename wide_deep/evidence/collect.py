@@ -141,8 +141,7 @@ def _calibration_and_stability(e: EvidenceInputs, found: Found) -> None:
         {
             "hosmer_lemeshow": calibration["hosmer_lemeshow"],
             "hosmer_lemeshow_p": calibration["hosmer_lemeshow_p"],
-            **{k: calibration[k] for k in ("calibration_slope", "calibration_slope_low", "calibration_slope_high")},
-            "calibration_in_the_large": calibration["calibration_in_the_large"],
+            **{k: calibration[k] for k in metrics.CALIBRATION_SLOPE_KEYS},
             "calibration": e.calibrator.method,
             "brier_uncalibrated": tables["calibration_before"]["brier"],
             "hosmer_lemeshow_p_uncalibrated": tables["calibration_before"]["hosmer_lemeshow_p"],

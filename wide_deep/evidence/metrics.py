@@ -215,6 +215,15 @@ def hosmer_lemeshow(labels: np.ndarray, scores: np.ndarray, groups: int = 10) ->
     return float(statistic), float(scipy_stats.chi2.sf(statistic, groups - 2))
 
 
+# what `calibration_slope` gives, and `metrics.json` carries
+CALIBRATION_SLOPE_KEYS = (
+    "calibration_slope",
+    "calibration_slope_low",
+    "calibration_slope_high",
+    "calibration_in_the_large",
+)
+
+
 def calibration_slope(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """Logistic recalibration on a split (Cox 1958): the slope b of logit P(default) = a + b · logit(score), with
     its 95% Wald interval, and the calibration-in-the-large a0 of logit P(default) = a0 + logit(score). A slope
@@ -225,9 +234,7 @@ def calibration_slope(labels: np.ndarray, scores: np.ndarray) -> dict[str, float
 
     y = np.asarray(labels, dtype="float64")
     z = np.log(scores / (1 - scores))
-    undefined = dict.fromkeys(
-        ("calibration_slope", "calibration_slope_low", "calibration_slope_high", "calibration_in_the_large")
-    )
+    undefined = dict.fromkeys(CALIBRATION_SLOPE_KEYS)
     if y.min() == y.max() or np.ptp(z) < 1e-9:
         return undefined
     design = np.column_stack([np.ones_like(z), z])

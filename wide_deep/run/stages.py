@@ -42,7 +42,7 @@ from wide_deep.core.config import ModelConfig
 from wide_deep.core.ensemble import merge_cores
 from wide_deep.core.model import log_odds
 from wide_deep.core.tensors import EncodedSplit, Encoder
-from wide_deep.core.trainer import Estimator, layout_summary, steady_state_throughput
+from wide_deep.core.trainer import Estimator, layout_summary, probabilities, steady_state_throughput
 from wide_deep.data.training_input import IN_MEMORY
 from wide_deep.evidence import metrics, strategy
 from wide_deep.evidence.scorecard import (
@@ -441,7 +441,7 @@ def refit_scorecard(run: TrainingRun) -> None:
     estimator = run.estimator
     split_logits = [estimator.logits_encoded(split.features) for split in splits]
     before = auc(run.valid.labels, split_logits[1])
-    run.scores["raw_valid"] = estimator.predict_encoded(run.valid.features)  # out of sample, for `calibrate`
+    run.scores["raw_valid"] = probabilities(split_logits[1])  # out of sample, for `calibrate`
     run.refit = wide_start.refit(splits, split_logits, wide_weights(estimator), run.encoder.layout, run.start.c)
     wide_start.apply_refit(estimator.core, run.refit)
     run.model_dir.save_refit(run.refit)
